@@ -1,0 +1,52 @@
+# multiraft — PGXS build of the extension, plus the pure-C layers' own build
+# (mk/pure.mk: static library, unit tests, simulator, fuzzers; no server needed).
+
+EXTENSION   = multiraft
+MODULE_big  = multiraft
+DATA        = sql/multiraft--0.1.sql
+PGFILEDESC  = "multiraft - Multi-Raft consensus groups for PostgreSQL"
+
+PURE_SRCS   := $(wildcard src/raft/*.c src/multiraft/*.c)
+PG_SRCS     := $(wildcard src/pg/*.c)
+PROTO_GEN   := proto/multiraft.pb-c.c
+OBJS        = $(PG_SRCS:.c=.o) $(PURE_SRCS:.c=.o) $(PROTO_GEN:.c=.o)
+
+# pg_regress: sql/<name>.sql against expected/<name>.out in a temporary instance
+# that preloads the library (PGXS has no "make check").
+REGRESS      = $(patsubst sql/%.sql,%,$(filter-out sql/multiraft--%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check/regress \
+               --load-extension=multiraft
+# TAP: numbered multi-node tests in test/t (PostgreSQL::Test::Cluster + prove).
+TAP_TESTS    = 1
+PROVE_TESTS  = test/t/*.pl
+
+PG_CONFIG  ?= pg_config
+PG_CPPFLAGS = -Isrc/raft -Isrc/multiraft -Isrc/pg -Iproto -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK += -lprotobuf-c
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+override CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+# The pure layers are C11 with declarations where they are used.
+$(PURE_SRCS:.c=.o): override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Wno-declaration-after-statement
+
+# protoc-c output is generated, never committed.
+proto/%.pb-c.c proto/%.pb-c.h: proto/%.proto
+	protoc-c --c_out=. $<
+$(PG_SRCS:.c=.o): proto/multiraft.pb-c.h
+$(PROTO_GEN:.c=.o): override CFLAGS += -Wno-error
+EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check
+
+include mk/pure.mk
+
+# The suites separately (scripts/test runs each and sums their results).
+.PHONY: regress tap
+regress:
+	@mkdir -p tmp_check
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+PROVE_FLAGS = -I test/perl
+tap:
+	$(prove_installcheck)

@@ -1,0 +1,144 @@
+/*
+ * guc.c — definition of the multiraft.* configuration parameters.
+ *
+ * node_id, database and max_groups fix the identity and the shared-memory size of
+ * this server, so they only change with a restart; timing and size limits reload
+ * on SIGHUP.  node_conninfo may hold secrets (passfile, sslkey) and so is only
+ * visible to superusers.
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "guc.h"
+
+int			multiraft_node_id = 0;
+char	   *multiraft_database = NULL;
+int			multiraft_tick_interval_ms = 50;
+int			multiraft_heartbeat_ticks = 2;
+int			multiraft_election_ticks = 10;
+int			multiraft_max_command_size = 1024 * 1024;
+int			multiraft_max_groups = 100000;
+char	   *multiraft_node_conninfo = NULL;
+
+static bool
+check_node_conninfo(char **newval, void **extra, GucSource source)
+{
+	/*
+	 * Only libpq options that shape authentication and encryption are allowed:
+	 * the address a worker connects to always comes from multiraft.nodes.
+	 */
+	static const char *const allowed[] = {
+		"user", "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl",
+		"sslpassword", "passfile", "connect_timeout", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count",
+		"application_name", NULL
+	};
+	char	   *s = *newval;
+
+	if (s == NULL || *s == '\0')
+		return true;
+	for (;;)
+	{
+		char		key[64];
+		int			n = 0;
+		bool		ok = false;
+
+		while (*s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		if (*s == '\0')
+			return true;
+		while (*s && *s != '=' && *s != ' ' && n < (int) sizeof(key) - 1)
+			key[n++] = *s++;
+		key[n] = '\0';
+		while (*s == ' ')
+			s++;
+		if (*s != '=')
+		{
+			GUC_check_errdetail("Expected \"key=value\" pairs.");
+			return false;
+		}
+		s++;
+		for (int i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = true;
+		if (!ok)
+		{
+			GUC_check_errdetail("Option \"%s\" is not allowed in multiraft.node_conninfo; "
+								"host, port and dbname come from multiraft.nodes.", key);
+			return false;
+		}
+		while (*s == ' ')
+			s++;
+		if (*s == '\'')
+		{
+			s++;
+			while (*s && *s != '\'')
+			{
+				if (*s == '\\' && s[1])
+					s++;
+				s++;
+			}
+			if (*s != '\'')
+			{
+				GUC_check_errdetail("Unterminated quoted string.");
+				return false;
+			}
+			s++;
+		}
+		else
+			while (*s && *s != ' ' && *s != '\t' && *s != '\n')
+				s++;
+	}
+}
+
+void
+multiraft_define_gucs(void)
+{
+	DefineCustomIntVariable("multiraft.node_id",
+							"Identity of this server in the multiraft cluster.",
+							"Unique in the cluster, 1..2147483647; 0 means unset.",
+							&multiraft_node_id, 0, 0, PG_INT32_MAX,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("multiraft.database",
+							   "Database that holds CREATE EXTENSION multiraft.",
+							   NULL, &multiraft_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.tick_interval",
+							"Interval between raft ticks.", NULL,
+							&multiraft_tick_interval_ms, 50, 1, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.heartbeat_ticks",
+							"Ticks between leader heartbeats.", NULL,
+							&multiraft_heartbeat_ticks, 2, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.election_ticks",
+							"Minimum election timeout in ticks (randomized up to twice that).",
+							NULL, &multiraft_election_ticks, 10, 2, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.max_command_size",
+							"Largest command payload accepted by submit.", NULL,
+							&multiraft_max_command_size, 1024 * 1024, 0, 64 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.max_groups",
+							"Largest number of groups with a replica on this node.", NULL,
+							&multiraft_max_groups, 100000, 1, 10000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("multiraft.node_conninfo",
+							   "Extra libpq options for node-to-node connections.",
+							   "Allowed: user, sslmode, sslcert, sslkey, sslrootcert, passfile and similar.",
+							   &multiraft_node_conninfo, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_node_conninfo, NULL, NULL);
+	MarkGUCPrefixReserved("multiraft");
+}
+
+void
+multiraft_require_node_id(void)
+{
+	if (multiraft_node_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multiraft.node_id is not set"),
+				 errhint("Set multiraft.node_id in postgresql.conf and restart the server.")));
+}

@@ -1,0 +1,84 @@
+/*
+ * shmem.c — reservation and initialisation of multiraft's shared memory.
+ *
+ * PostgreSQL 15 only accepts shared-memory and LWLock requests from
+ * shmem_request_hook, and the area is created in shmem_startup_hook under
+ * AddinShmemInitLock (the same code runs again in every EXEC_BACKEND child).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "shmem.h"
+
+MultiraftShared *multiraft_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+multiraft_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MultiraftShared)));
+	RequestNamedLWLockTranche("multiraft", 1);
+}
+
+static void
+multiraft_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	multiraft_shared = ShmemInitStruct("multiraft", sizeof(MultiraftShared), &found);
+	if (!found)
+	{
+		memset(multiraft_shared, 0, sizeof(MultiraftShared));
+		multiraft_shared->lock = &(GetNamedLWLockTranche("multiraft"))->lock;
+		ConditionVariableInit(&multiraft_shared->done_cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+multiraft_shmem_install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = multiraft_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = multiraft_shmem_startup;
+}
+
+void
+multiraft_wake_worker(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(multiraft_shared->lock, LW_SHARED);
+	latch = multiraft_shared->worker_latch;
+	if (latch)
+		SetLatch(latch);
+	LWLockRelease(multiraft_shared->lock);
+}
+
+void
+multiraft_require_worker(void)
+{
+	bool		serving;
+
+	LWLockAcquire(multiraft_shared->lock, LW_SHARED);
+	serving = multiraft_shared->worker_pid != 0 && multiraft_shared->worker_serving;
+	LWLockRelease(multiraft_shared->lock);
+	if (!serving)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("raft processing stopped"),
+				 errdetail("The multiraft background worker is not running on this server."),
+				 errhint("Check the server log; the worker restarts automatically after a failure.")));
+}

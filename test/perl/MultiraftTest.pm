@@ -1,0 +1,76 @@
+# MultiraftTest — helpers for multi-node multiraft TAP tests on top of
+# PostgreSQL::Test::Cluster: start N preloaded nodes that know each other,
+# and poll for conditions with a generous bound (never fixed sleeps).
+package MultiraftTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(start_cluster poll_until node_conf);
+
+# Extra postgresql.conf lines for node $id; %opts may override settings.
+sub node_conf
+{
+	my ($id, %opts) = @_;
+	my %conf = (
+		shared_preload_libraries => "'multiraft'",
+		'multiraft.node_id'      => $id,
+		'multiraft.database'     => "'postgres'",
+		'multiraft.tick_interval' => '20ms',
+		%opts);
+	return join('', map { "$_ = $conf{$_}\n" } sort keys %conf);
+}
+
+# Start $n nodes named node1..node$n, CREATE EXTENSION on each and register
+# every node on every node.  Returns the list of PostgreSQL::Test::Cluster.
+sub start_cluster
+{
+	my ($n, %opts) = @_;
+	my @nodes;
+	for my $i (1 .. $n)
+	{
+		my $node = PostgreSQL::Test::Cluster->new("node$i");
+		$node->init;
+		$node->append_conf('postgresql.conf', node_conf($i, %opts));
+		$node->start;
+		push @nodes, $node;
+	}
+	for my $node (@nodes)
+	{
+		$node->safe_psql('postgres', 'CREATE EXTENSION multiraft');
+		for my $i (1 .. $n)
+		{
+			my $peer = $nodes[ $i - 1 ];
+			# Cluster.pm listens on a Unix socket only: libpq takes a directory as host.
+			my $host = $peer->host;
+			my $port = $peer->port;
+			$node->safe_psql('postgres',
+				"SELECT multiraft.add_node($i, '$host', $port)");
+		}
+	}
+	return @nodes;
+}
+
+# Poll $query on $node until it returns $expected, for at most $timeout seconds.
+# Returns true on success; the last value is reported on failure.
+sub poll_until
+{
+	my ($node, $query, $expected, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $last = '';
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		$last = $node->safe_psql('postgres', $query);
+		return 1 if $last eq $expected;
+		usleep(50_000);
+	}
+	Test::More::diag("poll_until: '$query' gave '$last', expected '$expected'");
+	return 0;
+}
+
+1;
