@@ -38,7 +38,15 @@ proto/%.pb-c.c proto/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=. $<
 $(PG_SRCS:.c=.o): proto/multiraft.pb-c.h
 $(PROTO_GEN:.c=.o): override CFLAGS += -Wno-error
-EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check
+EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check sql/multiraft--0.1.sql
+
+# The extension script is assembled from one part per concern (sql/ext/NN_*.sql).
+EXT_PARTS := $(sort $(wildcard sql/ext/*.sql))
+sql/multiraft--0.1.sql: $(EXT_PARTS)
+	( printf '%s\n' '-- Generated from sql/ext/*.sql by the Makefile: edit those files.' \
+	  '\echo Use "CREATE EXTENSION multiraft" to load this file. \quit'; \
+	  cat $(EXT_PARTS) ) > $@
+all: sql/multiraft--0.1.sql
 
 include mk/pure.mk
 

@@ -15,16 +15,49 @@
 
 MultiraftShared *multiraft_shared = NULL;
 
+static LWLockPadded *multiraft_locks = NULL;
+
+static Size
+core_size(void)
+{
+	return sizeof(MultiraftShared);
+}
+
+static void
+core_init(void *area)
+{
+	MultiraftShared *shared = area;
+
+	shared->lock = multiraft_lock(MR_LOCK_CORE);
+	ConditionVariableInit(&shared->done_cv);
+}
+
+/* One line per module with shared state; see MultiraftShmemPart. */
+static const MultiraftShmemPart parts[] = {
+	{"multiraft", core_size, core_init, (void **) &multiraft_shared},
+};
+
+LWLock *
+multiraft_lock(int index)
+{
+	Assert(index >= 0 && index < MR_LOCK_COUNT_);
+	return &multiraft_locks[index].lock;
+}
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void
 multiraft_shmem_request(void)
 {
+	Size		total = 0;
+
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(MultiraftShared)));
-	RequestNamedLWLockTranche("multiraft", 1);
+	for (size_t i = 0; i < lengthof(parts); i++)
+		total = add_size(total, MAXALIGN(parts[i].size()));
+	RequestAddinShmemSpace(total);
+	RequestNamedLWLockTranche("multiraft", MR_LOCK_COUNT_);
 }
 
 static void
@@ -36,12 +69,18 @@ multiraft_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	multiraft_shared = ShmemInitStruct("multiraft", sizeof(MultiraftShared), &found);
-	if (!found)
+	multiraft_locks = GetNamedLWLockTranche("multiraft");
+	for (size_t i = 0; i < lengthof(parts); i++)
 	{
-		memset(multiraft_shared, 0, sizeof(MultiraftShared));
-		multiraft_shared->lock = &(GetNamedLWLockTranche("multiraft"))->lock;
-		ConditionVariableInit(&multiraft_shared->done_cv);
+		Size		size = parts[i].size();
+		void	   *area = ShmemInitStruct(parts[i].name, size, &found);
+
+		if (!found)
+		{
+			memset(area, 0, size);
+			parts[i].init(area);
+		}
+		*parts[i].pointer = area;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -22,6 +22,33 @@ typedef struct MultiraftShared
 
 extern MultiraftShared *multiraft_shared;
 
+/*
+ * Every module that keeps state in shared memory registers one part in the
+ * table of shmem.c: its size (asked in shmem_request_hook, so GUCs such as
+ * multiraft.max_groups are known) and an initialiser run once when the area is
+ * created.  LWLocks come from the "multiraft" tranche by a fixed index.
+ */
+typedef struct MultiraftShmemPart
+{
+	const char *name;
+	Size		(*size) (void);
+	void		(*init) (void *area);	/* area is zeroed before init */
+	void	  **pointer;		/* where the attached address is stored */
+} MultiraftShmemPart;
+
+enum MultiraftLockIndex
+{
+	MR_LOCK_CORE = 0,			/* MultiraftShared */
+	MR_LOCK_REQUESTS,			/* backend request slots */
+	MR_LOCK_STATUS,				/* published group status */
+	MR_LOCK_INBOX,				/* peer message inbox */
+	MR_LOCK_PEERS,				/* per-peer link counters */
+	MR_LOCK_COUNT_ = 8			/* room for more */
+};
+
+/* The LWLock with that index (valid after shared memory is attached). */
+extern LWLock *multiraft_lock(int index);
+
 extern void multiraft_shmem_install_hooks(void);
 
 /* Wake the worker, if one runs. */
