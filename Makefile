@@ -30,6 +30,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 override CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+# Header dependencies: each object gets a .d file next to it.
+override CFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
 # The pure layers are C11 with declarations where they are used.
 $(PURE_SRCS:.c=.o): override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Wno-declaration-after-statement
 
@@ -38,7 +41,7 @@ proto/%.pb-c.c proto/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=. $<
 $(PG_SRCS:.c=.o): proto/multiraft.pb-c.h
 $(PROTO_GEN:.c=.o): override CFLAGS += -Wno-error
-EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check sql/multiraft--0.1.sql
+EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check sql/multiraft--0.1.sql $(OBJS:.o=.d)
 
 # The extension script is assembled from one part per concern (sql/ext/NN_*.sql).
 EXT_PARTS := $(sort $(wildcard sql/ext/*.sql))

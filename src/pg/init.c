@@ -11,6 +11,7 @@
 #include "postmaster/bgworker.h"
 
 #include "guc.h"
+#include "inbox.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -28,6 +29,7 @@ _PG_init(void)
 				 errmsg("multiraft must be loaded via shared_preload_libraries"),
 				 errhint("Add multiraft to shared_preload_libraries in postgresql.conf and restart the server.")));
 
+	transport_define_gucs();	/* before multiraft_define_gucs reserves the prefix */
 	multiraft_define_gucs();
 	multiraft_shmem_install_hooks();
 

@@ -11,7 +11,10 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "inbox.h"
+#include "requests.h"
 #include "shmem.h"
+#include "status.h"
 
 MultiraftShared *multiraft_shared = NULL;
 
@@ -35,6 +38,9 @@ core_init(void *area)
 /* One line per module with shared state; see MultiraftShmemPart. */
 static const MultiraftShmemPart parts[] = {
 	{"multiraft", core_size, core_init, (void **) &multiraft_shared},
+	{"multiraft requests", requests_shmem_size, requests_shmem_init, &multiraft_requests_area},
+	{"multiraft status", status_shmem_size, status_shmem_init, &multiraft_status_area},
+	{"multiraft transport", transport_shmem_size, transport_shmem_init, &multiraft_transport_area},
 };
 
 LWLock *

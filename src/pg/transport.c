@@ -1,45 +1,473 @@
 /*
- * transport.c — PLACEHOLDER until the libpq transport lands: single-node only.
- * Sends are dropped (counted nowhere), the inbox is always empty, and waiting is
- * a plain latch wait.
+ * transport.c — the worker's side of the node-to-node transport (transport.h):
+ * the peer table loaded from multiraft.node, sending envelopes, and the one
+ * wait of the worker loop.  Connections are in transport_conn.c, the receive
+ * side in transport_recv.c and api_transport.c, the wire format in wire.c.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "guc.h"
 #include "transport.h"
+#include "transport_peer.h"
+#include "wire.h"
+
+/* Per-peer queue bounds: beyond them whole envelopes are dropped (and counted). */
+#define MR_PEER_QUEUE_MAX_FRAMES 4096
+#define MR_PEER_QUEUE_MAX_BYTES (wire_max_batch() + 8 * 1024 * 1024)
+
+static Peer *peers = NULL;
+static int	n_peers = 0;
+static int	max_peers = 0;
+static uint64 loaded_generation = 0;
+static uint64 next_stream_id = 0;
+static MemoryContext SendContext = NULL;
+static bool initialized = false;
+
+static void
+transport_exit(int code, Datum arg)
+{
+	/* Nobody serves these links any more: show them down. */
+	for (int i = 0; i < n_peers; i++)
+	{
+		if (peers[i].conn)
+			PQfinish(peers[i].conn);
+		peers[i].conn = NULL;
+		peer_set_state(&peers[i], PEER_LINK_IDLE);
+		peers[i].qlen = 0;
+		peer_publish(&peers[i]);
+	}
+}
 
 void
 transport_init(void)
 {
+	if (initialized)
+		return;
+	TransportContext = AllocSetContextCreate(TopMemoryContext, "multiraft transport",
+											 ALLOCSET_DEFAULT_SIZES);
+	SendContext = AllocSetContextCreate(TransportContext, "multiraft transport send",
+										ALLOCSET_DEFAULT_SIZES);
+	transport_recv_init();
+	/* Stream ids of chunked batches must differ from the previous incarnation's. */
+	next_stream_id = (uint64) GetCurrentTimestamp();
+	loaded_generation = 0;		/* forces a load at the first transport_wait */
+	before_shmem_exit(transport_exit, (Datum) 0);
+	initialized = true;
+}
+
+/* ---------------------------------------------------------------- registry */
+
+static Peer *
+find_peer(int32 node_id)
+{
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].node_id == node_id)
+			return &peers[i];
+	return NULL;
+}
+
+static void
+free_peer_strings(Peer *p)
+{
+	if (p->host)
+		pfree(p->host);
+	if (p->dbname)
+		pfree(p->dbname);
+	p->host = p->dbname = NULL;
 }
 
 void
 transport_reload_nodes(void)
 {
+	uint64		generation;
+	int32	   *ids;
+	int			n_ids = 0;
+	uint64		n_rows;
+
+	if (!initialized)
+		transport_init();
+	/* Read before the query: a change committed meanwhile triggers another load. */
+	generation = transport_registry_generation();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "multiraft: SPI_connect failed");
+	if (SPI_execute("SELECT node_id, host, port, "
+					"coalesce(dbname, pg_catalog.current_setting('multiraft.database')) "
+					"FROM multiraft.node ORDER BY node_id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not read multiraft.node");
+	n_rows = SPI_processed;
+
+	if ((int) n_rows > max_peers)
+	{
+		int			new_max = Max((int) n_rows, 8);
+
+		peers = peers ? repalloc(peers, sizeof(Peer) * new_max)
+			: MemoryContextAlloc(TransportContext, sizeof(Peer) * new_max);
+		max_peers = new_max;
+	}
+	/* in SPI's context: freed by SPI_finish */
+	ids = palloc(sizeof(int32) * Max((int) n_rows, 1));
+
+	for (uint64 r = 0; r < n_rows; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		node_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *host = SPI_getvalue(tup, desc, 2);
+		int			port = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *dbname = SPI_getvalue(tup, desc, 4);
+		Peer	   *p;
+
+		if (node_id == multiraft_node_id || host == NULL || dbname == NULL)
+			continue;
+		ids[n_ids++] = node_id;
+		p = find_peer(node_id);
+		if (p != NULL)
+		{
+			if (strcmp(p->host, host) == 0 && p->port == port &&
+				strcmp(p->dbname, dbname) == 0)
+				continue;
+			/* New address: reconnect there. */
+			peer_close(p, NULL, false);
+			free_peer_strings(p);
+		}
+		else
+		{
+			p = &peers[n_peers++];
+			memset(p, 0, sizeof(Peer));
+			p->node_id = node_id;
+			p->state = PEER_LINK_IDLE;
+			p->stats_row = peer_stats_attach(node_id);
+			p->stats.node_id = node_id;
+			p->stats_dirty = true;
+		}
+		p->host = MemoryContextStrdup(TransportContext, host);
+		p->port = port;
+		p->dbname = MemoryContextStrdup(TransportContext, dbname);
+	}
+
+	/* Forget nodes no longer registered. */
+	for (int i = 0; i < n_peers;)
+	{
+		bool		keep = false;
+
+		for (int j = 0; j < n_ids && !keep; j++)
+			keep = ids[j] == peers[i].node_id;
+		if (keep)
+		{
+			i++;
+			continue;
+		}
+		peer_close(&peers[i], NULL, false);
+		free_peer_strings(&peers[i]);
+		peers[i] = peers[--n_peers];
+	}
+	peer_stats_retain(ids, n_ids);
+	SPI_finish();
+
+	loaded_generation = generation;
+	/* Connect eagerly: link state is visible before any group needs it. */
+	for (int i = 0; i < n_peers; i++)
+		peer_service(&peers[i], false, false);
 }
+
+bool
+transport_reload_needed(void)
+{
+	return initialized && transport_registry_generation() != loaded_generation;
+}
+
+/*
+ * Reload in a transaction of our own, when the worker is between transactions.
+ * A failure (e.g. the extension being dropped) is logged, not thrown: the
+ * worker notices such states itself.
+ */
+static void
+reload_if_needed(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!transport_reload_needed() || IsTransactionState())
+		return;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		transport_reload_nodes();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("multiraft: could not reload the node registry: %s", e->message)));
+		FreeErrorData(e);
+		loaded_generation = transport_registry_generation();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
+
+/* ---------------------------------------------------------------- sending */
 
 void
 transport_send(const struct mr_envelope *env)
 {
+	Peer	   *p;
+	WireFrames frames;
+	char	   *err = NULL;
+	MemoryContext old;
+	size_t		bytes = 0;
+
+	if (!initialized)
+		return;
+	p = find_peer((int32) env->to_node);
+	if (p == NULL || p->state == PEER_LINK_BACKOFF)
+	{
+		/* Unknown or unreachable node: Raft copes with the loss. */
+		transport_counter_add(TC_SEND_DROPS, 1);
+		if (p)
+		{
+			p->stats.dropped++;
+			p->stats_dirty = true;
+			peer_publish(p);
+		}
+		return;
+	}
+
+	old = MemoryContextSwitchTo(SendContext);
+	if (!wire_encode(env, (uint64) multiraft_cluster_id, next_stream_id++, &frames, &err))
+	{
+		MemoryContextSwitchTo(old);
+		transport_counter_add(TC_ENCODE_FAILURES, 1);
+		ereport(WARNING, (errmsg("multiraft: dropping a message: %s", err)));
+		MemoryContextReset(SendContext);
+		return;
+	}
+	MemoryContextSwitchTo(old);
+
+	for (int i = 0; i < frames.n; i++)
+		bytes += frames.len[i];
+	if (p->qlen + frames.n > MR_PEER_QUEUE_MAX_FRAMES ||
+		p->qbytes + bytes > MR_PEER_QUEUE_MAX_BYTES)
+	{
+		transport_counter_add(TC_SEND_DROPS, 1);
+		p->stats.dropped++;
+		p->stats_dirty = true;
+	}
+	else
+	{
+		for (int i = 0; i < frames.n; i++)
+		{
+			PeerFrame  *f = MemoryContextAlloc(TransportContext,
+											   offsetof(PeerFrame, data) + frames.len[i]);
+
+			f->next = NULL;
+			f->len = frames.len[i];
+			f->last_of_envelope = i == frames.n - 1;
+			memcpy(f->data, frames.data[i], frames.len[i]);
+			if (p->qtail)
+				p->qtail->next = f;
+			else
+				p->qhead = f;
+			p->qtail = f;
+			p->qlen++;
+			p->qbytes += f->len;
+		}
+		p->stats_dirty = true;
+	}
+	MemoryContextReset(SendContext);
+
+	/* Send at once when the link is up (never waits). */
+	peer_service(p, false, false);
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+/*
+ * The wait set is kept between calls while the sockets in it stay the same
+ * (an epoll set costs system calls to build): one entry per peer socket, keyed
+ * by node, socket and connection generation.  Only the requested events change
+ * in place.  While a peer is connecting libpq may swap its socket under the same
+ * number, so the set is rebuilt on every call then.
+ */
+typedef struct WaitEntry
+{
+	int32		node_id;
+	pgsocket	sock;
+	uint64		conn_gen;
+	uint32		events;
+} WaitEntry;
+
+static WaitEventSet *wait_set = NULL;
+static WaitEntry *wait_entries = NULL;
+static int	n_wait_entries = 0;
+static bool wait_set_volatile = false;
+
+static WaitEventSet *
+current_wait_set(void)
+{
+	WaitEntry  *want = palloc(sizeof(WaitEntry) * Max(n_peers, 1));
+	int			n = 0;
+	bool		same;
+	bool		any_connecting = false;
+
+	for (int i = 0; i < n_peers; i++)
+	{
+		pgsocket	sock;
+		uint32		ev = peer_wait_events(&peers[i], &sock);
+
+		if (peers[i].state == PEER_LINK_CONNECTING)
+			any_connecting = true;
+		if (ev == 0)
+			continue;
+		want[n].node_id = peers[i].node_id;
+		want[n].sock = sock;
+		want[n].conn_gen = peers[i].conn_gen;
+		want[n].events = ev;
+		n++;
+	}
+
+	same = wait_set != NULL && !wait_set_volatile && n == n_wait_entries;
+	for (int i = 0; same && i < n; i++)
+		same = want[i].node_id == wait_entries[i].node_id &&
+			want[i].sock == wait_entries[i].sock &&
+			want[i].conn_gen == wait_entries[i].conn_gen;
+	if (same)
+	{
+		for (int i = 0; i < n; i++)
+			if (want[i].events != wait_entries[i].events)
+			{
+				/* positions 0 and 1 are the latch and postmaster death */
+				ModifyWaitEvent(wait_set, 2 + i, want[i].events, NULL);
+				wait_entries[i].events = want[i].events;
+			}
+		pfree(want);
+		return wait_set;
+	}
+
+	if (wait_set != NULL)
+		FreeWaitEventSet(wait_set);
+	if (wait_entries != NULL)
+		pfree(wait_entries);
+	wait_set = CreateWaitEventSet(TransportContext, 2 + n);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < n; i++)
+		AddWaitEventToSet(wait_set, want[i].events, want[i].sock, NULL,
+						  (void *) (intptr_t) want[i].node_id);
+	wait_entries = MemoryContextAlloc(TransportContext, sizeof(WaitEntry) * Max(n, 1));
+	memcpy(wait_entries, want, sizeof(WaitEntry) * n);
+	n_wait_entries = n;
+	wait_set_volatile = any_connecting;
+	pfree(want);
+	return wait_set;
 }
 
 void
 transport_wait(long timeout_ms)
 {
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 timeout_ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-}
+	WaitEventSet *set;
+	WaitEvent  *events;
+	int			nevents;
+	int			n;
+	TimestampTz now;
+	bool	   *readable;
+	bool	   *writable;
 
-void
-transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), void *arg)
-{
+	if (!initialized)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		return;
+	}
+	reload_if_needed();
+
+	/* Progress that needs no event (retries due, timeouts, queued frames). */
+	for (int i = 0; i < n_peers; i++)
+		peer_service(&peers[i], false, false);
+
+	now = GetCurrentTimestamp();
+	for (int i = 0; i < n_peers; i++)
+	{
+		long		t = peer_timeout_ms(&peers[i], now);
+
+		if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+			timeout_ms = t;
+	}
+
+	set = current_wait_set();
+	nevents = 2 + n_wait_entries;
+	events = palloc(sizeof(WaitEvent) * nevents);
+	readable = palloc0(sizeof(bool) * Max(n_peers, 1));
+	writable = palloc0(sizeof(bool) * Max(n_peers, 1));
+
+	n = WaitEventSetWait(set, timeout_ms, events, nevents, PG_WAIT_EXTENSION);
+	for (int i = 0; i < n; i++)
+	{
+		int32		node_id = (int32) (intptr_t) events[i].user_data;
+		Peer	   *p;
+
+		if (events[i].events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		if (node_id == 0 || (p = find_peer(node_id)) == NULL)
+			continue;
+		if (events[i].events & WL_SOCKET_READABLE)
+			readable[p - peers] = true;
+		if (events[i].events & WL_SOCKET_WRITEABLE)
+			writable[p - peers] = true;
+	}
+
+	for (int i = 0; i < n_peers; i++)
+		peer_service(&peers[i], readable[i], writable[i]);
+	pfree(events);
+	pfree(readable);
+	pfree(writable);
 }
 
 void
 transport_shutdown(void)
 {
+	if (!initialized)
+		return;
+	for (int i = 0; i < n_peers; i++)
+	{
+		peer_close(&peers[i], NULL, false);
+		peer_publish(&peers[i]);
+	}
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+bool
+transport_peer_connected(int32 node_id)
+{
+	Peer	   *p = find_peer(node_id);
+
+	return p != NULL && p->state == PEER_LINK_CONNECTED;
+}
+
+bool
+transport_peer_registered(int32 node_id)
+{
+	return find_peer(node_id) != NULL;
 }

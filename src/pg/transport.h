@@ -28,4 +28,14 @@ extern void transport_drain_inbox(void (*fn) (const struct mr_envelope *env, voi
 /* Worker exit: close connections. */
 extern void transport_shutdown(void);
 
+/*
+ * Whether multiraft.node changed (a committed add_node/remove_node) since the
+ * last load.  transport_wait() reloads by itself when called outside a
+ * transaction; a worker that waits inside one may check this and call
+ * transport_reload_nodes().
+ */
+extern bool transport_reload_needed(void);
+/* Whether the link to node_id is up now (worker process only). */
+extern bool transport_peer_connected(int32 node_id);
+
 #endif

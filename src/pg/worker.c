@@ -5,6 +5,25 @@
  * The worker connects to multiraft.database, waits until CREATE EXTENSION
  * multiraft has run there, then serves requests.  Without multiraft.node_id it
  * logs why and idles, so a misconfigured server still starts.
+ *
+ * One iteration of the loop (serve()):
+ *   transport_wait (latch, peer sockets, next tick deadline)
+ *   -> requests_drain (backends' requests -> mr_* calls)
+ *   -> transport_drain_inbox (peer envelopes -> mr_receive)
+ *   -> mr_tick when due
+ *   -> worker_process_batch: mr_ready, ONE transaction (storage + events +
+ *      NOTIFY), send, mr_advance, publish status, complete requests.
+ *
+ * Failure policy.  If a batch cannot be persisted, the layer's memory is ahead of
+ * the durable state, and the only state known to be right is the tables'.  The
+ * worker then frees the node, fails the requests in flight ("raft processing
+ * stopped"; a command may still commit), waits a second and rebuilds the node
+ * from the tables — in-process rather than by proc_exit(1): the recovery is the
+ * same (a restarted worker would load the same tables) but peer connections,
+ * the prepared statements and the backends' request slots survive, and a
+ * persistent error (disk full) costs one reload per second instead of a process
+ * restart per second.  An ERROR anywhere else in the loop exits the process and
+ * the postmaster restarts it (bgw_restart_time), which is equally safe.
  */
 #include "postgres.h"
 
@@ -17,16 +36,34 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "shmem.h"
+#include "storage.h"
+#include "transport.h"
+#include "worker_internal.h"
 
 PGDLLEXPORT void multiraft_worker_main(Datum arg);
 
-/* Seconds between checks for CREATE EXTENSION while it has not run yet. */
+/* Milliseconds between checks for CREATE EXTENSION while it has not run yet. */
 #define EXTENSION_POLL_MS 1000
+/* Milliseconds between maintenance rounds (extension still there? node registry
+ * changed? full status refresh). */
+#define MAINTENANCE_MS 1000
+/* After a failed batch, wait this long before rebuilding the node. */
+#define RECOVERY_BACKOFF_MS 1000
+/* A worker that fell behind ticks at most this many times at once: timeouts
+ * measured in ticks stretch rather than fire in a burst. */
+#define MAX_TICK_BURST 3
+/* Above this many groups the once-a-second full status refresh is skipped (the
+ * status of groups touched by batches is always published). */
+#define FULL_REFRESH_MAX_GROUPS 20000
 
 static void
 worker_detach(int code, Datum arg)
@@ -79,9 +116,230 @@ idle_forever(void)
 	}
 }
 
+/* Sleep ms (or until the latch is set), serving interrupts and reloads. */
+static void
+pause_ms(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+					 PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	process_config_reload();
+}
+
+/*
+ * Durability is the point: votes and appends are acknowledged after the commit,
+ * so the worker's commits must flush.  A server-wide synchronous_commit = off is
+ * overridden for this process only (local, on, remote_* are all durable here).
+ */
+static void
+ensure_synchronous_commit(void)
+{
+	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+static void
+set_serving(bool serving)
+{
+	LWLockAcquire(multiraft_shared->lock, LW_EXCLUSIVE);
+	multiraft_shared->worker_serving = serving;
+	LWLockRelease(multiraft_shared->lock);
+}
+
+static void
+transport_exit(int code, Datum arg)
+{
+	transport_shutdown();
+}
+
+static long
+ms_until(TimestampTz t)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return now >= t ? 0 : (long) ((t - now + 999) / 1000);
+}
+
+static void
+tick_if_due(TimestampTz *next_tick)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		interval = (int64) Max(multiraft_tick_interval_ms, 1) * 1000;
+	int64		due;
+
+	if (now < *next_tick)
+		return;
+	due = (now - *next_tick) / interval + 1;
+	for (int64 i = 0; i < Min(due, MAX_TICK_BURST); i++)
+		(void) mr_tick(worker_node);
+	status_counter_add(MR_CTR_TICKS, (uint64) Min(due, MAX_TICK_BURST));
+	*next_tick += due * interval;
+}
+
+/*
+ * The node registry is tiny; reading it once per maintenance round and comparing
+ * with the last one read costs nothing and needs no extra shared state between
+ * add_node/remove_node and the worker.  A change reaches the transport within a
+ * second (and raft retries until a peer is reachable).
+ */
+static char *registry_seen = NULL;
+
+static void
+check_node_registry(void)
+{
+	char	   *now;
+
+	if (SPI_execute("SELECT coalesce(string_agg(node_id || ' ' || host || ' ' || port || ' ' "
+					"|| coalesce(dbname, ''), ',' ORDER BY node_id), '') FROM multiraft.node",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "multiraft: could not read the node registry");
+	now = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (now == NULL)
+		now = "";
+	if (registry_seen == NULL || strcmp(registry_seen, now) != 0)
+	{
+		transport_reload_nodes();
+		if (registry_seen)
+			pfree(registry_seen);
+		registry_seen = MemoryContextStrdup(TopMemoryContext, now);
+	}
+}
+
+/* Returns false if the extension is gone. */
+static bool
+maintenance(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool present = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "multiraft: SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		present = OidIsValid(get_extension_oid("multiraft", true));
+		if (present)
+			check_node_registry();
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("multiraft: maintenance failed: %s", e->message)));
+		FreeErrorData(e);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);
+	if (present && mr_group_count(worker_node) <= FULL_REFRESH_MAX_GROUPS)
+		worker_publish_all_groups();
+	worker_publish_counters();
+	return present;
+}
+
+typedef enum ServeEnd
+{
+	SERVE_FAILED,				/* a batch could not be persisted */
+	SERVE_DROPPED				/* DROP EXTENSION multiraft */
+} ServeEnd;
+
+static ServeEnd
+serve(MemoryContext iter_cxt)
+{
+	int64		interval = (int64) Max(multiraft_tick_interval_ms, 1) * 1000;
+	TimestampTz next_tick = GetCurrentTimestamp() + interval;
+	TimestampTz next_maintenance = GetCurrentTimestamp() + MAINTENANCE_MS * 1000L;
+
+	for (;;)
+	{
+		MemoryContext old;
+		long		timeout;
+
+		timeout = mr_has_ready(worker_node) ? 0 : ms_until(next_tick);
+		transport_wait(Min(timeout, (long) multiraft_tick_interval_ms));
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			process_config_reload();
+			ensure_synchronous_commit();
+		}
+
+		MemoryContextReset(iter_cxt);
+		old = MemoryContextSwitchTo(iter_cxt);
+		(void) requests_drain(worker_handle_request, NULL);
+		transport_drain_inbox(worker_receive_envelope, NULL);
+		tick_if_due(&next_tick);
+		if (mr_has_ready(worker_node) && !worker_process_batch())
+		{
+			MemoryContextSwitchTo(old);
+			return SERVE_FAILED;
+		}
+		MemoryContextSwitchTo(old);
+
+		if (GetCurrentTimestamp() >= next_maintenance)
+		{
+			if (!maintenance())
+				return SERVE_DROPPED;
+			next_maintenance = GetCurrentTimestamp() + MAINTENANCE_MS * 1000L;
+		}
+	}
+}
+
+/* Wait for CREATE EXTENSION multiraft in multiraft.database. */
+static void
+wait_for_extension(void)
+{
+	while (!extension_installed())
+		pause_ms(EXTENSION_POLL_MS);
+}
+
+/* Creates the node from the tables; false (logged) if that failed. */
+static bool
+start_node(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	storage_forget_plans();
+	PG_TRY();
+	{
+		worker_node_start();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("multiraft: could not load the raft state: %s", e->message),
+					  e->detail ? errdetail_internal("%s", e->detail) : 0));
+		FreeErrorData(e);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
 void
 multiraft_worker_main(Datum arg)
 {
+	const char *missing;
+	bool		transport_ready = false;
+	MemoryContext iter_cxt;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -101,32 +359,58 @@ multiraft_worker_main(Datum arg)
 				 errhint("Set multiraft.node_id in postgresql.conf and restart the server.")));
 		idle_forever();
 	}
+	if ((missing = worker_layer_missing()) != NULL)
+	{
+		ereport(LOG,
+				(errmsg("multiraft worker idle: this build lacks the multi-raft layer (%s)",
+						missing)));
+		idle_forever();
+	}
 
 	BackgroundWorkerInitializeConnection(multiraft_database, NULL, 0);
 	pgstat_report_appname("multiraft worker");
-
-	/* Wait for CREATE EXTENSION multiraft in multiraft.database. */
-	while (!extension_installed())
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 EXTENSION_POLL_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		process_config_reload();
-	}
-
-	ereport(LOG, (errmsg("multiraft worker serving node %d in database \"%s\"",
-						 multiraft_node_id, multiraft_database)));
-	LWLockAcquire(multiraft_shared->lock, LW_EXCLUSIVE);
-	multiraft_shared->worker_serving = true;
-	LWLockRelease(multiraft_shared->lock);
+	ensure_synchronous_commit();
+	iter_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft worker iteration",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 multiraft_tick_interval_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		process_config_reload();
+		ServeEnd	end;
+
+		wait_for_extension();
+		if (!transport_ready)
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			transport_init();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			before_shmem_exit(transport_exit, (Datum) 0);
+			transport_ready = true;
+		}
+		if (!start_node())
+		{
+			pause_ms(RECOVERY_BACKOFF_MS);
+			continue;
+		}
+
+		ereport(LOG, (errmsg("multiraft worker serving node %d in database \"%s\"",
+							 multiraft_node_id, multiraft_database)));
+		set_serving(true);
+		end = serve(iter_cxt);
+		set_serving(false);
+
+		if (end == SERVE_DROPPED || !extension_installed())
+		{
+			ereport(LOG, (errmsg("multiraft worker: extension dropped; waiting for CREATE EXTENSION")));
+			worker_node_stop(MR_RESULT_STOPPED, "the multiraft extension was dropped");
+		}
+		else
+		{
+			worker_node_stop(MR_RESULT_STOPPED,
+							 "the worker restarts its raft state after a storage error; the command may still commit");
+			pause_ms(RECOVERY_BACKOFF_MS);
+		}
 	}
 }

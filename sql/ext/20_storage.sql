@@ -1,0 +1,97 @@
+
+-- ---------------------------------------------------------------- storage
+-- Durable state of every raft group with a replica on this node, written by the
+-- multiraft worker only (src/pg/storage_*.c), one transaction per batch of the
+-- multi-raft layer (src/multiraft/multiraft.h "STORAGE CONTRACT").
+--
+--   multiraft.log        (group_id, log_index) -> term, entry_type, data
+--                        the shared raft log of all groups; entries <= the group's
+--                        log_start_index are deleted as the layer compacts.
+--   multiraft.group_meta group_id -> replica_id, term, vote, commit_index (hard
+--                        state), voters, learners (conf state as of applied_index,
+--                        replica ids), applied_index, log_start_index,
+--                        log_start_term, layer_state (the layer's opaque state:
+--                        replica map, ...).
+--   multiraft.dedup      (group_id, command_id) -> log_index: the first index at
+--                        which each command id was applied (exactly-once).
+--   multiraft.tombstone  group_id -> min_replica_id: replicas of the group with a
+--                        smaller id never come back here; -1 (all bits set,
+--                        UINT64_MAX) means the group was removed here.
+--   multiraft.events     the SPEC's event stream (see SPEC.md "Events").
+--
+-- Unsigned 64-bit raft values (terms, indexes, replica ids) are stored in bigint
+-- columns with the same bit pattern; values >= 2^63 never occur except the
+-- tombstone marker above.  entry_type is the core's enum raft_entry_type
+-- (0 normal, 1 conf change).  Command ids are bytes: bytea in dedup; in events
+-- they are text (API ids are text; ids that are not valid text in the database
+-- encoding are shown as '\x' || hex, internal empty ids as NULL).
+
+CREATE TABLE multiraft.log (
+    group_id   bigint NOT NULL,
+    log_index  bigint NOT NULL,
+    term       bigint NOT NULL,
+    entry_type smallint NOT NULL,
+    data       bytea NOT NULL,
+    PRIMARY KEY (group_id, log_index)
+);
+-- Rows are short-lived (compaction deletes them): vacuum often, keep pages hot.
+ALTER TABLE multiraft.log SET (autovacuum_vacuum_scale_factor = 0.01,
+                               autovacuum_vacuum_threshold = 1000,
+                               autovacuum_vacuum_insert_scale_factor = 0.01);
+
+CREATE TABLE multiraft.group_meta (
+    group_id        bigint PRIMARY KEY,
+    replica_id      bigint NOT NULL,
+    term            bigint NOT NULL,
+    vote            bigint NOT NULL,
+    commit_index    bigint NOT NULL,
+    voters          bigint[] NOT NULL,
+    learners        bigint[] NOT NULL,
+    applied_index   bigint NOT NULL,
+    log_start_index bigint NOT NULL,
+    log_start_term  bigint NOT NULL,
+    layer_state     bytea NOT NULL
+);
+-- Updated at every batch that touches the group: leave room for HOT updates.
+ALTER TABLE multiraft.group_meta SET (fillfactor = 50,
+                                      autovacuum_vacuum_scale_factor = 0.01);
+
+CREATE TABLE multiraft.dedup (
+    group_id   bigint NOT NULL,
+    command_id bytea NOT NULL,
+    log_index  bigint NOT NULL,
+    PRIMARY KEY (group_id, command_id)
+);
+
+CREATE TABLE multiraft.tombstone (
+    group_id       bigint PRIMARY KEY,
+    min_replica_id bigint NOT NULL
+);
+
+CREATE TABLE multiraft.events (
+    event_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_id    bigint NOT NULL,
+    event_type  text NOT NULL,
+    log_index   bigint,
+    term        bigint,
+    command_id  text,
+    payload     bytea,
+    node_id     int,
+    change_type text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+-- consume_events(max_events, group_id): the oldest events, optionally of one group.
+-- The primary key serves the unfiltered case; this one the per-group case.
+CREATE INDEX events_group_idx ON multiraft.events (group_id, event_id);
+ALTER TABLE multiraft.events SET (autovacuum_vacuum_scale_factor = 0.01);
+
+REVOKE ALL ON multiraft.log, multiraft.group_meta, multiraft.dedup,
+              multiraft.tombstone, multiraft.events FROM PUBLIC;
+REVOKE ALL ON SEQUENCE multiraft.events_event_id_seq FROM PUBLIC;
+
+-- pg_dump keeps the raft state and undelivered events with the extension.
+SELECT pg_catalog.pg_extension_config_dump('multiraft.log', '');
+SELECT pg_catalog.pg_extension_config_dump('multiraft.group_meta', '');
+SELECT pg_catalog.pg_extension_config_dump('multiraft.dedup', '');
+SELECT pg_catalog.pg_extension_config_dump('multiraft.tombstone', '');
+SELECT pg_catalog.pg_extension_config_dump('multiraft.events', '');

@@ -1,0 +1,211 @@
+/*
+ * mr_apply.c — applying committed entries of one group: command events with
+ * command-id dedup (exactly-once), membership changes (replica map, next replica id,
+ * the bootstrap additions), forwarded conf-change requests, and group removal.
+ */
+#include "mr_internal.h"
+
+struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id group)
+{
+    struct mr_event *ev = mr_vec_push(n, &n->events, sizeof *ev, NULL);
+    if (ev == NULL)
+        return NULL;
+    ev->type = type;
+    ev->group = group;
+    n->c.events++;
+    return ev;
+}
+
+/* First application of cmd in g: remember it for the rest of the batch and emit the
+ * dedup record.  false if it is a duplicate (*first = its first index). */
+static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                  uint16_t cmd_len, raft_index index, raft_index *first)
+{
+    MR_HASH_CTX(n);
+    struct mr_dedup_record rec;
+    struct mr_cmd *c;
+    if (mr_command_applied(n, g, cmd, cmd_len, first)) {
+        n->c.duplicates++;
+        return false;
+    }
+    *first = index;
+    c = mr_alloc(n, sizeof *c + cmd_len);
+    if (c != NULL) {
+        memset(c, 0, sizeof *c);
+        c->index = index;
+        c->len = cmd_len;
+        memcpy(c->id, cmd, cmd_len);
+        HASH_ADD_KEYPTR(hh, g->applied_cmds, c->id, c->len, c);
+        if (mr_hash_oom)
+            mr_free(n, c);
+    }
+    rec.group = g->id;
+    rec.command_id = cmd;       /* points into the committed entry (valid until advance) */
+    rec.command_id_len = cmd_len;
+    rec.index = index;
+    (void)mr_vec_push(n, &n->dedup, sizeof rec, &rec);
+    return true;
+}
+
+static void apply_command(struct mr_node *n, struct mr_group *g, const struct raft_entry *e,
+                          const struct mr_entry_view *v)
+{
+    raft_index first;
+    if (v->cmd_len == 0) {
+        n->c.malformed++;
+        return;
+    }
+    if (dedup(n, g, v->cmd, v->cmd_len, e->index, &first)) {
+        struct mr_event *ev = mr_event_push(n, MR_EVENT_COMMAND, g->id);
+        if (ev != NULL) {
+            ev->index = e->index;
+            ev->term = e->term;
+            ev->command_id = v->cmd;
+            ev->command_id_len = v->cmd_len;
+            ev->payload = v->payload;
+            ev->payload_len = v->payload_len;
+        }
+    }
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
+}
+
+/* The leader's last word before dropping a removed group: tell each follower the
+ * commit index so it applies the removal without waiting for a new election. */
+static void farewell(struct mr_node *n, struct mr_group *g)
+{
+    size_t np;
+    if (raft_get_role(g->raft) != RAFT_LEADER)
+        return;
+    np = raft_progress_count(g->raft);
+    for (size_t i = 0; i < np; i++) {
+        struct raft_progress_info pi;
+        struct mr_heartbeat hb;
+        mr_node_id to;
+        struct mr_peer *p;
+        if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id)
+            continue;
+        to = mr_map_node(g, pi.id);
+        if (to == 0)
+            continue;
+        memset(&hb, 0, sizeof hb);
+        hb.group = g->id;
+        hb.from = g->replica_id;
+        hb.to = pi.id;
+        hb.term = raft_get_term(g->raft);
+        hb.commit = pi.match < raft_get_commit(g->raft) ? pi.match : raft_get_commit(g->raft);
+        mr_queue_heartbeat(n, to, &hb, false);
+        if ((p = mr_peer_find(n, to)) != NULL)
+            p->urgent_hb = true;
+    }
+}
+
+static void apply_conf_change(struct mr_node *n, struct mr_group *g,
+                              const struct raft_entry *e)
+{
+    struct raft_conf_change cc;
+    struct mr_context_view cv;
+    raft_index first;
+    bool ctx_ok;
+    if (raft_conf_change_decode(e->data, e->len, &cc) != RAFT_OK) {
+        n->c.malformed++;
+        return;
+    }
+    if (cc.replica >= g->next_replica_id) {
+        g->next_replica_id = cc.replica + 1;
+        g->flags |= MR_G_META;
+    }
+    ctx_ok = mr_context_decode(cc.context, cc.context_len, &cv);
+    if (!ctx_ok) {
+        n->c.malformed++;
+    } else {
+        /* A committed conf change is authoritative for the map: a leader that lost
+         * its uncommitted proposal may have guessed another node for this id. */
+        if (mr_map_node(g, cc.replica) != cv.node)
+            (void)mr_map_set(n, g, cc.replica, cv.node);
+        if (cv.cmd_len == 0) {
+            /* A bootstrap addition (mr_create_group): no event. */
+            for (uint32_t i = 0; i < g->n_boot; i++)
+                if (g->boot[i] == cv.node) {
+                    memmove(g->boot + i, g->boot + i + 1,
+                            (g->n_boot - i - 1) * sizeof *g->boot);
+                    g->n_boot--;
+                    g->flags |= MR_G_META;
+                    break;
+                }
+        } else {
+            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, &first)) {
+                struct mr_event *ev = mr_event_push(n, MR_EVENT_MEMBERSHIP_CHANGE, g->id);
+                if (ev != NULL) {
+                    ev->index = e->index;
+                    ev->term = e->term;
+                    ev->command_id = cv.cmd;
+                    ev->command_id_len = cv.cmd_len;
+                    ev->payload = cv.payload;
+                    ev->payload_len = cv.payload_len;
+                    ev->node_id = cv.node;
+                    ev->replica_id = cc.replica;
+                    ev->change_type = cc.type;
+                }
+            }
+            mr_waiters_applied(n, g, cv.cmd, cv.cmd_len, first);
+        }
+    }
+    if (cc.type == RAFT_CC_REMOVE && cc.replica == g->replica_id) {
+        /* This replica left the group (dissertation §4.2.2): it must never come back
+         * under this id. */
+        mr_group_drop(n, g, g->replica_id + 1, MR_ENOTMEMBER, e->index, e->term);
+    }
+}
+
+void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_committed && !(g->flags & MR_G_GONE); i++) {
+        const struct raft_entry *e = &rd->committed[i];
+        struct mr_entry_view v;
+        if (e->index <= g->applied)
+            continue; /* already applied (restart replays nothing twice) */
+        g->applied = e->index;
+        g->flags |= MR_G_META;
+        n->c.entries_applied++;
+        if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+            apply_conf_change(n, g, e);
+            continue;
+        }
+        if (e->type != RAFT_ENTRY_NORMAL) {
+            n->c.malformed++;
+            continue;
+        }
+        if (e->len == 0)
+            continue; /* the leader's no-op (§8) */
+        if (!mr_entry_decode(e->data, e->len, &v)) {
+            n->c.malformed++;
+            continue;
+        }
+        switch (v.kind) {
+        case MR_KIND_COMMAND:
+            apply_command(n, g, e, &v);
+            break;
+        case MR_KIND_REMOVE:
+            mr_waiters_applied(n, g, v.cmd, v.cmd_len, e->index);
+            farewell(n, g);
+            mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, e->index, e->term);
+            break;
+        case MR_KIND_CONF_REQUEST: {
+            struct mr_conf_request_view cr;
+            if (v.cmd_len == 0 || !mr_conf_request_decode(v.payload, v.payload_len, &cr)) {
+                n->c.malformed++;
+                break;
+            }
+            /* Only the leader acts on a forwarded request; the requester waits for the
+             * conf-change entry itself and resubmits after a timeout. */
+            if (raft_get_role(g->raft) == RAFT_LEADER)
+                (void)mr_add_internal_conf(n, g, cr.change_type, cr.node, v.cmd, v.cmd_len,
+                                           cr.payload, cr.payload_len);
+            break;
+        }
+        default:
+            n->c.malformed++;
+            break;
+        }
+    }
+}

@@ -1,0 +1,236 @@
+/*
+ * mr_codec.c — byte layouts of the layer (multiraft.h, ENTRY ENCODINGS): NORMAL
+ * entry data, conf-change contexts, forwarded conf-change requests, the group's
+ * replicated state and snapshot data.  Little endian; every decoder checks lengths
+ * and returns false on malformed input (callers count and skip).
+ */
+#include "mr_internal.h"
+
+void mr_put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+void mr_put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void mr_put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint16_t mr_get_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+uint32_t mr_get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint64_t mr_get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
+                       const void *payload, size_t payload_len, unsigned char *buf)
+{
+    size_t size = MR_ENTRY_HEADER + cmd_len + payload_len;
+    if (buf == NULL)
+        return size;
+    buf[0] = kind;
+    mr_put_u16(buf + 1, cmd_len);
+    if (cmd_len > 0)
+        memcpy(buf + MR_ENTRY_HEADER, cmd, cmd_len);
+    if (payload_len > 0)
+        memcpy(buf + MR_ENTRY_HEADER + cmd_len, payload, payload_len);
+    return size;
+}
+
+bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out)
+{
+    const unsigned char *p = data;
+    if (p == NULL || len < MR_ENTRY_HEADER)
+        return false;
+    out->kind = p[0];
+    if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_CONF_REQUEST)
+        return false;
+    out->cmd_len = mr_get_u16(p + 1);
+    if (len - MR_ENTRY_HEADER < out->cmd_len)
+        return false;
+    out->cmd = p + MR_ENTRY_HEADER;
+    out->payload = out->cmd + out->cmd_len;
+    out->payload_len = len - MR_ENTRY_HEADER - out->cmd_len;
+    return true;
+}
+
+size_t mr_context_encode(mr_node_id node, const void *cmd, uint16_t cmd_len,
+                         const void *payload, size_t payload_len, unsigned char *buf)
+{
+    size_t size = MR_CONTEXT_HEADER + cmd_len + payload_len;
+    if (buf == NULL)
+        return size;
+    mr_put_u32(buf, node);
+    mr_put_u16(buf + 4, cmd_len);
+    if (cmd_len > 0)
+        memcpy(buf + MR_CONTEXT_HEADER, cmd, cmd_len);
+    if (payload_len > 0)
+        memcpy(buf + MR_CONTEXT_HEADER + cmd_len, payload, payload_len);
+    return size;
+}
+
+bool mr_context_decode(const void *data, size_t len, struct mr_context_view *out)
+{
+    const unsigned char *p = data;
+    if (p == NULL || len < MR_CONTEXT_HEADER)
+        return false;
+    out->node = mr_get_u32(p);
+    out->cmd_len = mr_get_u16(p + 4);
+    if (out->node == 0 || len - MR_CONTEXT_HEADER < out->cmd_len)
+        return false;
+    out->cmd = p + MR_CONTEXT_HEADER;
+    out->payload = out->cmd + out->cmd_len;
+    out->payload_len = len - MR_CONTEXT_HEADER - out->cmd_len;
+    return true;
+}
+
+size_t mr_conf_request_encode(uint8_t change_type, mr_node_id node, const void *payload,
+                              size_t payload_len, unsigned char *buf)
+{
+    size_t size = 5 + payload_len;
+    if (buf == NULL)
+        return size;
+    buf[0] = change_type;
+    mr_put_u32(buf + 1, node);
+    if (payload_len > 0)
+        memcpy(buf + 5, payload, payload_len);
+    return size;
+}
+
+bool mr_conf_request_decode(const void *data, size_t len,
+                            struct mr_conf_request_view *out)
+{
+    const unsigned char *p = data;
+    if (p == NULL || len < 5)
+        return false;
+    out->change_type = p[0];
+    out->node = mr_get_u32(p + 1);
+    if (out->change_type < MR_CHANGE_ADD_VOTER || out->change_type > MR_CHANGE_ADD_LEARNER ||
+        out->node == 0)
+        return false;
+    out->payload = p + 5;
+    out->payload_len = len - 5;
+    return true;
+}
+
+#define MR_STATE_VERSION 1
+
+size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
+{
+    size_t size = 1 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
+    unsigned char *p = buf;
+    if (buf == NULL)
+        return size;
+    *p++ = MR_STATE_VERSION;
+    mr_put_u64(p, g->next_replica_id);
+    p += 8;
+    mr_put_u32(p, g->n_map);
+    p += 4;
+    for (uint32_t i = 0; i < g->n_map; i++) {
+        mr_put_u64(p, g->map[i].id);
+        mr_put_u32(p + 8, g->map[i].node);
+        p += 12;
+    }
+    mr_put_u32(p, g->n_boot);
+    p += 4;
+    for (uint32_t i = 0; i < g->n_boot; i++, p += 4)
+        mr_put_u32(p, g->boot[i]);
+    return size;
+}
+
+bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
+                     bool with_boot)
+{
+    const unsigned char *p = data;
+    uint32_t cnt, nb;
+    raft_id next;
+    if (p == NULL || len < 13 || p[0] != MR_STATE_VERSION)
+        return false;
+    next = mr_get_u64(p + 1);
+    cnt = mr_get_u32(p + 9);
+    if ((len - 13) / 12 < cnt || len - 13 - (size_t)cnt * 12 < 4)
+        return false;
+    nb = mr_get_u32(p + 13 + (size_t)cnt * 12);
+    if ((len - 17 - (size_t)cnt * 12) / 4 < nb)
+        return false;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const unsigned char *e = p + 13 + (size_t)i * 12;
+        raft_id id = mr_get_u64(e);
+        mr_node_id node = mr_get_u32(e + 8);
+        if (id == RAFT_NONE || node == 0)
+            return false;
+        if (mr_map_node(g, id) == 0 && mr_map_set(n, g, id, node) != MR_OK)
+            return false;
+        if (id >= next)
+            next = id + 1;
+    }
+    if (next > g->next_replica_id)
+        g->next_replica_id = next;
+    if (with_boot && nb > 0) {
+        const unsigned char *b = p + 17 + (size_t)cnt * 12;
+        mr_node_id *boot = mr_alloc(n, nb * sizeof *boot);
+        if (boot == NULL)
+            return false;
+        for (uint32_t i = 0; i < nb; i++)
+            boot[i] = mr_get_u32(b + 4 * (size_t)i);
+        mr_free(n, g->boot);
+        g->boot = boot;
+        g->n_boot = nb;
+    }
+    return true;
+}
+
+bool mr_snapshot_split(const void *data, size_t len, const void **state,
+                       size_t *state_len, const void **blob, size_t *blob_len)
+{
+    const unsigned char *p = data;
+    uint32_t sl;
+    if (p == NULL || len < 4)
+        return false;
+    sl = mr_get_u32(p);
+    if (len - 4 < sl)
+        return false;
+    *state = p + 4;
+    *state_len = sl;
+    *blob = p + 4 + sl;
+    *blob_len = len - 4 - sl;
+    return true;
+}
+
+size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf)
+{
+    unsigned char ctx[MR_CONTEXT_HEADER];
+    struct raft_conf_change cc;
+    memset(&cc, 0, sizeof cc);
+    cc.type = RAFT_CC_ADD_VOTER;
+    cc.replica = 1;
+    mr_context_encode(node, NULL, 0, NULL, 0, ctx);
+    cc.context = ctx;
+    cc.context_len = sizeof ctx;
+    if (buf == NULL)
+        return raft_conf_change_encoded_size(&cc);
+    return raft_conf_change_encode(&cc, buf);
+}

@@ -1,0 +1,359 @@
+/*
+ * mr_group.c — one group on this node: registry (uthash by group id), tombstones,
+ * creation (bootstrap, lazy, restore), the replica map, the active set used by the
+ * coalesced tick, removal and in-memory log compaction.
+ */
+#include "mr_internal.h"
+
+struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id)
+{
+    struct mr_group *g = NULL;
+    HASH_FIND(hh, n->groups, &id, sizeof id, g);
+    return g;
+}
+
+struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id)
+{
+    struct mr_tomb *t = NULL;
+    HASH_FIND(hh, n->tombs, &id, sizeof id, t);
+    return t;
+}
+
+int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit)
+{
+    MR_HASH_CTX(n);
+    struct mr_tomb *t = mr_tomb_find(n, id);
+    if (t == NULL) {
+        t = mr_alloc(n, sizeof *t);
+        if (t == NULL)
+            return MR_ENOMEM;
+        memset(t, 0, sizeof *t);
+        t->group = id;
+        HASH_ADD(hh, n->tombs, group, sizeof t->group, t);
+        if (mr_hash_oom) {
+            mr_free(n, t);
+            return MR_ENOMEM;
+        }
+    }
+    if (min_replica <= t->min_replica)
+        return MR_OK; /* tombstones only ever move forward */
+    t->min_replica = min_replica;
+    if (emit) {
+        struct mr_tombstone ts = {id, min_replica};
+        if (mr_vec_push(n, &n->tombstones, sizeof ts, &ts) == NULL)
+            return MR_ENOMEM;
+    }
+    return MR_OK;
+}
+
+struct mr_group *mr_group_alloc(struct mr_node *n, mr_group_id id, raft_id replica)
+{
+    MR_HASH_CTX(n);
+    struct mr_group *g = mr_alloc(n, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    memset(g, 0, sizeof *g);
+    g->id = id;
+    g->replica_id = replica;
+    g->next_replica_id = replica + 1;
+    g->active_pos = MR_NOT_ACTIVE;
+    g->ms = raft_memory_storage_new(&n->a);
+    if (g->ms == NULL) {
+        mr_free(n, g);
+        return NULL;
+    }
+    HASH_ADD(hh, n->groups, id, sizeof g->id, g);
+    if (mr_hash_oom) {
+        raft_memory_storage_free(g->ms);
+        mr_free(n, g);
+        return NULL;
+    }
+    n->n_groups++;
+    return g;
+}
+
+int mr_group_start(struct mr_node *n, struct mr_group *g, raft_index applied)
+{
+    struct raft_config rc;
+    int err = RAFT_OK;
+    memset(&rc, 0, sizeof rc);
+    rc.id = g->replica_id;
+    rc.election_tick = n->cfg.election_ticks;
+    rc.heartbeat_tick = n->cfg.heartbeat_ticks;
+    mr_storage_interface(g, &rc.storage);
+    rc.applied = applied;
+    rc.max_size_per_msg = n->cfg.max_size_per_msg;
+    rc.max_inflight_msgs = n->cfg.max_inflight_msgs;
+    rc.seed = mr_rand(n);
+    rc.pre_vote = !n->cfg.disable_pre_vote;
+    rc.check_quorum = !n->cfg.disable_check_quorum;
+    g->raft = raft_new(&rc, &n->a, &err);
+    if (g->raft == NULL)
+        return err == RAFT_ENOMEM ? MR_ENOMEM : MR_ECORRUPT;
+    g->prev_role = (uint8_t)raft_get_role(g->raft);
+    g->prev_leader = raft_get_leader(g->raft);
+    return MR_OK;
+}
+
+static void dirty_remove(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_group **d = n->dirty.data;
+    if (!(g->flags & MR_G_DIRTY))
+        return;
+    for (size_t i = 0; i < n->dirty.len; i++)
+        if (d[i] == g) {
+            d[i] = d[--n->dirty.len];
+            break;
+        }
+    g->flags &= ~MR_G_DIRTY;
+}
+
+void mr_group_destroy(struct mr_node *n, struct mr_group *g)
+{
+    MR_HASH_CTX(n);
+    struct mr_cmd *c, *tmp;
+    mr_group_sleep(n, g);
+    dirty_remove(n, g);
+    HASH_DEL(n->groups, g);
+    n->n_groups--;
+    while (g->waiters != NULL)
+        mr_waiter_unlink(n, g, g->waiters);
+    HASH_ITER(hh, g->applied_cmds, c, tmp) {
+        HASH_DEL(g->applied_cmds, c);
+        mr_free(n, c);
+    }
+    if (g->raft != NULL)
+        raft_free(g->raft);
+    raft_memory_storage_free(g->ms);
+    mr_free(n, g->map);
+    mr_free(n, g->boot);
+    mr_free(n, g);
+}
+
+/* ------------------------------------------------------------ replica map */
+
+static uint32_t map_pos(const struct mr_group *g, raft_id replica)
+{
+    uint32_t lo = 0, hi = g->n_map;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (g->map[mid].id < replica)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+mr_node_id mr_map_node(const struct mr_group *g, raft_id replica)
+{
+    uint32_t i = map_pos(g, replica);
+    return i < g->n_map && g->map[i].id == replica ? g->map[i].node : 0;
+}
+
+int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node)
+{
+    uint32_t i = map_pos(g, replica);
+    if (i < g->n_map && g->map[i].id == replica) {
+        g->map[i].node = node;
+        return MR_OK;
+    }
+    if (g->n_map == g->cap_map) {
+        uint32_t cap = g->cap_map == 0 ? 3 : g->cap_map * 2;
+        void *p = mr_realloc(n, g->map, cap * sizeof *g->map);
+        if (p == NULL)
+            return MR_ENOMEM;
+        g->map = p;
+        g->cap_map = cap;
+    }
+    memmove(g->map + i + 1, g->map + i, (g->n_map - i) * sizeof *g->map);
+    g->map[i].id = replica;
+    g->map[i].node = node;
+    g->n_map++;
+    g->flags |= MR_G_META;
+    if (node != n->cfg.node_id)
+        (void)mr_peer_get(n, node);
+    return MR_OK;
+}
+
+raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_learner)
+{
+    struct raft_conf_state cs;
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++)
+        if (mr_map_node(g, cs.voters[i]) == node) {
+            if (is_learner)
+                *is_learner = false;
+            return cs.voters[i];
+        }
+    for (uint32_t i = 0; i < cs.n_learners; i++)
+        if (mr_map_node(g, cs.learners[i]) == node) {
+            if (is_learner)
+                *is_learner = true;
+            return cs.learners[i];
+        }
+    return RAFT_NONE;
+}
+
+/* ------------------------------------------------------------ active set */
+
+void mr_group_wake(struct mr_node *n, struct mr_group *g)
+{
+    g->idle = 0;
+    if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE))
+        return;
+    if (n->n_active == n->cap_active) {
+        uint32_t cap = n->cap_active == 0 ? 64 : n->cap_active * 2;
+        void *p = mr_realloc(n, n->active, cap * sizeof *n->active);
+        if (p == NULL)
+            return; /* stays quiesced; a later wake retries */
+        n->active = p;
+        n->cap_active = cap;
+    }
+    g->active_pos = n->n_active;
+    n->active[n->n_active++] = g;
+}
+
+void mr_group_sleep(struct mr_node *n, struct mr_group *g)
+{
+    uint32_t pos = g->active_pos;
+    if (pos == MR_NOT_ACTIVE)
+        return;
+    n->active[pos] = n->active[--n->n_active];
+    n->active[pos]->active_pos = pos;
+    g->active_pos = MR_NOT_ACTIVE;
+}
+
+void mr_group_mark(struct mr_node *n, struct mr_group *g)
+{
+    if (g->flags & MR_G_DIRTY)
+        return;
+    if (mr_vec_push(n, &n->dirty, sizeof g, &g) != NULL)
+        g->flags |= MR_G_DIRTY;
+}
+
+/* -------------------------------------------------------- lazy creation */
+
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
+                               mr_node_id from_node)
+{
+    struct mr_tomb *t = mr_tomb_find(n, id);
+    struct mr_group *g = mr_group_find(n, id);
+    struct mr_event *ev;
+    (void)from_node;
+    if (replica == RAFT_NONE || (t != NULL && replica < t->min_replica))
+        return NULL;
+    if (g != NULL) {
+        if (replica == g->replica_id)
+            return g;
+        if (replica < g->replica_id || (g->flags & MR_G_GONE))
+            return NULL;
+        /* Ids are never reused: a message for a newer replica of this node means ours
+         * was removed (and this node re-added) before we applied the removal. */
+        mr_fail_waiters(n, g, MR_ENOTMEMBER);
+        if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, id)) != NULL) {
+            ev->node_id = n->cfg.node_id;
+            ev->replica_id = g->replica_id;
+        }
+        mr_group_destroy(n, g);
+        n->c.groups_removed++;
+        if (mr_tomb_set(n, id, replica, true) != MR_OK)
+            return NULL;
+    }
+    g = mr_group_alloc(n, id, replica);
+    if (g == NULL)
+        return NULL;
+    if (mr_map_set(n, g, replica, n->cfg.node_id) != MR_OK ||
+        mr_group_start(n, g, 0) != MR_OK) {
+        mr_group_destroy(n, g);
+        return NULL;
+    }
+    g->flags |= MR_G_CREATED | MR_G_META;
+    mr_group_wake(n, g);
+    mr_group_mark(n, g);
+    n->c.groups_created++;
+    if ((ev = mr_event_push(n, MR_EVENT_GROUP_CREATED, id)) != NULL) {
+        ev->node_id = n->cfg.node_id;
+        ev->replica_id = replica;
+    }
+    return g;
+}
+
+void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
+                   int waiter_result, raft_index index, raft_term term)
+{
+    struct mr_event *ev;
+    if (g->flags & MR_G_GONE)
+        return;
+    mr_fail_waiters(n, g, waiter_result);
+    (void)mr_tomb_set(n, g->id, tomb_min, true);
+    if (tomb_min == UINT64_MAX && mr_tomb_find(n, g->id) != NULL)
+        mr_tomb_find(n, g->id)->removed_at = index;
+    if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, g->id)) != NULL) {
+        ev->index = index;
+        ev->term = term;
+        ev->node_id = n->cfg.node_id;
+        ev->replica_id = g->replica_id;
+    }
+    mr_group_sleep(n, g);
+    g->flags |= MR_G_GONE;
+    if (tomb_min != UINT64_MAX)
+        g->flags |= MR_G_KEEP_DEDUP; /* only this replica leaves; the group lives on */
+    n->c.groups_removed++;
+    (void)mr_vec_push(n, &n->gone, sizeof g, &g);
+    mr_group_mark(n, g); /* its REMOVED write goes in the next batch */
+}
+
+/* ------------------------------------------------------------ compaction */
+
+void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
+{
+    raft_index applied = g->applied;
+    raft_index first = raft_get_first_index(g->raft);
+    raft_index last = raft_get_last_index(g->raft);
+    raft_index limit = applied;
+    struct raft_conf_state cs;
+    struct raft_storage st;
+    raft_term t = 0;
+
+    if (applied <= g->log_start_index || last < first || g->ms == NULL)
+        return;
+    if (!quiescing && last - first + 1 <= n->cfg.compact_threshold)
+        return;
+    if (quiescing) {
+        /* Quiescing means every member has every entry: keep nothing. */
+    } else if (raft_get_role(g->raft) != RAFT_LEADER) {
+        /* A follower may lead later and then serve lagging members from its log:
+         * keep the retention window (members beyond it get a snapshot, and skip the
+         * events of the entries it covers). */
+        limit = applied > n->cfg.log_retention ? applied - n->cfg.log_retention : 0;
+    } else {
+        /* Keep what a member still needs, up to the retention limit (beyond it the
+         * member gets a snapshot). */
+        size_t np = raft_progress_count(g->raft);
+        for (size_t i = 0; i < np; i++) {
+            struct raft_progress_info pi;
+            if (raft_progress_at(g->raft, i, &pi) == RAFT_OK && pi.id != g->replica_id &&
+                pi.match < limit)
+                limit = pi.match;
+        }
+        if (applied > n->cfg.log_retention && limit < applied - n->cfg.log_retention)
+            limit = applied - n->cfg.log_retention;
+    }
+    if (limit <= g->log_start_index)
+        return;
+    raft_get_conf_state(g->raft, &cs);
+    /* The snapshot a lagging member would receive: the configuration as of applied
+     * (the core applies conf changes as they are handed out committed). */
+    (void)raft_memory_storage_create_snapshot(g->ms, applied, &cs, NULL, 0);
+    raft_memory_storage_interface(g->ms, &st);
+    if (st.term(st.user, limit, &t) != RAFT_OK)
+        return;
+    if (raft_memory_storage_compact(g->ms, limit) != RAFT_OK)
+        return;
+    g->log_start_index = limit;
+    g->log_start_term = t;
+    g->flags |= MR_G_COMPACTED | MR_G_META;
+    n->c.compactions++;
+    mr_group_mark(n, g);
+}

@@ -1,0 +1,362 @@
+/*
+ * mr_internal.h — private state of the multi-raft layer, shared by
+ * src/multiraft/ only.  The public API is multiraft.h.
+ */
+#ifndef MULTIRAFT_MR_INTERNAL_H
+#define MULTIRAFT_MR_INTERNAL_H
+
+#include "multiraft.h"
+
+#include <string.h>
+
+/* uthash through the node's allocator: every function that adds to or deletes from
+ * a hash declares MR_HASH_CTX(node) first (no globals, as the conventions demand). */
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) mr_hash_malloc(mr_hash_alloc_ctx, (sz))
+#define uthash_free(p, sz) mr_hash_free(mr_hash_alloc_ctx, (p))
+#define uthash_nonfatal_oom(e) do { mr_hash_oom = 1; } while (0)
+#define MR_HASH_CTX(node)                                                    \
+    const struct raft_allocator *mr_hash_alloc_ctx = &(node)->a;            \
+    int mr_hash_oom = 0;                                                     \
+    (void)mr_hash_alloc_ctx;                                                 \
+    (void)mr_hash_oom
+#include <uthash.h>
+
+void *mr_hash_malloc(const struct raft_allocator *a, size_t n);
+void mr_hash_free(const struct raft_allocator *a, void *p);
+
+/* --------------------------------------------------------------- small parts */
+
+/* A replica id -> node id pair of a group's replica map. */
+struct mr_replica {
+    raft_id id;
+    mr_node_id node;
+};
+
+/* A command id applied in the batch being built (per group). */
+struct mr_cmd {
+    UT_hash_handle hh;
+    raft_index index;
+    uint16_t len;
+    unsigned char id[];
+};
+
+enum mr_waiter_state {
+    MR_W_QUEUED = 0,     /* to be (re)submitted to the core at the next service */
+    MR_W_SENT = 1,       /* proposed / forwarded; outcome awaited until retry_at */
+    MR_W_APPLY_WAIT = 2  /* read: index known, waiting for applied >= index */
+};
+
+/* One pending request of a group. */
+struct mr_waiter {
+    struct mr_waiter *next;
+    uint64_t token;
+    uint64_t deadline;        /* tick; 0 = none */
+    uint64_t retry_at;        /* tick at which a SENT request is resubmitted */
+    uint64_t read_ctx;        /* read: context given to the core */
+    raft_index index;         /* read: read index */
+    uint8_t kind;             /* enum mr_request_kind */
+    uint8_t state;            /* enum mr_waiter_state */
+    uint8_t change_type;      /* conf change */
+    bool internal;            /* no completion (leader-side forwarded conf change) */
+    mr_node_id node;          /* conf change / transfer target */
+    uint16_t cmd_len;
+    unsigned char *cmd;       /* command id (points into data for commands) */
+    unsigned char *data;      /* encoded NORMAL entry (command, removal) or the
+                                 conf-change payload */
+    size_t data_len;
+};
+
+#define MR_NOT_ACTIVE UINT32_MAX
+
+/* Group flags. */
+#define MR_G_DIRTY     0x0001u  /* in node->dirty: visit at the next mr_ready */
+#define MR_G_CREATED   0x0002u  /* next write carries MR_GW_CREATED */
+#define MR_G_META      0x0004u  /* meta row changed since the last write */
+#define MR_G_COMPACTED 0x0008u  /* log rows <= log_start_index to delete */
+#define MR_G_GONE      0x0010u  /* removed in the batch being built: freed at advance */
+#define MR_G_QREQ      0x0020u  /* a MR_HB_QUIESCE heartbeat was received */
+#define MR_G_BOOTSTRAP 0x0040u  /* next write carries the bootstrap entry (index 1) */
+#define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
+
+struct mr_group {
+    UT_hash_handle hh;
+    mr_group_id id;
+    raft_id replica_id;
+    struct raft *raft;
+    struct raft_memory_storage *ms; /* NULL while quiesced with an empty log */
+    struct raft_hard_state hs;       /* last hard state handed to the host */
+    struct mr_replica *map;   /* replica map, sorted by id */
+    uint32_t n_map, cap_map;
+    raft_id next_replica_id;  /* replicated: max replica id in conf changes + 1 */
+    mr_node_id *boot;         /* creator only: members still to add */
+    uint32_t n_boot;
+    uint32_t active_pos;      /* index in node->active, MR_NOT_ACTIVE if quiesced */
+    uint32_t idle;            /* consecutive quiescable ticks */
+    uint32_t flags;           /* MR_G_* */
+    uint8_t prev_role;
+    raft_id prev_leader;
+    raft_term elected_term;   /* term of the last leader_elected event */
+    struct mr_waiter *waiters;
+    struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
+    raft_index applied;       /* last index applied by the layer (events emitted) */
+    raft_index log_start_index;
+    raft_term log_start_term;
+    /* MR_HB_QUIESCE received: quiesce once we match it. */
+    raft_term q_term;
+    raft_id q_from;
+    raft_index q_commit;
+    /* Staggered forced campaign after the leader's node went silent. */
+    uint64_t campaign_at;
+    raft_term campaign_term;
+    raft_id campaign_from;
+};
+
+/* Tombstone (group -> minimum replica id allowed here). */
+struct mr_tomb {
+    UT_hash_handle hh;
+    mr_group_id group;
+    raft_id min_replica;
+    raft_index removed_at;    /* index of the removal entry (0 unknown: restored) */
+};
+
+/* A growable array of fixed-size elements. */
+struct mr_vec {
+    void *data;
+    size_t len, cap;
+};
+
+/* Another node: liveness and the outbox of the next envelope. */
+struct mr_peer {
+    mr_node_id id;
+    bool heard;               /* something arrived from it at least once */
+    bool dead;                /* silent for an election timeout */
+    bool just_died;           /* became dead in this tick */
+    bool urgent_hb;           /* a heartbeat (resp) with a read context is buffered */
+    bool sent_ever;
+    uint64_t last_heard;
+    uint64_t last_sent;
+    struct mr_vec msgs;       /* struct mr_message: this batch only */
+    struct mr_vec hbs;        /* struct mr_heartbeat: buffered until the flush */
+    struct mr_vec resps;      /* struct mr_heartbeat */
+    struct mr_peer_counters pc;
+};
+
+/* A group whose raft Ready is in the outstanding batch. */
+struct mr_outstanding {
+    struct mr_group *g;
+    struct raft_ready rd;
+    bool has_rd;
+};
+
+/* A snapshot sent in the outstanding batch (reported to the core at advance). */
+struct mr_snap_sent {
+    mr_group_id group;
+    raft_id to;
+    bool ok;
+};
+
+struct mr_node {
+    struct raft_allocator a;
+    struct mr_config cfg;     /* defaults filled in */
+    uint64_t now;
+    uint64_t prng;
+    bool busy;                /* between mr_ready and mr_advance */
+    bool stopped;
+    bool hb_flush_due;
+    uint64_t next_read_ctx;
+    struct mr_group *groups;  /* uthash by id */
+    struct mr_tomb *tombs;    /* uthash by group id */
+    size_t n_groups;
+    struct mr_group **active;
+    uint32_t n_active, cap_active;
+    struct mr_vec dirty;      /* struct mr_group * */
+    struct mr_peer **peers;
+    uint32_t n_peers, cap_peers;
+    /* Output accumulated for the next batch. */
+    struct mr_vec events;       /* struct mr_event */
+    struct mr_vec dedup;        /* struct mr_dedup_record */
+    struct mr_vec tombstones;   /* struct mr_tombstone */
+    struct mr_vec completions;  /* struct mr_completion */
+    struct mr_vec writes;       /* struct mr_group_write */
+    struct mr_vec envelopes;    /* struct mr_envelope */
+    struct mr_vec outstanding;  /* struct mr_outstanding */
+    struct mr_vec snaps_sent;   /* struct mr_snap_sent */
+    struct mr_vec arena;        /* void *: memory freed at advance */
+    struct mr_vec gone;         /* struct mr_group *: freed at advance */
+    struct mr_counters c;
+};
+
+/* --------------------------------------------------------------- mr_util.c */
+
+void *mr_alloc(struct mr_node *n, size_t size);
+void *mr_realloc(struct mr_node *n, void *p, size_t size);
+void mr_free(struct mr_node *n, void *p);
+/* Appends one element (copied) and returns it, NULL on ENOMEM. */
+void *mr_vec_push(struct mr_node *n, struct mr_vec *v, size_t elem, const void *item);
+void mr_vec_free(struct mr_node *n, struct mr_vec *v);
+/* Memory released at mr_advance (batch-owned copies). */
+void *mr_arena_alloc(struct mr_node *n, size_t size);
+void mr_arena_reset(struct mr_node *n);
+uint64_t mr_rand(struct mr_node *n);
+
+/* -------------------------------------------------------------- mr_codec.c */
+
+enum { MR_KIND_COMMAND = 1, MR_KIND_REMOVE = 2, MR_KIND_CONF_REQUEST = 3 };
+#define MR_ENTRY_HEADER 3u       /* u8 kind | u16 command id length */
+#define MR_CONTEXT_HEADER 6u     /* u32 node | u16 command id length */
+
+struct mr_entry_view {
+    uint8_t kind;
+    const unsigned char *cmd;
+    uint16_t cmd_len;
+    const unsigned char *payload;
+    size_t payload_len;
+};
+struct mr_context_view {
+    mr_node_id node;
+    const unsigned char *cmd;
+    uint16_t cmd_len;
+    const unsigned char *payload;
+    size_t payload_len;
+};
+struct mr_conf_request_view {
+    uint8_t change_type;
+    mr_node_id node;
+    const unsigned char *payload;
+    size_t payload_len;
+};
+
+void mr_put_u16(unsigned char *p, uint16_t v);
+void mr_put_u32(unsigned char *p, uint32_t v);
+void mr_put_u64(unsigned char *p, uint64_t v);
+uint16_t mr_get_u16(const unsigned char *p);
+uint32_t mr_get_u32(const unsigned char *p);
+uint64_t mr_get_u64(const unsigned char *p);
+
+/* NORMAL entry data; returns size written (buf NULL: size needed). */
+size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
+                       const void *payload, size_t payload_len, unsigned char *buf);
+bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out);
+size_t mr_context_encode(mr_node_id node, const void *cmd, uint16_t cmd_len,
+                         const void *payload, size_t payload_len, unsigned char *buf);
+bool mr_context_decode(const void *data, size_t len, struct mr_context_view *out);
+/* Kind-3 payload: u8 change_type | u32 node | payload. */
+size_t mr_conf_request_encode(uint8_t change_type, mr_node_id node, const void *payload,
+                              size_t payload_len, unsigned char *buf);
+bool mr_conf_request_decode(const void *data, size_t len,
+                            struct mr_conf_request_view *out);
+/* The group's replicated state: u8 version | u64 next_replica_id | u32 n |
+ * n x (u64 replica, u32 node) | u32 n_boot | n_boot x u32 node. */
+size_t mr_state_encode(const struct mr_group *g, unsigned char *buf);
+/* Decodes into g (map merged: entries already known are kept); false if malformed. */
+bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
+                     bool with_boot);
+/* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
+bool mr_snapshot_split(const void *data, size_t len, const void **state,
+                       size_t *state_len, const void **blob, size_t *blob_len);
+
+/* The bootstrap entry of a created group: index 1, term 1, add_voter(replica 1)
+ * with context {node, no command id}.  Returns its size (buf NULL: size needed). */
+size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
+
+/* -------------------------------------------------------------- mr_group.c */
+
+struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id);
+struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id);
+int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit);
+/* Creates the group object with an empty (or given) configuration; not yet in the
+ * active set.  conf may be NULL.  The raft is created by mr_group_start(). */
+struct mr_group *mr_group_alloc(struct mr_node *n, mr_group_id id, raft_id replica);
+int mr_group_start(struct mr_node *n, struct mr_group *g, raft_index applied);
+/* Unlinks from hash/active/dirty and frees everything. */
+void mr_group_destroy(struct mr_node *n, struct mr_group *g);
+/* Replica map. */
+mr_node_id mr_map_node(const struct mr_group *g, raft_id replica);
+int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node);
+/* The replica of `node` in the group's configuration (voter or learner), 0 if none. */
+raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_learner);
+void mr_group_wake(struct mr_node *n, struct mr_group *g);
+void mr_group_sleep(struct mr_node *n, struct mr_group *g);
+void mr_group_mark(struct mr_node *n, struct mr_group *g);
+/* Lazy creation for a message addressed to `replica` (NULL if refused). */
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
+                               mr_node_id from_node);
+/* Drops the group here: tombstone (min replica), GROUP_REMOVED event, waiters
+ * completed with result; REMOVED write.  Freed at advance if busy, else now. */
+void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
+                   int waiter_result, raft_index index, raft_term term);
+/* Compacts the in-memory log up to min(limit, applied); marks COMPACTED. */
+void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing);
+
+/* ------------------------------------------------------------ mr_storage.c */
+
+/* The core's storage interface of g (user = g), over g->ms or g's own fields. */
+void mr_storage_interface(struct mr_group *g, struct raft_storage *out);
+/* Rebuilds g->ms if it was released. */
+int mr_storage_ensure(struct mr_node *n, struct mr_group *g);
+/* Frees g->ms if the in-memory log is empty. */
+void mr_storage_release(struct mr_group *g);
+
+/* --------------------------------------------------------------- mr_peer.c */
+
+struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id);   /* creates */
+struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id);
+/* Routes one outgoing core message of g (copied shallowly, batch-owned). */
+void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
+/* Queues a heartbeat entry (heartbeat or response) for a node. */
+void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
+                        bool resp);
+/* Builds the envelopes of the batch (flush of buffered heartbeats if due). */
+int mr_build_envelopes(struct mr_node *n);
+void mr_peers_after_send(struct mr_node *n);
+bool mr_peers_have_output(const struct mr_node *n);
+/* Tick part: liveness and silent-node detection. */
+void mr_peers_tick(struct mr_node *n);
+
+/* ------------------------------------------------------------ mr_request.c */
+
+void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int result,
+                 raft_index index);
+void mr_waiter_free(struct mr_node *n, struct mr_waiter *w);
+/* Removes w from g->waiters and frees it. */
+void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
+/* Completes and frees every waiter of g. */
+void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
+/* Submits queued requests to the core (called from mr_ready only: may look up
+ * command ids through the storage callback). */
+void mr_service_group(struct mr_node *n, struct mr_group *g);
+/* Per tick: deadlines and retries.  Returns true if the group needs service. */
+bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
+/* After a leader change: resubmit what was sent. */
+void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
+/* Completes requests that match the applied command id. */
+void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index index);
+/* Transfers done, reads applied. */
+void mr_waiters_progress(struct mr_node *n, struct mr_group *g);
+void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
+                           const struct raft_read_state *rs);
+int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
+                         mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
+                         const unsigned char *payload, size_t payload_len);
+/* Was the command id applied in g (this batch or persisted)? */
+bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index *first);
+
+/* -------------------------------------------------------------- mr_apply.c */
+
+/* Applies the committed entries of rd (events, dedup, removals). */
+void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd);
+struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id group);
+
+/* ------------------------------------------------------------ mr_quiesce.c */
+
+/* Called per active group at tick before raft_tick: true if it quiesced. */
+bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
+/* Wakes the quiesced groups whose leader lives on a silent node. */
+void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
+/* Staggered forced campaign (if scheduled and due). */
+void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
+
+#endif /* MULTIRAFT_MR_INTERNAL_H */

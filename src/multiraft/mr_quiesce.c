@@ -1,0 +1,163 @@
+/*
+ * mr_quiesce.c — quiescence: idle groups leave the active set so that ticks and
+ * heartbeats cost nothing for them (CockroachDB #17609: tick cost must follow the
+ * ACTIVE groups).
+ *
+ *  - A leader that is fully replicated (raft_is_fully_replicated: every member's
+ *    match == last == commit == applied) with nothing pending for quiesce_ticks
+ *    ticks sends each follower a last heartbeat entry flagged MR_HB_QUIESCE (term,
+ *    commit) and quiesces.
+ *  - A follower quiesces when it matches such a heartbeat: same term and leader,
+ *    commit == the heartbeat's commit, and fully replicated itself.  One that does
+ *    not match keeps ticking; if it campaigns, its messages wake the others.
+ *  - A quiesced follower relies on node liveness: when the leader's node is silent
+ *    for an election timeout, every group it led here wakes; the lowest-ranked
+ *    surviving voter campaigns after a random delay in [1, E/4] ticks (staggered,
+ *    CockroachDB #9273), the others keep their own randomized election timers.
+ */
+#include "mr_internal.h"
+
+static void quiesce(struct mr_node *n, struct mr_group *g)
+{
+    mr_group_sleep(n, g);
+    g->flags &= ~MR_G_QREQ;
+    raft_release_memory(g->raft);
+    mr_group_compact(n, g, true);
+    mr_storage_release(g);
+    n->c.quiesced++;
+}
+
+static void send_quiesce(struct mr_node *n, struct mr_group *g)
+{
+    size_t np = raft_progress_count(g->raft);
+    for (size_t i = 0; i < np; i++) {
+        struct raft_progress_info pi;
+        struct mr_heartbeat hb;
+        mr_node_id to;
+        if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id)
+            continue;
+        to = mr_map_node(g, pi.id);
+        if (to == 0)
+            continue;
+        memset(&hb, 0, sizeof hb);
+        hb.group = g->id;
+        hb.from = g->replica_id;
+        hb.to = pi.id;
+        hb.term = raft_get_term(g->raft);
+        hb.commit = raft_get_commit(g->raft);
+        hb.flags = MR_HB_QUIESCE;
+        mr_queue_heartbeat(n, to, &hb, false);
+    }
+}
+
+bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
+{
+    int role = raft_get_role(g->raft);
+    if (g->waiters != NULL || g->n_boot > 0 || g->campaign_at != 0 ||
+        (g->flags & MR_G_GONE)) {
+        g->idle = 0;
+        return false;
+    }
+    if (role == RAFT_LEADER) {
+        if (!raft_is_fully_replicated(g->raft) ||
+            raft_get_transferee(g->raft) != RAFT_NONE) {
+            g->idle = 0;
+            return false;
+        }
+        if (++g->idle < n->cfg.quiesce_ticks)
+            return false;
+        send_quiesce(n, g);
+        quiesce(n, g);
+        return true;
+    }
+    if (role == RAFT_FOLLOWER && (g->flags & MR_G_QREQ)) {
+        if (raft_get_term(g->raft) != g->q_term || raft_get_leader(g->raft) != g->q_from) {
+            g->flags &= ~MR_G_QREQ;
+            return false;
+        }
+        if (raft_get_commit(g->raft) == g->q_commit && raft_is_fully_replicated(g->raft)) {
+            quiesce(n, g);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Rank of this replica among the voters other than the silent leader (by id). */
+static uint32_t rank_of(const struct mr_group *g, raft_id leader)
+{
+    struct raft_conf_state cs;
+    uint32_t rank = 0;
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++)
+        if (cs.voters[i] != leader && cs.voters[i] < g->replica_id)
+            rank++;
+    return rank;
+}
+
+/* Whether a quorum of the group's voters lives on nodes we hear from (ourselves
+ * included).  A node cut off from everyone must not force elections: when the
+ * partition heals, its inflated terms would depose healthy leaders (PreVote exists to
+ * prevent exactly that, dissertation §9.6, and the forced campaign bypasses it). */
+static bool quorum_alive(const struct mr_node *n, const struct mr_group *g)
+{
+    struct raft_conf_state cs;
+    uint32_t alive = 0;
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++) {
+        mr_node_id node = mr_map_node(g, cs.voters[i]);
+        const struct mr_peer *p;
+        if (node == n->cfg.node_id) {
+            alive++;
+            continue;
+        }
+        p = mr_peer_find(n, node);
+        if (p != NULL && p->heard && !p->dead)
+            alive++;
+    }
+    return alive >= cs.n_voters / 2 + 1;
+}
+
+void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
+{
+    struct mr_group *g, *tmp;
+    HASH_ITER(hh, n->groups, g, tmp) {
+        raft_id leader;
+        if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE) ||
+            raft_get_role(g->raft) != RAFT_FOLLOWER)
+            continue;
+        leader = raft_get_leader(g->raft);
+        if (leader == RAFT_NONE || mr_map_node(g, leader) != dead)
+            continue;
+        mr_group_wake(n, g);
+        n->c.woken++;
+        if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
+            quorum_alive(n, g)) {
+            g->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
+            g->campaign_term = raft_get_term(g->raft);
+            g->campaign_from = leader;
+        }
+    }
+}
+
+void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
+{
+    struct raft_message m;
+    if (g->campaign_at == 0 || n->now < g->campaign_at)
+        return;
+    g->campaign_at = 0;
+    if (raft_get_role(g->raft) != RAFT_FOLLOWER || raft_get_term(g->raft) != g->campaign_term ||
+        raft_get_leader(g->raft) != g->campaign_from)
+        return; /* someone else got there first */
+    /* The leader's node is silent: campaign now, as a leadership-transfer target does
+     * (dissertation §3.10): the core's TIMEOUT_NOW path skips PreVote and its VOTE
+     * requests carry context 1, so the other followers' leases (which froze while
+     * quiesced) do not refuse them.  Only this one replica per group does it. */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_TIMEOUT_NOW;
+    m.from = g->campaign_from;
+    m.to = g->replica_id;
+    m.term = raft_get_term(g->raft);
+    (void)raft_step(g->raft, &m);
+    mr_group_mark(n, g);
+}

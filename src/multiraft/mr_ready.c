@@ -1,0 +1,302 @@
+/*
+ * mr_ready.c — the node's Ready / Advance cycle: every group with pending output
+ * contributes to ONE batch (group writes, events, dedup records, tombstones,
+ * completions, one envelope per destination node).  The host persists it in one
+ * transaction, sends, completes, then calls mr_advance (CockroachDB #1131: persist
+ * before sending).
+ */
+#include "mr_internal.h"
+
+struct snap_install {
+    bool has;
+    const void *blob;
+    size_t blob_len;
+};
+
+static void soft_state(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd)
+{
+    struct mr_event *ev;
+    raft_term term = raft_get_term(g->raft);
+    /* A real candidacy (a new term), not a PreVote round: a node cut off from its
+     * peers retries PreVote every election timeout in every group, and those rounds
+     * change nothing (dissertation §9.6). */
+    if (rd->role == RAFT_CANDIDATE && g->prev_role != RAFT_CANDIDATE &&
+        (ev = mr_event_push(n, MR_EVENT_ELECTION_STARTED, g->id)) != NULL) {
+        ev->term = term;
+        ev->node_id = n->cfg.node_id;
+        ev->replica_id = g->replica_id;
+    }
+    /* One leader per term (§5.2): one event per term, even if this node loses and
+     * regains sight of the same leader. */
+    if (rd->leader != RAFT_NONE && term != g->elected_term &&
+        (ev = mr_event_push(n, MR_EVENT_LEADER_ELECTED, g->id)) != NULL) {
+        ev->term = term;
+        ev->node_id = mr_map_node(g, rd->leader);
+        ev->replica_id = rd->leader;
+        g->elected_term = term;
+    }
+    if (rd->leader != g->prev_leader) {
+        /* What was proposed under the previous leader may be lost: resubmit (the
+         * command-id dedup drops the copies that commit twice). */
+        mr_waiters_requeue(n, g);
+    }
+    g->prev_role = rd->role;
+    g->prev_leader = rd->leader;
+}
+
+static void install_snapshot(struct mr_node *n, struct mr_group *g,
+                             const struct raft_snapshot *s, struct snap_install *si)
+{
+    struct raft_snapshot meta = *s;
+    const void *state = NULL;
+    size_t state_len = 0;
+    struct mr_event *ev;
+
+    if (!mr_snapshot_split(s->data, s->len, &state, &state_len, &si->blob, &si->blob_len) ||
+        !mr_state_decode(n, g, state, state_len, false)) {
+        n->c.malformed++;
+        si->blob = NULL;
+        si->blob_len = 0;
+    }
+    /* The layer keeps no snapshot data in memory: it is rebuilt when sent. */
+    meta.data = NULL;
+    meta.len = 0;
+    (void)raft_memory_storage_apply_snapshot(g->ms, &meta);
+    si->has = true;
+    g->log_start_index = s->index;
+    g->log_start_term = s->term;
+    g->applied = s->index;
+    g->flags |= MR_G_META;
+    /* The blob's dedup records are added to the host's (the ids applied in this
+     * batch stay known too). */
+    n->c.snapshots_applied++;
+    if ((ev = mr_event_push(n, MR_EVENT_SNAPSHOT_APPLIED, g->id)) != NULL) {
+        ev->index = s->index;
+        ev->term = s->term;
+    }
+}
+
+static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd,
+                         struct snap_install *si)
+{
+    if (rd->soft_state_changed || rd->leader != g->prev_leader || rd->role != g->prev_role)
+        soft_state(n, g, rd);
+    /* 1. persist (in memory; the host persists the write built from it) */
+    if ((rd->snapshot != NULL || rd->n_entries > 0 || rd->conf_changed) &&
+        mr_storage_ensure(n, g) != MR_OK)
+        n->c.dropped++; /* out of memory: the core will ask again */
+    if (rd->snapshot != NULL && g->ms != NULL)
+        install_snapshot(n, g, rd->snapshot, si);
+    if (rd->n_entries > 0 && g->ms != NULL) {
+        if (raft_memory_storage_append(g->ms, rd->entries, rd->n_entries) != RAFT_OK)
+            n->c.malformed++;
+        n->c.entries_appended += rd->n_entries;
+    }
+    if (rd->has_hard_state) {
+        g->hs = rd->hard_state;
+        g->flags |= MR_G_META;
+    }
+    /* 2. send (the host sends after persisting the whole batch) */
+    for (size_t i = 0; i < rd->n_messages; i++)
+        mr_route_message(n, g, &rd->messages[i]);
+    /* 3. apply */
+    mr_apply_ready(n, g, rd);
+    if (g->flags & MR_G_GONE)
+        return;
+    if (rd->conf_changed) {
+        if (g->ms != NULL)
+            (void)raft_memory_storage_set_conf_state(g->ms, &rd->conf_state);
+        g->flags |= MR_G_META;
+    }
+    for (size_t i = 0; i < rd->n_read_states; i++)
+        mr_waiters_read_state(n, g, &rd->read_states[i]);
+    mr_waiters_progress(n, g);
+}
+
+static void build_write(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd,
+                        const struct snap_install *si)
+{
+    struct mr_group_write w;
+    bool any = rd != NULL &&
+               (rd->n_entries > 0 || rd->has_hard_state || rd->snapshot != NULL);
+    unsigned char *state;
+    if (!any && !(g->flags & (MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_GONE)))
+        return;
+    memset(&w, 0, sizeof w);
+    w.group = g->id;
+    w.replica_id = g->replica_id;
+    if (g->flags & MR_G_GONE) {
+        w.flags = MR_GW_REMOVED | ((g->flags & MR_G_KEEP_DEDUP) ? MR_GW_KEEP_DEDUP : 0);
+        (void)mr_vec_push(n, &n->writes, sizeof w, &w);
+        return;
+    }
+    if (g->flags & MR_G_CREATED)
+        w.flags |= MR_GW_CREATED | MR_GW_KEEP_DEDUP; /* a new group has none anyway */
+    w.has_snapshot = si->has;
+    w.snapshot_blob = si->blob;
+    w.snapshot_blob_len = si->blob_len;
+    if (rd != NULL) {
+        w.entries = rd->entries;
+        w.n_entries = rd->n_entries;
+    }
+    if (g->flags & MR_G_BOOTSTRAP) {
+        /* The bootstrap entry never passes through a Ready: prepend it. */
+        size_t len = mr_bootstrap_entry(n->cfg.node_id, NULL);
+        struct raft_entry *es = mr_arena_alloc(n, (w.n_entries + 1) * sizeof *es);
+        unsigned char *data = mr_arena_alloc(n, len);
+        if (es == NULL || data == NULL)
+            return; /* retried at the next batch (the group stays flagged) */
+        memset(es, 0, sizeof *es);
+        es[0].term = 1;
+        es[0].index = 1;
+        es[0].type = RAFT_ENTRY_CONF_CHANGE;
+        es[0].len = (uint32_t)mr_bootstrap_entry(n->cfg.node_id, data);
+        es[0].data = data;
+        if (w.n_entries > 0)
+            memcpy(es + 1, w.entries, w.n_entries * sizeof *es);
+        w.entries = es;
+        w.n_entries++;
+    }
+    w.compacted = (g->flags & MR_G_COMPACTED) != 0;
+    w.meta_changed = true;
+    w.hard_state = g->hs;
+    if (rd != NULL)
+        w.conf_state = rd->conf_state;
+    else
+        raft_get_conf_state(g->raft, &w.conf_state);
+    w.applied = g->applied;
+    w.log_start_index = g->log_start_index;
+    w.log_start_term = g->log_start_term;
+    w.state_len = mr_state_encode(g, NULL);
+    state = mr_arena_alloc(n, w.state_len);
+    if (state != NULL) {
+        mr_state_encode(g, state);
+        w.state = state;
+    } else {
+        w.state_len = 0;
+    }
+    if (mr_vec_push(n, &n->writes, sizeof w, &w) != NULL)
+        g->flags &= ~(MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_BOOTSTRAP);
+}
+
+static void process_group(struct mr_node *n, struct mr_group *g, bool *must_sync)
+{
+    struct mr_outstanding o;
+    struct snap_install si;
+    memset(&o, 0, sizeof o);
+    memset(&si, 0, sizeof si);
+    if (g->flags & MR_G_GONE) {
+        build_write(n, g, NULL, &si); /* dropped outside a Ready */
+        return;
+    }
+    mr_group_compact(n, g, false);
+    mr_service_group(n, g);
+    if (raft_has_ready(g->raft) && raft_ready(g->raft, &o.rd) == RAFT_OK) {
+        o.g = g;
+        o.has_rd = true;
+        if (o.rd.must_sync)
+            *must_sync = true;
+        handle_ready(n, g, &o.rd, &si);
+        if (mr_vec_push(n, &n->outstanding, sizeof o, &o) == NULL) {
+            /* Cannot track it: advance now (the host still persists the write). */
+            (void)raft_advance(g->raft, &o.rd);
+            o.has_rd = false;
+        }
+    }
+    build_write(n, g, o.has_rd ? &o.rd : NULL, &si);
+}
+
+bool mr_has_ready(const struct mr_node *n)
+{
+    if (n->busy)
+        return false;
+    return n->dirty.len > 0 || n->events.len > 0 || n->completions.len > 0 ||
+           n->tombstones.len > 0 || n->writes.len > 0 || mr_peers_have_output(n);
+}
+
+int mr_ready(struct mr_node *n, struct mr_batch *out)
+{
+    bool must_sync = false;
+    if (n->busy)
+        return MR_EBUSY;
+    memset(out, 0, sizeof *out);
+    /* A group is visited once per batch: its DIRTY flag stays set while the batch
+     * is built, so marking it again meanwhile is a no-op. */
+    for (size_t i = 0; i < n->dirty.len; i++)
+        process_group(n, ((struct mr_group **)n->dirty.data)[i], &must_sync);
+    for (size_t i = 0; i < n->dirty.len; i++)
+        ((struct mr_group **)n->dirty.data)[i]->flags &= ~MR_G_DIRTY;
+    n->dirty.len = 0;
+    if (mr_build_envelopes(n) != MR_OK)
+        return MR_ENOMEM;
+    out->groups = n->writes.data;
+    out->n_groups = n->writes.len;
+    out->events = n->events.data;
+    out->n_events = n->events.len;
+    out->dedup = n->dedup.data;
+    out->n_dedup = n->dedup.len;
+    out->tombstones = n->tombstones.data;
+    out->n_tombstones = n->tombstones.len;
+    out->completions = n->completions.data;
+    out->n_completions = n->completions.len;
+    out->envelopes = n->envelopes.data;
+    out->n_envelopes = n->envelopes.len;
+    out->must_sync = must_sync || out->n_groups > 0 || out->n_tombstones > 0;
+    n->busy = true;
+    n->c.batches++;
+    return MR_OK;
+}
+
+int mr_advance(struct mr_node *n, struct mr_batch *b)
+{
+    MR_HASH_CTX(n);
+    struct mr_outstanding *os = n->outstanding.data;
+    struct mr_snap_sent *ss = n->snaps_sent.data;
+    struct mr_group **gone = n->gone.data;
+    if (!n->busy)
+        return MR_EINVAL;
+    n->busy = false;
+    for (size_t i = 0; i < n->outstanding.len; i++) {
+        struct mr_group *g = os[i].g;
+        struct mr_cmd *c, *tmp;
+        if (g->flags & MR_G_GONE)
+            continue;
+        if (os[i].has_rd)
+            (void)raft_advance(g->raft, &os[i].rd);
+        /* Persisted now: the host's dedup table answers for these ids. */
+        HASH_ITER(hh, g->applied_cmds, c, tmp) {
+            HASH_DEL(g->applied_cmds, c);
+            mr_free(n, c);
+        }
+        if (raft_has_ready(g->raft) || g->waiters != NULL)
+            mr_group_mark(n, g);
+    }
+    for (size_t i = 0; i < n->snaps_sent.len; i++) {
+        struct mr_group *g = mr_group_find(n, ss[i].group);
+        if (g != NULL && !(g->flags & MR_G_GONE))
+            raft_report_snapshot(g->raft, ss[i].to, ss[i].ok);
+    }
+    mr_peers_after_send(n);
+    for (size_t i = 0; i < n->gone.len; i++)
+        mr_group_destroy(n, gone[i]);
+    {
+        /* Emptied for the next batch; a burst (thousands of groups created at once)
+         * must not leave its high-water mark allocated for ever. */
+        struct mr_vec *vs[] = {&n->gone, &n->outstanding, &n->snaps_sent, &n->events,
+                               &n->dedup, &n->tombstones, &n->completions, &n->writes,
+                               &n->arena, &n->dirty, &n->envelopes};
+        mr_arena_reset(n);
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            if (vs[i] == &n->dirty)
+                continue; /* may hold groups marked during advance */
+            vs[i]->len = 0;
+            if (vs[i]->cap > 256)
+                mr_vec_free(n, vs[i]);
+        }
+        if (n->dirty.len == 0 && n->dirty.cap > 256)
+            mr_vec_free(n, &n->dirty);
+    }
+    if (b != NULL)
+        memset(b, 0, sizeof *b);
+    return MR_OK;
+}

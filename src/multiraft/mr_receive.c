@@ -1,0 +1,211 @@
+/*
+ * mr_receive.c — the input side of the transport: an envelope from another node.
+ * Raft messages and coalesced heartbeat entries are stepped into their group, one
+ * group at a time, so a higher term in one group never disturbs another (and each
+ * heartbeat carries its group's own term and commit: CockroachDB #315).  Unknown
+ * groups are created lazily for messages that claim leadership; everything that does
+ * not fit (tombstoned, stale replica, sender mismatch) is counted and dropped.
+ */
+#include "mr_internal.h"
+
+static bool creates_replica(uint8_t type)
+{
+    return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT ||
+           type == RAFT_MSG_SNAPSHOT;
+}
+
+/* The group/replica an item is addressed to, created lazily if allowed. */
+static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
+                               mr_node_id from_node, bool create)
+{
+    struct mr_group *g = mr_group_find(n, group);
+    if (to == RAFT_NONE)
+        return NULL;
+    if (g != NULL && g->replica_id == to)
+        return (g->flags & MR_G_GONE) ? NULL : g;
+    if (!create)
+        return NULL;
+    return mr_group_lazy(n, group, to, from_node);
+}
+
+/* A message for a group removed here (a committed removal): tell the sender's
+ * replica, which missed the removal, so that it drops the group too instead of
+ * campaigning forever. */
+static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id group,
+                           raft_id to)
+{
+    struct mr_tomb *t = mr_tomb_find(n, group);
+    struct mr_heartbeat hb;
+    struct mr_peer *p;
+    if (t == NULL || t->min_replica != UINT64_MAX || to == RAFT_NONE)
+        return;
+    memset(&hb, 0, sizeof hb);
+    hb.group = group;
+    hb.to = to;
+    hb.commit = t->removed_at;
+    hb.flags = MR_HB_REMOVED;
+    mr_queue_heartbeat(n, to_node, &hb, true);
+    if ((p = mr_peer_find(n, to_node)) != NULL)
+        p->urgent_hb = true;
+}
+
+/* Learns replica -> node from the envelope; false if it contradicts the map. */
+static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node)
+{
+    mr_node_id known = mr_map_node(g, replica);
+    if (replica == RAFT_NONE)
+        return false;
+    if (known == 0)
+        return mr_map_set(n, g, replica, node) == MR_OK;
+    return known == node;
+}
+
+static void wake(struct mr_node *n, struct mr_group *g)
+{
+    if (g->active_pos == MR_NOT_ACTIVE) {
+        n->c.woken++;
+        mr_group_wake(n, g);
+    }
+}
+
+static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_message *mm)
+{
+    const struct raft_message *m = &mm->msg;
+    struct mr_group *g;
+    if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX || m->from == RAFT_NONE ||
+        (m->n_entries > 0 && m->entries == NULL) ||
+        (m->type == RAFT_MSG_SNAPSHOT && m->snapshot == NULL)) {
+        n->c.malformed++;
+        return;
+    }
+    g = target(n, mm->group, m->to, from, creates_replica(m->type));
+    if (g == NULL || !learn(n, g, m->from, from)) {
+        n->c.dropped++;
+        if (g == NULL)
+            notify_removed(n, from, mm->group, m->from);
+        return;
+    }
+    wake(n, g);
+    (void)raft_step(g->raft, m);
+    mr_group_mark(n, g);
+}
+
+static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
+{
+    struct raft_message m;
+    struct mr_group *g = target(n, hb->group, hb->to, from, true);
+    if (g == NULL || !learn(n, g, hb->from, from)) {
+        n->c.dropped++;
+        if (g == NULL)
+            notify_removed(n, from, hb->group, hb->from);
+        return;
+    }
+    if ((hb->flags & MR_HB_QUIESCE) && g->active_pos == MR_NOT_ACTIVE &&
+        raft_get_term(g->raft) == hb->term && raft_get_leader(g->raft) == hb->from &&
+        raft_get_commit(g->raft) == hb->commit)
+        return; /* already quiesced in agreement (a duplicate) */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_HEARTBEAT;
+    m.from = hb->from;
+    m.to = hb->to;
+    m.term = hb->term;
+    m.commit = hb->commit;
+    m.context = hb->context;
+    wake(n, g);
+    (void)raft_step(g->raft, &m);
+    if (hb->flags & MR_HB_QUIESCE) {
+        g->flags |= MR_G_QREQ;
+        g->q_term = hb->term;
+        g->q_from = hb->from;
+        g->q_commit = hb->commit;
+    }
+    mr_group_mark(n, g);
+}
+
+static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
+{
+    struct raft_message m;
+    struct mr_group *g = target(n, hb->group, hb->to, from, false);
+    if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
+        /* Only a replica that applied the removal sends this: it is committed. */
+        mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, hb->commit, 0);
+        return;
+    }
+    if (g == NULL || !learn(n, g, hb->from, from)) {
+        n->c.dropped++;
+        if (g == NULL)
+            notify_removed(n, from, hb->group, hb->from);
+        return;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_HEARTBEAT_RESP;
+    m.from = hb->from;
+    m.to = hb->to;
+    m.term = hb->term;
+    m.context = hb->context;
+    m.reject = hb->reject;
+    (void)raft_step(g->raft, &m);
+    /* A quiesced leader stays asleep unless the answer calls for work (a follower
+     * behind, a higher term). */
+    if (g->active_pos == MR_NOT_ACTIVE && !raft_has_ready(g->raft))
+        return;
+    wake(n, g);
+    mr_group_mark(n, g);
+}
+
+int mr_receive(struct mr_node *n, const struct mr_envelope *env)
+{
+    struct mr_peer *p;
+    if (n->busy)
+        return MR_EBUSY;
+    if (env == NULL || env->from_node == 0 || env->from_node == n->cfg.node_id)
+        return MR_EINVAL;
+    if ((env->n_messages > 0 && env->messages == NULL) ||
+        (env->n_heartbeats > 0 && env->heartbeats == NULL) ||
+        (env->n_heartbeat_resps > 0 && env->heartbeat_resps == NULL))
+        return MR_EINVAL;
+    if (env->to_node != 0 && env->to_node != n->cfg.node_id) {
+        n->c.dropped++;
+        return MR_OK;
+    }
+    p = mr_peer_get(n, env->from_node);
+    if (p != NULL) {
+        p->heard = true;
+        p->dead = false;
+        p->last_heard = n->now;
+        p->pc.last_heard_tick = n->now;
+    }
+    n->c.envelopes_received++;
+    n->c.messages_received += env->n_messages;
+    n->c.heartbeats_received += env->n_heartbeats;
+    n->c.heartbeat_resps_received += env->n_heartbeat_resps;
+    n->c.bytes_received += 16 + 48 * (env->n_heartbeats + env->n_heartbeat_resps);
+    for (size_t i = 0; i < env->n_messages; i++) {
+        const struct raft_message *m = &env->messages[i].msg;
+        n->c.bytes_received += 64 + (m->snapshot != NULL ? m->snapshot->len : 0);
+        for (uint32_t k = 0; m->entries != NULL && k < m->n_entries; k++)
+            n->c.bytes_received += 24 + m->entries[k].len;
+        recv_message(n, env->from_node, &env->messages[i]);
+    }
+    for (size_t i = 0; i < env->n_heartbeats; i++)
+        recv_heartbeat(n, env->from_node, &env->heartbeats[i]);
+    for (size_t i = 0; i < env->n_heartbeat_resps; i++)
+        recv_resp(n, env->from_node, &env->heartbeat_resps[i]);
+    return MR_OK;
+}
+
+int mr_report_unreachable(struct mr_node *n, mr_node_id node)
+{
+    if (n->busy)
+        return MR_EBUSY;
+    /* Only active leaders pipeline; quiesced ones send nothing. */
+    for (uint32_t i = 0; i < n->n_active; i++) {
+        struct mr_group *g = n->active[i];
+        if (raft_get_role(g->raft) != RAFT_LEADER)
+            continue;
+        for (uint32_t k = 0; k < g->n_map; k++)
+            if (g->map[k].node == node && g->map[k].id != g->replica_id)
+                raft_report_unreachable(g->raft, g->map[k].id);
+    }
+    return MR_OK;
+}

@@ -1,0 +1,578 @@
+/*
+ * mr_request.c — requests and their waiters: proposals (commands, conf changes,
+ * group removal), leadership transfers and reads.  Each accepted request completes
+ * exactly once.  Requests are submitted to the core from mr_ready (service), then
+ * resubmitted after a leader change or after proposal_retry_ticks without an
+ * outcome — the command-id dedup makes resubmission safe.
+ */
+#include "mr_internal.h"
+
+static const unsigned char REMOVE_CMD[] = "multiraft:remove_group";
+#define REMOVE_CMD_LEN ((uint16_t)(sizeof REMOVE_CMD - 1))
+
+void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int result,
+                 raft_index index)
+{
+    struct mr_completion c;
+    if (w->internal)
+        return;
+    memset(&c, 0, sizeof c);
+    c.token = w->token;
+    c.result = result;
+    c.index = result == MR_OK ? index : 0;
+    c.group = g->id;
+    c.kind = w->kind;
+    (void)mr_vec_push(n, &n->completions, sizeof c, &c);
+}
+
+void mr_waiter_free(struct mr_node *n, struct mr_waiter *w)
+{
+    mr_free(n, w->data);
+    if (w->cmd != NULL && (w->data == NULL || w->cmd < w->data ||
+                           w->cmd >= w->data + w->data_len))
+        mr_free(n, w->cmd);
+    mr_free(n, w);
+}
+
+void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    struct mr_waiter **pp = &g->waiters;
+    while (*pp != NULL && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp == w)
+        *pp = w->next;
+    mr_waiter_free(n, w);
+}
+
+void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
+{
+    while (g->waiters != NULL) {
+        struct mr_waiter *w = g->waiters;
+        mr_complete(n, g, w, result, 0);
+        g->waiters = w->next;
+        mr_waiter_free(n, w);
+    }
+}
+
+static struct mr_waiter *waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
+                                    uint64_t token, uint32_t deadline_ticks)
+{
+    struct mr_waiter *w = mr_alloc(n, sizeof *w), **pp;
+    if (w == NULL)
+        return NULL;
+    memset(w, 0, sizeof *w);
+    w->kind = kind;
+    w->token = token;
+    w->deadline = deadline_ticks > 0 ? n->now + deadline_ticks : 0;
+    /* Appended at the tail: commands are proposed in the order they were made. */
+    for (pp = &g->waiters; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = w;
+    return w;
+}
+
+/* A request arrived: the group is visited at the next mr_ready and ticks again. */
+static void request_added(struct mr_node *n, struct mr_group *g)
+{
+    if (g->active_pos == MR_NOT_ACTIVE)
+        n->c.woken++;
+    mr_group_wake(n, g);
+    mr_group_mark(n, g);
+}
+
+static int request_checks(struct mr_node *n, mr_group_id group, struct mr_group **out)
+{
+    struct mr_group *g;
+    if (n->busy)
+        return MR_EBUSY;
+    if (n->stopped)
+        return MR_ESTOPPED;
+    g = mr_group_find(n, group);
+    if (g == NULL || (g->flags & MR_G_GONE))
+        return MR_ENOGROUP;
+    *out = g;
+    return MR_OK;
+}
+
+static int check_cmd(size_t cmd_len)
+{
+    if (cmd_len == 0)
+        return MR_EINVAL;
+    if (cmd_len > MR_MAX_COMMAND_ID_LEN)
+        return MR_ETOOBIG;
+    return MR_OK;
+}
+
+int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
+               const void *command_id, size_t command_id_len,
+               const void *payload, size_t payload_len, uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    struct mr_waiter *w;
+    int rc = request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    if ((rc = check_cmd(command_id_len)) != MR_OK)
+        return rc;
+    if (command_id == NULL || (payload == NULL && payload_len > 0))
+        return MR_EINVAL;
+    if (payload_len > UINT32_MAX - MR_ENTRY_HEADER - command_id_len)
+        return MR_ETOOBIG;
+    w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->data_len = mr_entry_encode(MR_KIND_COMMAND, NULL, (uint16_t)command_id_len, NULL,
+                                  payload_len, NULL);
+    w->data = mr_alloc(n, w->data_len);
+    if (w->data == NULL) {
+        mr_waiter_unlink(n, g, w);
+        return MR_ENOMEM;
+    }
+    mr_entry_encode(MR_KIND_COMMAND, command_id, (uint16_t)command_id_len, payload,
+                    payload_len, w->data);
+    w->cmd = w->data + MR_ENTRY_HEADER;
+    w->cmd_len = (uint16_t)command_id_len;
+    request_added(n, g);
+    return MR_OK;
+}
+
+const char *mr_change_type_name(int change_type)
+{
+    switch (change_type) {
+    case MR_CHANGE_ADD_VOTER: return "add_voter";
+    case MR_CHANGE_REMOVE_VOTER: return "remove_voter";
+    case MR_CHANGE_ADD_LEARNER: return "add_learner";
+    default: return NULL;
+    }
+}
+
+int mr_change_type_parse(const char *name)
+{
+    for (int t = MR_CHANGE_ADD_VOTER; t <= MR_CHANGE_ADD_LEARNER; t++)
+        if (name != NULL && strcmp(name, mr_change_type_name(t)) == 0)
+            return t;
+    return 0;
+}
+
+static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint64_t token,
+                                     uint32_t deadline, uint8_t change_type,
+                                     mr_node_id node, const void *cmd, uint16_t cmd_len,
+                                     const void *payload, size_t payload_len)
+{
+    struct mr_waiter *w = waiter_new(n, g, MR_REQ_CONF_CHANGE, token, deadline);
+    if (w == NULL)
+        return NULL;
+    w->change_type = change_type;
+    w->node = node;
+    w->cmd = mr_alloc(n, cmd_len);
+    w->data = mr_alloc(n, payload_len);
+    if (w->cmd == NULL || w->data == NULL) {
+        mr_waiter_unlink(n, g, w);
+        return NULL;
+    }
+    memcpy(w->cmd, cmd, cmd_len);
+    w->cmd_len = cmd_len;
+    if (payload_len > 0)
+        memcpy(w->data, payload, payload_len);
+    w->data_len = payload_len;
+    return w;
+}
+
+int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
+                           int change_type, mr_node_id node,
+                           const void *command_id, size_t command_id_len,
+                           const void *payload, size_t payload_len,
+                           uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    int rc = request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    if ((rc = check_cmd(command_id_len)) != MR_OK)
+        return rc;
+    if (mr_change_type_name(change_type) == NULL || node == 0 || command_id == NULL ||
+        (payload == NULL && payload_len > 0))
+        return MR_EINVAL;
+    if (payload_len > UINT32_MAX / 2)
+        return MR_ETOOBIG;
+    if (conf_waiter(n, g, token, deadline_ticks, (uint8_t)change_type, node, command_id,
+                    (uint16_t)command_id_len, payload, payload_len) == NULL)
+        return MR_ENOMEM;
+    request_added(n, g);
+    return MR_OK;
+}
+
+int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
+                         mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
+                         const unsigned char *payload, size_t payload_len)
+{
+    struct mr_waiter *w;
+    for (w = g->waiters; w != NULL; w = w->next)
+        if (w->kind == MR_REQ_CONF_CHANGE && w->cmd_len == cmd_len &&
+            memcmp(w->cmd, cmd, cmd_len) == 0)
+            return MR_OK; /* already queued here (our own request or a repeat) */
+    w = conf_waiter(n, g, 0, n->cfg.proposal_retry_ticks, change_type, node, cmd, cmd_len,
+                    payload, payload_len);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->internal = true;
+    mr_group_mark(n, g);
+    return MR_OK;
+}
+
+int mr_transfer_leadership(struct mr_node *n, mr_group_id group, mr_node_id target,
+                           uint64_t token, uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    struct mr_waiter *w;
+    bool learner = false;
+    int rc = request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    if (target == 0)
+        return MR_EINVAL;
+    if (mr_member_replica(g, target, &learner) == RAFT_NONE || learner)
+        return MR_ENOTMEMBER;
+    w = waiter_new(n, g, MR_REQ_TRANSFER, token, deadline_ticks);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->node = target;
+    request_added(n, g);
+    return MR_OK;
+}
+
+int mr_read_index(struct mr_node *n, mr_group_id group, uint64_t token,
+                  uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    struct mr_waiter *w;
+    int rc = request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    w = waiter_new(n, g, MR_REQ_READ, token, deadline_ticks);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->read_ctx = ++n->next_read_ctx;
+    request_added(n, g);
+    return MR_OK;
+}
+
+int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
+                    uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    struct mr_waiter *w;
+    int rc = request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    w = waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->data_len = mr_entry_encode(MR_KIND_REMOVE, NULL, REMOVE_CMD_LEN, NULL, 0, NULL);
+    w->data = mr_alloc(n, w->data_len);
+    if (w->data == NULL) {
+        mr_waiter_unlink(n, g, w);
+        return MR_ENOMEM;
+    }
+    mr_entry_encode(MR_KIND_REMOVE, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0, w->data);
+    w->cmd = w->data + MR_ENTRY_HEADER;
+    w->cmd_len = REMOVE_CMD_LEN;
+    request_added(n, g);
+    return MR_OK;
+}
+
+/* ------------------------------------------------------------ dedup */
+
+bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index *first)
+{
+    struct mr_cmd *c = NULL;
+    HASH_FIND(hh, g->applied_cmds, cmd, cmd_len, c);
+    if (c != NULL) {
+        *first = c->index;
+        return true;
+    }
+    if (n->cfg.storage.lookup_command != NULL &&
+        n->cfg.storage.lookup_command(n->cfg.storage.user, g->id, cmd, cmd_len, first))
+        return true;
+    return false;
+}
+
+/* ------------------------------------------------------------ service */
+
+static void sent(struct mr_node *n, struct mr_waiter *w, bool resubmit)
+{
+    w->state = MR_W_SENT;
+    w->retry_at = n->now + n->cfg.proposal_retry_ticks;
+    if (resubmit)
+        n->c.reproposals++;
+    else
+        n->c.proposals++;
+}
+
+static bool leader_is(const struct mr_group *g, mr_node_id node)
+{
+    raft_id l = raft_get_leader(g->raft);
+    return l != RAFT_NONE && mr_map_node(g, l) == node;
+}
+
+/* Conf change on the leader: dedup, node -> replica mapping, validation. */
+static void service_conf_leader(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    struct raft_conf_change cc;
+    raft_index first = 0, idx = 0;
+    bool learner = false, fresh = false;
+    raft_id existing;
+    unsigned char *ctx;
+    size_t ctx_len;
+    int rc;
+
+    if (mr_command_applied(n, g, w->cmd, w->cmd_len, &first)) {
+        mr_complete(n, g, w, MR_OK, first);
+        mr_waiter_unlink(n, g, w);
+        return;
+    }
+    if (raft_conf_change_pending(g->raft))
+        return; /* one at a time (dissertation §4.1): retried at the next service */
+    existing = mr_member_replica(g, w->node, &learner);
+    memset(&cc, 0, sizeof cc);
+    cc.type = w->change_type;
+    switch (w->change_type) {
+    case MR_CHANGE_ADD_VOTER:
+        if (existing != RAFT_NONE && !learner)
+            rc = MR_EBADCONF;
+        else
+            rc = MR_OK;
+        fresh = existing == RAFT_NONE;
+        cc.replica = fresh ? g->next_replica_id : existing;
+        break;
+    case MR_CHANGE_ADD_LEARNER:
+        rc = existing != RAFT_NONE ? MR_EBADCONF : MR_OK;
+        fresh = true;
+        cc.replica = g->next_replica_id;
+        break;
+    default:
+        rc = existing == RAFT_NONE ? MR_ENOTMEMBER : MR_OK;
+        cc.replica = existing;
+        break;
+    }
+    if (rc != MR_OK) {
+        mr_complete(n, g, w, rc, 0);
+        mr_waiter_unlink(n, g, w);
+        return;
+    }
+    ctx_len = mr_context_encode(w->node, NULL, w->cmd_len, NULL, w->data_len, NULL);
+    ctx = mr_alloc(n, ctx_len);
+    if (ctx == NULL)
+        return;
+    mr_context_encode(w->node, w->cmd, w->cmd_len, w->data, w->data_len, ctx);
+    cc.context = ctx;
+    cc.context_len = (uint32_t)ctx_len;
+    /* The new replica must be routable as soon as the entry is replicated. */
+    if (fresh && mr_map_set(n, g, cc.replica, w->node) != MR_OK) {
+        mr_free(n, ctx);
+        return;
+    }
+    rc = raft_propose_conf_change(g->raft, &cc, &idx, NULL);
+    mr_free(n, ctx);
+    if (rc == RAFT_OK) {
+        sent(n, w, false);
+    } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
+        mr_complete(n, g, w, MR_EBADCONF, 0);
+        mr_waiter_unlink(n, g, w);
+    }
+}
+
+/* Conf change on a follower: a kind-3 request entry forwarded to the leader. */
+static void service_conf_follower(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                                  bool resubmit)
+{
+    size_t req_len = mr_conf_request_encode(w->change_type, w->node, NULL, w->data_len, NULL);
+    size_t len = mr_entry_encode(MR_KIND_CONF_REQUEST, NULL, w->cmd_len, NULL, req_len, NULL);
+    unsigned char *buf = mr_alloc(n, len), *req;
+    int rc;
+    if (buf == NULL)
+        return;
+    mr_entry_encode(MR_KIND_CONF_REQUEST, w->cmd, w->cmd_len, NULL, 0, buf);
+    req = buf + MR_ENTRY_HEADER + w->cmd_len;
+    mr_conf_request_encode(w->change_type, w->node, w->data, w->data_len, req);
+    rc = raft_propose(g->raft, buf, len, NULL, NULL);
+    mr_free(n, buf);
+    if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+        sent(n, w, resubmit);
+}
+
+static void service_boot(struct mr_node *n, struct mr_group *g)
+{
+    struct raft_conf_change cc;
+    unsigned char ctx[MR_CONTEXT_HEADER];
+    int rc;
+    while (g->n_boot > 0 && mr_member_replica(g, g->boot[0], NULL) != RAFT_NONE) {
+        memmove(g->boot, g->boot + 1, (g->n_boot - 1) * sizeof *g->boot);
+        g->n_boot--;
+        g->flags |= MR_G_META;
+    }
+    if (g->n_boot == 0 || raft_get_role(g->raft) != RAFT_LEADER ||
+        raft_conf_change_pending(g->raft))
+        return;
+    memset(&cc, 0, sizeof cc);
+    cc.type = RAFT_CC_ADD_VOTER;
+    cc.replica = g->next_replica_id;
+    mr_context_encode(g->boot[0], NULL, 0, NULL, 0, ctx);
+    cc.context = ctx;
+    cc.context_len = sizeof ctx;
+    if (mr_map_set(n, g, cc.replica, g->boot[0]) != MR_OK)
+        return;
+    rc = raft_propose_conf_change(g->raft, &cc, NULL, NULL);
+    if (rc == RAFT_EBADCONF) {
+        memmove(g->boot, g->boot + 1, (g->n_boot - 1) * sizeof *g->boot);
+        g->n_boot--;
+    }
+}
+
+void mr_service_group(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_waiter *w, *next;
+    int role = raft_get_role(g->raft);
+    raft_id leader = raft_get_leader(g->raft);
+    int rc;
+
+    if (g->flags & MR_G_GONE)
+        return;
+    if (g->n_boot > 0)
+        service_boot(n, g);
+    for (w = g->waiters; w != NULL; w = next) {
+        bool resubmit = w->retry_at != 0;
+        next = w->next;
+        switch (w->kind) {
+        case MR_REQ_COMMAND:
+        case MR_REQ_REMOVE:
+            if (w->state != MR_W_QUEUED)
+                break;
+            rc = raft_propose(g->raft, w->data, w->data_len, NULL, NULL);
+            if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+                sent(n, w, resubmit);
+            break;
+        case MR_REQ_CONF_CHANGE:
+            if (w->state != MR_W_QUEUED)
+                break;
+            if (role == RAFT_LEADER)
+                service_conf_leader(n, g, w);
+            else if (w->internal)
+                mr_waiter_unlink(n, g, w); /* leadership moved on: the requester retries */
+            else if (leader != RAFT_NONE)
+                service_conf_follower(n, g, w, resubmit);
+            break;
+        case MR_REQ_TRANSFER:
+            if (leader_is(g, w->node)) {
+                mr_complete(n, g, w, MR_OK, 0);
+                mr_waiter_unlink(n, g, w);
+            } else if (w->state == MR_W_QUEUED) {
+                bool learner = false;
+                raft_id target = mr_member_replica(g, w->node, &learner);
+                if (target == RAFT_NONE || learner) {
+                    mr_complete(n, g, w, MR_ENOTMEMBER, 0);
+                    mr_waiter_unlink(n, g, w);
+                    break;
+                }
+                rc = raft_transfer_leadership(g->raft, target);
+                if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+                    sent(n, w, resubmit);
+            }
+            break;
+        case MR_REQ_READ:
+            if (w->state == MR_W_APPLY_WAIT) {
+                if (g->applied >= w->index) {
+                    mr_complete(n, g, w, MR_OK, w->index);
+                    mr_waiter_unlink(n, g, w);
+                }
+            } else if (w->state == MR_W_QUEUED) {
+                rc = raft_read_index(g->raft, w->read_ctx);
+                if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+                    sent(n, w, resubmit);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+bool mr_waiters_tick(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_waiter *w, *next;
+    bool need = false;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->deadline != 0 && n->now >= w->deadline) {
+            mr_complete(n, g, w, MR_ETIMEOUT, 0);
+            mr_waiter_unlink(n, g, w);
+            continue;
+        }
+        if (w->state == MR_W_SENT && n->now >= w->retry_at) {
+            /* The leader may have dropped a forwarded proposal silently. */
+            w->state = MR_W_QUEUED;
+        }
+        if (w->state == MR_W_QUEUED || w->kind == MR_REQ_TRANSFER)
+            need = true;
+    }
+    if (g->n_boot > 0)
+        need = true;
+    return need;
+}
+
+void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
+{
+    (void)n;
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+        if (w->state == MR_W_SENT)
+            w->state = MR_W_QUEUED;
+}
+
+void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index index)
+{
+    struct mr_waiter *w, *next;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if ((w->kind == MR_REQ_COMMAND || w->kind == MR_REQ_CONF_CHANGE ||
+             w->kind == MR_REQ_REMOVE) &&
+            w->cmd_len == cmd_len && memcmp(w->cmd, cmd, cmd_len) == 0) {
+            mr_complete(n, g, w, MR_OK, index);
+            mr_waiter_unlink(n, g, w);
+        }
+    }
+}
+
+void mr_waiters_progress(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_waiter *w, *next;
+    raft_index applied = g->applied;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->kind == MR_REQ_TRANSFER && leader_is(g, w->node)) {
+            mr_complete(n, g, w, MR_OK, 0);
+            mr_waiter_unlink(n, g, w);
+        } else if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
+                   applied >= w->index) {
+            mr_complete(n, g, w, MR_OK, w->index);
+            mr_waiter_unlink(n, g, w);
+        }
+    }
+}
+
+void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
+                           const struct raft_read_state *rs)
+{
+    (void)n;
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+        if (w->kind == MR_REQ_READ && w->read_ctx == rs->ctx && w->state == MR_W_SENT) {
+            if (rs->status == RAFT_OK) {
+                w->state = MR_W_APPLY_WAIT;
+                w->index = rs->index;
+            } else {
+                w->state = MR_W_QUEUED; /* dropped by a leadership change: ask again */
+            }
+            return;
+        }
+}

@@ -1,0 +1,146 @@
+/*
+ * api_args.c — argument checks shared by the SQL functions (see api_args.h).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "api_args.h"
+#include "guc.h"
+
+void
+api_require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+int64
+api_group_id_arg(FunctionCallInfo fcinfo, int n)
+{
+	int64		group_id;
+
+	api_require_arg(fcinfo, n, "group_id");
+	group_id = PG_GETARG_INT64(n);
+	if (group_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid group id " INT64_FORMAT, group_id),
+				 errdetail("Group ids are between 1 and 9223372036854775807.")));
+	return group_id;
+}
+
+int32
+api_node_id_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	int32		node_id;
+
+	api_require_arg(fcinfo, n, name);
+	node_id = PG_GETARG_INT32(n);
+	if (node_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("node %d is out of range", node_id),
+				 errdetail("Node ids are between 1 and 2147483647.")));
+	return node_id;
+}
+
+int32
+api_timeout_arg(FunctionCallInfo fcinfo, int n)
+{
+	int32		timeout_ms;
+
+	api_require_arg(fcinfo, n, "timeout_ms");
+	timeout_ms = PG_GETARG_INT32(n);
+	if (timeout_ms <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout_ms must be positive, not %d", timeout_ms)));
+	return timeout_ms;
+}
+
+void
+api_command_id_arg(FunctionCallInfo fcinfo, int n, MultiraftRequest *req)
+{
+	text	   *t;
+	int			len;
+
+	if (PG_ARGISNULL(n))
+	{
+		requests_generate_command_id(req);
+		return;
+	}
+	t = PG_GETARG_TEXT_PP(n);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command_id must not be empty"),
+				 errhint("Pass NULL for a fresh unique command id.")));
+	if (len > MR_MAX_COMMAND_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("command_id is too long (%d bytes)", len),
+				 errdetail("A command_id has at most %d bytes.", MR_MAX_COMMAND_ID)));
+	memcpy(req->command_id, VARDATA_ANY(t), len);
+	req->command_id[len] = '\0';
+	req->command_id_len = len;
+}
+
+bytea *
+api_payload_arg(FunctionCallInfo fcinfo, int n, const char *name, bool nullable)
+{
+	bytea	   *b;
+	Size		len;
+
+	if (PG_ARGISNULL(n))
+	{
+		if (!nullable)
+			api_require_arg(fcinfo, n, name);
+		return NULL;
+	}
+	b = PG_GETARG_BYTEA_PP(n);
+	len = VARSIZE_ANY_EXHDR(b);
+	if (len > (Size) multiraft_max_command_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s of %zu bytes exceeds multiraft.max_command_size (%d bytes)",
+						name, len, multiraft_max_command_size)));
+	return b;
+}
+
+void
+api_require_registered(int32 node_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(node_id)};
+	bool		found;
+
+	/* Callers are SECURITY DEFINER: multiraft.node is not readable by PUBLIC. */
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node WHERE node_id = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not look up node %d", node_id);
+	found = SPI_processed > 0;
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node %d is not registered", node_id),
+				 errhint("Register it on this node with multiraft.add_node first.")));
+}
+
+void
+api_require_group(int64 group_id, MultiraftGroupStatus *out)
+{
+	if (!status_lookup(group_id, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("group " INT64_FORMAT " does not exist", group_id),
+				 errdetail("Node %d has no replica of group " INT64_FORMAT ".",
+						   multiraft_node_id, group_id)));
+}

@@ -1,0 +1,113 @@
+/*
+ * storage.h — the durable state of the multi-raft node in the tables of
+ * sql/ext/20_storage.sql (multiraft.log, group_meta, dedup, tombstone, events).
+ *
+ * Only the worker calls these.  Every function runs inside a transaction of the
+ * worker with SPI connected (SPI_connect by the caller) and an active snapshot,
+ * and reports failures with ereport(ERROR): the caller catches, aborts the
+ * transaction and rebuilds its in-memory state from the tables (worker.c).
+ *
+ *   storage_plans.c   the prepared statements (SPI_prepare + SPI_keepplan once)
+ *   storage_load.c    start-up: every group and tombstone into the layer
+ *   storage_write.c   one mr_batch -> rows, events, NOTIFY
+ *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
+ *                     host part of snapshots) and the snapshot blob format
+ */
+#ifndef MULTIRAFT_STORAGE_H
+#define MULTIRAFT_STORAGE_H
+
+#include "executor/spi.h"
+#include "utils/elog.h"
+
+#include "worker_layer.h"
+
+/* ---- storage_plans.c ---- */
+
+typedef enum StoragePlan
+{
+	SP_DELETE_GROUP_LOG = 0,	/* $1 bigint[]: every log row of these groups */
+	SP_DELETE_GROUP_META,		/* $1 bigint[] */
+	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
+	SP_TRUNCATE_LOG,			/* $1 groups, $2 from: rows with index >= from */
+	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
+	SP_COMPACT_LOG,				/* $1 groups, $2 upto: rows with index <= upto */
+	SP_UPSERT_META,				/* $1..$11 one array per column */
+	SP_INSERT_DEDUP,			/* $1 groups, $2 ids bytea[], $3 indexes */
+	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
+	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
+	SP_LOOKUP_DEDUP,			/* $1 group, $2 id: log_index */
+	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids and indexes <= index */
+	SP_COUNT_
+} StoragePlan;
+
+/* The prepared statement (prepared on first use, kept for the process). */
+extern SPIPlanPtr storage_plan(StoragePlan p);
+/* Frees every kept statement (the extension was dropped, or state is reloaded). */
+extern void storage_forget_plans(void);
+/* SPI_execute_plan that raises an error unless the result is `expected`. */
+extern void storage_exec(StoragePlan p, Datum *values, const char *nulls,
+						 bool read_only, int expected);
+
+/* ---- storage_load.c ---- */
+
+/* Restores every group and tombstone of the tables into node.  A group the layer
+ * refuses as corrupt is left out (WARNING) and tombstoned in memory up to its
+ * replica id so that it can never come back with a forgotten vote.  Sets the
+ * counts of what was restored. */
+extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
+
+/* ---- storage_write.c ---- */
+
+/* Writes everything the batch says must be durable (groups' rows, events, dedup
+ * records, tombstones) and queues the NOTIFYs; the caller commits. */
+extern void storage_write_batch(const struct mr_batch *b);
+
+/* ---- storage_dedup.c ---- */
+
+/* The callbacks to put in mr_config.storage. */
+/* Forget the cached relation ids (with storage_forget_plans). */
+extern void storage_forget_relations(void);
+extern void storage_callbacks(struct mr_storage_callbacks *cb);
+
+/*
+ * The callbacks run inside mr_ready(), i.e. inside the pure layer, where an
+ * ereport must not unwind: they catch their own errors, answer "not found" /
+ * failure, and remember the first error.  After mr_ready() the worker asks
+ * whether one failed; if so the batch was built on a wrong answer and must never
+ * be persisted.  The error data is owned by the caller's memory context.
+ */
+extern ErrorData *storage_callback_error(void);
+extern void storage_callback_reset(void);
+
+/* Blob format of snapshot_data (little endian):
+ *   "MRD1" | u32 count | count * (u16 id_len | id bytes | u64 index)  */
+/* Decodes blob and inserts its records for group (after the caller deleted the
+ * group's old records).  Malformed input: the valid prefix is kept, WARNING. */
+extern void storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len);
+
+/* ---- helpers shared by the storage files ---- */
+
+/* A growable array of Datums for one column of a multi-row statement. */
+typedef struct StorageColumn
+{
+	Oid			elemtype;
+	int			n;
+	int			cap;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		any_null;
+} StorageColumn;
+
+extern void storage_column_init(StorageColumn *c, Oid elemtype, int cap_hint);
+extern void storage_column_add(StorageColumn *c, Datum v, bool isnull);
+/* The column as an array Datum (palloc'd in the current context). */
+extern Datum storage_column_array(StorageColumn *c);
+
+/* uint64 raft values in bigint columns: same bit pattern. */
+#define U64_DATUM(x) Int64GetDatum((int64) (x))
+#define DATUM_U64(d) ((uint64) DatumGetInt64(d))
+
+/* A bytea Datum holding a copy of len bytes. */
+extern Datum storage_bytea(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * storage_plans.c — the statements of the storage layer, prepared once per worker
+ * process and kept (SPI_keepplan), plus the column-array helpers.
+ *
+ * Every write of a batch is one statement per kind of row for ALL groups of the
+ * batch: the rows travel as one array per column and unnest() turns them back
+ * into rows.  So a batch costs a fixed number of executor runs whatever the
+ * number of groups and entries in it (measured in bench/single-node/README.md).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "storage.h"
+
+typedef struct PlanDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[11];
+} PlanDef;
+
+#define I8A INT8ARRAYOID
+#define BYA BYTEAARRAYOID
+#define TXA TEXTARRAYOID
+
+static const PlanDef plan_defs[SP_COUNT_] = {
+	[SP_DELETE_GROUP_LOG] = {
+		"DELETE FROM multiraft.log WHERE group_id = ANY ($1)", 1, {I8A}},
+	[SP_DELETE_GROUP_META] = {
+		"DELETE FROM multiraft.group_meta WHERE group_id = ANY ($1)", 1, {I8A}},
+	[SP_DELETE_GROUP_DEDUP] = {
+		"DELETE FROM multiraft.dedup WHERE group_id = ANY ($1)", 1, {I8A}},
+	[SP_TRUNCATE_LOG] = {
+		"DELETE FROM multiraft.log l USING unnest($1::bigint[], $2::bigint[]) AS t(g, i) "
+		"WHERE l.group_id = t.g AND l.log_index >= t.i", 2, {I8A, I8A}},
+	[SP_INSERT_LOG] = {
+		"INSERT INTO multiraft.log (group_id, log_index, term, entry_type, data) "
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bytea[])",
+		5, {I8A, I8A, I8A, INT2ARRAYOID, BYA}},
+	[SP_COMPACT_LOG] = {
+		"DELETE FROM multiraft.log l USING unnest($1::bigint[], $2::bigint[]) AS t(g, i) "
+		"WHERE l.group_id = t.g AND l.log_index <= t.i", 2, {I8A, I8A}},
+	[SP_UPSERT_META] = {
+		"INSERT INTO multiraft.group_meta AS m (group_id, replica_id, term, vote, commit_index, "
+		"  voters, learners, applied_index, log_start_index, log_start_term, layer_state) "
+		"SELECT g, r, t, v, c, vo::bigint[], le::bigint[], a, lsi, lst, st "
+		"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
+		"              $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bytea[]) "
+		"       AS u(g, r, t, v, c, vo, le, a, lsi, lst, st) "
+		"ON CONFLICT (group_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, "
+		"  term = EXCLUDED.term, vote = EXCLUDED.vote, commit_index = EXCLUDED.commit_index, "
+		"  voters = EXCLUDED.voters, learners = EXCLUDED.learners, "
+		"  applied_index = EXCLUDED.applied_index, log_start_index = EXCLUDED.log_start_index, "
+		"  log_start_term = EXCLUDED.log_start_term, layer_state = EXCLUDED.layer_state",
+		11, {I8A, I8A, I8A, I8A, I8A, TXA, TXA, I8A, I8A, I8A, BYA}},
+	[SP_INSERT_DEDUP] = {
+		/* The layer never reports an id twice; should it, the first index wins. */
+		"INSERT INTO multiraft.dedup (group_id, command_id, log_index) "
+		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) ON CONFLICT DO NOTHING",
+		3, {I8A, BYA, I8A}},
+	[SP_INSERT_EVENTS] = {
+		"INSERT INTO multiraft.events (group_id, event_type, log_index, term, command_id, "
+		"  payload, node_id, change_type) "
+		"SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], "
+		"                     $6::bytea[], $7::int[], $8::text[])",
+		8, {I8A, TXA, I8A, I8A, TXA, BYA, INT4ARRAYOID, TXA}},
+	[SP_UPSERT_TOMBSTONE] = {
+		"INSERT INTO multiraft.tombstone (group_id, min_replica_id) "
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
+		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id",
+		2, {I8A, I8A}},
+	[SP_LOOKUP_DEDUP] = {
+		"SELECT log_index FROM multiraft.dedup WHERE group_id = $1 AND command_id = $2",
+		2, {INT8OID, BYTEAOID}},
+	[SP_SNAPSHOT_DEDUP] = {
+		"SELECT command_id, log_index FROM multiraft.dedup "
+		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",
+		2, {INT8OID, INT8OID}},
+};
+
+static SPIPlanPtr plans[SP_COUNT_];
+
+SPIPlanPtr
+storage_plan(StoragePlan p)
+{
+	if (plans[p] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(plan_defs[p].sql, plan_defs[p].nargs,
+									   (Oid *) plan_defs[p].argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "multiraft: could not prepare storage statement %d: %s",
+				 (int) p, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "multiraft: could not keep storage statement %d", (int) p);
+		plans[p] = plan;
+	}
+	return plans[p];
+}
+
+void
+storage_forget_plans(void)
+{
+	storage_forget_relations();
+	for (int i = 0; i < SP_COUNT_; i++)
+	{
+		if (plans[i] != NULL)
+			SPI_freeplan(plans[i]);
+		plans[i] = NULL;
+	}
+}
+
+void
+storage_exec(StoragePlan p, Datum *values, const char *nulls, bool read_only,
+			 int expected)
+{
+	int			rc = SPI_execute_plan(storage_plan(p), values, nulls, read_only, 0);
+
+	if (rc != expected)
+		elog(ERROR, "multiraft: storage statement %d failed: %s",
+			 (int) p, SPI_result_code_string(rc));
+}
+
+void
+storage_column_init(StorageColumn *c, Oid elemtype, int cap_hint)
+{
+	c->elemtype = elemtype;
+	c->n = 0;
+	c->cap = Max(cap_hint, 4);
+	c->values = palloc(sizeof(Datum) * c->cap);
+	c->nulls = palloc(sizeof(bool) * c->cap);
+	c->any_null = false;
+}
+
+void
+storage_column_add(StorageColumn *c, Datum v, bool isnull)
+{
+	if (c->n == c->cap)
+	{
+		c->cap *= 2;
+		c->values = repalloc(c->values, sizeof(Datum) * c->cap);
+		c->nulls = repalloc(c->nulls, sizeof(bool) * c->cap);
+	}
+	c->values[c->n] = isnull ? (Datum) 0 : v;
+	c->nulls[c->n] = isnull;
+	c->any_null |= isnull;
+	c->n++;
+}
+
+Datum
+storage_column_array(StorageColumn *c)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {c->n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(c->elemtype, &typlen, &typbyval, &typalign);
+	if (c->n == 0)
+		return PointerGetDatum(construct_empty_array(c->elemtype));
+	return PointerGetDatum(construct_md_array(c->values, c->any_null ? c->nulls : NULL,
+											  1, dims, lbs, c->elemtype,
+											  typlen, typbyval, typalign));
+}
+
+Datum
+storage_bytea(const void *data, size_t len)
+{
+	bytea	   *b;
+
+	if (len > MaxAllocSize - VARHDRSZ)
+		elog(ERROR, "multiraft: value of %zu bytes is too large", len);
+	b = palloc(VARHDRSZ + len);
+	SET_VARSIZE(b, VARHDRSZ + len);
+	if (len > 0)
+		memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}

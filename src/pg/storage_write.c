@@ -1,0 +1,409 @@
+/*
+ * storage_write.c — persists one batch of the multi-raft layer (mr_batch) in the
+ * worker's current transaction: the groups' rows in the order mr_group_write
+ * prescribes, then events, dedup records, tombstones, then one NOTIFY per group
+ * with events.  The caller commits: one commit, one WAL flush for every group.
+ *
+ * Each stage is one statement for all groups of the batch (arrays + unnest).
+ * That keeps the per-group order of mr_group_write (remove/create, snapshot,
+ * entries, compaction, meta) because every group appears at most once in a
+ * batch; if a batch ever lists a group twice, its writes are done one at a time
+ * in batch order instead.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "storage.h"
+
+#define NOTIFY_CHANNEL "multiraft_events"
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+groups_unique(const struct mr_group_write *w, size_t n)
+{
+	uint64	   *ids;
+	bool		unique = true;
+
+	if (n < 2)
+		return true;
+	ids = palloc(sizeof(uint64) * n);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = w[i].group;
+	qsort(ids, n, sizeof(uint64), cmp_u64);
+	for (size_t i = 1; i < n && unique; i++)
+		unique = ids[i] != ids[i - 1];
+	pfree(ids);
+	return unique;
+}
+
+/* "{1,2,3}": a bigint[] literal of replica ids (cast in the statement). */
+static Datum
+id_array_text(const raft_id *ids, uint32 n)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	for (uint32 i = 0; i < n; i++)
+		appendStringInfo(&s, "%s" INT64_FORMAT, i ? "," : "", (int64) ids[i]);
+	appendStringInfoChar(&s, '}');
+	return PointerGetDatum(cstring_to_text_with_len(s.data, s.len));
+}
+
+static void
+exec_group_list(StoragePlan p, StorageColumn *groups)
+{
+	Datum		v[1];
+
+	if (groups->n == 0)
+		return;
+	v[0] = storage_column_array(groups);
+	storage_exec(p, v, NULL, false, SPI_OK_DELETE);
+}
+
+static void
+exec_pairs(StoragePlan p, StorageColumn *a, StorageColumn *b, int expected)
+{
+	Datum		v[2];
+
+	if (a->n == 0)
+		return;
+	v[0] = storage_column_array(a);
+	v[1] = storage_column_array(b);
+	storage_exec(p, v, NULL, false, expected);
+}
+
+/* Writes groups w[0..n-1] (each group at most once) stage by stage. */
+static void
+write_groups(const struct mr_group_write *w, size_t n)
+{
+	StorageColumn wipe,
+				snap;
+	StorageColumn trunc_g,
+				trunc_i;
+	StorageColumn lg,
+				li,
+				lt,
+				ly,
+				ld;
+	StorageColumn cg,
+				ci;
+	StorageColumn m[11];
+	size_t		nentries = 0;
+
+	for (size_t i = 0; i < n; i++)
+		nentries += w[i].n_entries;
+
+	/* 1. removed or re-created replicas: every row of the group goes */
+	storage_column_init(&wipe, INT8OID, 4);
+	storage_column_init(&snap, INT8OID, 4);
+	for (size_t i = 0; i < n; i++)
+	{
+		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED))
+			storage_column_add(&wipe, U64_DATUM(w[i].group), false);
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
+			storage_column_add(&snap, U64_DATUM(w[i].group), false);
+	}
+	exec_group_list(SP_DELETE_GROUP_LOG, &wipe);
+	exec_group_list(SP_DELETE_GROUP_META, &wipe);
+	exec_group_list(SP_DELETE_GROUP_DEDUP, &wipe);
+
+	/* 2. snapshots: the log and the dedup records are replaced */
+	exec_group_list(SP_DELETE_GROUP_LOG, &snap);
+	exec_group_list(SP_DELETE_GROUP_DEDUP, &snap);
+	for (size_t i = 0; i < n; i++)
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
+			storage_restore_dedup_blob(w[i].group, w[i].snapshot_blob,
+									   w[i].snapshot_blob_len);
+
+	/* 3. entries: a suffix from entries[0].index is replaced */
+	storage_column_init(&trunc_g, INT8OID, n);
+	storage_column_init(&trunc_i, INT8OID, n);
+	storage_column_init(&lg, INT8OID, nentries);
+	storage_column_init(&li, INT8OID, nentries);
+	storage_column_init(&lt, INT8OID, nentries);
+	storage_column_init(&ly, INT2OID, nentries);
+	storage_column_init(&ld, BYTEAOID, nentries);
+	for (size_t i = 0; i < n; i++)
+	{
+		if ((w[i].flags & MR_GW_REMOVED) || w[i].n_entries == 0)
+			continue;
+		/* A brand-new or snapshot-reset group has no rows left to truncate. */
+		if (!(w[i].flags & MR_GW_CREATED) && !w[i].has_snapshot)
+		{
+			storage_column_add(&trunc_g, U64_DATUM(w[i].group), false);
+			storage_column_add(&trunc_i, U64_DATUM(w[i].entries[0].index), false);
+		}
+		for (size_t k = 0; k < w[i].n_entries; k++)
+		{
+			const struct raft_entry *e = &w[i].entries[k];
+
+			storage_column_add(&lg, U64_DATUM(w[i].group), false);
+			storage_column_add(&li, U64_DATUM(e->index), false);
+			storage_column_add(&lt, U64_DATUM(e->term), false);
+			storage_column_add(&ly, Int16GetDatum((int16) e->type), false);
+			storage_column_add(&ld, storage_bytea(e->data, e->len), false);
+		}
+	}
+	exec_pairs(SP_TRUNCATE_LOG, &trunc_g, &trunc_i, SPI_OK_DELETE);
+	if (lg.n > 0)
+	{
+		Datum		v[5] = {storage_column_array(&lg), storage_column_array(&li),
+			storage_column_array(&lt), storage_column_array(&ly),
+		storage_column_array(&ld)};
+
+		storage_exec(SP_INSERT_LOG, v, NULL, false, SPI_OK_INSERT);
+	}
+
+	/* 4. compaction */
+	storage_column_init(&cg, INT8OID, n);
+	storage_column_init(&ci, INT8OID, n);
+	for (size_t i = 0; i < n; i++)
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
+		{
+			storage_column_add(&cg, U64_DATUM(w[i].group), false);
+			storage_column_add(&ci, U64_DATUM(w[i].log_start_index), false);
+		}
+	exec_pairs(SP_COMPACT_LOG, &cg, &ci, SPI_OK_DELETE);
+
+	/* 5. meta rows */
+	for (int c = 0; c < 11; c++)
+		storage_column_init(&m[c], (c == 5 || c == 6) ? TEXTOID :
+							c == 10 ? BYTEAOID : INT8OID, n);
+	for (size_t i = 0; i < n; i++)
+	{
+		const struct mr_group_write *g = &w[i];
+
+		if ((g->flags & MR_GW_REMOVED) || !g->meta_changed)
+			continue;
+		storage_column_add(&m[0], U64_DATUM(g->group), false);
+		storage_column_add(&m[1], U64_DATUM(g->replica_id), false);
+		storage_column_add(&m[2], U64_DATUM(g->hard_state.term), false);
+		storage_column_add(&m[3], U64_DATUM(g->hard_state.vote), false);
+		storage_column_add(&m[4], U64_DATUM(g->hard_state.commit), false);
+		storage_column_add(&m[5], id_array_text(g->conf_state.voters,
+												g->conf_state.n_voters), false);
+		storage_column_add(&m[6], id_array_text(g->conf_state.learners,
+												g->conf_state.n_learners), false);
+		storage_column_add(&m[7], U64_DATUM(g->applied), false);
+		storage_column_add(&m[8], U64_DATUM(g->log_start_index), false);
+		storage_column_add(&m[9], U64_DATUM(g->log_start_term), false);
+		storage_column_add(&m[10], storage_bytea(g->state, g->state_len), false);
+	}
+	if (m[0].n > 0)
+	{
+		Datum		v[11];
+
+		for (int c = 0; c < 11; c++)
+			v[c] = storage_column_array(&m[c]);
+		storage_exec(SP_UPSERT_META, v, NULL, false, SPI_OK_INSERT);
+	}
+}
+
+/*
+ * Command ids are bytes; the events table shows them as text.  Ids given through
+ * the SQL API are text already; anything else that is not valid in the database
+ * encoding is shown as '\x' followed by hex, and an empty (internal) id as NULL.
+ */
+static Datum
+command_id_text(const void *id, size_t len, bool *isnull)
+{
+	*isnull = (len == 0);
+	if (len == 0)
+		return (Datum) 0;
+	if (pg_verify_mbstr(GetDatabaseEncoding(), id, (int) len, true))
+		return PointerGetDatum(cstring_to_text_with_len(id, (int) len));
+	else
+	{
+		char	   *hex = palloc(2 * len + 3);
+
+		hex[0] = '\\';
+		hex[1] = 'x';
+		hex_encode(id, len, hex + 2);
+		hex[2 * len + 2] = '\0';
+		return PointerGetDatum(cstring_to_text(hex));
+	}
+}
+
+typedef struct GroupIndex
+{
+	uint64		group;
+	uint64		index;
+} GroupIndex;
+
+static int
+cmp_group_index(const void *a, const void *b)
+{
+	const GroupIndex *x = a;
+	const GroupIndex *y = b;
+
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
+}
+
+static void
+write_events(const struct mr_event *ev, size_t n)
+{
+	StorageColumn c[8];
+	GroupIndex *notify;
+	Datum		v[8];
+
+	if (n == 0)
+		return;
+	storage_column_init(&c[0], INT8OID, n);
+	storage_column_init(&c[1], TEXTOID, n);
+	storage_column_init(&c[2], INT8OID, n);
+	storage_column_init(&c[3], INT8OID, n);
+	storage_column_init(&c[4], TEXTOID, n);
+	storage_column_init(&c[5], BYTEAOID, n);
+	storage_column_init(&c[6], INT4OID, n);
+	storage_column_init(&c[7], TEXTOID, n);
+	notify = palloc(sizeof(GroupIndex) * n);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		const struct mr_event *e = &ev[i];
+		const char *type = mr_event_type_name(e->type);
+		bool		logged = (e->type == MR_EVENT_COMMAND ||
+							  e->type == MR_EVENT_MEMBERSHIP_CHANGE);
+		bool		has_index = logged || e->type == MR_EVENT_GROUP_REMOVED ||
+			e->type == MR_EVENT_SNAPSHOT_APPLIED;
+		bool		has_node = e->type == MR_EVENT_MEMBERSHIP_CHANGE ||
+			e->type == MR_EVENT_LEADER_ELECTED ||
+			e->type == MR_EVENT_ELECTION_STARTED ||
+			e->type == MR_EVENT_GROUP_CREATED;
+		const char *change = e->type == MR_EVENT_MEMBERSHIP_CHANGE ?
+			mr_change_type_name(e->change_type) : NULL;
+		bool		cid_null;
+		Datum		cid = command_id_text(e->command_id, e->command_id_len, &cid_null);
+
+		storage_column_add(&c[0], U64_DATUM(e->group), false);
+		storage_column_add(&c[1], CStringGetTextDatum(type ? type : "unknown"), false);
+		storage_column_add(&c[2], U64_DATUM(e->index), !has_index);
+		storage_column_add(&c[3], U64_DATUM(e->term), e->type == MR_EVENT_GROUP_CREATED);
+		storage_column_add(&c[4], cid, cid_null);
+		storage_column_add(&c[5], logged ? storage_bytea(e->payload, e->payload_len) : (Datum) 0,
+						   !logged);
+		storage_column_add(&c[6], Int32GetDatum((int32) e->node_id),
+						   !has_node || e->node_id == 0);
+		storage_column_add(&c[7], change ? CStringGetTextDatum(change) : (Datum) 0,
+						   change == NULL);
+		notify[i].group = e->group;
+		notify[i].index = has_index ? e->index : 0;
+	}
+	for (int k = 0; k < 8; k++)
+		v[k] = storage_column_array(&c[k]);
+	storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
+
+	/*
+	 * One notification per group: '<group_id>:<highest log index of its events>'.
+	 * Async_Notify queues it; PostgreSQL delivers it when this transaction commits.
+	 */
+	qsort(notify, n, sizeof(GroupIndex), cmp_group_index);
+	for (size_t i = 0; i < n; i++)
+	{
+		char		payload[64];
+
+		if (i + 1 < n && notify[i + 1].group == notify[i].group)
+			continue;			/* the last of a group has its highest index */
+		snprintf(payload, sizeof(payload), INT64_FORMAT ":" UINT64_FORMAT,
+				 (int64) notify[i].group, notify[i].index);
+		Async_Notify(NOTIFY_CHANNEL, payload);
+	}
+}
+
+static bool
+group_removed_in(const struct mr_batch *b, mr_group_id g)
+{
+	for (size_t i = 0; i < b->n_groups; i++)
+		if (b->groups[i].group == g && (b->groups[i].flags & MR_GW_REMOVED))
+			return true;
+	return false;
+}
+
+static void
+write_dedup(const struct mr_batch *b)
+{
+	StorageColumn g,
+				id,
+				ix;
+	bool		any_removed = false;
+
+	if (b->n_dedup == 0)
+		return;
+	for (size_t i = 0; i < b->n_groups; i++)
+		any_removed |= (b->groups[i].flags & MR_GW_REMOVED) != 0;
+	storage_column_init(&g, INT8OID, b->n_dedup);
+	storage_column_init(&id, BYTEAOID, b->n_dedup);
+	storage_column_init(&ix, INT8OID, b->n_dedup);
+	for (size_t i = 0; i < b->n_dedup; i++)
+	{
+		const struct mr_dedup_record *d = &b->dedup[i];
+
+		/* A group removed by this batch keeps no records (its id never returns). */
+		if (any_removed && group_removed_in(b, d->group))
+			continue;
+		storage_column_add(&g, U64_DATUM(d->group), false);
+		storage_column_add(&id, storage_bytea(d->command_id, d->command_id_len), false);
+		storage_column_add(&ix, U64_DATUM(d->index), false);
+	}
+	if (g.n > 0)
+	{
+		Datum		v[3] = {storage_column_array(&g), storage_column_array(&id),
+		storage_column_array(&ix)};
+
+		storage_exec(SP_INSERT_DEDUP, v, NULL, false, SPI_OK_INSERT);
+	}
+}
+
+static void
+write_tombstones(const struct mr_tombstone *t, size_t n)
+{
+	StorageColumn g,
+				r;
+
+	if (n == 0)
+		return;
+	storage_column_init(&g, INT8OID, n);
+	storage_column_init(&r, INT8OID, n);
+	for (size_t i = 0; i < n; i++)
+	{
+		bool		later = false;
+
+		/* ON CONFLICT DO UPDATE touches a row once per statement: last one wins. */
+		for (size_t k = i + 1; k < n && !later; k++)
+			later = t[k].group == t[i].group;
+		if (later)
+			continue;
+		storage_column_add(&g, U64_DATUM(t[i].group), false);
+		storage_column_add(&r, U64_DATUM(t[i].min_replica_id), false);
+	}
+	exec_pairs(SP_UPSERT_TOMBSTONE, &g, &r, SPI_OK_INSERT);
+}
+
+void
+storage_write_batch(const struct mr_batch *b)
+{
+	if (groups_unique(b->groups, b->n_groups))
+		write_groups(b->groups, b->n_groups);
+	else
+		for (size_t i = 0; i < b->n_groups; i++)
+			write_groups(&b->groups[i], 1);
+	write_events(b->events, b->n_events);
+	write_dedup(b);
+	write_tombstones(b->tombstones, b->n_tombstones);
+}

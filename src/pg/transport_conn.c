@@ -1,0 +1,588 @@
+/*
+ * transport_conn.c — one peer's libpq connection: connect without blocking,
+ * send queued frames as pipelined executions of multiraft.receive(), collect
+ * the results without blocking, and fall back to an exponential backoff after
+ * any failure (see transport_peer.h for the states).
+ *
+ * Why a slow or dead peer never stalls the worker: libpq runs in non-blocking
+ * mode, its output buffer only receives new frames once the previous ones were
+ * flushed (so it stays bounded while the peer's socket is full), and every wait
+ * is done by transport_wait() on all sockets at once.  A peer that accepts the
+ * TCP connection but never answers (black hole) is cut off by deadlines.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "common/pg_prng.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "transport_peer.h"
+
+MemoryContext TransportContext = NULL;
+static uint64 conn_generation = 0;
+
+#define MR_BACKOFF_MIN_MS 100
+#define MR_BACKOFF_MAX_MS 2000
+#define MR_CONNECT_TIMEOUT_MS 5000	/* CONNECTING longer than this: give up */
+#define MR_REPLY_TIMEOUT_MS 15000	/* results outstanding, none for this long */
+#define MR_MAX_PENDING 512			/* queries in flight per connection */
+#define MR_MAX_PUSH_BYTES (4 * 1024 * 1024) /* per push round */
+
+#define RECEIVE_STMT "mr_receive"
+#define RECEIVE_SQL "SELECT multiraft.receive($1::pg_catalog.bytea)"
+
+/* ---------------------------------------------------------------- stats */
+
+static void
+copy_send_fields(PeerStats *ps, void *arg)
+{
+	const PeerStats *src = arg;
+
+	if (ps->node_id != src->node_id)
+		return;					/* row recycled under us: nothing to publish */
+	ps->state = src->state;
+	ps->envelopes_sent = src->envelopes_sent;
+	ps->frames_sent = src->frames_sent;
+	ps->bytes_sent = src->bytes_sent;
+	ps->dropped = src->dropped;
+	ps->send_errors = src->send_errors;
+	ps->connects = src->connects;
+	ps->connect_failures = src->connect_failures;
+	ps->queue_len = src->queue_len;
+	ps->state_since = src->state_since;
+	memcpy(ps->last_error, src->last_error, MR_PEER_ERROR_LEN);
+}
+
+void
+peer_publish(Peer *p)
+{
+	if (!p->stats_dirty)
+		return;
+	p->stats.node_id = p->node_id;
+	p->stats.queue_len = (uint32) p->qlen;
+	peer_stats_update(p->stats_row, copy_send_fields, &p->stats);
+	p->stats_dirty = false;
+}
+
+void
+peer_set_state(Peer *p, PeerLinkState state)
+{
+	if (p->state != state)
+	{
+		p->state = state;
+		p->stats.state = state;
+		p->stats.state_since = GetCurrentTimestamp();
+		p->stats_dirty = true;
+	}
+}
+
+static void
+set_error(Peer *p, const char *msg)
+{
+	size_t		n;
+
+	strlcpy(p->stats.last_error, msg ? msg : "", MR_PEER_ERROR_LEN);
+	/* libpq messages end in a newline */
+	n = strlen(p->stats.last_error);
+	while (n > 0 && (p->stats.last_error[n - 1] == '\n' || p->stats.last_error[n - 1] == ' '))
+		p->stats.last_error[--n] = '\0';
+	p->stats_dirty = true;
+}
+
+/* ---------------------------------------------------------------- queue */
+
+void
+peer_drop_queue(Peer *p)
+{
+	PeerFrame  *f = p->qhead;
+	uint64		envelopes = 0;
+
+	while (f)
+	{
+		PeerFrame  *next = f->next;
+
+		if (f->last_of_envelope)
+			envelopes++;
+		pfree(f);
+		f = next;
+	}
+	p->qhead = p->qtail = NULL;
+	p->qlen = 0;
+	p->qbytes = 0;
+	if (envelopes > 0)
+	{
+		p->stats.dropped += envelopes;
+		p->stats_dirty = true;
+		transport_counter_add(TC_SEND_DROPS, envelopes);
+	}
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void
+schedule_retry(Peer *p)
+{
+	double		jitter;
+
+	p->backoff_ms = p->backoff_ms <= 0 ? MR_BACKOFF_MIN_MS
+		: Min(p->backoff_ms * 2, MR_BACKOFF_MAX_MS);
+	/* ±20% so that nodes restarted together do not retry in lock step */
+	jitter = 0.8 + 0.4 * pg_prng_double(&pg_global_prng_state);
+	p->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  (int) (p->backoff_ms * jitter));
+	peer_set_state(p, PEER_LINK_BACKOFF);
+}
+
+/*
+ * Closes the connection.  failure: log (the first of a series at LOG), count,
+ * and retry after the backoff; otherwise (address change, shutdown) go idle.
+ */
+void
+peer_close(Peer *p, const char *why, bool failure)
+{
+	bool		was_connected = p->state == PEER_LINK_CONNECTED && !p->prepare_pending;
+
+	/* why may point into the connection's memory: keep it before closing */
+	if (failure && why)
+		set_error(p, why);
+	if (p->conn != NULL)
+	{
+		PQfinish(p->conn);
+		p->conn = NULL;
+	}
+	if (p->fd_held)
+	{
+		ReleaseExternalFD();
+		p->fd_held = false;
+	}
+	p->pending = 0;
+	p->prepare_pending = false;
+	p->want_write = false;
+	/* Queued messages would be stale by the time a new connection exists. */
+	peer_drop_queue(p);
+
+	if (!failure)
+	{
+		p->backoff_ms = 0;
+		p->failures = 0;
+		peer_set_state(p, PEER_LINK_IDLE);
+		return;
+	}
+	if (was_connected)
+	{
+		transport_counter_add(TC_DISCONNECTS, 1);
+		ereport(LOG,
+				(errmsg("multiraft: lost connection to node %d: %s",
+						p->node_id, p->stats.last_error)));
+	}
+	else
+	{
+		p->stats.connect_failures++;
+		transport_counter_add(TC_CONNECT_FAILURES, 1);
+		ereport(p->failures == 0 ? LOG : DEBUG1,
+				(errmsg("multiraft: could not connect to node %d at \"%s\" port %d: %s",
+						p->node_id, p->host, p->port, p->stats.last_error)));
+		p->failures++;
+	}
+	schedule_retry(p);
+}
+
+/* Build the libpq options: node_conninfo first, then the registry's address. */
+static void
+build_conninfo(Peer *p, const char ***keywords, const char ***values)
+{
+	PQconninfoOption *opts = NULL;
+	PQconninfoOption *o;
+	int			n = 0;
+	int			max = 9;
+	char	   *err = NULL;
+	char		portstr[16];
+
+	if (multiraft_node_conninfo && multiraft_node_conninfo[0] != '\0')
+	{
+		opts = PQconninfoParse(multiraft_node_conninfo, &err);
+		if (opts == NULL)
+		{
+			/* The GUC check accepted it; libpq did not.  Connect without it. */
+			ereport(WARNING,
+					(errmsg("multiraft: ignoring multiraft.node_conninfo: %s",
+							err ? err : "out of memory")));
+			if (err)
+				PQfreemem(err);
+		}
+	}
+	for (o = opts; o && o->keyword; o++)
+		max++;
+	*keywords = palloc0(sizeof(char *) * max);
+	*values = palloc0(sizeof(char *) * max);
+	for (o = opts; o && o->keyword; o++)
+	{
+		/* Where to connect always comes from multiraft.node (guc.c checks too). */
+		if (o->val == NULL || o->val[0] == '\0' ||
+			strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
+			strcmp(o->keyword, "port") == 0 || strcmp(o->keyword, "dbname") == 0 ||
+			strcmp(o->keyword, "service") == 0 || strcmp(o->keyword, "replication") == 0)
+			continue;
+		(*keywords)[n] = pstrdup(o->keyword);
+		(*values)[n] = pstrdup(o->val);
+		n++;
+	}
+	if (opts)
+		PQconninfoFree(opts);
+	snprintf(portstr, sizeof(portstr), "%d", p->port);
+	(*keywords)[n] = "host";
+	(*values)[n++] = p->host;
+	(*keywords)[n] = "port";
+	(*values)[n++] = pstrdup(portstr);
+	(*keywords)[n] = "dbname";
+	(*values)[n++] = p->dbname;
+	/* GSSAPI negotiation could wait on a KDC: not something node links use */
+	(*keywords)[n] = "gssencmode";
+	(*values)[n++] = "disable";
+	(*keywords)[n] = "fallback_application_name";
+	(*values)[n++] = psprintf("multiraft node %d", multiraft_node_id);
+	(*keywords)[n] = NULL;
+	(*values)[n] = NULL;
+}
+
+static void
+ignore_notice(void *arg, const char *message)
+{
+}
+
+void
+peer_start_connect(Peer *p)
+{
+	const char **keywords;
+	const char **values;
+	MemoryContext scratch;
+	MemoryContext old;
+
+	Assert(p->conn == NULL);
+	if (!AcquireExternalFD())
+	{
+		peer_close(p, "too many open files in the worker", true);
+		return;
+	}
+	p->fd_held = true;
+	/* libpq copies the options: build them in a context dropped right after */
+	scratch = AllocSetContextCreate(TransportContext, "multiraft connect",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(scratch);
+	build_conninfo(p, &keywords, &values);
+	p->conn = PQconnectStartParams(keywords, values, 0);
+	p->conn_gen = ++conn_generation;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(scratch);
+	if (p->conn == NULL)
+	{
+		peer_close(p, "out of memory", true);
+		return;
+	}
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+	{
+		peer_close(p, PQerrorMessage(p->conn), true);
+		return;
+	}
+	/* libpq would print notices on stderr: the server log has no use for them */
+	PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
+	/* libpq's documented first step: act as if the socket were writable-ready */
+	p->poll = PGRES_POLLING_WRITING;
+	p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_CONNECT_TIMEOUT_MS);
+	peer_set_state(p, PEER_LINK_CONNECTING);
+}
+
+/* The connection is up: switch modes and prepare the receive statement. */
+static void
+connection_established(Peer *p)
+{
+	Oid			types[1] = {BYTEAOID};
+
+	if (PQsetnonblocking(p->conn, 1) != 0 || PQenterPipelineMode(p->conn) != 1 ||
+		PQsendPrepare(p->conn, RECEIVE_STMT, RECEIVE_SQL, 1, types) != 1 ||
+		PQpipelineSync(p->conn) != 1)
+	{
+		peer_close(p, PQerrorMessage(p->conn), true);
+		return;
+	}
+	p->pending = 2;				/* the prepare's result and the sync */
+	p->prepare_pending = true;
+	p->want_write = true;
+	p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_REPLY_TIMEOUT_MS);
+	peer_set_state(p, PEER_LINK_CONNECTED);
+	/* Shown as connecting until the peer accepted the prepare (prepare_ok). */
+	p->stats.state = PEER_LINK_CONNECTING;
+}
+
+/* The peer has multiraft.receive(): the link is up. */
+static void
+prepare_ok(Peer *p)
+{
+	p->prepare_pending = false;
+	p->stats.connects++;
+	transport_counter_add(TC_CONNECTS, 1);
+	if (p->failures > 0)
+		ereport(LOG, (errmsg("multiraft: connected to node %d", p->node_id)));
+	p->failures = 0;
+	p->backoff_ms = 0;
+	set_error(p, "");
+	p->stats.state = PEER_LINK_CONNECTED;
+	p->stats.state_since = GetCurrentTimestamp();
+	p->stats_dirty = true;
+}
+
+static void
+advance_connect(Peer *p)
+{
+	p->poll = PQconnectPoll(p->conn);
+	if (p->poll == PGRES_POLLING_FAILED)
+		peer_close(p, PQerrorMessage(p->conn), true);
+	else if (p->poll == PGRES_POLLING_OK)
+		connection_established(p);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+/* Hand queued frames to libpq while its output buffer is drained. */
+static void
+push_queue(Peer *p)
+{
+	size_t		pushed = 0;
+	int			queries = 0;
+
+	if (p->state != PEER_LINK_CONNECTED)
+		return;
+	while (p->qhead != NULL && !p->want_write && p->pending < MR_MAX_PENDING &&
+		   pushed < MR_MAX_PUSH_BYTES)
+	{
+		PeerFrame  *f = p->qhead;
+		const char *vals[1] = {f->data};
+		int			lens[1] = {(int) f->len};
+		int			fmts[1] = {1};	/* binary bytea */
+
+		if (PQsendQueryPrepared(p->conn, RECEIVE_STMT, 1, vals, lens, fmts, 0) != 1)
+		{
+			peer_close(p, PQerrorMessage(p->conn), true);
+			return;
+		}
+		p->pending++;
+		queries++;
+		pushed += f->len;
+		p->stats.frames_sent++;
+		p->stats.bytes_sent += f->len;
+		transport_counter_add(TC_FRAMES_SENT, 1);
+		transport_counter_add(TC_BYTES_SENT, f->len);
+		if (f->last_of_envelope)
+		{
+			p->stats.envelopes_sent++;
+			transport_counter_add(TC_ENVELOPES_SENT, 1);
+		}
+		p->stats_dirty = true;
+		p->qhead = f->next;
+		if (p->qhead == NULL)
+			p->qtail = NULL;
+		p->qlen--;
+		p->qbytes -= f->len;
+		pfree(f);
+
+		/* flush as we go: once the socket is full, keep the rest queued here */
+		if (PQflush(p->conn) != 0)
+			p->want_write = true;
+	}
+	if (queries > 0)
+	{
+		/* One implicit transaction per push round (statements between syncs). */
+		if (PQpipelineSync(p->conn) != 1)
+		{
+			peer_close(p, PQerrorMessage(p->conn), true);
+			return;
+		}
+		p->pending++;
+		if (p->pending == queries + 1)
+			p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  MR_REPLY_TIMEOUT_MS);
+	}
+	if (queries > 0 || p->want_write)
+	{
+		int			r = PQflush(p->conn);
+
+		if (r < 0)
+		{
+			peer_close(p, PQerrorMessage(p->conn), true);
+			return;
+		}
+		p->want_write = r == 1;
+	}
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void
+collect_results(Peer *p)
+{
+	int			nulls = 0;
+
+	if (PQconsumeInput(p->conn) != 1)
+	{
+		peer_close(p, PQerrorMessage(p->conn), true);
+		return;
+	}
+	while (p->pending > 0 && !PQisBusy(p->conn))
+	{
+		PGresult   *res = PQgetResult(p->conn);
+
+		if (res == NULL)
+		{
+			/* end of one statement's results; two in a row: nothing more now */
+			if (++nulls > 1)
+				break;
+			continue;
+		}
+		nulls = 0;
+		p->pending--;
+		p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_REPLY_TIMEOUT_MS);
+		switch (PQresultStatus(res))
+		{
+			case PGRES_PIPELINE_SYNC:
+			case PGRES_TUPLES_OK:
+			case PGRES_COMMAND_OK:
+				if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && p->prepare_pending)
+					prepare_ok(p);
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				p->stats.send_errors++;
+				p->stats_dirty = true;
+				transport_counter_add(TC_SEND_ERRORS, 1);
+				break;
+			default:
+				{
+					char	   *msg = pstrdup(PQresultErrorMessage(res));
+
+					PQclear(res);
+					if (p->prepare_pending)
+					{
+						/* e.g. multiraft not installed there yet: retry later */
+						char	   *why = psprintf("could not prepare the receive call: %s", msg);
+
+						peer_close(p, why, true);
+						return;
+					}
+					p->stats.send_errors++;
+					transport_counter_add(TC_SEND_ERRORS, 1);
+					set_error(p, msg);
+					ereport(DEBUG1,
+							(errmsg("multiraft: node %d refused a message: %s",
+									p->node_id, msg)));
+					res = NULL;
+				}
+				break;
+		}
+		if (res)
+			PQclear(res);
+	}
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+		peer_close(p, PQerrorMessage(p->conn), true);
+}
+
+/* ---------------------------------------------------------------- driving */
+
+/*
+ * Makes whatever progress is possible without blocking.  readable/writable: the
+ * socket was reported ready by the last wait.
+ */
+void
+peer_service(Peer *p, bool readable, bool writable)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	switch (p->state)
+	{
+		case PEER_LINK_IDLE:
+			peer_start_connect(p);
+			break;
+		case PEER_LINK_BACKOFF:
+			if (now >= p->next_attempt)
+				peer_start_connect(p);
+			break;
+		case PEER_LINK_CONNECTING:
+			if ((p->poll == PGRES_POLLING_READING && readable) ||
+				(p->poll == PGRES_POLLING_WRITING && writable))
+				advance_connect(p);
+			else if (now >= p->deadline)
+				peer_close(p, "timed out while connecting", true);
+			break;
+		case PEER_LINK_CONNECTED:
+			if (readable)
+				collect_results(p);
+			if (p->state == PEER_LINK_CONNECTED && writable && p->want_write)
+			{
+				int			r = PQflush(p->conn);
+
+				if (r < 0)
+					peer_close(p, PQerrorMessage(p->conn), true);
+				else
+					p->want_write = r == 1;
+			}
+			if (p->state == PEER_LINK_CONNECTED)
+				push_queue(p);
+			if (p->state == PEER_LINK_CONNECTED && p->pending > 0 && now >= p->deadline)
+				peer_close(p, "no reply from the node", true);
+			break;
+	}
+	peer_publish(p);
+}
+
+/* Socket events libpq needs for this peer now (0: none). */
+uint32
+peer_wait_events(Peer *p, pgsocket *sock)
+{
+	if (p->conn == NULL)
+		return 0;
+	*sock = PQsocket(p->conn);
+	if (*sock == PGINVALID_SOCKET)
+		return 0;
+	switch (p->state)
+	{
+		case PEER_LINK_CONNECTING:
+			return p->poll == PGRES_POLLING_READING ? WL_SOCKET_READABLE
+				: WL_SOCKET_WRITEABLE;
+		case PEER_LINK_CONNECTED:
+			/* always readable: results, errors, and the peer closing */
+			return WL_SOCKET_READABLE | (p->want_write ? WL_SOCKET_WRITEABLE : 0);
+		default:
+			return 0;
+	}
+}
+
+/* Milliseconds until this peer needs attention without a socket event. */
+long
+peer_timeout_ms(Peer *p, TimestampTz now)
+{
+	TimestampTz when;
+
+	switch (p->state)
+	{
+		case PEER_LINK_IDLE:
+			return 0;
+		case PEER_LINK_BACKOFF:
+			when = p->next_attempt;
+			break;
+		case PEER_LINK_CONNECTING:
+			when = p->deadline;
+			break;
+		case PEER_LINK_CONNECTED:
+			if (p->pending == 0)
+				return -1;
+			when = p->deadline;
+			break;
+		default:
+			return -1;
+	}
+	if (when <= now)
+		return 0;
+	return (long) ((when - now + 999) / 1000);
+}

@@ -1,0 +1,218 @@
+/*
+ * transport_recv.c — the worker's receive side: drain the shared-memory inbox,
+ * reassemble chunked batches, decode, and hand envelopes to the worker.
+ *
+ * Frames were validated by multiraft.receive() already; they are decoded again
+ * here (the inbox holds bytes, not pointers) and anything that fails now is
+ * rejected and counted like at the door.
+ *
+ * Chunks: a sender cuts an encoded Batch larger than MR_WIRE_CHUNK_SIZE into
+ * frames numbered 0..count-1 under one stream id and sends them in order on its
+ * single connection, so each sender has at most one batch in reassembly.  Any
+ * gap (a frame dropped by a full inbox, a reconnect, a restarted sender) ends
+ * that reassembly; the buffer is bounded by wire_max_batch() per sender.
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "guc.h"
+#include "inbox.h"
+#include "transport.h"
+#include "transport_peer.h"
+#include "wire.h"
+
+typedef struct Reassembly
+{
+	uint32		from_node;		/* 0: unused */
+	uint64		stream_id;
+	uint32		next_index;
+	uint32		count;
+	uint64		total_len;
+	size_t		filled;
+	size_t		cap;			/* bytes allocated at buf */
+	char	   *buf;
+} Reassembly;
+
+#define MR_MAX_REASSEMBLIES 64
+
+static Reassembly reassemblies[MR_MAX_REASSEMBLIES];
+static MemoryContext DrainContext = NULL;
+static MemoryContext CallerContext = NULL;	/* the worker's, during a drain */
+
+void
+transport_recv_init(void)
+{
+	memset(reassemblies, 0, sizeof(reassemblies));
+	DrainContext = AllocSetContextCreate(TransportContext, "multiraft transport receive",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+static void
+reassembly_abandon(Reassembly *r)
+{
+	if (r->from_node == 0)
+		return;
+	transport_counter_add(TC_REASSEMBLY_FAILURES, 1);
+	if (r->buf)
+		pfree(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+static Reassembly *
+reassembly_for(uint32 from_node)
+{
+	Reassembly *free_slot = NULL;
+
+	for (int i = 0; i < MR_MAX_REASSEMBLIES; i++)
+	{
+		if (reassemblies[i].from_node == from_node)
+			return &reassemblies[i];
+		if (reassemblies[i].from_node == 0 && free_slot == NULL)
+			free_slot = &reassemblies[i];
+	}
+	return free_slot;			/* NULL: too many senders mid-stream */
+}
+
+typedef void (*EnvelopeFn) (const struct mr_envelope *env, void *arg);
+
+static void
+deliver(const struct mr_envelope *env, EnvelopeFn fn, void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(CallerContext);
+
+	transport_counter_add(TC_ENVELOPES_RECEIVED, 1);
+	fn(env, arg);
+	MemoryContextSwitchTo(old);
+}
+
+/* One chunk frame; delivers the batch when it completes. */
+static void
+take_chunk(const WireFrame *f, EnvelopeFn fn, void *arg)
+{
+	Reassembly *r = reassembly_for(f->from_node);
+
+	transport_counter_add(TC_CHUNKS_RECEIVED, 1);
+	if (r == NULL)
+		return;
+	if (r->from_node != 0 &&
+		(r->stream_id != f->stream_id || r->next_index != f->chunk_index))
+		reassembly_abandon(r);	/* a gap, or the sender moved on */
+	if (r->from_node == 0)
+	{
+		if (f->chunk_index != 0)
+		{
+			/* the start of this stream was lost: count the stream once */
+			if (f->chunk_index == f->chunk_count - 1)
+				transport_counter_add(TC_REASSEMBLY_FAILURES, 1);
+			return;
+		}
+		/* Only registered peers: each may hold one buffer of at most wire_max_batch(). */
+		if (!transport_peer_registered((int32) f->from_node))
+		{
+			transport_counter_add(TC_REASSEMBLY_FAILURES, 1);
+			return;
+		}
+		r->from_node = f->from_node;
+		r->stream_id = f->stream_id;
+		r->next_index = 0;
+		r->count = f->chunk_count;
+		r->total_len = f->total_len;
+		r->filled = 0;
+	}
+	if (f->chunk_count != r->count || f->total_len != r->total_len ||
+		r->filled + f->chunk_len > r->total_len)
+	{
+		transport_counter_add(TC_REJECTED, 1);
+		reassembly_abandon(r);
+		return;
+	}
+	/* Grow with what arrives, not with what the first chunk announces. */
+	if (r->filled + f->chunk_len > r->cap)
+	{
+		size_t		cap = Min(Max(r->cap * 2, r->filled + f->chunk_len), (size_t) r->total_len);
+		char	   *buf = MemoryContextAllocExtended(TransportContext, cap,
+													 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+
+		if (buf == NULL)
+		{
+			reassembly_abandon(r);
+			return;
+		}
+		if (r->buf != NULL)
+		{
+			memcpy(buf, r->buf, r->filled);
+			pfree(r->buf);
+		}
+		r->buf = buf;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->filled, f->chunk_data, f->chunk_len);
+	r->filled += f->chunk_len;
+	r->next_index++;
+	if (r->next_index < r->count)
+		return;
+
+	if (r->filled != r->total_len)
+	{
+		transport_counter_add(TC_REJECTED, 1);
+		reassembly_abandon(r);
+	}
+	else
+	{
+		struct mr_envelope env;
+		char	   *err = NULL;
+		WireResult	res;
+
+		res = wire_decode_batch(r->buf, r->filled, (uint64) multiraft_cluster_id,
+								(uint32) multiraft_node_id, r->from_node, &env, &err);
+		pfree(r->buf);
+		memset(r, 0, sizeof(*r));
+		if (res != WIRE_OK)
+		{
+			transport_counter_add(TC_REJECTED, 1);
+			ereport(LOG, (errmsg("multiraft: rejected a reassembled message: %s", err)));
+			return;
+		}
+		transport_counter_add(TC_REASSEMBLED, 1);
+		deliver(&env, fn, arg);
+	}
+}
+
+void
+transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), void *arg)
+{
+	/* Only what is there now: producers keep adding while we work. */
+	uint32		n = inbox_count();
+	MemoryContext old;
+
+	if (DrainContext == NULL)
+		return;					/* transport_init() not called */
+	CallerContext = CurrentMemoryContext;
+	old = MemoryContextSwitchTo(DrainContext);
+	for (uint32 i = 0; i < n; i++)
+	{
+		char	   *data;
+		size_t		len;
+		WireFrame	f;
+		char	   *err = NULL;
+
+		if (!inbox_pop(&data, &len))
+			break;
+		if (len > 0)
+		{
+			if (wire_decode_frame(data, len, (uint64) multiraft_cluster_id,
+								  (uint32) multiraft_node_id, &f, &err) != WIRE_OK)
+			{
+				transport_counter_add(TC_REJECTED, 1);
+				ereport(DEBUG1, (errmsg("multiraft: dropped an inbox message: %s", err)));
+			}
+			else if (f.is_chunk)
+				take_chunk(&f, fn, arg);
+			else
+				deliver(&f.env, fn, arg);
+		}
+		MemoryContextReset(DrainContext);
+	}
+	MemoryContextSwitchTo(old);
+}

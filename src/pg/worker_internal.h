@@ -1,0 +1,49 @@
+/*
+ * worker_internal.h — shared by the files of the multiraft worker:
+ *
+ *   worker.c          process start, waiting for CREATE EXTENSION, the loop,
+ *                     tick scheduling, periodic maintenance, recovery
+ *   worker_node.c     the multi-raft node's life: allocator, creation and load
+ *                     from storage, requests -> mr_* calls, the tokens in flight,
+ *                     completions, published status and counters
+ *   worker_batch.c    one Ready/Advance cycle: persist (one transaction), send,
+ *                     complete, advance
+ */
+#ifndef MULTIRAFT_WORKER_INTERNAL_H
+#define MULTIRAFT_WORKER_INTERNAL_H
+
+#include "worker_layer.h"
+
+/* The running node (NULL while not serving). */
+extern struct mr_node *worker_node;
+
+/* ---- worker_node.c ---- */
+
+/* Creates the node and restores it from the tables in its own transaction.
+ * Raises an ERROR on failure (nothing is left allocated then). */
+extern void worker_node_start(void);
+/* Frees the node; every request handed to it and not completed yet is completed
+ * with `result` (detail shown to the user). */
+extern void worker_node_stop(MultiraftResult result, const char *detail);
+
+/* requests_drain() handler: one request -> one mr_* call. */
+extern void worker_handle_request(MultiraftRequest *req, void *arg);
+/* transport_drain_inbox() handler. */
+extern void worker_receive_envelope(const struct mr_envelope *env, void *arg);
+/* Delivers completions (copied out of a batch before mr_advance). */
+extern void worker_complete(const struct mr_completion *c, size_t n);
+
+/* Publishes the status of these groups (removing rows of groups gone). */
+extern void worker_publish_groups(const mr_group_id *groups, size_t n);
+extern void worker_publish_all_groups(void);
+/* Adds the layer's counter increments since the last call to the stats. */
+extern void worker_publish_counters(void);
+
+/* ---- worker_batch.c ---- */
+
+/* Runs one Ready/Advance cycle if the node has output.  Returns false if the
+ * batch could not be persisted: the node's memory is then ahead of the tables
+ * and must be rebuilt (the caller stops and restarts it). */
+extern bool worker_process_batch(void);
+
+#endif

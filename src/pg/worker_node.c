@@ -1,0 +1,459 @@
+/*
+ * worker_node.c — the multi-raft node inside the worker: its memory, its creation
+ * from the tables, the requests of backends turned into mr_* calls, the requests
+ * in flight, their completions, and what the worker publishes for SQL to read.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "shmem.h"
+#include "storage.h"
+#include "transport.h"
+#include "worker_internal.h"
+
+struct mr_node *worker_node = NULL;
+
+/* All memory of the layer: one context, so a node is freed (or measured) at once. */
+static MemoryContext node_cxt = NULL;
+static struct raft_allocator node_allocator;
+
+/* Requests handed to the layer and not completed yet (failed if the node stops). */
+typedef struct InFlight
+{
+	uint64		token;			/* hash key */
+} InFlight;
+static HTAB *in_flight = NULL;
+
+static struct mr_counters last_counters;
+static uint64 generated_ids = 0;
+
+/*
+ * Allocator over node_cxt.  The layer expects malloc semantics: NULL on failure
+ * (it then returns MR_ENOMEM) rather than an ERROR unwinding through it, and a
+ * realloc that knows the old size — so each block carries its size in front.
+ */
+#define HDR MAXALIGN(sizeof(Size))
+
+static void *
+node_malloc(void *ctx, size_t n)
+{
+	char	   *p = MemoryContextAllocExtended((MemoryContext) ctx, HDR + n,
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+
+	if (p == NULL)
+		return NULL;
+	*(Size *) p = n;
+	return p + HDR;
+}
+
+static void
+node_free(void *ctx, void *p)
+{
+	if (p != NULL)
+		pfree((char *) p - HDR);
+}
+
+static void *
+node_realloc(void *ctx, void *p, size_t n)
+{
+	void	   *q;
+	Size		old;
+
+	if (p == NULL)
+		return node_malloc(ctx, n);
+	old = *(Size *) ((char *) p - HDR);
+	q = node_malloc(ctx, n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, Min(old, n));
+	node_free(ctx, p);
+	return q;
+}
+
+static uint64
+random_seed(void)
+{
+	uint64		seed;
+
+	if (!pg_strong_random(&seed, sizeof(seed)))
+		seed = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	return seed;
+}
+
+void
+worker_node_start(void)
+{
+	struct mr_config cfg;
+	int			rc = MR_OK;
+	int			ngroups = 0,
+				ntomb = 0;
+
+	Assert(worker_node == NULL);
+	if (node_cxt == NULL)
+		node_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft node",
+										 ALLOCSET_DEFAULT_SIZES);
+	if (in_flight == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(InFlight);
+		ctl.hcxt = TopMemoryContext;
+		in_flight = hash_create("multiraft requests in flight", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	node_allocator.ctx = node_cxt;
+	node_allocator.malloc = node_malloc;
+	node_allocator.realloc = node_realloc;
+	node_allocator.free = node_free;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.node_id = (mr_node_id) multiraft_node_id;
+	cfg.allocator = &node_allocator;
+	storage_callbacks(&cfg.storage);
+	cfg.seed = random_seed();
+	cfg.election_ticks = (uint32) multiraft_election_ticks;
+	cfg.heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
+
+	worker_node = mr_node_new(&cfg, &rc);
+	if (worker_node == NULL)
+		elog(ERROR, "multiraft: could not create the multi-raft node: %s", mr_strerror(rc));
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "multiraft: SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		storage_load(worker_node, &ngroups, &ntomb);
+		transport_reload_nodes();
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		mr_node_free(worker_node);
+		worker_node = NULL;
+		MemoryContextReset(node_cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	mr_get_counters(worker_node, &last_counters);
+	status_clear();
+	worker_publish_all_groups();
+	ereport(LOG, (errmsg("multiraft worker restored %d groups and %d tombstones",
+						 ngroups, ntomb)));
+}
+
+void
+worker_node_stop(MultiraftResult result, const char *detail)
+{
+	HASH_SEQ_STATUS seq;
+	InFlight   *f;
+
+	if (worker_node != NULL)
+		mr_node_free(worker_node);
+	worker_node = NULL;
+	if (node_cxt != NULL)
+		MemoryContextReset(node_cxt);
+	if (in_flight != NULL)
+	{
+		hash_seq_init(&seq, in_flight);
+		while ((f = hash_seq_search(&seq)) != NULL)
+		{
+			(void) requests_complete(f->token, result, 0, detail);
+			(void) hash_search(in_flight, &f->token, HASH_REMOVE, NULL);
+		}
+	}
+	status_clear();
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static MultiraftResult
+result_of(int rc)
+{
+	switch (rc)
+	{
+		case MR_OK:
+			return MR_RESULT_OK;
+		case MR_ENOGROUP:
+			return MR_RESULT_GROUP_NOT_FOUND;
+		case MR_EEXIST:
+			return MR_RESULT_GROUP_EXISTS;
+		case MR_EGROUP_DELETED:
+			return MR_RESULT_GROUP_DELETED;
+		case MR_ESTOPPED:
+			return MR_RESULT_STOPPED;
+		case MR_ETIMEOUT:
+			return MR_RESULT_TIMED_OUT;
+		case MR_ENOTMEMBER:
+			return MR_RESULT_NOT_MEMBER;
+		case MR_EINVAL:
+		case MR_EBADCONF:
+		case MR_ETOOBIG:
+			return MR_RESULT_INVALID;
+		default:				/* ENOMEM, ENOTLEADER, EBUSY, ESTORAGE, ECORRUPT */
+			return MR_RESULT_UNAVAILABLE;
+	}
+}
+
+/*
+ * The detail for an error result (requests.c words the SPEC message itself from
+ * the result category; the detail only adds what the category does not say).
+ */
+static const char *
+detail_of(int rc)
+{
+	switch (rc)
+	{
+		case MR_EINVAL:
+		case MR_EBADCONF:
+		case MR_ETOOBIG:
+		case MR_ENOMEM:
+		case MR_ENOTLEADER:
+		case MR_EBUSY:
+		case MR_ESTORAGE:
+		case MR_ECORRUPT:
+			return mr_strerror(rc);
+		default:
+			return NULL;
+	}
+}
+
+/* Ticks until the backend stops waiting (at least one), for the layer's deadline. */
+static uint32
+deadline_ticks(const MultiraftRequest *req)
+{
+	long		secs;
+	int			usecs;
+	int64		ms;
+	int64		ticks;
+
+	TimestampDifference(GetCurrentTimestamp(), req->deadline, &secs, &usecs);
+	ms = (int64) secs * 1000 + usecs / 1000;
+	ticks = ms / Max(multiraft_tick_interval_ms, 1) + 2;
+	return (uint32) Min(ticks, (int64) PG_UINT32_MAX);
+}
+
+static int
+change_type_of(MultiraftChangeType t)
+{
+	switch (t)
+	{
+		case REQ_CHANGE_ADD_VOTER:
+			return MR_CHANGE_ADD_VOTER;
+		case REQ_CHANGE_REMOVE_VOTER:
+			return MR_CHANGE_REMOVE_VOTER;
+		case REQ_CHANGE_ADD_LEARNER:
+			return MR_CHANGE_ADD_LEARNER;
+		default:
+			return 0;
+	}
+}
+
+void
+worker_handle_request(MultiraftRequest *req, void *arg)
+{
+	mr_group_id group = (mr_group_id) req->group_id;
+	const char *cid = req->command_id;
+	size_t		cid_len = req->command_id_len;
+	char		gen[64];
+	int			rc;
+
+	if (worker_node == NULL)
+	{
+		(void) requests_complete(req->token, MR_RESULT_STOPPED, 0, NULL);
+		return;
+	}
+	if (cid_len == 0 && (req->type == MR_REQ_SUBMIT || req->type == MR_REQ_CHANGE_MEMBERSHIP))
+	{
+		/* No id given: a fresh one, unique across restarts of this node. */
+		snprintf(gen, sizeof(gen), "%d-w" INT64_FORMAT "-" UINT64_FORMAT,
+				 multiraft_node_id, (int64) MyStartTimestamp, ++generated_ids);
+		cid = gen;
+		cid_len = strlen(gen);
+	}
+
+	switch (req->type)
+	{
+		case MR_REQ_CREATE_GROUP:
+			{
+				mr_node_id members[MR_MAX_MEMBERS];
+				int			n = Min(req->nmembers, (int) MR_MAX_MEMBERS);
+
+				for (int i = 0; i < n; i++)
+					members[i] = (mr_node_id) req->members[i];
+				rc = mr_create_group(worker_node, group, members, (size_t) n, req->token);
+				break;
+			}
+		case MR_REQ_REMOVE_GROUP:
+			rc = mr_remove_group(worker_node, group, req->token, deadline_ticks(req));
+			break;
+		case MR_REQ_SUBMIT:
+			rc = mr_propose(worker_node, group, req->token, cid, cid_len,
+							req->payload, req->payload_len, deadline_ticks(req));
+			break;
+		case MR_REQ_CHANGE_MEMBERSHIP:
+			rc = mr_propose_conf_change(worker_node, group, req->token,
+										change_type_of(req->change_type),
+										(mr_node_id) req->node_id, cid, cid_len,
+										req->payload, req->payload_len,
+										deadline_ticks(req));
+			break;
+		case MR_REQ_TRANSFER_LEADERSHIP:
+			rc = mr_transfer_leadership(worker_node, group, (mr_node_id) req->node_id,
+										req->token, deadline_ticks(req));
+			break;
+		case MR_REQ_READ_INDEX:
+			rc = mr_read_index(worker_node, group, req->token, deadline_ticks(req));
+			break;
+		default:
+			rc = MR_EINVAL;
+			break;
+	}
+
+	if (rc == MR_OK)
+		(void) hash_search(in_flight, &req->token, HASH_ENTER, NULL);
+	else
+		(void) requests_complete(req->token, result_of(rc), 0,
+								 detail_of(rc));
+}
+
+void
+worker_complete(const struct mr_completion *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		(void) hash_search(in_flight, &c[i].token, HASH_REMOVE, NULL);
+		(void) requests_complete(c[i].token, result_of(c[i].result), c[i].index,
+								 detail_of(c[i].result));
+	}
+}
+
+void
+worker_receive_envelope(const struct mr_envelope *env, void *arg)
+{
+	int			rc;
+
+	if (worker_node == NULL)
+		return;
+	rc = mr_receive(worker_node, env);
+	if (rc != MR_OK)
+		elog(DEBUG1, "multiraft: envelope from node %u refused: %s",
+			 env->from_node, mr_strerror(rc));
+}
+
+/* ---------------------------------------------------------------- status */
+
+static void
+status_from(const struct mr_group_status *st, MultiraftGroupStatus *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->group_id = (int64) st->group;
+	out->node_id = (int32) st->node_id;
+	out->replica_id = (int64) st->replica_id;
+	if (st->is_learner)
+		out->role = MR_ROLE_LEARNER;
+	else if (st->role == RAFT_LEADER)
+		out->role = MR_ROLE_LEADER;
+	else if (st->role == RAFT_CANDIDATE || st->role == RAFT_PRE_CANDIDATE)
+		out->role = MR_ROLE_CANDIDATE;
+	else
+		out->role = MR_ROLE_FOLLOWER;
+	out->term = st->term;
+	out->leader_node_id = (int32) st->leader_node;
+	out->commit_index = st->commit;
+	out->applied_index = st->applied;
+	out->first_index = st->first_index;
+	out->last_index = st->last_index;
+	out->nvoters = (int) Min(st->n_voters, MR_MAX_MEMBERS);
+	for (int i = 0; i < out->nvoters; i++)
+		out->voters[i] = (int32) st->voters[i];
+	out->nlearners = (int) Min(st->n_learners, MR_MAX_MEMBERS);
+	for (int i = 0; i < out->nlearners; i++)
+		out->learners[i] = (int32) st->learners[i];
+	out->quiesced = st->quiesced;
+}
+
+void
+worker_publish_groups(const mr_group_id *groups, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		struct mr_group_status st;
+		MultiraftGroupStatus row;
+
+		if (i > 0 && groups[i] == groups[i - 1])
+			continue;
+		if (worker_node != NULL && mr_group_status(worker_node, groups[i], &st) == MR_OK)
+		{
+			status_from(&st, &row);
+			if (!status_publish(&row))
+				elog(WARNING, "multiraft: status of group " UINT64_FORMAT " not published (multiraft.max_groups reached)",
+					 (uint64) groups[i]);
+		}
+		else
+			status_remove((int64) groups[i]);
+	}
+}
+
+static int
+publish_one(void *arg, const struct mr_group_status *st)
+{
+	MultiraftGroupStatus row;
+
+	status_from(st, &row);
+	(void) status_publish(&row);
+	return 0;
+}
+
+void
+worker_publish_all_groups(void)
+{
+	if (worker_node != NULL)
+		(void) mr_foreach_group(worker_node, publish_one, NULL);
+}
+
+void
+worker_publish_counters(void)
+{
+	struct mr_counters c;
+
+	if (worker_node == NULL)
+		return;
+	mr_get_counters(worker_node, &c);
+#define DELTA(field) (c.field - last_counters.field)
+	if (DELTA(entries_appended))
+		status_counter_add(MR_CTR_ENTRIES_APPENDED, DELTA(entries_appended));
+	if (DELTA(entries_applied))
+		status_counter_add(MR_CTR_ENTRIES_APPLIED, DELTA(entries_applied));
+	if (DELTA(snapshots_sent))
+		status_counter_add(MR_CTR_SNAPSHOTS_SENT, DELTA(snapshots_sent));
+	if (DELTA(snapshots_applied))
+		status_counter_add(MR_CTR_SNAPSHOTS_APPLIED, DELTA(snapshots_applied));
+	if (DELTA(proposals))
+		status_counter_add(MR_CTR_PROPOSALS, DELTA(proposals));
+	if (DELTA(dropped))
+		status_counter_add(MR_CTR_MESSAGES_DROPPED, DELTA(dropped));
+	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))
+		status_counter_add(MR_CTR_HEARTBEAT_ENTRIES_COALESCED,
+						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
+	if (DELTA(heartbeats_received) + DELTA(heartbeat_resps_received))
+		status_counter_add(MR_CTR_HEARTBEATS_RECEIVED,
+						   DELTA(heartbeats_received) + DELTA(heartbeat_resps_received));
+#undef DELTA
+	last_counters = c;
+}

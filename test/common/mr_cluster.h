@@ -1,0 +1,113 @@
+/*
+ * mr_cluster.h — a deterministic in-process cluster of multi-raft nodes for the unit
+ * tests, the many-group simulator (test/msim) and the benchmarks.
+ *
+ * Each node has a model of what its host would have persisted (the storage contract
+ * of multiraft.h: group meta rows, log rows, dedup records, tombstones, events), the
+ * storage callbacks answered from that model, and completions recorded after each
+ * batch is "persisted".  A network of deep-copied envelopes with optional faults
+ * (drop, duplicate, delay/reorder, partitions) connects them.  A crash frees the
+ * node (everything not persisted is lost); a restart rebuilds it from the model.
+ * Time is driven only by mrc_tick().
+ *
+ * Node ids are 1..n_nodes.  No cmocka dependency; failures are returned.
+ */
+#ifndef MULTIRAFT_MR_CLUSTER_H
+#define MULTIRAFT_MR_CLUSTER_H
+
+#include "multiraft.h"
+
+#define MRC_MAX_NODES 9
+
+struct mrc_options {
+    uint32_t n_nodes;
+    uint64_t seed;
+    struct mr_config base;     /* node_id, storage and allocator are filled per node */
+    uint32_t drop_pct;         /* envelopes dropped, in percent */
+    uint32_t dup_pct;          /* envelopes duplicated */
+    uint32_t max_delay;        /* delivery delay in ticks, uniform in [0, max_delay] */
+    bool no_leader_check;      /* skip the per-tick election-safety scan (big runs) */
+};
+
+/* One recorded event (data copied). */
+struct mrc_event {
+    uint8_t type;
+    mr_group_id group;
+    raft_index index;
+    raft_term term;
+    mr_node_id node_id;
+    uint8_t change_type;
+    uint16_t cmd_len;
+    unsigned char *cmd;
+    size_t payload_len;
+    unsigned char *payload;
+};
+
+struct mrc_cluster;
+
+struct mrc_cluster *mrc_new(const struct mrc_options *o);
+void mrc_free(struct mrc_cluster *c);
+
+/* The live node (NULL if crashed). */
+struct mr_node *mrc_node(struct mrc_cluster *c, mr_node_id id);
+uint64_t mrc_now(const struct mrc_cluster *c);
+
+/* One tick on every live node, then rounds of ready/persist/send and deliveries of
+ * due envelopes until quiet (bounded). */
+void mrc_tick(struct mrc_cluster *c);
+void mrc_run(struct mrc_cluster *c, uint32_t ticks);
+/* Processes pending output and due deliveries without ticking. */
+void mrc_settle(struct mrc_cluster *c);
+
+void mrc_crash(struct mrc_cluster *c, mr_node_id id);
+int mrc_restart(struct mrc_cluster *c, mr_node_id id);
+bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
+/* Cut (blocked = true) or heal both directions between a and b. */
+void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool blocked);
+void mrc_heal_all(struct mrc_cluster *c);
+void mrc_set_faults(struct mrc_cluster *c, uint32_t drop_pct, uint32_t dup_pct,
+                    uint32_t max_delay);
+
+/* Completion recorded for (node, token): true if present (the last one). */
+bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token,
+                    struct mr_completion *out);
+/* Number of completions recorded for (node, token) (exactly-once checks). */
+size_t mrc_completion_count(const struct mrc_cluster *c, mr_node_id node, uint64_t token);
+
+/* Events recorded (persisted) on a node, in order. */
+size_t mrc_event_count(const struct mrc_cluster *c, mr_node_id node);
+const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id node, size_t i);
+/* Occurrences of a COMMAND event with this command id in group on node. */
+size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                          const void *cmd, size_t cmd_len);
+/* Whether the node's persisted dedup records contain the command id. */
+bool mrc_has_dedup(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                   const void *cmd, size_t cmd_len);
+/* Whether a group meta row is persisted on the node; whether it is tombstoned. */
+bool mrc_stored_group(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
+bool mrc_stored_tombstone(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                          raft_id *min_replica);
+/* Whether the node installed a snapshot for the group at some point. */
+bool mrc_snapshot_installed(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
+
+/* The node that leads the group with the highest term among live nodes (0 = none). */
+mr_node_id mrc_leader(struct mrc_cluster *c, mr_group_id group, raft_term *term);
+
+/* Envelopes delivered so far from a to b (sent into the network, before faults),
+ * and how many of them were empty (liveness only). */
+uint64_t mrc_envelopes(const struct mrc_cluster *c, mr_node_id a, mr_node_id b);
+uint64_t mrc_empty_envelopes(const struct mrc_cluster *c, mr_node_id a, mr_node_id b);
+
+/* Called with every batch of every node before it is persisted (tests inspect). */
+void mrc_set_batch_observer(struct mrc_cluster *c,
+                            void (*fn)(void *arg, mr_node_id node, const struct mr_batch *b),
+                            void *arg);
+
+/* Safety checks over everything recorded so far: at most one leader per (group,
+ * term) observed (checked at every tick), and for each group every node's command /
+ * membership events agree on (index -> command id, payload), with strictly
+ * increasing indexes and no command id twice.  Returns the number of violations and
+ * writes the first description into err. */
+size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len);
+
+#endif /* MULTIRAFT_MR_CLUSTER_H */

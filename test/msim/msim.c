@@ -1,0 +1,522 @@
+/*
+ * msim.c — the many-group simulator: several multi-raft nodes, each hosting a share
+ * of G groups with overlapping 3-member memberships, under message loss,
+ * duplication, delay/reordering, partitions and crash-restarts that lose everything
+ * not persisted.  A seed reproduces a run exactly.
+ *
+ * Checked per seed (test/common/mr_cluster.h, mrc_check): at most one leader per
+ * (group, term); on every node each group's command / membership events have
+ * increasing indexes, agree across nodes on (index -> command id, payload), and no
+ * command id is applied twice; and after healing, every acknowledged command id
+ * appears exactly once in each member's events (or, for a member that installed a
+ * snapshot, in its persisted dedup records).
+ *
+ * Then the failover scenario: 3 nodes, F groups (default 10,000) quiesced; the node
+ * that leads about a third of them crashes; every one of those groups must have a
+ * new leader within 2 x election timeout ticks.
+ *
+ * Usage: msim [--seeds N] [--groups G] [--ticks T] [--failover-groups F] [--seed S]
+ * Prints one closing line: msim: seeds=N groups=G violations=V
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define E 10
+
+struct proposal {
+    mr_group_id group;
+    mr_node_id node;
+    uint64_t token;
+    char cmd[24];
+};
+
+struct run {
+    struct mrc_cluster *c;
+    uint64_t prng;
+    uint32_t nodes;
+    mr_group_id groups;
+    mr_node_id (*members)[3];
+    struct proposal *props;
+    size_t n_props, cap_props;
+    uint64_t next_token;
+    size_t violations;
+    char first[256];
+    size_t crashes, partitions, acked;
+    /* Group removals and membership moves requested during the run. */
+    struct admin {
+        mr_group_id group;
+        mr_node_id node;       /* where it was requested */
+        uint64_t token;
+        bool removal;
+    } *admin;
+    size_t n_admin, cap_admin;
+    bool *removing;            /* per group: a removal was requested */
+    size_t zombies, moves;
+};
+
+static uint64_t rnd(struct run *r)
+{
+    uint64_t z = (r->prng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void fail(struct run *r, const char *msg)
+{
+    if (r->violations++ == 0)
+        snprintf(r->first, sizeof r->first, "%s", msg);
+}
+
+static void propose_some(struct run *r, int count)
+{
+    for (int i = 0; i < count; i++) {
+        /* Most of the load on a few hot groups: long logs, compaction, snapshots for
+         * members that lag behind a crash or a partition. */
+        mr_group_id g = rnd(r) % 4 != 0 ? 1 + rnd(r) % 4 : 1 + rnd(r) % r->groups;
+        mr_node_id on = r->members[g - 1][rnd(r) % 3];
+        struct proposal p;
+        if (!mrc_is_up(r->c, on))
+            continue;
+        memset(&p, 0, sizeof p);
+        p.group = g;
+        p.node = on;
+        p.token = ++r->next_token;
+        /* A few retries of an earlier id: exactly-once must hold for them too. */
+        if (r->n_props > 0 && rnd(r) % 10 == 0) {
+            const struct proposal *old = &r->props[rnd(r) % r->n_props];
+            if (old->group == g)
+                memcpy(p.cmd, old->cmd, sizeof p.cmd);
+        }
+        if (p.cmd[0] == 0)
+            snprintf(p.cmd, sizeof p.cmd, "c%llu", (unsigned long long)p.token);
+        if (mr_propose(mrc_node(r->c, on), g, p.token, p.cmd, strlen(p.cmd), p.cmd,
+                       strlen(p.cmd), 0) != MR_OK)
+            continue;
+        if (r->n_props == r->cap_props) {
+            r->cap_props = r->cap_props ? 2 * r->cap_props : 1024;
+            r->props = realloc(r->props, r->cap_props * sizeof *r->props);
+            if (r->props == NULL)
+                abort();
+        }
+        r->props[r->n_props++] = p;
+    }
+}
+
+static void admin_push(struct run *r, struct admin a)
+{
+    if (r->n_admin == r->cap_admin) {
+        r->cap_admin = r->cap_admin ? 2 * r->cap_admin : 64;
+        r->admin = realloc(r->admin, r->cap_admin * sizeof *r->admin);
+        if (r->admin == NULL)
+            abort();
+    }
+    r->admin[r->n_admin++] = a;
+}
+
+/* Now and then: remove a group, or (5 nodes) move one replica of a group to a node
+ * outside it (add_voter the new node, then remove_voter an old one), both requested
+ * on a random live member. */
+static void admin_some(struct run *r)
+{
+    mr_group_id g = 1 + rnd(r) % r->groups;
+    mr_node_id on = r->members[g - 1][rnd(r) % 3];
+    struct admin a;
+    char cmd[32];
+    if (r->removing[g - 1] || !mrc_is_up(r->c, on) || !mr_group_exists(mrc_node(r->c, on), g))
+        return;
+    memset(&a, 0, sizeof a);
+    a.group = g;
+    a.node = on;
+    if (rnd(r) % 3 == 0 || r->nodes < 5) {
+        a.token = ++r->next_token;
+        a.removal = true;
+        if (mr_remove_group(mrc_node(r->c, on), g, a.token, 0) == MR_OK) {
+            r->removing[g - 1] = true;
+            admin_push(r, a);
+        }
+        return;
+    }
+    {
+        mr_node_id *m = r->members[g - 1], add = 0, del = m[rnd(r) % 3];
+        for (mr_node_id x = (mr_node_id)(1 + rnd(r) % r->nodes), k = 0; k < r->nodes;
+             k++, x = (mr_node_id)(x % r->nodes + 1))
+            if (x != m[0] && x != m[1] && x != m[2]) {
+                add = x;
+                break;
+            }
+        if (add == 0)
+            return;
+        a.token = ++r->next_token;
+        snprintf(cmd, sizeof cmd, "add-%llu", (unsigned long long)a.token);
+        if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_VOTER, add, cmd,
+                                   strlen(cmd), NULL, 0, 0) != MR_OK)
+            return;
+        admin_push(r, a);
+        a.token = ++r->next_token;
+        snprintf(cmd, sizeof cmd, "del-%llu", (unsigned long long)a.token);
+        if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_REMOVE_VOTER, del,
+                                   cmd, strlen(cmd), NULL, 0, 0) != MR_OK)
+            return;
+        admin_push(r, a);
+        /* The expected membership once both commit (checked against the leader). */
+        for (int k = 0; k < 3; k++)
+            if (m[k] == del)
+                m[k] = add;
+        r->moves++;
+    }
+}
+
+/* After healing: groups whose removal committed are gone everywhere; a replica that
+ * missed the removal while quiesced (a "zombie") must go away as soon as it is used. */
+static void check_admin(struct run *r)
+{
+    char msg[256];
+    for (size_t i = 0; i < r->n_admin; i++) {
+        const struct admin *a = &r->admin[i];
+        struct mr_completion comp;
+        if (!a->removal || !mrc_completion(r->c, a->node, a->token, &comp) ||
+            comp.result != MR_OK)
+            continue;
+        for (mr_node_id n = 1; n <= r->nodes; n++) {
+            struct mr_group_status st;
+            if (mr_group_status(mrc_node(r->c, n), a->group, &st) != MR_OK)
+                continue;
+            r->zombies++;
+            if (mr_propose(mrc_node(r->c, n), a->group, ++r->next_token, "z", 1, "z", 1, 0) !=
+                MR_OK)
+                continue;
+            mrc_run(r->c, 3 * E);
+            if (mr_group_exists(mrc_node(r->c, n), a->group) ||
+                !mrc_completion(r->c, n, r->next_token, &comp) ||
+                comp.result != MR_EGROUP_DELETED) {
+                snprintf(msg, sizeof msg, "group %llu removed at index %llu still on node %u",
+                         (unsigned long long)a->group, (unsigned long long)comp.index, n);
+                fail(r, msg);
+            }
+        }
+    }
+    /* Moves: the final voters are the expected members, for the groups whose every
+     * membership request was acknowledged (a request lost with a crashed node may or
+     * may not have happened). */
+    for (mr_group_id g = 1; g <= r->groups; g++) {
+        mr_node_id l = mrc_leader(r->c, g, NULL);
+        struct mr_group_status st;
+        bool all_acked = true;
+        if (r->removing[g - 1])
+            continue;
+        for (size_t i = 0; i < r->n_admin; i++) {
+            struct mr_completion comp;
+            if (r->admin[i].group == g &&
+                (!mrc_completion(r->c, r->admin[i].node, r->admin[i].token, &comp) ||
+                 comp.result != MR_OK)) {
+                all_acked = false;
+                if (getenv("MSIM_DEBUG"))
+                    fprintf(stderr, "group %llu admin token %llu on node %u: %s\n",
+                            (unsigned long long)g, (unsigned long long)r->admin[i].token,
+                            r->admin[i].node,
+                            mrc_completion(r->c, r->admin[i].node, r->admin[i].token, &comp)
+                                ? mr_strerror(comp.result) : "no completion");
+            }
+        }
+        if (l == 0 || mr_group_status(mrc_node(r->c, l), g, &st) != MR_OK) {
+            snprintf(msg, sizeof msg, "group %llu has no leader after healing",
+                     (unsigned long long)g);
+            fail(r, msg);
+            continue;
+        }
+        for (int k = 0; k < 3 && all_acked; k++) {
+            bool found = false;
+            for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
+                found |= st.voters[v] == r->members[g - 1][k];
+            if (!found || st.n_voters != 3) {
+                snprintf(msg, sizeof msg, "group %llu: voters differ from the expected members "
+                         "(%u voters)", (unsigned long long)g, st.n_voters);
+                fail(r, msg);
+                break;
+            }
+        }
+    }
+}
+
+/* The group's voters (node ids) as its leader sees them after healing. */
+static uint32_t final_voters(struct run *r, mr_group_id g, mr_node_id *out)
+{
+    struct mr_group_status st;
+    mr_node_id l = mrc_leader(r->c, g, NULL);
+    if (l == 0 || mr_group_status(mrc_node(r->c, l), g, &st) != MR_OK)
+        return 0;
+    for (uint32_t i = 0; i < st.n_voters && i < MR_MAX_MEMBERS; i++)
+        out[i] = st.voters[i];
+    return st.n_voters < MR_MAX_MEMBERS ? st.n_voters : MR_MAX_MEMBERS;
+}
+
+static void check_acked(struct run *r)
+{
+    char msg[256];
+    for (size_t i = 0; i < r->n_props; i++) {
+        const struct proposal *p = &r->props[i];
+        struct mr_completion comp;
+        if (!mrc_completion(r->c, p->node, p->token, &comp) || comp.result != MR_OK ||
+            r->removing[p->group - 1])
+            continue;
+        if (mrc_completion_count(r->c, p->node, p->token) != 1) {
+            snprintf(msg, sizeof msg, "token %llu completed twice", (unsigned long long)p->token);
+            fail(r, msg);
+        }
+        mr_node_id voters[MR_MAX_MEMBERS];
+        uint32_t nv = final_voters(r, p->group, voters);
+        for (uint32_t k = 0; k < nv; k++) {
+            mr_node_id n = voters[k];
+            size_t ev = mrc_command_events(r->c, n, p->group, p->cmd, strlen(p->cmd));
+            if (ev == 1)
+                continue;
+            if (ev == 0 && mrc_snapshot_installed(r->c, n, p->group) &&
+                mrc_has_dedup(r->c, n, p->group, p->cmd, strlen(p->cmd)))
+                continue;
+            snprintf(msg, sizeof msg, "group %llu: acknowledged command %s has %zu events on node %u",
+                     (unsigned long long)p->group, p->cmd, ev, n);
+            fail(r, msg);
+        }
+    }
+}
+
+static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32_t ticks,
+                       char *err, size_t err_len)
+{
+    struct mrc_options o;
+    struct run r;
+    mr_node_id down = 0;
+    uint64_t down_until = 0, part_until = 0;
+    char msg[256];
+
+    memset(&r, 0, sizeof r);
+    r.prng = seed * 0x2545F4914F6CDD1DULL + nodes;
+    r.nodes = nodes;
+    r.groups = groups;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = nodes;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = 2;
+    o.base.compact_threshold = 8;    /* compact often: snapshots get exercised */
+    o.base.log_retention = 16;
+    r.c = mrc_new(&o);
+    r.members = calloc(groups, sizeof *r.members);
+    r.removing = calloc(groups, sizeof *r.removing);
+    if (r.c == NULL || r.members == NULL || r.removing == NULL)
+        abort();
+    for (mr_group_id g = 1; g <= groups; g++) {
+        /* Overlapping 3-member sets chosen at random among the nodes. */
+        mr_node_id *m = r.members[g - 1];
+        m[0] = (mr_node_id)(1 + rnd(&r) % nodes);
+        do m[1] = (mr_node_id)(1 + rnd(&r) % nodes); while (m[1] == m[0]);
+        do m[2] = (mr_node_id)(1 + rnd(&r) % nodes); while (m[2] == m[0] || m[2] == m[1]);
+        if (mr_create_group(mrc_node(r.c, m[0]), g, m, 3, (1ull << 40) + g) != MR_OK)
+            fail(&r, "create_group refused");
+    }
+    mrc_run(r.c, 3 * E);
+    mrc_set_faults(r.c, 5, 2, 2);
+    for (uint32_t t = 0; t < ticks; t++) {
+        uint64_t roll = rnd(&r) % 1000;
+        propose_some(&r, (int)(rnd(&r) % 10));
+        if (rnd(&r) % 8 == 0)
+            admin_some(&r);
+        if (down != 0 && mrc_now(r.c) >= down_until) {
+            if (mrc_restart(r.c, down) != MR_OK)
+                fail(&r, "restart failed");
+            down = 0;
+        } else if (down == 0 && roll < 15) {
+            down = (mr_node_id)(1 + rnd(&r) % nodes);
+            down_until = mrc_now(r.c) + E + rnd(&r) % (3 * E);
+            mrc_crash(r.c, down);
+            r.crashes++;
+        }
+        if (part_until != 0 && mrc_now(r.c) >= part_until) {
+            mrc_heal_all(r.c);
+            part_until = 0;
+        } else if (part_until == 0 && roll >= 990) {
+            mr_node_id a = (mr_node_id)(1 + rnd(&r) % nodes);
+            for (mr_node_id b = 1; b <= nodes; b++)
+                if (b != a && rnd(&r) % 2 == 0)
+                    mrc_partition(r.c, a, b, true);
+            part_until = mrc_now(r.c) + E + rnd(&r) % (4 * E);
+            r.partitions++;
+        }
+        mrc_tick(r.c);
+    }
+    /* Heal everything; the waiting proposals are re-proposed and complete. */
+    mrc_heal_all(r.c);
+    mrc_set_faults(r.c, 0, 0, 0);
+    if (down != 0 && mrc_restart(r.c, down) != MR_OK)
+        fail(&r, "restart failed");
+    mrc_run(r.c, 12 * E);
+    if (mrc_check(r.c, msg, sizeof msg) != 0)
+        fail(&r, msg);
+    if (getenv("MSIM_DUMP_GROUP") != NULL) {
+        mr_group_id dg = strtoull(getenv("MSIM_DUMP_GROUP"), NULL, 10);
+        for (mr_node_id n = 1; n <= nodes; n++)
+            for (size_t i = 0; i < mrc_event_count(r.c, n); i++) {
+                const struct mrc_event *e = mrc_event_at(r.c, n, i);
+                if (e->group == dg)
+                    fprintf(stderr, "node %u ev#%zu %s index=%llu term=%llu node=%u cmd=%.*s\n",
+                            n, i, mr_event_type_name(e->type), (unsigned long long)e->index,
+                            (unsigned long long)e->term, e->node_id, (int)e->cmd_len,
+                            (const char *)e->cmd);
+            }
+    }
+    check_acked(&r);
+    check_admin(&r);
+    {
+        size_t acked = 0;
+        for (size_t i = 0; i < r.n_props; i++)
+            acked += mrc_completion(r.c, r.props[i].node, r.props[i].token, NULL);
+        r.acked = acked;
+        if (acked * 10 < r.n_props * 8) {
+            snprintf(msg, sizeof msg, "only %zu of %zu proposals completed after healing",
+                     acked, r.n_props);
+            fail(&r, msg);
+        }
+    }
+    {
+        struct mr_counters sum, one;
+        size_t snaps = 0;
+        memset(&sum, 0, sizeof sum);
+        for (mr_node_id n = 1; n <= nodes; n++)
+            for (size_t i = 0; i < mrc_event_count(r.c, n); i++)
+                snaps += mrc_event_at(r.c, n, i)->type == MR_EVENT_SNAPSHOT_APPLIED;
+        for (mr_node_id n = 1; n <= nodes; n++) {
+            mr_get_counters(mrc_node(r.c, n), &one);
+            sum.snapshots_applied += one.snapshots_applied;
+            sum.duplicates += one.duplicates;
+            sum.reproposals += one.reproposals;
+            sum.dropped += one.dropped;
+        }
+        snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
+        printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu partitions=%zu "
+               "snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
+               "zombies_cleared=%zu\n",
+               (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes, r.partitions,
+               snaps, (unsigned long long)sum.duplicates,
+               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies);
+    }
+    mrc_free(r.c);
+    free(r.members);
+    free(r.removing);
+    free(r.admin);
+    free(r.props);
+    return r.violations;
+}
+
+/* Failover: returns violations; *worst = ticks until the last group had a leader. */
+static size_t failover(uint64_t seed, mr_group_id groups, uint64_t *worst, size_t *led_out,
+                       char *err, size_t err_len)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    mr_group_id *led;
+    raft_term *terms;
+    size_t n_led = 0, violations = 0, done = 0;
+    uint64_t crash_at;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = 2;
+    o.no_leader_check = true;
+    c = mrc_new(&o);
+    led = calloc(groups, sizeof *led);
+    terms = calloc(groups, sizeof *terms);
+    if (c == NULL || led == NULL || terms == NULL)
+        abort();
+    for (mr_group_id g = 1; g <= groups; g++)
+        mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g);
+    mrc_run(c, 4 * E);
+    for (mr_group_id g = 1; g <= groups; g++) {
+        raft_term t;
+        if (mrc_leader(c, g, &t) == 1) {
+            terms[n_led] = t;
+            led[n_led++] = g;
+        }
+    }
+    if (mr_active_group_count(mrc_node(c, 2)) != 0) {
+        snprintf(err, err_len, "failover: %zu groups still active before the crash",
+                 mr_active_group_count(mrc_node(c, 2)));
+        violations++;
+    }
+    crash_at = mrc_now(c);
+    mrc_crash(c, 1);
+    while (done < n_led && mrc_now(c) - crash_at < 4 * E) {
+        mrc_tick(c);
+        while (done < n_led) {
+            raft_term t;
+            mr_node_id l = mrc_leader(c, led[done], &t);
+            if (l == 0 || t <= terms[done])
+                break;
+            done++;
+        }
+    }
+    *worst = mrc_now(c) - crash_at;
+    *led_out = n_led;
+    if (done < n_led || *worst > 2 * E) {
+        if (violations++ == 0)
+            snprintf(err, err_len, "failover: %zu of %zu groups led by the crashed node had a new "
+                     "leader after %llu ticks (bound %d)", done, n_led,
+                     (unsigned long long)*worst, 2 * E);
+    }
+    mrc_free(c);
+    free(led);
+    free(terms);
+    return violations;
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t seeds = 8, ticks = 300;
+    mr_group_id groups = 1000, fo_groups = 10000;
+    uint64_t first_seed = 1, worst = 0;
+    size_t violations = 0, led = 0;
+    char err[256];
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--seeds") == 0)
+            seeds = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--groups") == 0)
+            groups = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--ticks") == 0)
+            ticks = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--failover-groups") == 0)
+            fo_groups = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--seed") == 0)
+            first_seed = strtoull(argv[i + 1], NULL, 10);
+        else {
+            fprintf(stderr, "usage: msim [--seeds N] [--groups G] [--ticks T] "
+                            "[--failover-groups F] [--seed S]\n");
+            return 2;
+        }
+    }
+    for (uint32_t s = 0; s < seeds; s++) {
+        for (uint32_t nodes = 3; nodes <= 5; nodes += 2) {
+            size_t v = run_seed(first_seed + s, nodes, groups, ticks, err, sizeof err);
+            printf("msim: seed=%llu nodes=%u groups=%llu ticks=%u violations=%zu%s%s\n",
+                   (unsigned long long)(first_seed + s), nodes, (unsigned long long)groups,
+                   ticks, v, v ? " first: " : "", v ? err : "");
+            fflush(stdout);
+            violations += v;
+        }
+    }
+    if (fo_groups > 0) {
+        size_t v = failover(first_seed, fo_groups, &worst, &led, err, sizeof err);
+        printf("msim: failover groups=%llu led_by_crashed=%zu new_leaders_within=%llu ticks "
+               "(bound %d) violations=%zu%s%s\n",
+               (unsigned long long)fo_groups, led, (unsigned long long)worst, 2 * E, v,
+               v ? " first: " : "", v ? err : "");
+        violations += v;
+    }
+    printf("msim: seeds=%u groups=%llu violations=%zu\n", seeds, (unsigned long long)groups,
+           violations);
+    return violations == 0 ? 0 : 1;
+}

@@ -1,0 +1,52 @@
+# Log compaction on one node: thousands of commands through one group, and the
+# shared log table stays bounded while the events keep every command; the
+# compacted group restarts from its log start.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MultiraftTest;
+
+my ($node) = start_cluster(1);
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql("SELECT multiraft.create_group(g, ARRAY[1]) FROM generate_series(1, 2) g");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'two groups');
+
+my $n = 3000;
+my $max_rows = 0;
+# In chunks, sampling the log size between them: it must stay bounded all along.
+for my $chunk (1 .. 6)
+{
+	my $from = ($chunk - 1) * ($n / 6) + 1;
+	my $to = $chunk * ($n / 6);
+	sql("DO \$\$ BEGIN FOR i IN $from..$to LOOP
+	       PERFORM multiraft.submit(1 + i % 2, convert_to(repeat('x', 64), 'UTF8'), 'c' || i);
+	     END LOOP; END \$\$");
+	my $rows = sql("SELECT count(*) FROM multiraft.log");
+	$max_rows = $rows if $rows > $max_rows;
+}
+is(sql("SELECT count(*) FROM multiraft.events WHERE event_type = 'command'"), $n, "$n command events");
+cmp_ok($max_rows, '<=', 400, "the log table stayed bounded (at most $max_rows rows for $n entries)");
+my ($start, $applied) = split(/\|/, sql("SELECT log_start_index, applied_index FROM multiraft.group_meta WHERE group_id = 1"));
+cmp_ok($start, '>', 0, "group 1 compacted up to $start");
+is(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 1 AND log_index <= $start"), '0',
+	'no rows at or below log_start_index');
+is(sql("SELECT coalesce(count(*) = max(log_index) - min(log_index) + 1, true) FROM multiraft.log WHERE group_id = 1"), 't',
+	'the remaining log has no holes');
+ok(poll_until($node, "SELECT first_index > 1 FROM multiraft.status(1)", 't'), 'status first_index moves');
+
+# The compacted group restarts from its log start and carries on.
+$node->stop('fast');
+$node->start;
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'groups back after restart');
+my $next = sql("SELECT multiraft.submit(1, '\\x01'::bytea, 'after-restart')");
+cmp_ok($next, '>', $applied, 'the log continues after the compacted prefix');
+is(sql("SELECT multiraft.submit(1, '\\x01'::bytea, 'c2')"),
+	sql("SELECT log_index FROM multiraft.events WHERE command_id = 'c2'"),
+	'dedup of a command whose entry was compacted away still holds');
+is(sql("SELECT count(*) FROM multiraft.events WHERE event_type = 'command'"), $n + 1, 'no command applied twice');
+
+$node->stop;
+done_testing();

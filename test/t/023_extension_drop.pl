@@ -1,0 +1,37 @@
+# DROP EXTENSION while the worker serves: it goes back to waiting for CREATE
+# EXTENSION, and serves again (with empty tables) once the extension is back.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MultiraftTest;
+
+my ($node) = start_cluster(1);
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql("SELECT multiraft.create_group(1, ARRAY[1])");
+ok(poll_until($node, "SELECT role FROM multiraft.status(1)", 'leader'), 'group 1 led here');
+sql("SELECT multiraft.submit(1, '\\x01'::bytea, 'before-drop')");
+my $pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+
+my $offset = -s $node->logfile;
+sql("DROP EXTENSION multiraft");
+ok($node->wait_for_log(qr/multiraft worker: extension dropped; waiting for CREATE EXTENSION/, $offset),
+	'the worker notices the drop');
+is(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'"), $pid,
+	'the same worker process keeps running');
+
+$offset = -s $node->logfile;
+sql("CREATE EXTENSION multiraft");
+sql("SELECT multiraft.add_node(1, '" . $node->host . "', " . $node->port . ")");
+ok($node->wait_for_log(qr/multiraft worker serving node 1/, $offset), 'it serves again after CREATE EXTENSION');
+is(sql("SELECT count(*) FROM multiraft.groups"), '0', 'no group survives the drop');
+sql("SELECT multiraft.create_group(1, ARRAY[1])");
+ok(poll_until($node, "SELECT role FROM multiraft.status(1)", 'leader'), 'group 1 can be created again');
+my $i = sql("SELECT multiraft.submit(1, '\\x02'::bytea, 'before-drop')");
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'before-drop' AND log_index = $i"), '1',
+	'the new group starts from scratch');
+
+$node->stop;
+done_testing();

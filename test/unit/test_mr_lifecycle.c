@@ -1,0 +1,218 @@
+/*
+ * test_mr_lifecycle.c — lazy creation of replicas, group removal (waiters fail with
+ * "raft group deleted", tombstones persisted, stale messages ignored, the id is
+ * refused afterwards), membership changes by node id (new replica ids, removal
+ * tombstones, re-adding a node), conf changes proposed on a follower.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "mr_cluster.h"
+
+static struct mrc_cluster *cluster(uint32_t nodes, uint64_t seed)
+{
+    struct mrc_options o;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = nodes;
+    o.seed = seed;
+    return mrc_new(&o);
+}
+
+static void test_lazy_creation_and_refusals(void **state)
+{
+    struct mrc_cluster *c = cluster(3, 31);
+    struct mr_message m;
+    struct mr_envelope env;
+    struct mr_counters before, after;
+    (void)state;
+    /* An APPEND for an unknown group addressed to replica 4 of node 2 creates it. */
+    memset(&m, 0, sizeof m);
+    m.group = 99;
+    m.msg.type = RAFT_MSG_APPEND;
+    m.msg.from = 1;
+    m.msg.to = 4;
+    m.msg.term = 1;
+    memset(&env, 0, sizeof env);
+    env.from_node = 1;
+    env.to_node = 2;
+    env.messages = &m;
+    env.n_messages = 1;
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    assert_true(mr_group_exists(mrc_node(c, 2), 99));
+    mrc_settle(c);
+    assert_true(mrc_stored_group(c, 2, 99));
+    /* A vote request does not create anything. */
+    m.group = 100;
+    m.msg.type = RAFT_MSG_VOTE;
+    mr_get_counters(mrc_node(c, 2), &before);
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    mr_get_counters(mrc_node(c, 2), &after);
+    assert_false(mr_group_exists(mrc_node(c, 2), 100));
+    assert_int_equal(after.dropped, before.dropped + 1);
+    /* Envelopes from node 0 or from itself are refused; garbage types counted. */
+    env.from_node = 0;
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_EINVAL);
+    env.from_node = 2;
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_EINVAL);
+    env.from_node = 1;
+    m.msg.type = 200;
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    mr_get_counters(mrc_node(c, 2), &after);
+    assert_int_equal(after.malformed, before.malformed + 1);
+    mrc_free(c);
+}
+
+static void test_remove_group(void **state)
+{
+    struct mrc_cluster *c = cluster(3, 32);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion rm, waiting;
+    struct mr_message m;
+    struct mr_envelope env;
+    raft_id min;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    /* A follower's proposal is waiting (its node is cut off) when the removal commits. */
+    mrc_partition(c, 3, 1, true);
+    mrc_partition(c, 3, 2, true);
+    assert_int_equal(mr_propose(mrc_node(c, 3), 5, 7, "late", 4, "x", 1, 1000), MR_OK);
+    assert_int_equal(mr_remove_group(mrc_node(c, 2), 5, 8, 100), MR_OK);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, 2, 8, &rm));
+    assert_int_equal(rm.result, MR_OK);
+    assert_true(rm.index > 0);
+    assert_false(mr_group_exists(mrc_node(c, 1), 5));
+    assert_false(mr_group_exists(mrc_node(c, 2), 5));
+    assert_true(mrc_stored_tombstone(c, 1, 5, &min));
+    assert_true(min == UINT64_MAX);
+    assert_false(mrc_stored_group(c, 1, 5));
+    mrc_heal_all(c);
+    mrc_run(c, 40);
+    assert_false(mr_group_exists(mrc_node(c, 3), 5));
+    assert_true(mrc_completion(c, 3, 7, &waiting));
+    assert_int_equal(waiting.result, MR_EGROUP_DELETED);
+    assert_string_equal(mr_strerror(waiting.result), "raft group deleted");
+    assert_int_equal(mrc_completion_count(c, 3, 7), 1);
+    /* Every member recorded group_removed at the same index. */
+    for (mr_node_id n = 1; n <= 3; n++) {
+        size_t found = 0;
+        for (size_t i = 0; i < mrc_event_count(c, n); i++) {
+            const struct mrc_event *e = mrc_event_at(c, n, i);
+            if (e->type == MR_EVENT_GROUP_REMOVED && e->group == 5) {
+                found++;
+                assert_int_equal(e->index, rm.index);
+            }
+        }
+        assert_int_equal(found, 1);
+    }
+    /* A stale message cannot bring it back, and the id is refused — also after a
+     * restart (tombstones are persisted). */
+    mrc_crash(c, 1);
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    memset(&m, 0, sizeof m);
+    m.group = 5;
+    m.msg.type = RAFT_MSG_APPEND;
+    m.msg.from = 2;
+    m.msg.to = 1;
+    m.msg.term = 50;
+    memset(&env, 0, sizeof env);
+    env.from_node = 2;
+    env.to_node = 1;
+    env.messages = &m;
+    env.n_messages = 1;
+    assert_int_equal(mr_receive(mrc_node(c, 1), &env), MR_OK);
+    assert_false(mr_group_exists(mrc_node(c, 1), 5));
+    assert_true(mr_group_tombstoned(mrc_node(c, 1), 5));
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 9), MR_EEXIST);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 10, "a", 1, "b", 1, 10), MR_ENOGROUP);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_membership_by_node_id(void **state)
+{
+    struct mrc_cluster *c = cluster(4, 33);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion comp;
+    struct mr_group_status st;
+    raft_id old_replica, min;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 3, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    /* Add node 4 from a follower (forwarded as a request entry). */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 3, 2, MR_CHANGE_ADD_VOTER, 4,
+                                            "add4", 4, "p", 1, 200),
+                     MR_OK);
+    mrc_run(c, 20);
+    assert_true(mrc_completion(c, 2, 2, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, 4), 3, &st), MR_OK);
+    assert_int_equal(st.replica_id, 4);
+    assert_int_equal(st.n_voters, 4);
+    old_replica = st.replica_id;
+    /* Same command id again: no second change, first index returned. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 3, MR_CHANGE_ADD_VOTER, 4,
+                                            "add4", 4, "p", 1, 200),
+                     MR_OK);
+    mrc_run(c, 5);
+    assert_true(mrc_completion(c, 1, 3, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    /* Adding an existing voter under another id is refused. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 4, MR_CHANGE_ADD_VOTER, 4,
+                                            "again", 5, NULL, 0, 200),
+                     MR_OK);
+    mrc_run(c, 5);
+    assert_true(mrc_completion(c, 1, 4, &comp));
+    assert_int_equal(comp.result, MR_EBADCONF);
+    /* Remove node 4: it drops its replica and keeps a tombstone. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 5, MR_CHANGE_REMOVE_VOTER, 4,
+                                            "rm4", 3, NULL, 0, 200),
+                     MR_OK);
+    mrc_run(c, 20);
+    assert_true(mrc_completion(c, 1, 5, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_false(mr_group_exists(mrc_node(c, 4), 3));
+    assert_true(mrc_stored_tombstone(c, 4, 3, &min));
+    assert_int_equal(min, old_replica + 1);
+    /* Re-added: a new replica id, the group comes back on node 4. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 3, 6, MR_CHANGE_ADD_LEARNER, 4,
+                                            "learn4", 6, NULL, 0, 200),
+                     MR_OK);
+    mrc_run(c, 30);
+    assert_true(mrc_completion(c, 3, 6, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, 4), 3, &st), MR_OK);
+    assert_true(st.replica_id > old_replica);
+    assert_true(st.is_learner);
+    assert_string_equal(mr_role_name(&st), "learner");
+    /* membership_change events on the members, with node id and change type. */
+    {
+        size_t seen = 0;
+        for (size_t i = 0; i < mrc_event_count(c, 1); i++) {
+            const struct mrc_event *e = mrc_event_at(c, 1, i);
+            if (e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->group == 3) {
+                seen++;
+                assert_int_equal(e->node_id, 4);
+            }
+        }
+        assert_int_equal(seen, 3);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lazy_creation_and_refusals),
+        cmocka_unit_test(test_remove_group),
+        cmocka_unit_test(test_membership_by_node_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,173 @@
+/*
+ * test_mr_quiesce.c — quiescence and waking: idle groups leave the active set on
+ * every member, cost nothing per tick and send only node liveness; a proposal or a
+ * message wakes them; the followers of a crashed leader's node wake and elect a new
+ * leader within two election timeouts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define E 10
+
+static struct mrc_cluster *cluster(uint64_t seed)
+{
+    struct mrc_options o;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = 2;
+    return mrc_new(&o);
+}
+
+static void create_groups(struct mrc_cluster *c, mr_group_id n_groups)
+{
+    mr_node_id members[3] = {1, 2, 3};
+    for (mr_group_id g = 1; g <= n_groups; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g),
+                         MR_OK);
+}
+
+static void test_idle_groups_quiesce_everywhere(void **state)
+{
+    struct mrc_cluster *c = cluster(11);
+    struct mr_counters before, after;
+    (void)state;
+    create_groups(c, 30);
+    mrc_run(c, 40);
+    for (mr_node_id n = 1; n <= 3; n++) {
+        assert_int_equal(mr_group_count(mrc_node(c, n)), 30);
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    }
+    /* Quiesced: no heartbeat entries at all for 5 election timeouts, only liveness. */
+    mr_get_counters(mrc_node(c, 1), &before);
+    mrc_run(c, 5 * E);
+    mr_get_counters(mrc_node(c, 1), &after);
+    assert_int_equal(after.heartbeats_sent, before.heartbeats_sent);
+    assert_int_equal(after.heartbeat_resps_sent, before.heartbeat_resps_sent);
+    assert_int_equal(after.messages_sent, before.messages_sent);
+    assert_true(after.liveness_sent > before.liveness_sent);
+    /* No group woke up (nobody thinks a node died). */
+    assert_int_equal(after.woken, before.woken);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_proposal_wakes_group(void **state)
+{
+    struct mrc_cluster *c = cluster(12);
+    struct mr_completion comp;
+    struct mr_group_status st;
+    (void)state;
+    create_groups(c, 3);
+    mrc_run(c, 40);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), 2, &st), MR_OK);
+    assert_true(st.quiesced);
+    /* From a follower: the group wakes here, the message wakes the leader. */
+    assert_int_equal(mr_propose(mrc_node(c, 2), 1, 77, "k", 1, "v", 1, 50), MR_OK);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 1);
+    mrc_run(c, 5);
+    assert_true(mrc_completion(c, 2, 77, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, "k", 1), 1);
+    /* ... and it goes back to sleep, on every node, with an empty in-memory log. */
+    mrc_run(c, 20);
+    for (mr_node_id n = 1; n <= 3; n++) {
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+        assert_int_equal(mr_group_status(mrc_node(c, n), 1, &st), MR_OK);
+        assert_true(st.first_index > st.last_index);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_failover_of_quiesced_groups(void **state)
+{
+    struct mrc_cluster *c = cluster(13);
+    mr_group_id led[60];
+    raft_term old_term[60];
+    size_t n_led = 0;
+    uint64_t crash_at;
+    (void)state;
+    create_groups(c, 60);
+    mrc_run(c, 40);
+    for (mr_group_id g = 1; g <= 60; g++) {
+        raft_term t;
+        if (mrc_leader(c, g, &t) == 1) {
+            old_term[n_led] = t;
+            led[n_led++] = g;
+        }
+    }
+    assert_true(n_led >= 10);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 0);
+    crash_at = mrc_now(c);
+    mrc_crash(c, 1);
+    for (size_t done = 0; done < n_led && mrc_now(c) - crash_at <= 2 * E;) {
+        mrc_tick(c);
+        done = 0;
+        for (size_t i = 0; i < n_led; i++) {
+            raft_term t;
+            mr_node_id l = mrc_leader(c, led[i], &t);
+            done += l != 0 && l != 1 && t > old_term[i];
+        }
+    }
+    for (size_t i = 0; i < n_led; i++) {
+        raft_term t;
+        mr_node_id l = mrc_leader(c, led[i], &t);
+        assert_true(l == 2 || l == 3);
+        assert_true(t > old_term[i]);
+    }
+    assert_true(mrc_now(c) - crash_at <= 2 * E);
+    /* The old leader comes back: everything converges, safety holds. */
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 6 * E);
+    assert_int_equal(mr_propose(mrc_node(c, 1), led[0], 5, "after", 5, "x", 1, 100), MR_OK);
+    mrc_run(c, 10);
+    assert_int_equal(mrc_command_events(c, 1, led[0], "after", 5), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_partitioned_leader_node(void **state)
+{
+    struct mrc_cluster *c = cluster(14);
+    struct mr_completion comp;
+    (void)state;
+    create_groups(c, 9);
+    mrc_run(c, 40);
+    mrc_partition(c, 1, 2, true);
+    mrc_partition(c, 1, 3, true);
+    mrc_run(c, 3 * E);
+    for (mr_group_id g = 1; g <= 9; g++) {
+        mr_node_id l = mrc_leader(c, g, NULL);
+        assert_true(l == 2 || l == 3);
+    }
+    mrc_heal_all(c);
+    mrc_run(c, 4 * E);
+    /* The healed node learns the new terms (per-group term in every heartbeat). */
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 9, "h", 1, "x", 1, 100), MR_OK);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, 1, 9, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idle_groups_quiesce_everywhere),
+        cmocka_unit_test(test_proposal_wakes_group),
+        cmocka_unit_test(test_failover_of_quiesced_groups),
+        cmocka_unit_test(test_partitioned_leader_node),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

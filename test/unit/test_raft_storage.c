@@ -1,0 +1,80 @@
+/*
+ * test_raft_storage.c — the storage conformance suite (test/common) against the
+ * in-memory storage, plus a check that the suite itself detects a broken storage.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "raft.h"
+#include "storage_conformance.h"
+
+static void print_failure(void *arg, const char *check, const char *message)
+{
+    (void)arg;
+    print_error("storage check %s: %s\n", check, message);
+}
+
+static void test_memory_storage_conforms(void **state)
+{
+    struct storage_factory f;
+    int checks = 0;
+    (void)state;
+    storage_conformance_memory_factory(&f);
+    assert_int_equal(storage_conformance_run(&f, print_failure, NULL, &checks), 0);
+    assert_true(checks >= 9);
+}
+
+/* A storage whose term() lies about the compacted boundary must be caught. */
+static int (*real_term)(void *user, raft_index i, raft_term *out);
+static int broken_term(void *user, raft_index i, raft_term *out)
+{
+    int rc = real_term(user, i, out);
+    if (rc == RAFT_OK && i > 0)
+        *out += 1;
+    return rc;
+}
+static int broken_create(void *ctx, void **handle, struct raft_storage *st)
+{
+    struct raft_memory_storage *ms = raft_memory_storage_new(NULL);
+    (void)ctx;
+    raft_memory_storage_interface(ms, st);
+    real_term = st->term;
+    st->term = broken_term;
+    *handle = ms;
+    return RAFT_OK;
+}
+
+static void count_failure(void *arg, const char *check, const char *message)
+{
+    (void)check;
+    (void)message;
+    (*(int *)arg)++;
+}
+
+static void test_suite_detects_broken_storage(void **state)
+{
+    struct storage_factory f;
+    int reported = 0;
+    int failures;
+    (void)state;
+    storage_conformance_memory_factory(&f);
+    f.create = broken_create;
+    failures = storage_conformance_run(&f, count_failure, &reported, NULL);
+    assert_true(failures > 0);
+    assert_true(reported >= failures);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_storage_conforms),
+        cmocka_unit_test(test_suite_detects_broken_storage),
+    };
+    return cmocka_run_group_tests_name("raft_storage", tests, NULL, NULL);
+}

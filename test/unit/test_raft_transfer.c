@@ -1,0 +1,170 @@
+/*
+ * test_raft_transfer.c — leadership transfer (dissertation §3.10).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "raft.h"
+#include "test_cluster.h"
+
+static void check_safe(struct test_cluster *tc)
+{
+    char buf[256];
+    if (tc_check_safety(tc, buf, sizeof buf) != 0)
+        fail_msg("safety: %s", buf);
+    assert_int_equal(tc->error, 0);
+}
+
+static struct raft *R(struct test_cluster *tc, int i)
+{
+    return tc->nodes[i].r;
+}
+
+static void test_transfer_to_up_to_date(void **state)
+{
+    struct test_cluster tc;
+    raft_term t;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_tick_stabilize(&tc, 1);
+    t = raft_get_term(R(&tc, 0));
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 2), RAFT_OK);
+    assert_int_equal(raft_get_transferee(R(&tc, 0)), 2);
+    tc_process(&tc, 0);
+    assert_int_equal(tc_queued(&tc, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_get_role(R(&tc, 1)), RAFT_LEADER);
+    assert_int_equal(raft_get_term(R(&tc, 1)), t + 1);
+    assert_int_equal(raft_get_role(R(&tc, 0)), RAFT_FOLLOWER);
+    assert_int_equal(raft_get_transferee(R(&tc, 0)), RAFT_NONE);
+    check_safe(&tc);
+    tc_destroy(&tc);
+}
+
+/* The target is brought up to date first; TIMEOUT_NOW only once it matches. */
+static void test_transfer_to_lagging(void **state)
+{
+    struct test_cluster tc;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 2), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_cut(&tc, 0, 2);
+    for (int k = 0; k < 5; k++)
+        tc_propose(&tc, 0, "lag", NULL);
+    tc_stabilize(&tc, 0);
+    assert_true(raft_get_last_index(R(&tc, 2)) < raft_get_last_index(R(&tc, 0)));
+    tc_heal(&tc);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 3), RAFT_OK);
+    tc_process(&tc, 0);
+    assert_int_equal(tc_queued(&tc, RAFT_MSG_TIMEOUT_NOW, 1, 3), 0);
+    tc_stabilize(&tc, 0);
+    tc_tick_stabilize(&tc, 2);
+    assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_LEADER);
+    assert_int_equal(tc_applied_commands(&tc, 2), 5);
+    check_safe(&tc);
+    tc_destroy(&tc);
+}
+
+/* Proposals and conf changes are refused while transferring; an unfinished transfer
+ * is aborted after an election timeout and proposals work again. */
+static void test_transfer_refusals_and_abort(void **state)
+{
+    struct test_cluster tc;
+    struct raft_conf_change cc = {RAFT_CC_ADD_LEARNER, 9, NULL, 0};
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 3), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_crash(&tc, 2);
+    assert_int_equal(tc_propose(&tc, 0, "x", NULL), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 3), RAFT_OK);
+    assert_int_equal(tc_propose(&tc, 0, "y", NULL), RAFT_ETRANSFER);
+    assert_int_equal(raft_propose_conf_change(R(&tc, 0), &cc, NULL, NULL), RAFT_ETRANSFER);
+    for (int k = 0; k < 9; k++) {
+        raft_tick(R(&tc, 0));
+        tc_stabilize(&tc, 0);
+    }
+    assert_int_equal(raft_get_transferee(R(&tc, 0)), 3);
+    raft_tick(R(&tc, 0));
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_get_transferee(R(&tc, 0)), RAFT_NONE);
+    assert_int_equal(raft_get_role(R(&tc, 0)), RAFT_LEADER);
+    assert_int_equal(tc_propose(&tc, 0, "z", NULL), RAFT_OK);
+    tc_destroy(&tc);
+}
+
+static void test_transfer_invalid_targets(void **state)
+{
+    struct test_cluster tc;
+    raft_id voters[3] = {1, 2, 3};
+    raft_id learners[1] = {4};
+    struct raft_conf_state cs = {voters, 3, learners, 1};
+    (void)state;
+    memset(&tc, 0, sizeof tc);
+    tc_default_config(&tc.cfg);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(tc_add_node(&tc, i, (raft_id)(i + 1), &cs), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 4), RAFT_EINVAL);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 77), RAFT_EINVAL);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 1), RAFT_OK);
+    assert_int_equal(raft_get_transferee(R(&tc, 0)), RAFT_NONE);
+    assert_int_equal(raft_get_role(R(&tc, 0)), RAFT_LEADER);
+    tc_destroy(&tc);
+}
+
+/* A follower forwards the request to the leader. */
+static void test_transfer_forwarded(void **state)
+{
+    struct test_cluster tc;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 4), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 1), 3), RAFT_FORWARDED);
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_LEADER);
+    tc_destroy(&tc);
+}
+
+/* With CheckQuorum (leases) and PreVote, a transfer still works: the target
+ * campaigns directly and its votes bypass the followers' lease. */
+static void test_transfer_with_lease_and_prevote(void **state)
+{
+    struct test_cluster tc;
+    struct raft_config cfg;
+    (void)state;
+    tc_default_config(&cfg);
+    cfg.check_quorum = true;
+    cfg.pre_vote = true;
+    assert_int_equal(tc_init(&tc, 3, &cfg, 5), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_tick_stabilize(&tc, 2);
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 2), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_get_role(R(&tc, 1)), RAFT_LEADER);
+    assert_int_equal(raft_get_leader(R(&tc, 2)), 2);
+    tc_tick_stabilize(&tc, 30);
+    assert_int_equal(raft_get_role(R(&tc, 1)), RAFT_LEADER);
+    check_safe(&tc);
+    tc_destroy(&tc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transfer_to_up_to_date),
+        cmocka_unit_test(test_transfer_to_lagging),
+        cmocka_unit_test(test_transfer_refusals_and_abort),
+        cmocka_unit_test(test_transfer_invalid_targets),
+        cmocka_unit_test(test_transfer_forwarded),
+        cmocka_unit_test(test_transfer_with_lease_and_prevote),
+    };
+    return cmocka_run_group_tests_name("raft_transfer", tests, NULL, NULL);
+}
