@@ -10,7 +10,7 @@ SELECT indexrelid::regclass AS index, indisprimary, pg_get_indexdef(indexrelid) 
  WHERE indrelid IN ('multiraft.log'::regclass, 'multiraft.group_meta'::regclass,
                     'multiraft.dedup'::regclass, 'multiraft.tombstone'::regclass,
                     'multiraft.events'::regclass)
- ORDER BY 1::text;
+ ORDER BY indexrelid::regclass::text;
 SELECT t, p, has_table_privilege('public', t, p) AS public_has
   FROM unnest(ARRAY['multiraft.log', 'multiraft.group_meta', 'multiraft.dedup',
                     'multiraft.tombstone', 'multiraft.events']) t,

@@ -51,12 +51,11 @@ PG_DIRS=()          # data directories of PostgreSQL instances we started
 track_pid() { BG_PIDS+=("$1"); }
 track_pgdir() { PG_DIRS+=("$1"); }
 
-# Stop one PostgreSQL instance: fast shutdown, then immediate, then SIGKILL.
+# Stop one PostgreSQL instance: immediate shutdown (its data is scratch), then SIGKILL.
 pg_stop_dir() {
     local d=$1 pid
     [ -f "$d/postmaster.pid" ] || return 0
-    as_pg "$PGBIN/pg_ctl" -D "$d" -m fast -w -t 20 stop >/dev/null 2>&1 && return 0
-    as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate -w -t 10 stop >/dev/null 2>&1 && return 0
+    as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate -w -t 20 stop >/dev/null 2>&1 && return 0
     pid=$(head -n1 "$d/postmaster.pid" 2>/dev/null) && [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
     return 0
 }

@@ -83,7 +83,7 @@ bench_etcd() {
         rec "etcd_tps_c$c" "${r[0]}"
         rec "etcd_p50_ms_c$c" "${r[2]}"; rec "etcd_p99_ms_c$c" "${r[3]}"; rec "etcd_p999_ms_c$c" "${r[4]}"
         rec_run etcd "$c" - "${r[@]:0:6}"
-        log "etcd: $c connections: ${r[0]} puts/s, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} puts, ${r[5]} errors)"
+        log "etcd: $c connection(s): ${r[0]} puts/s, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} puts, ${r[5]} errors)"
     done
     etcd_teardown
 }

@@ -29,9 +29,14 @@ pgsr_setup() {
     pgsr_conf "$d/primary" "$p"
     echo "synchronous_standby_names = 'ANY 1 (s1, s2)'" | as_pg tee -a "$d/primary/postgresql.conf" >/dev/null
     pgsr_start_dir "$d/primary" || return 1
+    # Both base backups at once (they only read the primary).
+    local pids=()
     for s in 1 2; do
         as_pg timeout 120 "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$p" -U postgres -D "$d/s$s" \
-            -X stream -R --no-sync >"$d/basebackup$s.log" 2>&1 || return 1
+            -X stream -R --no-sync >"$d/basebackup$s.log" 2>&1 & pids+=($!)
+    done
+    for s in "${pids[@]}"; do wait "$s" || return 1; done
+    for s in 1 2; do
         # The conf copied from the primary names its port: the standby gets its own.
         pgsr_conf "$d/s$s" $((p + s))
         echo "primary_conninfo = 'host=127.0.0.1 port=$p user=postgres application_name=s$s'" |
@@ -68,7 +73,7 @@ bench_pg_syncrep() {
         rec "pg_syncrep_tps_c$c" "${r[0]}"
         rec "pg_syncrep_p50_ms_c$c" "${r[2]}"; rec "pg_syncrep_p99_ms_c$c" "${r[3]}"; rec "pg_syncrep_p999_ms_c$c" "${r[4]}"
         rec_run pg_syncrep "$c" - "${r[@]:0:6}"
-        log "pg_syncrep: $c clients: ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors)"
+        log "pg_syncrep: $c client(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors)"
     done
     pgsr_teardown
 }

@@ -152,7 +152,8 @@ if errs:
 md += ["", "## Idle cost, failover, restart (multiraft only)", "",
        "| figure | value |", "|---|---:|"]
 for key, label in (
-        ("idle_msgs_per_s_10000_groups", "idle, 10,000 groups: messages/s sent (busiest node)"),
+        ("idle_msgs_per_s_10000_groups", "idle, 10,000 groups: messages/s sent (busiest node; counter "
+         + str(figures.get("idle_msgs_counter")) + ")"),
         ("idle_bytes_per_s_10000_groups", "idle, 10,000 groups: bytes/s sent (busiest node)"),
         ("idle_worker_cpu_pct_10000_groups", "idle, 10,000 groups: worker CPU, % of one core (busiest node)"),
         ("idle_quiesced_groups_node1", "idle: groups quiesced on node 1 at the window's start"),
@@ -167,8 +168,9 @@ for key, label in (
         md.append(f"| {label} | {fmt(figures[key], 2)} |")
 for k in (1, 2, 3):
     if f"idle_msgs_per_s_node{k}" in figures:
-        md.append(f"| idle node {k}: msgs/s sent, received; bytes/s sent; worker CPU % | "
-                  f"{fmt(figures.get(f'idle_msgs_per_s_node{k}'), 2)}, {fmt(figures.get(f'idle_msgs_recv_per_s_node{k}'), 2)}; "
+        md.append(f"| idle node {k}: msgs/s sent, frames/s received; bytes/s sent; worker CPU % | "
+                  f"{fmt(figures.get(f'idle_msgs_per_s_node{k}'), 2)}, "
+                  f"{fmt(figures.get(f'idle_transport_frames_received_per_s_node{k}'), 2)}; "
                   f"{fmt(figures.get(f'idle_bytes_per_s_node{k}'), 0)}; {fmt(figures.get(f'idle_worker_cpu_pct_node{k}'), 3)} |")
 
 md += ["", "## Targets", "", "| target | value | rule | met |", "|---|---:|---|---|"]

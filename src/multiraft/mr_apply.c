@@ -188,6 +188,7 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
         case MR_KIND_REMOVE:
             mr_waiters_applied(n, g, v.cmd, v.cmd_len, e->index);
             farewell(n, g);
+            mr_queue_removal_notices(n, g, e->index);
             mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, e->index, e->term);
             break;
         case MR_KIND_CONF_REQUEST: {

@@ -127,6 +127,7 @@ void mr_group_destroy(struct mr_node *n, struct mr_group *g)
     raft_memory_storage_free(g->ms);
     mr_free(n, g->map);
     mr_free(n, g->boot);
+    mr_free(n, g->x);
     mr_free(n, g);
 }
 
@@ -224,6 +225,30 @@ void mr_group_sleep(struct mr_node *n, struct mr_group *g)
     g->active_pos = MR_NOT_ACTIVE;
 }
 
+struct mr_group_extra *mr_group_extra(struct mr_node *n, struct mr_group *g)
+{
+    if (g->x == NULL && (g->x = mr_alloc(n, sizeof *g->x)) != NULL)
+        memset(g->x, 0, sizeof *g->x);
+    return g->x;
+}
+
+void mr_group_extra_release(struct mr_node *n, struct mr_group *g)
+{
+    if (g->x == NULL || (g->flags & MR_G_QREQ) || g->x->campaign_at != 0)
+        return;
+    mr_free(n, g->x);
+    g->x = NULL;
+}
+
+void mr_group_hard_state(const struct mr_group *g, struct raft_hard_state *out)
+{
+    struct raft_status st;
+    raft_get_status(g->raft, &st);
+    out->term = st.term;
+    out->vote = st.vote;
+    out->commit = st.commit;
+}
+
 void mr_group_mark(struct mr_node *n, struct mr_group *g)
 {
     if (g->flags & MR_G_DIRTY)
@@ -234,13 +259,11 @@ void mr_group_mark(struct mr_node *n, struct mr_group *g)
 
 /* -------------------------------------------------------- lazy creation */
 
-struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
-                               mr_node_id from_node)
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica)
 {
     struct mr_tomb *t = mr_tomb_find(n, id);
     struct mr_group *g = mr_group_find(n, id);
     struct mr_event *ev;
-    (void)from_node;
     if (replica == RAFT_NONE || (t != NULL && replica < t->min_replica))
         return NULL;
     if (g != NULL) {

@@ -79,29 +79,9 @@ struct mr_waiter {
 #define MR_G_BOOTSTRAP 0x0040u  /* next write carries the bootstrap entry (index 1) */
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
 
-struct mr_group {
-    UT_hash_handle hh;
-    mr_group_id id;
-    raft_id replica_id;
-    struct raft *raft;
-    struct raft_memory_storage *ms; /* NULL while quiesced with an empty log */
-    struct raft_hard_state hs;       /* last hard state handed to the host */
-    struct mr_replica *map;   /* replica map, sorted by id */
-    uint32_t n_map, cap_map;
-    raft_id next_replica_id;  /* replicated: max replica id in conf changes + 1 */
-    mr_node_id *boot;         /* creator only: members still to add */
-    uint32_t n_boot;
-    uint32_t active_pos;      /* index in node->active, MR_NOT_ACTIVE if quiesced */
-    uint32_t idle;            /* consecutive quiescable ticks */
-    uint32_t flags;           /* MR_G_* */
-    uint8_t prev_role;
-    raft_id prev_leader;
-    raft_term elected_term;   /* term of the last leader_elected event */
-    struct mr_waiter *waiters;
-    struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
-    raft_index applied;       /* last index applied by the layer (events emitted) */
-    raft_index log_start_index;
-    raft_term log_start_term;
+/* Rarely needed per-group state, allocated on demand and freed when the group
+ * quiesces: keeps quiesced groups small. */
+struct mr_group_extra {
     /* MR_HB_QUIESCE received: quiesce once we match it. */
     raft_term q_term;
     raft_id q_from;
@@ -110,6 +90,31 @@ struct mr_group {
     uint64_t campaign_at;
     raft_term campaign_term;
     raft_id campaign_from;
+};
+
+struct mr_group {
+    UT_hash_handle hh;
+    mr_group_id id;
+    raft_id replica_id;
+    struct raft *raft;
+    struct raft_memory_storage *ms; /* NULL while quiesced with an empty log */
+    struct mr_group_extra *x;        /* NULL unless needed (mr_group_extra()) */
+    struct mr_replica *map;   /* replica map, sorted by id */
+    uint32_t n_map, cap_map;
+    raft_id next_replica_id;  /* replicated: max replica id in conf changes + 1 */
+    mr_node_id *boot;         /* creator only: members still to add */
+    uint32_t n_boot;
+    uint32_t active_pos;      /* index in node->active, MR_NOT_ACTIVE if quiesced */
+    uint16_t idle;            /* consecutive quiescable ticks (saturates) */
+    uint8_t prev_role;
+    uint16_t flags;           /* MR_G_* */
+    raft_id prev_leader;
+    raft_term elected_term;   /* term of the last leader_elected event */
+    struct mr_waiter *waiters;
+    struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
+    raft_index applied;       /* last index applied by the layer (events emitted) */
+    raft_index log_start_index;
+    raft_term log_start_term;
 };
 
 /* Tombstone (group -> minimum replica id allowed here). */
@@ -139,7 +144,19 @@ struct mr_peer {
     struct mr_vec msgs;       /* struct mr_message: this batch only */
     struct mr_vec hbs;        /* struct mr_heartbeat: buffered until the flush */
     struct mr_vec resps;      /* struct mr_heartbeat */
+    struct mr_vec notices;    /* struct mr_notice: removal notices still repeated */
     struct mr_peer_counters pc;
+};
+
+/* "Group removed" notice for a replica on a peer, repeated with every heartbeat
+ * flush in [from, until] (a member cut off when the removal committed, with its
+ * replica quiesced, would otherwise never learn it). */
+struct mr_notice {
+    struct mr_heartbeat hb;
+    uint64_t from;            /* first tick to send it: members that heard the
+                                 removal apply it from the log first (with the
+                                 entries before it) */
+    uint64_t until;
 };
 
 /* A group whose raft Ready is in the outstanding batch. */
@@ -279,9 +296,14 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 void mr_group_wake(struct mr_node *n, struct mr_group *g);
 void mr_group_sleep(struct mr_node *n, struct mr_group *g);
 void mr_group_mark(struct mr_node *n, struct mr_group *g);
+/* g->x, allocated if needed (NULL on ENOMEM); released by mr_group_extra_release()
+ * when nothing in it is pending. */
+struct mr_group_extra *mr_group_extra(struct mr_node *n, struct mr_group *g);
+void mr_group_extra_release(struct mr_node *n, struct mr_group *g);
+/* The hard state as last handed to the host (the core's, when no Ready is pending). */
+void mr_group_hard_state(const struct mr_group *g, struct raft_hard_state *out);
 /* Lazy creation for a message addressed to `replica` (NULL if refused). */
-struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
-                               mr_node_id from_node);
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica);
 /* Drops the group here: tombstone (min replica), GROUP_REMOVED event, waiters
  * completed with result; REMOVED write.  Freed at advance if busy, else now. */
 void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
@@ -307,6 +329,8 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
 /* Queues a heartbeat entry (heartbeat or response) for a node. */
 void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
                         bool resp);
+/* Repeats a removal notice to the other replicas of g for a while. */
+void mr_queue_removal_notices(struct mr_node *n, struct mr_group *g, raft_index index);
 /* Builds the envelopes of the batch (flush of buffered heartbeats if due). */
 int mr_build_envelopes(struct mr_node *n);
 void mr_peers_after_send(struct mr_node *n);

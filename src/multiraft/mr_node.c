@@ -52,14 +52,12 @@ struct mr_node *mr_node_new(const struct mr_config *cfg, int *rc)
 
 void mr_node_free(struct mr_node *n)
 {
-    MR_HASH_CTX(n);
     struct mr_group *g, *gt;
     struct mr_tomb *t, *tt;
-    struct mr_group **gone = n->gone.data;
     if (n == NULL)
         return;
-    /* Groups already unlinked from nothing: gone ones are still in the hash. */
-    (void)gone;
+    MR_HASH_CTX(n);
+    /* Groups dropped in an unadvanced batch are still in the hash: freed below. */
     n->gone.len = 0;
     HASH_ITER(hh, n->groups, g, gt)
         mr_group_destroy(n, g);
@@ -71,6 +69,7 @@ void mr_node_free(struct mr_node *n)
         mr_vec_free(n, &n->peers[i]->msgs);
         mr_vec_free(n, &n->peers[i]->hbs);
         mr_vec_free(n, &n->peers[i]->resps);
+        mr_vec_free(n, &n->peers[i]->notices);
         mr_free(n, n->peers[i]);
     }
     mr_free(n, n->peers);
@@ -178,7 +177,6 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
             mr_group_destroy(n, g);
             return MR_ENOMEM;
         }
-        g->hs = hs;
     }
     g->applied = 1;
     (void)raft_campaign(g->raft); /* single voter: leader at once */
@@ -241,7 +239,6 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
         mr_map_set(n, g, r->replica_id, n->cfg.node_id) != MR_OK)
         goto fail;
     g->applied = r->applied;
-    g->hs = r->hard_state;
     g->log_start_index = r->log_start_index;
     g->log_start_term = r->log_start_term;
     if ((rc = mr_group_start(n, g, r->applied)) != MR_OK)

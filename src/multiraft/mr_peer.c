@@ -133,6 +133,41 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
         n->c.dropped++;
 }
 
+void mr_queue_removal_notices(struct mr_node *n, struct mr_group *g, raft_index index)
+{
+    for (uint32_t i = 0; i < g->n_map; i++) {
+        struct mr_notice nt;
+        struct mr_peer *p;
+        if (g->map[i].node == n->cfg.node_id || (p = mr_peer_get(n, g->map[i].node)) == NULL)
+            continue;
+        memset(&nt, 0, sizeof nt);
+        nt.hb.group = g->id;
+        nt.hb.to = g->map[i].id;
+        nt.hb.commit = index;
+        nt.hb.flags = MR_HB_REMOVED;
+        nt.from = n->now + n->cfg.election_ticks;
+        nt.until = n->now + 10u * n->cfg.election_ticks;
+        (void)mr_vec_push(n, &p->notices, sizeof nt, &nt);
+    }
+}
+
+/* At a heartbeat flush: the live notices join the responses; expired ones go. */
+static void add_notices(struct mr_node *n, struct mr_peer *p)
+{
+    struct mr_notice *nt = p->notices.data;
+    size_t keep = 0;
+    for (size_t i = 0; i < p->notices.len; i++) {
+        if (n->now > nt[i].until)
+            continue;
+        if (n->now >= nt[i].from)
+            (void)mr_vec_push(n, &p->resps, sizeof nt[i].hb, &nt[i].hb);
+        nt[keep++] = nt[i];
+    }
+    p->notices.len = keep;
+    if (keep == 0)
+        mr_vec_free(n, &p->notices);
+}
+
 static bool liveness_due(const struct mr_node *n, const struct mr_peer *p)
 {
     return !p->sent_ever || n->now >= p->last_sent + n->cfg.liveness_ticks;
@@ -160,6 +195,8 @@ int mr_build_envelopes(struct mr_node *n)
         struct mr_envelope env;
         bool flush = n->hb_flush_due || p->urgent_hb;
         size_t bytes = 16;
+        if (flush && p->notices.len > 0)
+            add_notices(n, p);
         if (!peer_has_output(n, p))
             continue;
         memset(&env, 0, sizeof env);

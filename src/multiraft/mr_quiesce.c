@@ -24,6 +24,7 @@ static void quiesce(struct mr_node *n, struct mr_group *g)
     raft_release_memory(g->raft);
     mr_group_compact(n, g, true);
     mr_storage_release(g);
+    mr_group_extra_release(n, g);
     n->c.quiesced++;
 }
 
@@ -53,7 +54,7 @@ static void send_quiesce(struct mr_node *n, struct mr_group *g)
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
 {
     int role = raft_get_role(g->raft);
-    if (g->waiters != NULL || g->n_boot > 0 || g->campaign_at != 0 ||
+    if (g->waiters != NULL || g->n_boot > 0 || (g->x != NULL && g->x->campaign_at != 0) ||
         (g->flags & MR_G_GONE)) {
         g->idle = 0;
         return false;
@@ -64,18 +65,21 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
             g->idle = 0;
             return false;
         }
-        if (++g->idle < n->cfg.quiesce_ticks)
+        if (g->idle < UINT16_MAX)
+            g->idle++;
+        if (g->idle < n->cfg.quiesce_ticks)
             return false;
         send_quiesce(n, g);
         quiesce(n, g);
         return true;
     }
-    if (role == RAFT_FOLLOWER && (g->flags & MR_G_QREQ)) {
-        if (raft_get_term(g->raft) != g->q_term || raft_get_leader(g->raft) != g->q_from) {
+    if (role == RAFT_FOLLOWER && (g->flags & MR_G_QREQ) && g->x != NULL) {
+        if (raft_get_term(g->raft) != g->x->q_term ||
+            raft_get_leader(g->raft) != g->x->q_from) {
             g->flags &= ~MR_G_QREQ;
             return false;
         }
-        if (raft_get_commit(g->raft) == g->q_commit && raft_is_fully_replicated(g->raft)) {
+        if (raft_get_commit(g->raft) == g->x->q_commit && raft_is_fully_replicated(g->raft)) {
             quiesce(n, g);
             return true;
         }
@@ -132,10 +136,10 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
         mr_group_wake(n, g);
         n->c.woken++;
         if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
-            quorum_alive(n, g)) {
-            g->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
-            g->campaign_term = raft_get_term(g->raft);
-            g->campaign_from = leader;
+            quorum_alive(n, g) && mr_group_extra(n, g) != NULL) {
+            g->x->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
+            g->x->campaign_term = raft_get_term(g->raft);
+            g->x->campaign_from = leader;
         }
     }
 }
@@ -143,11 +147,12 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
 {
     struct raft_message m;
-    if (g->campaign_at == 0 || n->now < g->campaign_at)
+    if (g->x == NULL || g->x->campaign_at == 0 || n->now < g->x->campaign_at)
         return;
-    g->campaign_at = 0;
-    if (raft_get_role(g->raft) != RAFT_FOLLOWER || raft_get_term(g->raft) != g->campaign_term ||
-        raft_get_leader(g->raft) != g->campaign_from)
+    g->x->campaign_at = 0;
+    if (raft_get_role(g->raft) != RAFT_FOLLOWER ||
+        raft_get_term(g->raft) != g->x->campaign_term ||
+        raft_get_leader(g->raft) != g->x->campaign_from)
         return; /* someone else got there first */
     /* The leader's node is silent: campaign now, as a leadership-transfer target does
      * (dissertation §3.10): the core's TIMEOUT_NOW path skips PreVote and its VOTE
@@ -155,7 +160,7 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
      * quiesced) do not refuse them.  Only this one replica per group does it. */
     memset(&m, 0, sizeof m);
     m.type = RAFT_MSG_TIMEOUT_NOW;
-    m.from = g->campaign_from;
+    m.from = g->x->campaign_from;
     m.to = g->replica_id;
     m.term = raft_get_term(g->raft);
     (void)raft_step(g->raft, &m);

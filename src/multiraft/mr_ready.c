@@ -92,10 +92,8 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
             n->c.malformed++;
         n->c.entries_appended += rd->n_entries;
     }
-    if (rd->has_hard_state) {
-        g->hs = rd->hard_state;
+    if (rd->has_hard_state)
         g->flags |= MR_G_META;
-    }
     /* 2. send (the host sends after persisting the whole batch) */
     for (size_t i = 0; i < rd->n_messages; i++)
         mr_route_message(n, g, &rd->messages[i]);
@@ -159,7 +157,10 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
     }
     w.compacted = (g->flags & MR_G_COMPACTED) != 0;
     w.meta_changed = true;
-    w.hard_state = g->hs;
+    if (rd != NULL)
+        w.hard_state = rd->hard_state; /* always filled by the core */
+    else
+        mr_group_hard_state(g, &w.hard_state);
     if (rd != NULL)
         w.conf_state = rd->conf_state;
     else

@@ -25,7 +25,8 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
         return (g->flags & MR_G_GONE) ? NULL : g;
     if (!create)
         return NULL;
-    return mr_group_lazy(n, group, to, from_node);
+    (void)from_node; /* the sender is learned into the map by the caller */
+    return mr_group_lazy(n, group, to);
 }
 
 /* A message for a group removed here (a committed removal): tell the sender's
@@ -113,11 +114,11 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
     m.context = hb->context;
     wake(n, g);
     (void)raft_step(g->raft, &m);
-    if (hb->flags & MR_HB_QUIESCE) {
+    if ((hb->flags & MR_HB_QUIESCE) && mr_group_extra(n, g) != NULL) {
         g->flags |= MR_G_QREQ;
-        g->q_term = hb->term;
-        g->q_from = hb->from;
-        g->q_commit = hb->commit;
+        g->x->q_term = hb->term;
+        g->x->q_from = hb->from;
+        g->x->q_commit = hb->commit;
     }
     mr_group_mark(n, g);
 }
@@ -127,7 +128,16 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
     struct raft_message m;
     struct mr_group *g = target(n, hb->group, hb->to, from, false);
     if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
-        /* Only a replica that applied the removal sends this: it is committed. */
+        /* Only a replica that applied the removal sends this: it is committed.  A
+         * removal requested here is done; everything else waiting fails. */
+        struct mr_waiter *w, *next;
+        for (w = g->waiters; w != NULL && hb->commit != 0; w = next) {
+            next = w->next;
+            if (w->kind == MR_REQ_REMOVE) {
+                mr_complete(n, g, w, MR_OK, hb->commit);
+                mr_waiter_unlink(n, g, w);
+            }
+        }
         mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, hb->commit, 0);
         return;
     }

@@ -316,90 +316,106 @@ static bool leader_is(const struct mr_group *g, mr_node_id node)
     return l != RAFT_NONE && mr_map_node(g, l) == node;
 }
 
-/* Conf change on the leader: dedup, node -> replica mapping, validation. */
-static void service_conf_leader(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+/* Maps the request's node to a replica id and validates it against the membership
+ * as this replica knows it: a new replica id for an addition, the node's existing
+ * replica for a promotion or a removal. */
+static int conf_resolve(const struct mr_group *g, const struct mr_waiter *w,
+                        struct raft_conf_change *cc, bool *fresh)
+{
+    bool learner = false;
+    raft_id existing = mr_member_replica(g, w->node, &learner);
+    memset(cc, 0, sizeof *cc);
+    cc->type = w->change_type;
+    *fresh = false;
+    switch (w->change_type) {
+    case MR_CHANGE_ADD_VOTER:
+        if (existing != RAFT_NONE && !learner)
+            return MR_EBADCONF;
+        *fresh = existing == RAFT_NONE;
+        cc->replica = *fresh ? g->next_replica_id : existing;
+        return MR_OK;
+    case MR_CHANGE_ADD_LEARNER:
+        if (existing != RAFT_NONE)
+            return MR_EBADCONF;
+        *fresh = true;
+        cc->replica = g->next_replica_id;
+        return MR_OK;
+    default:
+        if (existing == RAFT_NONE)
+            return MR_ENOTMEMBER;
+        cc->replica = existing;
+        return MR_OK;
+    }
+}
+
+/* Conf change: dedup first (the core applies a conf change even when its command id
+ * is a duplicate), then validation; on the leader the change is proposed, on a
+ * follower it is forwarded as a kind-3 request entry that the leader turns into the
+ * change.  Returns true if the waiter is still pending. */
+static bool service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                         bool resubmit)
 {
     struct raft_conf_change cc;
-    raft_index first = 0, idx = 0;
-    bool learner = false, fresh = false;
-    raft_id existing;
-    unsigned char *ctx;
-    size_t ctx_len;
+    raft_index first = 0;
+    bool fresh = false;
+    unsigned char *buf;
+    size_t len;
     int rc;
 
     if (mr_command_applied(n, g, w->cmd, w->cmd_len, &first)) {
         mr_complete(n, g, w, MR_OK, first);
         mr_waiter_unlink(n, g, w);
-        return;
+        return false;
     }
-    if (raft_conf_change_pending(g->raft))
-        return; /* one at a time (dissertation §4.1): retried at the next service */
-    existing = mr_member_replica(g, w->node, &learner);
-    memset(&cc, 0, sizeof cc);
-    cc.type = w->change_type;
-    switch (w->change_type) {
-    case MR_CHANGE_ADD_VOTER:
-        if (existing != RAFT_NONE && !learner)
-            rc = MR_EBADCONF;
-        else
-            rc = MR_OK;
-        fresh = existing == RAFT_NONE;
-        cc.replica = fresh ? g->next_replica_id : existing;
-        break;
-    case MR_CHANGE_ADD_LEARNER:
-        rc = existing != RAFT_NONE ? MR_EBADCONF : MR_OK;
-        fresh = true;
-        cc.replica = g->next_replica_id;
-        break;
-    default:
-        rc = existing == RAFT_NONE ? MR_ENOTMEMBER : MR_OK;
-        cc.replica = existing;
-        break;
-    }
-    if (rc != MR_OK) {
+    if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
+        return true; /* one at a time (dissertation §4.1): retried at the next service */
+    if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK) {
         mr_complete(n, g, w, rc, 0);
         mr_waiter_unlink(n, g, w);
-        return;
+        return false;
     }
-    ctx_len = mr_context_encode(w->node, NULL, w->cmd_len, NULL, w->data_len, NULL);
-    ctx = mr_alloc(n, ctx_len);
-    if (ctx == NULL)
-        return;
-    mr_context_encode(w->node, w->cmd, w->cmd_len, w->data, w->data_len, ctx);
-    cc.context = ctx;
-    cc.context_len = (uint32_t)ctx_len;
+    if (raft_get_role(g->raft) != RAFT_LEADER) {
+        size_t req_len;
+        if (w->internal) {
+            mr_waiter_unlink(n, g, w); /* leadership moved on: the requester retries */
+            return false;
+        }
+        if (raft_get_leader(g->raft) == RAFT_NONE)
+            return true;
+        req_len = mr_conf_request_encode(w->change_type, w->node, NULL, w->data_len, NULL);
+        len = mr_entry_encode(MR_KIND_CONF_REQUEST, NULL, w->cmd_len, NULL, req_len, NULL);
+        if ((buf = mr_alloc(n, len)) == NULL)
+            return true;
+        mr_entry_encode(MR_KIND_CONF_REQUEST, w->cmd, w->cmd_len, NULL, 0, buf);
+        mr_conf_request_encode(w->change_type, w->node, w->data, w->data_len,
+                               buf + MR_ENTRY_HEADER + w->cmd_len);
+        rc = raft_propose(g->raft, buf, len, NULL, NULL);
+        mr_free(n, buf);
+        if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+            sent(n, w, resubmit);
+        return true;
+    }
+    len = mr_context_encode(w->node, NULL, w->cmd_len, NULL, w->data_len, NULL);
+    if ((buf = mr_alloc(n, len)) == NULL)
+        return true;
+    mr_context_encode(w->node, w->cmd, w->cmd_len, w->data, w->data_len, buf);
+    cc.context = buf;
+    cc.context_len = (uint32_t)len;
     /* The new replica must be routable as soon as the entry is replicated. */
     if (fresh && mr_map_set(n, g, cc.replica, w->node) != MR_OK) {
-        mr_free(n, ctx);
-        return;
+        mr_free(n, buf);
+        return true;
     }
-    rc = raft_propose_conf_change(g->raft, &cc, &idx, NULL);
-    mr_free(n, ctx);
+    rc = raft_propose_conf_change(g->raft, &cc, NULL, NULL);
+    mr_free(n, buf);
     if (rc == RAFT_OK) {
-        sent(n, w, false);
+        sent(n, w, resubmit);
     } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
         mr_complete(n, g, w, MR_EBADCONF, 0);
         mr_waiter_unlink(n, g, w);
+        return false;
     }
-}
-
-/* Conf change on a follower: a kind-3 request entry forwarded to the leader. */
-static void service_conf_follower(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
-                                  bool resubmit)
-{
-    size_t req_len = mr_conf_request_encode(w->change_type, w->node, NULL, w->data_len, NULL);
-    size_t len = mr_entry_encode(MR_KIND_CONF_REQUEST, NULL, w->cmd_len, NULL, req_len, NULL);
-    unsigned char *buf = mr_alloc(n, len), *req;
-    int rc;
-    if (buf == NULL)
-        return;
-    mr_entry_encode(MR_KIND_CONF_REQUEST, w->cmd, w->cmd_len, NULL, 0, buf);
-    req = buf + MR_ENTRY_HEADER + w->cmd_len;
-    mr_conf_request_encode(w->change_type, w->node, w->data, w->data_len, req);
-    rc = raft_propose(g->raft, buf, len, NULL, NULL);
-    mr_free(n, buf);
-    if (rc == RAFT_OK || rc == RAFT_FORWARDED)
-        sent(n, w, resubmit);
+    return true;
 }
 
 static void service_boot(struct mr_node *n, struct mr_group *g)
@@ -433,8 +449,7 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
 void mr_service_group(struct mr_node *n, struct mr_group *g)
 {
     struct mr_waiter *w, *next;
-    int role = raft_get_role(g->raft);
-    raft_id leader = raft_get_leader(g->raft);
+    bool conf_busy = false;
     int rc;
 
     if (g->flags & MR_G_GONE)
@@ -454,14 +469,15 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                 sent(n, w, resubmit);
             break;
         case MR_REQ_CONF_CHANGE:
-            if (w->state != MR_W_QUEUED)
+            /* Strictly one at a time and in order: a later request is validated
+             * against the membership its predecessors produced. */
+            if (conf_busy)
                 break;
-            if (role == RAFT_LEADER)
-                service_conf_leader(n, g, w);
-            else if (w->internal)
-                mr_waiter_unlink(n, g, w); /* leadership moved on: the requester retries */
-            else if (leader != RAFT_NONE)
-                service_conf_follower(n, g, w, resubmit);
+            if (w->state != MR_W_QUEUED) {
+                conf_busy = true;
+                break;
+            }
+            conf_busy = service_conf(n, g, w, resubmit);
             break;
         case MR_REQ_TRANSFER:
             if (leader_is(g, w->node)) {

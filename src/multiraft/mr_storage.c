@@ -115,8 +115,7 @@ int mr_storage_ensure(struct mr_node *n, struct mr_group *g)
             return MR_ENOMEM;
         }
     }
-    (void)raft_memory_storage_set_hard_state(ms, &g->hs);
-    g->ms = ms;
+    g->ms = ms; /* its hard state is never read again: raft_new ran long ago */
     return MR_OK;
 }
 

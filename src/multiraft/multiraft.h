@@ -70,8 +70,8 @@
  *
  * ---------------------------------------------------------------------------------
  * EXACTLY-ONCE
- *   When a committed command (kind 1), conf change or group removal with command id
- *   C is applied in group G, the layer checks whether C was already applied in G:
+ *   When a committed command (kind 1) or conf change with command id C is applied
+ *   in group G, the layer checks whether C was already applied in G:
  *   first in its in-memory set (ids applied in this batch), then through
  *   mr_storage_callbacks.lookup_command (the host's dedup table).  A duplicate
  *   produces no event and no dedup record, and its waiters complete with the FIRST
@@ -79,7 +79,8 @@
  *   Proposals are re-proposed when leadership changes or after
  *   mr_config.proposal_retry_ticks without an outcome; the dedup makes that safe.
  *   A conf change is applied to the configuration by the core even if its command id
- *   is a duplicate, so the layer checks the id (on the leader) before proposing one.
+ *   is a duplicate, so the layer checks the id before proposing (or forwarding) one;
+ *   the conf-change requests of a group are served one at a time, in order.
  *
  * ---------------------------------------------------------------------------------
  * COMPLETIONS

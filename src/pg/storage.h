@@ -12,6 +12,8 @@
  *   storage_write.c   one mr_batch -> rows, events, NOTIFY
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
  *                     host part of snapshots) and the snapshot blob format
+ *   storage_log.c     ranged deletes of log rows (truncation, compaction)
+ *                     straight through the primary key
  */
 #ifndef MULTIRAFT_STORAGE_H
 #define MULTIRAFT_STORAGE_H
@@ -28,14 +30,11 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_LOG = 0,	/* $1 bigint[]: every log row of these groups */
 	SP_DELETE_GROUP_META,		/* $1 bigint[] */
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
-	SP_TRUNCATE_LOG,			/* $1 groups, $2 from: rows with index >= from */
 	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
-	SP_COMPACT_LOG,				/* $1 groups, $2 upto: rows with index <= upto */
 	SP_UPSERT_META,				/* $1..$11 one array per column */
 	SP_INSERT_DEDUP,			/* $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
 	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
-	SP_LOOKUP_DEDUP,			/* $1 group, $2 id: log_index */
 	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids and indexes <= index */
 	SP_COUNT_
 } StoragePlan;
@@ -55,6 +54,25 @@ extern void storage_exec(StoragePlan p, Datum *values, const char *nulls,
  * replica id so that it can never come back with a forgotten vote.  Sets the
  * counts of what was restored. */
 extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
+
+/* ---- storage_log.c ---- */
+
+/*
+ * Deletes the log rows of `group` with index >= from (a replaced suffix) or
+ * index <= upto (compaction).  Both scan the primary key directly between
+ * exact bounds: compaction starts at the group's previous log start (remembered
+ * here per group, learned at load and at every meta write), so it never wades
+ * through the dead index entries of earlier compactions.
+ */
+extern void storage_log_truncate(mr_group_id group, raft_index from);
+extern void storage_log_compact(mr_group_id group, raft_index upto);
+/* The group's rows were all deleted, or its log start is known to be start. */
+extern void storage_log_forget(mr_group_id group);
+extern void storage_log_set_start(mr_group_id group, raft_index start);
+/* Per batch: open / close the log relation for the calls above. */
+extern void storage_log_begin(void);
+extern void storage_log_end(void);
+extern void storage_log_reset(void);	/* forget everything (node reload) */
 
 /* ---- storage_write.c ---- */
 

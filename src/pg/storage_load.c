@@ -210,7 +210,10 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		rc = mr_restore_group(node, &r);
 		MemoryContextSwitchTo(outer);
 		if (rc == MR_OK)
+		{
 			(*ngroups)++;
+			storage_log_set_start(r.group, r.log_start_index);
+		}
 		else
 		{
 			ereport(WARNING,

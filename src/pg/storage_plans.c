@@ -34,16 +34,10 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"DELETE FROM multiraft.group_meta WHERE group_id = ANY ($1)", 1, {I8A}},
 	[SP_DELETE_GROUP_DEDUP] = {
 		"DELETE FROM multiraft.dedup WHERE group_id = ANY ($1)", 1, {I8A}},
-	[SP_TRUNCATE_LOG] = {
-		"DELETE FROM multiraft.log l USING unnest($1::bigint[], $2::bigint[]) AS t(g, i) "
-		"WHERE l.group_id = t.g AND l.log_index >= t.i", 2, {I8A, I8A}},
 	[SP_INSERT_LOG] = {
 		"INSERT INTO multiraft.log (group_id, log_index, term, entry_type, data) "
 		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bytea[])",
 		5, {I8A, I8A, I8A, INT2ARRAYOID, BYA}},
-	[SP_COMPACT_LOG] = {
-		"DELETE FROM multiraft.log l USING unnest($1::bigint[], $2::bigint[]) AS t(g, i) "
-		"WHERE l.group_id = t.g AND l.log_index <= t.i", 2, {I8A, I8A}},
 	[SP_UPSERT_META] = {
 		"INSERT INTO multiraft.group_meta AS m (group_id, replica_id, term, vote, commit_index, "
 		"  voters, learners, applied_index, log_start_index, log_start_term, layer_state) "
@@ -73,9 +67,6 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
 		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id",
 		2, {I8A, I8A}},
-	[SP_LOOKUP_DEDUP] = {
-		"SELECT log_index FROM multiraft.dedup WHERE group_id = $1 AND command_id = $2",
-		2, {INT8OID, BYTEAOID}},
 	[SP_SNAPSHOT_DEDUP] = {
 		"SELECT command_id, log_index FROM multiraft.dedup "
 		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",
@@ -106,6 +97,7 @@ void
 storage_forget_plans(void)
 {
 	storage_forget_relations();
+	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{
 		if (plans[i] != NULL)

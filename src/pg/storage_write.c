@@ -4,7 +4,9 @@
  * prescribes, then events, dedup records, tombstones, then one NOTIFY per group
  * with events.  The caller commits: one commit, one WAL flush for every group.
  *
- * Each stage is one statement for all groups of the batch (arrays + unnest).
+ * Each stage is one statement for all groups of the batch (arrays + unnest),
+ * except the ranged log deletes, which go straight through the primary key
+ * (storage_log.c).
  * That keeps the per-group order of mr_group_write (remove/create, snapshot,
  * entries, compaction, meta) because every group appears at most once in a
  * batch; if a batch ever lists a group twice, its writes are done one at a time
@@ -92,15 +94,11 @@ write_groups(const struct mr_group_write *w, size_t n)
 {
 	StorageColumn wipe,
 				snap;
-	StorageColumn trunc_g,
-				trunc_i;
 	StorageColumn lg,
 				li,
 				lt,
 				ly,
 				ld;
-	StorageColumn cg,
-				ci;
 	StorageColumn m[11];
 	size_t		nentries = 0;
 
@@ -125,13 +123,15 @@ write_groups(const struct mr_group_write *w, size_t n)
 	exec_group_list(SP_DELETE_GROUP_LOG, &snap);
 	exec_group_list(SP_DELETE_GROUP_DEDUP, &snap);
 	for (size_t i = 0; i < n; i++)
+	{
+		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED) || w[i].has_snapshot)
+			storage_log_forget(w[i].group);
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
 			storage_restore_dedup_blob(w[i].group, w[i].snapshot_blob,
 									   w[i].snapshot_blob_len);
+	}
 
 	/* 3. entries: a suffix from entries[0].index is replaced */
-	storage_column_init(&trunc_g, INT8OID, n);
-	storage_column_init(&trunc_i, INT8OID, n);
 	storage_column_init(&lg, INT8OID, nentries);
 	storage_column_init(&li, INT8OID, nentries);
 	storage_column_init(&lt, INT8OID, nentries);
@@ -143,10 +143,7 @@ write_groups(const struct mr_group_write *w, size_t n)
 			continue;
 		/* A brand-new or snapshot-reset group has no rows left to truncate. */
 		if (!(w[i].flags & MR_GW_CREATED) && !w[i].has_snapshot)
-		{
-			storage_column_add(&trunc_g, U64_DATUM(w[i].group), false);
-			storage_column_add(&trunc_i, U64_DATUM(w[i].entries[0].index), false);
-		}
+			storage_log_truncate(w[i].group, w[i].entries[0].index);
 		for (size_t k = 0; k < w[i].n_entries; k++)
 		{
 			const struct raft_entry *e = &w[i].entries[k];
@@ -158,7 +155,6 @@ write_groups(const struct mr_group_write *w, size_t n)
 			storage_column_add(&ld, storage_bytea(e->data, e->len), false);
 		}
 	}
-	exec_pairs(SP_TRUNCATE_LOG, &trunc_g, &trunc_i, SPI_OK_DELETE);
 	if (lg.n > 0)
 	{
 		Datum		v[5] = {storage_column_array(&lg), storage_column_array(&li),
@@ -169,15 +165,9 @@ write_groups(const struct mr_group_write *w, size_t n)
 	}
 
 	/* 4. compaction */
-	storage_column_init(&cg, INT8OID, n);
-	storage_column_init(&ci, INT8OID, n);
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
-		{
-			storage_column_add(&cg, U64_DATUM(w[i].group), false);
-			storage_column_add(&ci, U64_DATUM(w[i].log_start_index), false);
-		}
-	exec_pairs(SP_COMPACT_LOG, &cg, &ci, SPI_OK_DELETE);
+			storage_log_compact(w[i].group, w[i].log_start_index);
 
 	/* 5. meta rows */
 	for (int c = 0; c < 11; c++)
@@ -211,6 +201,9 @@ write_groups(const struct mr_group_write *w, size_t n)
 			v[c] = storage_column_array(&m[c]);
 		storage_exec(SP_UPSERT_META, v, NULL, false, SPI_OK_INSERT);
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].meta_changed)
+			storage_log_set_start(w[i].group, w[i].log_start_index);
 }
 
 /*
@@ -398,11 +391,13 @@ write_tombstones(const struct mr_tombstone *t, size_t n)
 void
 storage_write_batch(const struct mr_batch *b)
 {
+	storage_log_begin();
 	if (groups_unique(b->groups, b->n_groups))
 		write_groups(b->groups, b->n_groups);
 	else
 		for (size_t i = 0; i < b->n_groups; i++)
 			write_groups(&b->groups[i], 1);
+	storage_log_end();
 	write_events(b->events, b->n_events);
 	write_dedup(b);
 	write_tombstones(b->tombstones, b->n_tombstones);

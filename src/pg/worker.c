@@ -139,6 +139,20 @@ ensure_synchronous_commit(void)
 		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/*
+ * The worker's statements (storage_plans.c) are prepared once and run thousands
+ * of times a second: plans are kept generic (no re-planning per execution), and
+ * sequential scans are ruled out — every statement finds its rows by primary key
+ * in tables that behave like queues (the log is mostly dead tuples between two
+ * vacuums), whose statistics can make a full scan look cheap.
+ */
+static void
+set_planner_options(void)
+{
+	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_SESSION);
+}
+
 static void
 set_serving(bool serving)
 {
@@ -336,7 +350,6 @@ start_node(void)
 void
 multiraft_worker_main(Datum arg)
 {
-	const char *missing;
 	bool		transport_ready = false;
 	MemoryContext iter_cxt;
 
@@ -359,17 +372,11 @@ multiraft_worker_main(Datum arg)
 				 errhint("Set multiraft.node_id in postgresql.conf and restart the server.")));
 		idle_forever();
 	}
-	if ((missing = worker_layer_missing()) != NULL)
-	{
-		ereport(LOG,
-				(errmsg("multiraft worker idle: this build lacks the multi-raft layer (%s)",
-						missing)));
-		idle_forever();
-	}
 
 	BackgroundWorkerInitializeConnection(multiraft_database, NULL, 0);
 	pgstat_report_appname("multiraft worker");
 	ensure_synchronous_commit();
+	set_planner_options();
 	iter_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft worker iteration",
 									 ALLOCSET_DEFAULT_SIZES);
 

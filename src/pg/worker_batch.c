@@ -1,5 +1,5 @@
 /*
- * worker_batch.c — one Ready/Advance cycle of the multi-raft node
+ * worker_batch.c — Ready/Advance cycles of the multi-raft node
  * (multiraft.h "THE HOST LOOP"): persist, then send, then complete.
  *
  * Persisting is ONE transaction for the whole batch, every group included; its
@@ -11,10 +11,19 @@
  * mr_ready() itself runs inside the transaction: applying committed entries may
  * call the storage callbacks (dedup lookups, snapshot data), which read tables.
  *
- * If anything in the transaction fails, nothing of the batch leaves the node: no
- * message is sent, no request is completed, and mr_advance() is not called.  The
- * layer's memory is then ahead of the tables, so the caller must rebuild the
- * node from the tables (worker.c).
+ * Several rounds per transaction.  A batch that sends nothing (no envelope) may
+ * be advanced before the commit, and the next batch built and written in the
+ * same transaction: nothing of either leaves the node before the commit (the
+ * completions are held until then), and the transaction makes both durable or
+ * neither — so for everything outside this process the rounds are one atomic
+ * persist step.  This is what lets a single-member group append a command and
+ * apply it with one WAL flush instead of two (the leader commits its own entry
+ * only after it is "persisted", i.e. after the first round's mr_advance).
+ * As soon as a round has envelopes to send, the transaction commits first.
+ *
+ * If anything in the transaction fails, nothing leaves the node: no message is
+ * sent, no request is completed.  The layer's memory is then ahead of the
+ * tables, so the caller must rebuild the node from the tables (worker.c).
  */
 #include "postgres.h"
 
@@ -28,6 +37,23 @@
 #include "transport.h"
 #include "worker_internal.h"
 
+/* Rounds per transaction (bounded: a transaction should stay short). */
+#define MAX_ROUNDS 4
+
+/* What the rounds advanced inside the transaction leave for after the commit. */
+typedef struct Held
+{
+	struct mr_completion *done;
+	size_t		ndone;
+	size_t		capdone;
+	mr_group_id *groups;		/* touched groups, for the status table */
+	size_t		ngroups;
+	size_t		capgroups;
+	uint64		elections;
+	uint64		leaders;
+	bool		wrote;
+} Held;
+
 static int
 cmp_group(const void *a, const void *b)
 {
@@ -37,71 +63,80 @@ cmp_group(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Every group the batch touched (sorted, may repeat), for the status table. */
-static mr_group_id *
-touched_groups(const struct mr_batch *b, size_t *n)
-{
-	size_t		cap = b->n_groups + b->n_events + b->n_completions;
-	mr_group_id *g = palloc(sizeof(mr_group_id) * Max(cap, 1));
-	size_t		k = 0;
-
-	for (size_t i = 0; i < b->n_groups; i++)
-		g[k++] = b->groups[i].group;
-	for (size_t i = 0; i < b->n_events; i++)
-		g[k++] = b->events[i].group;
-	for (size_t i = 0; i < b->n_completions; i++)
-		g[k++] = b->completions[i].group;
-	qsort(g, k, sizeof(mr_group_id), cmp_group);
-	*n = k;
-	return g;
-}
-
 static bool
 batch_has_writes(const struct mr_batch *b)
 {
 	return b->n_groups || b->n_events || b->n_dedup || b->n_tombstones;
 }
 
-/* The batch is durable: send, advance, publish, complete. */
 static void
-after_persist(struct mr_batch *b)
+hold_group(Held *h, mr_group_id g)
 {
-	struct mr_completion *done;
-	mr_group_id *groups;
-	size_t		ngroups;
-	size_t		ndone;
-	uint64		elections = 0,
-				leaders = 0;
+	if (h->ngroups == h->capgroups)
+	{
+		h->capgroups = Max(h->capgroups * 2, 64);
+		h->groups = h->groups ? repalloc(h->groups, sizeof(mr_group_id) * h->capgroups)
+			: palloc(sizeof(mr_group_id) * h->capgroups);
+	}
+	h->groups[h->ngroups++] = g;
+}
+
+/* Copies what must outlive mr_advance() of this round (called in cxt). */
+static void
+hold(Held *h, const struct mr_batch *b)
+{
+	if (h->ndone + b->n_completions > h->capdone)
+	{
+		h->capdone = Max(h->capdone * 2, h->ndone + b->n_completions + 16);
+		h->done = h->done ? repalloc(h->done, sizeof(struct mr_completion) * h->capdone)
+			: palloc(sizeof(struct mr_completion) * h->capdone);
+	}
+	if (b->n_completions > 0)
+		memcpy(h->done + h->ndone, b->completions,
+			   sizeof(struct mr_completion) * b->n_completions);
+	h->ndone += b->n_completions;
+	for (size_t i = 0; i < b->n_groups; i++)
+		hold_group(h, b->groups[i].group);
+	for (size_t i = 0; i < b->n_events; i++)
+	{
+		hold_group(h, b->events[i].group);
+		h->elections += b->events[i].type == MR_EVENT_ELECTION_STARTED;
+		h->leaders += b->events[i].type == MR_EVENT_LEADER_ELECTED;
+	}
+	for (size_t i = 0; i < b->n_completions; i++)
+		hold_group(h, b->completions[i].group);
+	h->wrote |= batch_has_writes(b);
+}
+
+/* The transaction committed: send, advance the last round, publish, complete. */
+static void
+after_commit(Held *h, struct mr_batch *b, bool advance_last)
+{
 	int			rc;
 
 	/* 2. send: durable now, so the acknowledgements may leave */
-	for (size_t i = 0; i < b->n_envelopes; i++)
-		transport_send(&b->envelopes[i]);
+	if (advance_last)
+		for (size_t i = 0; i < b->n_envelopes; i++)
+			transport_send(&b->envelopes[i]);
 
-	/* 3. completions are copied out so that they can be delivered after the
-	 * status they depend on is published (requests.h: publish, then complete) */
-	ndone = b->n_completions;
-	done = palloc(sizeof(struct mr_completion) * Max(ndone, 1));
-	if (ndone > 0)
-		memcpy(done, b->completions, sizeof(struct mr_completion) * ndone);
-	groups = touched_groups(b, &ngroups);
-	for (size_t i = 0; i < b->n_events; i++)
-	{
-		elections += b->events[i].type == MR_EVENT_ELECTION_STARTED;
-		leaders += b->events[i].type == MR_EVENT_LEADER_ELECTED;
-	}
-	if (batch_has_writes(b))
+	if (h->wrote)
 		status_counter_add(MR_CTR_BATCHES_WRITTEN, 1);
-	if (elections)
-		status_counter_add(MR_CTR_ELECTIONS_STARTED, elections);
-	if (leaders)
-		status_counter_add(MR_CTR_LEADERS_ELECTED, leaders);
+	if (h->elections)
+		status_counter_add(MR_CTR_ELECTIONS_STARTED, h->elections);
+	if (h->leaders)
+		status_counter_add(MR_CTR_LEADERS_ELECTED, h->leaders);
 
-	rc = mr_advance(worker_node, b);
-	if (rc != MR_OK)
-		elog(ERROR, "multiraft: mr_advance failed: %s", mr_strerror(rc));
-	worker_publish_groups(groups, ngroups);
-	worker_complete(done, ndone);
+	if (advance_last)
+	{
+		rc = mr_advance(worker_node, b);
+		if (rc != MR_OK)
+			elog(ERROR, "multiraft: mr_advance failed: %s", mr_strerror(rc));
+	}
+	/* 3. publish the status the completions depend on, then complete
+	 * (requests.h: a group's status is published before its create completes) */
+	qsort(h->groups, h->ngroups, sizeof(mr_group_id), cmp_group);
+	worker_publish_groups(h->groups, h->ngroups);
+	worker_complete(h->done, h->ndone);
 	worker_publish_counters();
 }
 
@@ -110,10 +145,13 @@ worker_process_batch(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	struct mr_batch b;
+	Held		h;
 	volatile bool ready = false;
+	volatile bool advance_last = true;
 	volatile bool ok = true;
 
 	memset(&b, 0, sizeof(b));
+	memset(&h, 0, sizeof(h));
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PG_TRY();
@@ -123,17 +161,42 @@ worker_process_batch(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "multiraft: SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		storage_callback_reset();
-		rc = mr_ready(worker_node, &b);
-		if (rc != MR_OK)
-			elog(ERROR, "multiraft: mr_ready failed: %s", mr_strerror(rc));
-		ready = true;
-		if (storage_callback_error() != NULL)
-			ereport(ERROR,
-					(errmsg("multiraft: storage callback failed: %s",
-							storage_callback_error()->message)));
-		if (batch_has_writes(&b))
-			storage_write_batch(&b);
+		for (int round = 1;; round++)
+		{
+			storage_callback_reset();
+			ready = false;
+			rc = mr_ready(worker_node, &b);
+			if (rc != MR_OK)
+				elog(ERROR, "multiraft: mr_ready failed: %s", mr_strerror(rc));
+			ready = true;
+			if (storage_callback_error() != NULL)
+				ereport(ERROR,
+						(errmsg("multiraft: storage callback failed: %s",
+								storage_callback_error()->message)));
+			if (batch_has_writes(&b))
+				storage_write_batch(&b);
+			{
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				hold(&h, &b);
+				MemoryContextSwitchTo(old);
+			}
+			/* Another round only if this one sends nothing (see the top). */
+			if (round == MAX_ROUNDS || b.n_envelopes > 0)
+				break;
+			rc = mr_advance(worker_node, &b);
+			if (rc != MR_OK)
+				elog(ERROR, "multiraft: mr_advance failed: %s", mr_strerror(rc));
+			if (!mr_has_ready(worker_node))
+			{
+				advance_last = false;
+				break;
+			}
+			/* The next round's lookups must see this round's rows. */
+			CommandCounterIncrement();
+			PopActiveSnapshot();
+			PushActiveSnapshot(GetTransactionSnapshot());
+		}
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();
@@ -159,6 +222,6 @@ worker_process_batch(void)
 	MemoryContextSwitchTo(cxt);
 	if (!ok)
 		return false;
-	after_persist(&b);
+	after_commit(&h, &b, advance_last);
 	return true;
 }

@@ -197,6 +197,30 @@ static void reset(struct raft *r, raft_term term)
         if (r->role == RAFT_LEADER)
             raft_progress_free_infl(r, &r->prs[i]);
     }
+    r->removing_self = false;
+}
+
+/* Does the uncommitted log hold a change removing this replica?  (A new leader must
+ * know, see raft_propose_batch.)  Long uncommitted tails are assumed not to. */
+static bool uncommitted_self_removal(struct raft *r)
+{
+    struct raft_entry_sink sink;
+    raft_index lo = r->log.committed + 1, hi = raft_log_last_index(r) + 1;
+    bool found = false;
+    if (lo >= hi || hi - lo > 4096)
+        return false;
+    raft_sink_init(&sink, r, lo);
+    if (raft_log_entries(r, lo, hi, UINT64_MAX, &sink) == RAFT_OK) {
+        for (uint32_t i = 0; i < sink.n; i++) {
+            struct raft_conf_change cc;
+            if (sink.ents[i].type == RAFT_ENTRY_CONF_CHANGE &&
+                raft_conf_change_decode(sink.ents[i].data, sink.ents[i].len, &cc) == RAFT_OK &&
+                cc.type == RAFT_CC_REMOVE && cc.replica == r->id)
+                found = true;
+        }
+    }
+    raft_sink_fini(&sink);
+    return found;
 }
 
 void raft_become_follower(struct raft *r, raft_term term, raft_id leader)
@@ -231,6 +255,7 @@ void raft_become_leader(struct raft *r)
     /* Any conf change in the uncommitted log may still take effect: allow no new one
      * until all of it is applied (at most one uncommitted change, §4.1). */
     r->pending_conf_index = raft_log_last_index(r);
+    r->removing_self = uncommitted_self_removal(r);
     /* §8 / dissertation §6.4: a no-op entry of the new term lets the leader learn
      * the commit index (and is what ReadIndex waits for). */
     (void)raft_leader_append(r, &noop, 1, RAFT_ENTRY_NORMAL, NULL);
@@ -343,11 +368,32 @@ static int respond_stale(struct raft *r, const struct raft_message *m)
 static int step_propose(struct raft *r, const struct raft_message *m);
 static int step_transfer_leader(struct raft *r, const struct raft_message *m);
 
+/* Terms and indexes beyond 2^62 cannot occur in a real group; a message carrying them
+ * is corrupt or forged, and accepting it would make term/index arithmetic wrap. */
+#define SANE_LIMIT ((uint64_t)1 << 62)
+
+static bool message_sane(const struct raft_message *m)
+{
+    if (m->term >= SANE_LIMIT || m->log_term >= SANE_LIMIT || m->index >= SANE_LIMIT ||
+        m->commit >= SANE_LIMIT || m->reject_hint >= SANE_LIMIT)
+        return false;
+    if (m->n_entries > 0 && m->entries == NULL)
+        return false;
+    for (uint32_t i = 0; i < m->n_entries; i++)
+        if (m->entries[i].term >= SANE_LIMIT || m->entries[i].index >= SANE_LIMIT ||
+            (m->entries[i].len > 0 && m->entries[i].data == NULL))
+            return false;
+    if (m->snapshot != NULL &&
+        (m->snapshot->term >= SANE_LIMIT || m->snapshot->index >= SANE_LIMIT))
+        return false;
+    return true;
+}
+
 int raft_step(struct raft *r, const struct raft_message *m)
 {
     if (r->busy)
         return RAFT_EBUSY;
-    if (m == NULL || m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)
+    if (m == NULL || m->type < 1 || m->type > RAFT_MSG_TYPE_MAX || !message_sane(m))
         return RAFT_EINVAL;
     if (m->to != r->id || m->from == r->id || m->from == RAFT_NONE)
         return RAFT_OK;
@@ -476,6 +522,12 @@ int raft_propose_batch(struct raft *r, const struct raft_buf *bufs, size_t n,
     if (r->role == RAFT_LEADER) {
         if (r->transferee != RAFT_NONE)
             return RAFT_ETRANSFER; /* dissertation §3.10 */
+        /* A leader removing itself appends nothing after its removal: once that
+         * commits and it steps down, every remaining voter that holds the removal
+         * is then at least as up to date as the departing leader, whose vote the
+         * others may still need while they have not applied the change. */
+        if (r->removing_self)
+            return RAFT_ENOTMEMBER;
         rc = raft_leader_append(r, bufs, n, RAFT_ENTRY_NORMAL, first_index);
         if (rc == RAFT_OK && term != NULL)
             *term = r->term;
@@ -519,7 +571,8 @@ static int step_propose(struct raft *r, const struct raft_message *m)
     int rc;
     /* Forwarded proposals a leader cannot take are dropped (the proposer times out:
      * raft.h, PROPOSALS). */
-    if (r->role != RAFT_LEADER || r->transferee != RAFT_NONE || m->n_entries == 0)
+    if (r->role != RAFT_LEADER || r->transferee != RAFT_NONE || r->removing_self ||
+        m->n_entries == 0)
         return RAFT_OK;
     if (m->n_entries > 16) {
         bufs = raft_mem_alloc(r, sizeof *bufs * m->n_entries);
@@ -581,6 +634,8 @@ int raft_propose_conf_change(struct raft *r, const struct raft_conf_change *cc,
     if (rc != RAFT_OK)
         return rc;
     r->pending_conf_index = idx;
+    if (cc->type == RAFT_CC_REMOVE && cc->replica == r->id)
+        r->removing_self = true;
     if (index != NULL)
         *index = idx;
     if (term != NULL)

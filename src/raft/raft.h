@@ -60,6 +60,11 @@
  *    RAFT_ECONFPENDING while one is in the log beyond the applied index (a new leader
  *    conservatively treats its whole uncommitted log as possibly holding one).
  *  - add_voter on a learner promotes it.  RAFT_CC_REMOVE removes a voter or learner.
+ *  - A leader that has proposed its own removal refuses further proposals
+ *    (RAFT_ENOTMEMBER) — its log must end with the removal so that the remaining
+ *    voters, which may still need its vote before they learn the commit, are at
+ *    least as up to date as it is.  Transferring leadership away first is the
+ *    gentler way to remove a leader.
  *  - A leader that commits its own removal sends a last heartbeat round carrying the
  *    new commit index and steps down to follower; as a non-member it never campaigns
  *    (dissertation §4.2.2).  A leader that is not a voter does not count itself in
@@ -158,7 +163,7 @@ enum {
     RAFT_ESNAPOUTOFDATE = -9,/* storage: snapshot older than the current one          */
     RAFT_ECORRUPT = -10,     /* undecodable data (conf change, state)                 */
     RAFT_EBUSY = -11,        /* between raft_ready() and raft_advance()               */
-    RAFT_ENOTMEMBER = -12,   /* this replica is not a member of the configuration     */
+    RAFT_ENOTMEMBER = -12,   /* not a member (or, on a leader: being removed)         */
     RAFT_ESTORAGE = -13,     /* storage callback failed (any other storage error)     */
     RAFT_EDROPPED = -14      /* read state: the request was lost (leadership changed) */
 };
@@ -446,7 +451,9 @@ size_t raft_memory_usage(const struct raft *r);
  * timeout bookkeeping. */
 int raft_tick(struct raft *r);
 
-/* Processes one message from a peer (see ownership and filtering rules above). */
+/* Processes one message from a peer (see ownership and filtering rules above).
+ * RAFT_EINVAL (message ignored) for malformed messages: unknown type, terms or
+ * indexes >= 2^62, entries without data, non-consecutive APPEND entries. */
 int raft_step(struct raft *r, const struct raft_message *m);
 
 /* Proposes one NORMAL entry (len > 0).  RAFT_OK: appended at (*index, *term) (leader);

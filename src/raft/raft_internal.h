@@ -207,7 +207,7 @@ struct raft {
     bool no_forward;
     bool busy;                  /* between ready and advance */
     bool conf_changed;          /* since the last Ready */
-    bool step_down_pending;     /* leader removed itself: step down after ready */
+    bool removing_self;         /* leader: its own removal is in the uncommitted log */
 
     uint32_t election_tick;
     uint32_t heartbeat_tick;

@@ -144,7 +144,7 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
         rd->snapshot = r->log.snap;
         r->log.snap_handed = true;
     }
-    rd->entries = r->log.ents + r->log.n_stable;
+    rd->entries = r->log.ents != NULL ? r->log.ents + r->log.n_stable : NULL;
     rd->n_entries = r->log.n - r->log.n_stable;
     r->log.n_handed = r->log.n - r->log.n_stable;
     rd->must_sync = rd->n_entries > 0 || rd->snapshot != NULL ||

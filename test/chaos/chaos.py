@@ -34,7 +34,7 @@ from netfault import Net          # noqa: E402
 from nemesis import Nemesis, draw_schedule, FAULT_KINDS   # noqa: E402
 
 GROUP_COLS = ("group_id", "role", "term", "leader_node_id", "commit_index",
-              "applied_index", "voters", "learners")
+              "applied_index", "first_index", "last_index", "quiesced", "voters", "learners")
 
 
 def parse_args(argv):
@@ -52,6 +52,8 @@ def parse_args(argv):
                     help="comma list of membership,transfer (or none)")
     ap.add_argument("--converge-timeout", type=float, default=None,
                     help="bound of heal + final commands + convergence (default 60s + 20s/minute, at most 180s)")
+    ap.add_argument("--quiet", type=float, default=5.0,
+                    help="seconds of no faults and no clients after convergence")
     ap.add_argument("--strict-snapshots", action="store_true",
                     help="count entries skipped by a snapshot as gaps")
     ap.add_argument("--results", default=None, help="results directory (default: results/<ts>)")
@@ -220,6 +222,7 @@ class Run:
         after = probe(n1, n2)
         if not (before and not during and after):
             return f"iptables cut does not work (reachable before/during/after: {before}/{during}/{after})"
+        self.log("iptables cut of link 1-2 verified (reachable, blocked, reachable again)")
         return None
 
     def wait_ready(self, timeout):
@@ -233,6 +236,16 @@ class Run:
             time.sleep(0.5)
         self.log(f"groups not ready after {timeout:.0f}s: {reason}")
         return False
+
+    def poll_converged(self, deadline):
+        reason, snap = "not polled", {}
+        while time.monotonic() < deadline:
+            snap = self.snapshot_groups()
+            reason = self.converged(snap)
+            if reason is None:
+                break
+            time.sleep(1)
+        return reason, snap
 
     def converged(self, snap, want_voters=None):
         """None if converged, else a reason."""
@@ -308,13 +321,14 @@ class Run:
         os.makedirs(os.path.join(self.results, "events"), exist_ok=True)
         os.makedirs(os.path.join(self.results, "final"), exist_ok=True)
         cols = ("event_id", "group_id", "event_type", "log_index", "term", "command_id",
-                "payload", "node_id", "change_type")
+                "payload", "node_id", "change_type", "at")
         events = {}
         for k, node in self.cluster.nodes.items():
             try:
                 rows = node.sql("SELECT event_id, group_id, event_type, log_index, term, "
-                                "command_id, encode(payload, 'hex'), node_id, change_type "
-                                "FROM multiraft.events ORDER BY event_id", timeout=120)
+                                "command_id, encode(payload, 'hex'), node_id, change_type, "
+                                "extract(epoch FROM created_at)::float8 - %s "
+                                "FROM multiraft.events ORDER BY event_id", (self.t0_wall,), timeout=120)
             except pgconn.Failure as f:
                 self.log(f"node{k}: events unreadable: {f}")
                 continue
@@ -322,11 +336,13 @@ class Run:
             with open(os.path.join(self.results, "events", f"node{k}.jsonl"), "w") as f:
                 for e in events[k]:
                     f.write(json.dumps(e) + "\n")
-        final = self.snapshot_groups()
+        return events
+
+    def write_final(self, final):
+        os.makedirs(os.path.join(self.results, "final"), exist_ok=True)
         for k, rows in final.items():
             with open(os.path.join(self.results, "final", f"node{k}.json"), "w") as f:
                 json.dump(rows, f)
-        return events, final
 
     def main(self):
         a = self.a
@@ -353,6 +369,9 @@ class Run:
             json.dump(schedule, f, indent=1)
         membership = Membership(self.cluster, initial)
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
+        self.record({"type": "meta", "t0_wall": self.t0_wall, "seed": a.seed,
+                     "minutes": a.minutes})
         stop = threading.Event()
         self.nemesis = Nemesis(self.cluster, self.net, membership, schedule, self.record,
                                self.log, self.t0, self.t0 + duration)
@@ -381,19 +400,23 @@ class Run:
         left = self.final_commands(membership, time.monotonic() + a.converge_timeout * 0.6)
         if left:
             self.log(f"groups without a final commit: {sorted(left)[:20]}")
-        deadline = time.monotonic() + a.converge_timeout * 0.4 + 10
-        reason = "not polled"
-        while time.monotonic() < deadline:
-            reason = self.converged(self.snapshot_groups())
-            if reason is None:
-                break
-            time.sleep(1)
-        self.phase_times["converge"] = time.monotonic() - t
+        reason, _ = self.poll_converged(time.monotonic() + a.converge_timeout * 0.4 + 10)
         self.log("converged" if reason is None else f"did not converge: {reason}")
-        events, final = self.dump_events()
+        # A quiet period with every node up and connected and no client: the state
+        # must stay converged (elections now are leader churn without any fault).
+        self.heal_done = self.now()
+        time.sleep(a.quiet)
+        reason, final = self.poll_converged(time.monotonic() + 30)
+        self.quiet_end = self.now()
+        self.phase_times["converge"] = time.monotonic() - t
+        self.log("still converged after the quiet period" if reason is None
+                 else f"not converged after the quiet period: {reason}")
+        self.write_final(final)
+        events = self.dump_events()
         self.write_history()
         results, stats = checker.check(self.history, events, final,
                                        strict_snapshots=a.strict_snapshots)
+        results.append(self.churn_check(events))
         if len(events) != len(self.cluster.nodes):
             r = checker.Result("all-nodes-read")
             r.checked = len(self.cluster.nodes)
@@ -401,6 +424,24 @@ class Run:
             results.append(r)
         self.cleanup()
         return self.report(results, stats, schedule, reason)
+
+    def churn_check(self, events):
+        """No election may start after the cluster converged with every fault
+        healed: all nodes up, all links open, no clients, no admin steps."""
+        r = checker.Result("no-churn")
+        r.checked = self.a.groups
+        seen = {}
+        for node, rows in events.items():
+            for e in rows:
+                if (e["event_type"] in ("election_started", "leader_elected")
+                        and e.get("at") is not None and e["at"] > self.heal_done):
+                    seen.setdefault(e["group_id"], set()).add(
+                        (e["term"], e["event_type"], e["node_id"], node, round(e["at"], 2)))
+        for g in sorted(seen):
+            r.bad(f"group {g}: during the quiet period t={self.heal_done:.1f}..{self.quiet_end:.1f}s: "
+                  + ", ".join(f"{t} term {term} node {n} (seen by {by} at {at}s)"
+                              for term, t, n, by, at in sorted(seen[g])))
+        return r
 
     def finish_setup_failure(self, why):
         self.log(f"chaos: set-up failed: {why}")

@@ -1,5 +1,6 @@
 """report.md of one chaos run: set-up, the faults injected, the operations, the checks."""
 
+import re
 from collections import Counter
 
 
@@ -26,6 +27,8 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     w("## Faults injected\n")
     w("| fault | count |\n|---|---|")
     for k, v in sorted(nemesis_counts.items()):
+        if k in ("add_voter", "remove_voter", "transfer"):
+            continue
         w(f"| {k} | {v} |")
     w("")
     w("Timeline (seconds since the fault phase began):\n")
@@ -58,7 +61,13 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     for (t, oc), n in sorted(ops.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         w(f"| {t} | {oc} | {n} |")
     w("")
-    errs = Counter(o.get("error", "")[:90] for o in history
+    buckets = Counter(int(o["complete"] // 10) for o in history
+                      if o.get("type") in ("submit", "read") and o.get("outcome") == "ok"
+                      and o.get("client") != "final")
+    if buckets:
+        w("Acknowledged client operations per 10 s (availability under the faults above):\n")
+        w("```\n" + " ".join(f"{b * 10}s:{buckets[b]}" for b in range(max(buckets) + 1)) + "\n```\n")
+    errs = Counter(re.sub(r"\d+", "N", o.get("error", ""))[:90] for o in history
                    if o.get("type") in ("submit", "read") and o.get("outcome") in ("error", "fail"))
     if errs:
         w("Most frequent errors:\n")

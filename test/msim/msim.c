@@ -55,6 +55,14 @@ struct run {
     size_t n_admin, cap_admin;
     bool *removing;            /* per group: a removal was requested */
     size_t zombies, moves;
+    /* Reads: the index must cover every index committed before the call began. */
+    struct read_req {
+        mr_group_id group;
+        mr_node_id node;
+        uint64_t token;
+        raft_index min_index;
+    } *reads;
+    size_t n_reads, cap_reads, transfers, reads_ok;
 };
 
 static uint64_t rnd(struct run *r)
@@ -254,6 +262,61 @@ static uint32_t final_voters(struct run *r, mr_group_id g, mr_node_id *out)
     return st.n_voters < MR_MAX_MEMBERS ? st.n_voters : MR_MAX_MEMBERS;
 }
 
+/* Reads and leadership transfers on random members of the hot groups. */
+static void reads_and_transfers(struct run *r)
+{
+    mr_group_id g = 1 + rnd(r) % 4;
+    mr_node_id on = r->members[g - 1][rnd(r) % 3];
+    struct read_req q;
+    if (r->removing[g - 1] || !mrc_is_up(r->c, on) || !mr_group_exists(mrc_node(r->c, on), g))
+        return;
+    if (rnd(r) % 8 == 0) {
+        mr_node_id to = r->members[g - 1][rnd(r) % 3];
+        if (mr_transfer_leadership(mrc_node(r->c, on), g, to, ++r->next_token, 3 * E) == MR_OK)
+            r->transfers++;
+        return;
+    }
+    memset(&q, 0, sizeof q);
+    q.group = g;
+    q.node = on;
+    q.token = ++r->next_token;
+    for (mr_node_id n = 1; n <= r->nodes; n++) {
+        struct mr_group_status st;
+        if (mrc_is_up(r->c, n) && mr_group_status(mrc_node(r->c, n), g, &st) == MR_OK &&
+            st.commit > q.min_index)
+            q.min_index = st.commit;
+    }
+    if (mr_read_index(mrc_node(r->c, on), g, q.token, 0) != MR_OK)
+        return;
+    if (r->n_reads == r->cap_reads) {
+        r->cap_reads = r->cap_reads ? 2 * r->cap_reads : 256;
+        r->reads = realloc(r->reads, r->cap_reads * sizeof *r->reads);
+        if (r->reads == NULL)
+            abort();
+    }
+    r->reads[r->n_reads++] = q;
+}
+
+static size_t check_reads(struct run *r)
+{
+    char msg[256];
+    size_t ok = 0;
+    for (size_t i = 0; i < r->n_reads; i++) {
+        struct mr_completion comp;
+        const struct read_req *q = &r->reads[i];
+        if (!mrc_completion(r->c, q->node, q->token, &comp) || comp.result != MR_OK)
+            continue;
+        ok++;
+        if (comp.index < q->min_index) {
+            snprintf(msg, sizeof msg, "group %llu: read index %llu below commit %llu seen "
+                     "before the read began", (unsigned long long)q->group,
+                     (unsigned long long)comp.index, (unsigned long long)q->min_index);
+            fail(r, msg);
+        }
+    }
+    return ok;
+}
+
 static void check_acked(struct run *r)
 {
     char msg[256];
@@ -289,8 +352,11 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
 {
     struct mrc_options o;
     struct run r;
-    mr_node_id down = 0;
-    uint64_t down_until = 0, part_until = 0;
+    /* Up to one crashed node at a time with 3 nodes, two with 5 (then some groups
+     * lose their quorum for a while). */
+    mr_node_id down[2] = {0, 0};
+    uint64_t down_until[2] = {0, 0}, part_until = 0;
+    uint32_t max_down = nodes >= 5 ? 2 : 1;
     char msg[256];
 
     memset(&r, 0, sizeof r);
@@ -325,15 +391,23 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         propose_some(&r, (int)(rnd(&r) % 10));
         if (rnd(&r) % 8 == 0)
             admin_some(&r);
-        if (down != 0 && mrc_now(r.c) >= down_until) {
-            if (mrc_restart(r.c, down) != MR_OK)
-                fail(&r, "restart failed");
-            down = 0;
-        } else if (down == 0 && roll < 15) {
-            down = (mr_node_id)(1 + rnd(&r) % nodes);
-            down_until = mrc_now(r.c) + E + rnd(&r) % (3 * E);
-            mrc_crash(r.c, down);
-            r.crashes++;
+        if (rnd(&r) % 2 == 0)
+            reads_and_transfers(&r);
+        for (uint32_t k = 0; k < max_down; k++) {
+            if (down[k] != 0 && mrc_now(r.c) >= down_until[k]) {
+                if (mrc_restart(r.c, down[k]) != MR_OK)
+                    fail(&r, "restart failed");
+                down[k] = 0;
+            } else if (down[k] == 0 && roll < 15) {
+                mr_node_id victim = (mr_node_id)(1 + rnd(&r) % nodes);
+                if (!mrc_is_up(r.c, victim))
+                    continue;
+                down[k] = victim;
+                down_until[k] = mrc_now(r.c) + E + rnd(&r) % (3 * E);
+                mrc_crash(r.c, victim);
+                r.crashes++;
+                break;
+            }
         }
         if (part_until != 0 && mrc_now(r.c) >= part_until) {
             mrc_heal_all(r.c);
@@ -351,8 +425,9 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     /* Heal everything; the waiting proposals are re-proposed and complete. */
     mrc_heal_all(r.c);
     mrc_set_faults(r.c, 0, 0, 0);
-    if (down != 0 && mrc_restart(r.c, down) != MR_OK)
-        fail(&r, "restart failed");
+    for (uint32_t k = 0; k < max_down; k++)
+        if (down[k] != 0 && mrc_restart(r.c, down[k]) != MR_OK)
+            fail(&r, "restart failed");
     mrc_run(r.c, 12 * E);
     if (mrc_check(r.c, msg, sizeof msg) != 0)
         fail(&r, msg);
@@ -370,6 +445,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     }
     check_acked(&r);
     check_admin(&r);
+    r.reads_ok = check_reads(&r);
     {
         size_t acked = 0;
         for (size_t i = 0; i < r.n_props; i++)
@@ -398,15 +474,17 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu partitions=%zu "
                "snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
-               "zombies_cleared=%zu\n",
+               "zombies_cleared=%zu reads=%zu/%zu transfers=%zu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes, r.partitions,
                snaps, (unsigned long long)sum.duplicates,
-               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies);
+               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.reads_ok,
+               r.n_reads, r.transfers);
     }
     mrc_free(r.c);
     free(r.members);
     free(r.removing);
     free(r.admin);
+    free(r.reads);
     free(r.props);
     return r.violations;
 }

@@ -338,3 +338,57 @@ size_t sim_check_unresolved(const struct sim_check *c, size_t *forwarded)
         *forwarded = f;
     return n;
 }
+
+static void last_of(const struct sim_log *l, raft_index *idx, raft_term *term)
+{
+    *idx = sim_log_last(l);
+    *term = l->n ? l->e[l->n - 1].term : l->snap_term;
+}
+
+static const struct sim_view *view_of(const struct sim_view *v, size_t n, raft_id id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+void sim_check_electable(struct sim_check *c, const struct sim_view *v, size_t n)
+{
+    raft_index ci = c->committed_max;
+    const struct sim_canon *k = sim_check_canon(c, ci);
+    if (ci == 0 || k == NULL)
+        return;
+    for (size_t x = 0; x < n; x++) {
+        const struct sim_log *lx = v[x].log;
+        raft_term t;
+        if (ci <= lx->snap_index || (sim_log_term(lx, ci, &t) && t == k->term))
+            continue; /* holds the entry */
+        bool voter = false;
+        for (uint32_t j = 0; j < v[x].n_voters; j++)
+            voter |= v[x].voters[j] == v[x].id;
+        if (!voter)
+            continue; /* never campaigns */
+        raft_index xi, yi;
+        raft_term xt, yt;
+        last_of(lx, &xi, &xt);
+        uint32_t votes = 0;
+        for (uint32_t j = 0; j < v[x].n_voters; j++) {
+            const struct sim_view *y = view_of(v, n, v[x].voters[j]);
+            if (y == NULL)
+                continue;
+            last_of(y->log, &yi, &yt);
+            if (xt > yt || (xt == yt && xi >= yi))
+                votes++;
+        }
+        if (votes > v[x].n_voters / 2) {
+            sim_check_fail(c, "committed entry %llu/%llu can be lost: replica %llu lacks it "
+                           "(last %llu/%llu) yet %u of the %u voters of its configuration "
+                           "would vote for it (§5.4.1)", (unsigned long long)ci,
+                           (unsigned long long)k->term, (unsigned long long)v[x].id,
+                           (unsigned long long)xi, (unsigned long long)xt, votes,
+                           v[x].n_voters);
+            return;
+        }
+    }
+}

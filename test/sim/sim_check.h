@@ -101,6 +101,22 @@ bool sim_check_leader(struct sim_check *c, raft_id node, raft_term term,
 /* A replica sent a granted vote (its persisted vote) for candidate in term. */
 void sim_check_vote(struct sim_check *c, raft_id voter, raft_term term, raft_id candidate);
 
+/* What the electability check needs to know about one replica (durable state). */
+struct sim_view {
+    raft_id id;
+    const struct sim_log *log;
+    const raft_id *voters;   /* its configuration's voters */
+    uint32_t n_voters;
+};
+
+/* Committed entries can never be lost (§5.4, Figure 8): for the highest committed
+ * entry, no replica that lacks it may be electable — i.e. no replica that is a voter
+ * of its own configuration may find a majority of that configuration whose logs are
+ * not more up to date than its own (§5.4.1 is the only rule a voter must apply; leases
+ * and PreVote are liveness aids).  Checks the situation itself, so it catches a
+ * premature commit even when no crash follows to actually overwrite the entry. */
+void sim_check_electable(struct sim_check *c, const struct sim_view *v, size_t n);
+
 /* Canonical committed entry at index, NULL if not known committed. */
 const struct sim_canon *sim_check_canon(const struct sim_check *c, raft_index index);
 

@@ -190,6 +190,8 @@ static void h_soft_state(void *ctx, struct sim_node *n, const struct raft_ready 
     sim_trace(&c->trace, "n%llu is %s (term %llu, leader %llu)", (unsigned long long)n->id,
               raft_role_name(rd->role), (unsigned long long)raft_get_term(n->r),
               (unsigned long long)rd->leader);
+    if (rd->role == RAFT_LEADER)
+        sim_fault_new_leader(c, n);
 }
 
 static void h_error(void *ctx, struct sim_node *n, const char *what)
@@ -492,5 +494,16 @@ void sim_cluster_check(struct sim_cluster *c)
         if (raft_get_role(n->r) == RAFT_LEADER)
             sim_check_leader(k, n->id, term, &n->log);
     }
+    /* Durable state of every replica, crashed ones included. */
+    struct sim_view views[SIM_MAX_NODES];
+    size_t nv = 0;
+    for (uint32_t i = 0; i < c->n_nodes; i++) {
+        const struct sim_node *n = &c->nodes[i];
+        if (n->retired)
+            continue;
+        views[nv++] = (struct sim_view){.id = n->id, .log = &n->log, .voters = n->voters,
+                                        .n_voters = n->n_voters};
+    }
+    sim_check_electable(k, views, nv);
     sim_check_resolve(k);
 }

@@ -125,6 +125,9 @@ bool sim_fault_next_time(const struct sim_cluster *c, uint64_t *t);
 void sim_fault_heal_all(struct sim_cluster *c);    /* stop all faults now */
 bool sim_fault_crash_point(void *ctx, struct sim_node *n, enum sim_crash_point p);
 void sim_fault_crash(struct sim_cluster *c, struct sim_node *n, const char *why);
+/* A replica just became leader: storm seeds often crash new leaders early, before
+ * their first entries are fully replicated. */
+void sim_fault_new_leader(struct sim_cluster *c, struct sim_node *n);
 
 /* sim_workload.c — client actions */
 void sim_workload_setup(struct sim_cluster *c);

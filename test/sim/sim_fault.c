@@ -18,7 +18,7 @@ void sim_fault_setup(struct sim_cluster *c)
     c->rate.partition = (uint32_t)sim_rng_range(r, 500, 4000);
     c->rate.profile = (uint32_t)sim_rng_range(r, 500, 3000);
     c->rate.crash_in_ready = (uint32_t)sim_rng_range(r, 0, 2000);
-    if (sim_rng_below(r, 3) == 0) {
+    if (sim_rng_below(r, 2) == 0) {
         /* A "storm" seed: leaders come and go all the time, so that entries from
          * old terms are left half-replicated and later overwritten (the situations of
          * Figure 8 / §5.4.2). */
@@ -145,6 +145,15 @@ void sim_fault_crash(struct sim_cluster *c, struct sim_node *n, const char *why)
               (unsigned long long)n->restart_at);
 }
 
+void sim_fault_new_leader(struct sim_cluster *c, struct sim_node *n)
+{
+    if (!c->faults_on || !c->storm || n->crash_at != 0 || !sim_rng_ppm(&c->rng, 300000))
+        return;
+    n->crash_at = c->now + sim_rng_range(&c->rng, 1, 3ull * c->tick_unit);
+    sim_trace(&c->trace, "n%llu (new leader) will crash at t=%llu", (unsigned long long)n->id,
+              (unsigned long long)n->crash_at);
+}
+
 bool sim_fault_crash_point(void *ctx, struct sim_node *n, enum sim_crash_point p)
 {
     struct sim_cluster *c = ctx;
@@ -179,6 +188,13 @@ void sim_fault_timers(struct sim_cluster *c)
 {
     for (uint32_t i = 0; i < c->n_nodes; i++) {
         struct sim_node *n = &c->nodes[i];
+        if (n->alive && n->crash_at != 0 && n->crash_at <= c->now) {
+            n->crash_at = 0;
+            if (c->faults_on) {
+                sim_fault_crash(c, n, "scheduled");
+                sim_node_crash(n);
+            }
+        }
         if (!n->alive && !n->retired && n->restart_at != 0 && n->restart_at <= c->now)
             sim_cluster_restart(c, n);
     }
@@ -210,6 +226,10 @@ bool sim_fault_next_time(const struct sim_cluster *c, uint64_t *t)
         const struct sim_node *n = &c->nodes[i];
         if (!n->alive && !n->retired && n->restart_at != 0 && n->restart_at < best) {
             best = n->restart_at;
+            any = true;
+        }
+        if (n->alive && n->crash_at != 0 && n->crash_at < best) {
+            best = n->crash_at;
             any = true;
         }
     }

@@ -123,6 +123,7 @@ int sim_node_start(struct sim_node *n, uint64_t seed)
     n->seen_role = raft_get_role(n->r);
     n->seen_leader = raft_get_leader(n->r);
     n->restart_at = 0;
+    n->crash_at = 0;
     return RAFT_OK;
 }
 

@@ -97,6 +97,7 @@ struct sim_node {
     uint64_t next_tick_at;
     uint32_t tick_interval;
     uint64_t restart_at;      /* when crashed: scheduled restart time (0 = none) */
+    uint64_t crash_at;        /* when alive: scheduled crash time (0 = none) */
 };
 
 /* Fresh durable state: empty log, hard state 0, configuration voters[0..n_voters)

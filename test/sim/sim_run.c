@@ -31,14 +31,22 @@ void sim_run(const struct sim_opts *o, struct sim_result *res)
     choose_params(c);
     sim_fault_setup(c);
     sim_workload_setup(c);
+    if (c->storm && sim_rng_below(&c->rng, 2)) {
+        /* Tiny appends and no pipelining: a leader's backlog of old-term entries then
+         * reaches followers one entry at a time (the §5.4.2 window). */
+        c->params.max_size_per_msg = 1;
+        c->params.max_inflight_msgs = 1;
+        c->rate.propose *= 2;
+    }
     uint32_t n = sim_rng_below(&c->rng, 2) ? 5 : 3;
     const struct sim_node_params *p = &c->params;
     sim_trace(&c->trace, "seed %llu: %u replicas, election %u heartbeat %u, prevote %d "
-              "checkquorum %d nofwd %d, max msg %llu, max ready %llu, inflight %u",
+              "checkquorum %d nofwd %d, max msg %llu, max ready %llu, inflight %u%s",
               (unsigned long long)o->seed, n, p->election_tick, p->heartbeat_tick, p->pre_vote,
               p->check_quorum, p->disable_proposal_forwarding,
               (unsigned long long)p->max_size_per_msg,
-              (unsigned long long)p->max_committed_size_per_ready, p->max_inflight_msgs);
+              (unsigned long long)p->max_committed_size_per_ready, p->max_inflight_msgs,
+              c->storm ? ", storm" : "");
     int boot = o->bootstrap;
     if (boot == SIM_BOOT_MIXED)
         boot = sim_rng_below(&c->rng, 2) ? SIM_BOOT_SNAPSHOT : SIM_BOOT_CONF;

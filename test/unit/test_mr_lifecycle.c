@@ -135,6 +135,44 @@ static void test_remove_group(void **state)
     mrc_free(c);
 }
 
+static void test_removal_reaches_a_briefly_cut_off_quiesced_member(void **state)
+{
+    struct mrc_cluster *c = cluster(3, 35);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion rm;
+    struct mr_group_status st;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 4, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    assert_int_equal(mr_group_status(mrc_node(c, 3), 4, &st), MR_OK);
+    assert_true(st.quiesced);
+    /* Cut off for less than an election timeout: node 3 never suspects anything. */
+    mrc_partition(c, 3, 1, true);
+    mrc_partition(c, 3, 2, true);
+    assert_int_equal(mr_remove_group(mrc_node(c, 1), 4, 2, 100), MR_OK);
+    mrc_run(c, 5);
+    assert_true(mrc_completion(c, 1, 2, &rm));
+    assert_int_equal(rm.result, MR_OK);
+    assert_true(mr_group_exists(mrc_node(c, 3), 4));
+    mrc_heal_all(c);
+    mrc_run(c, 10);
+    /* The repeated removal notices reach it: no request needed. */
+    assert_false(mr_group_exists(mrc_node(c, 3), 4));
+    assert_true(mrc_stored_tombstone(c, 3, 4, NULL));
+    {
+        bool found = false;
+        for (size_t i = 0; i < mrc_event_count(c, 3); i++) {
+            const struct mrc_event *e = mrc_event_at(c, 3, i);
+            if (e->type == MR_EVENT_GROUP_REMOVED && e->group == 4) {
+                found = true;
+                assert_int_equal(e->index, rm.index);
+            }
+        }
+        assert_true(found);
+    }
+    mrc_free(c);
+}
+
 static void test_membership_by_node_id(void **state)
 {
     struct mrc_cluster *c = cluster(4, 33);
@@ -207,12 +245,47 @@ static void test_membership_by_node_id(void **state)
     mrc_free(c);
 }
 
+static void test_conf_changes_in_order_from_a_follower(void **state)
+{
+    struct mrc_cluster *c = cluster(4, 34);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion a, b, bad;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 6, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    /* Back to back on a follower: the removal is validated after the addition. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 6, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
+                                            2, NULL, 0, 300),
+                     MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 6, 3, MR_CHANGE_REMOVE_VOTER, 4,
+                                            "r4", 2, NULL, 0, 300),
+                     MR_OK);
+    /* Meaningless on the follower's own view: refused without a round trip. */
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 6, 4, MR_CHANGE_ADD_VOTER, 1, "x",
+                                            1, NULL, 0, 300),
+                     MR_OK);
+    mrc_settle(c);
+    assert_true(mrc_completion(c, 2, 4, &bad));
+    assert_int_equal(bad.result, MR_EBADCONF);
+    mrc_run(c, 40);
+    assert_true(mrc_completion(c, 3, 2, &a));
+    assert_true(mrc_completion(c, 3, 3, &b));
+    assert_int_equal(a.result, MR_OK);
+    assert_int_equal(b.result, MR_OK);
+    assert_true(b.index > a.index);
+    assert_false(mr_group_exists(mrc_node(c, 4), 6));
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lazy_creation_and_refusals),
         cmocka_unit_test(test_remove_group),
+        cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
+        cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -552,6 +552,33 @@ static void test_non_voter_lease_expires(void **state)
     tc_destroy(&tc);
 }
 
+/* Forged or corrupt messages with absurd terms/indexes are refused (no wrap-around). */
+static void test_absurd_values_refused(void **state)
+{
+    struct test_cluster tc;
+    struct raft_message m;
+    struct raft_snapshot s;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    msg_init(&m, RAFT_MSG_TIMEOUT_NOW, 2, 3, UINT64_MAX);
+    assert_int_equal(tc_step(&tc, 2, &m), RAFT_EINVAL);
+    msg_init(&m, RAFT_MSG_APPEND, 1, 3, raft_get_term(R(&tc, 0)));
+    m.commit = UINT64_MAX - 1;
+    assert_int_equal(tc_step(&tc, 2, &m), RAFT_EINVAL);
+    memset(&s, 0, sizeof s);
+    s.index = UINT64_MAX - 1;
+    s.term = 1;
+    msg_init(&m, RAFT_MSG_SNAPSHOT, 1, 3, raft_get_term(R(&tc, 0)));
+    m.snapshot = &s;
+    assert_int_equal(tc_step(&tc, 2, &m), RAFT_EINVAL);
+    assert_true(raft_get_term(R(&tc, 2)) < 100);
+    assert_true(raft_get_commit(R(&tc, 2)) < 100);
+    tc_tick_stabilize(&tc, 3);
+    assert_int_equal(tc_leader(&tc), 0);
+    tc_destroy(&tc);
+}
+
 /* Election safety (§5.2, Figure 3): at most one leader per term, over many seeds,
  * with message loss, partitions and crashes. */
 static void test_election_safety_random(void **state)
@@ -605,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_non_voters_do_not_campaign),
         cmocka_unit_test(test_empty_replica_votes),
         cmocka_unit_test(test_non_voter_lease_expires),
+        cmocka_unit_test(test_absurd_values_refused),
         cmocka_unit_test(test_prevote_prevents_disruption),
         cmocka_unit_test(test_prevote_does_not_change_terms),
         cmocka_unit_test(test_check_quorum),

@@ -224,6 +224,58 @@ static void test_remove_leader(void **state)
     tc_destroy(&tc);
 }
 
+/* A leader removing itself accepts no more proposals, so its log ends with the
+ * removal.  Even if the remaining voter never hears that the removal committed (all
+ * commit announcements lost), it can still win an election with the departing
+ * leader's vote — which it needs while its configuration is the old one. */
+struct drop_commit {
+    raft_index idx;
+};
+
+static bool drop_commit_announcements(void *arg, const struct raft_message *m)
+{
+    struct drop_commit *d = arg;
+    if (m->from != 1 || d->idx == 0)
+        return true;
+    if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) && m->commit >= d->idx)
+        return false;
+    /* nothing appended after the removal reaches node 2 either */
+    if (m->type == RAFT_MSG_APPEND && m->n_entries > 0 &&
+        m->entries[m->n_entries - 1].index > d->idx)
+        return false;
+    return true;
+}
+
+static void test_leader_self_removal_liveness(void **state)
+{
+    struct test_cluster tc;
+    struct drop_commit d = {0};
+    struct raft_conf_state cs;
+    (void)state;
+    assert_int_equal(tc_init_bootstrap(&tc, 2, NULL, 8), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_tick_stabilize(&tc, 1);
+    tc.filter = drop_commit_announcements;
+    tc.filter_arg = &d;
+    assert_int_equal(propose_cc(&tc, 0, RAFT_CC_REMOVE, 1, &d.idx), RAFT_OK);
+    assert_int_equal(tc_propose(&tc, 0, "late", NULL), RAFT_ENOTMEMBER);
+    tc_stabilize(&tc, 0);
+    assert_int_equal(raft_get_role(R(&tc, 0)), RAFT_FOLLOWER);
+    assert_true(raft_get_commit(R(&tc, 1)) < d.idx); /* node 2 never heard */
+    assert_true(raft_is_voter(R(&tc, 1), 1));
+    tc_tick_stabilize(&tc, 50);
+    assert_int_equal(tc_leader(&tc), 1);
+    tc_tick_stabilize(&tc, 2);
+    raft_get_conf_state(R(&tc, 1), &cs);
+    assert_int_equal(cs.n_voters, 1);
+    assert_int_equal(cs.voters[0], 2);
+    assert_int_equal(tc_propose(&tc, 1, "solo", NULL), RAFT_OK);
+    tc_tick_stabilize(&tc, 2);
+    assert_true(tc_applied_contains(&tc, 1, "solo"));
+    check_safe(&tc);
+    tc_destroy(&tc);
+}
+
 /* At most one uncommitted change; invalid changes are refused with a reason. */
 static void test_conf_change_refusals(void **state)
 {
@@ -373,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_learner_and_promotion),
         cmocka_unit_test(test_remove_follower),
         cmocka_unit_test(test_remove_leader),
+        cmocka_unit_test(test_leader_self_removal_liveness),
         cmocka_unit_test(test_conf_change_refusals),
         cmocka_unit_test(test_conf_change_in_ready),
         cmocka_unit_test(test_membership_churn_random),

@@ -1,0 +1,160 @@
+/*
+ * storage_log.c — ranged deletes of multiraft.log rows, straight through its
+ * primary key (group_id, log_index).
+ *
+ * Why not SQL: the log is a queue (rows are inserted at the right end of each
+ * group's range and deleted from the left by compaction), so between two
+ * vacuums its primary key is mostly dead entries, and its statistics describe a
+ * table of a few live rows.  The planner then picks full scans for the ranged
+ * DELETEs of a batch (measured: a third of the worker's time).  Here each
+ * delete is one index scan between exact bounds, and compaction starts at the
+ * group's previous log start, so the dead entries of earlier compactions are
+ * never visited.  Only the worker writes this table, so a plain heap delete of
+ * what the transaction's snapshot sees is enough.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "storage.h"
+
+typedef struct LogStart
+{
+	uint64		group;			/* hash key */
+	uint64		start;			/* rows <= start are deleted already */
+} LogStart;
+
+static HTAB *log_starts = NULL;
+static Oid	log_rel = InvalidOid;
+static Oid	log_idx = InvalidOid;
+static Relation log_heap = NULL;
+static Relation log_index_rel = NULL;
+
+void
+storage_log_reset(void)
+{
+	if (log_starts != NULL)
+		hash_destroy(log_starts);
+	log_starts = NULL;
+	log_rel = InvalidOid;
+	log_idx = InvalidOid;
+}
+
+static HTAB *
+starts(void)
+{
+	if (log_starts == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(LogStart);
+		ctl.hcxt = TopMemoryContext;
+		log_starts = hash_create("multiraft log starts", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return log_starts;
+}
+
+void
+storage_log_set_start(mr_group_id group, raft_index start)
+{
+	uint64		key = group;
+	LogStart   *e = hash_search(starts(), &key, HASH_ENTER, NULL);
+
+	e->start = start;
+}
+
+void
+storage_log_forget(mr_group_id group)
+{
+	uint64		key = group;
+
+	(void) hash_search(starts(), &key, HASH_REMOVE, NULL);
+}
+
+void
+storage_log_begin(void)
+{
+	if (!OidIsValid(log_rel))
+	{
+		Oid			ns = get_namespace_oid("multiraft", false);
+
+		log_rel = get_relname_relid("log", ns);
+		log_idx = get_relname_relid("log_pkey", ns);
+		if (!OidIsValid(log_rel) || !OidIsValid(log_idx))
+			elog(ERROR, "multiraft: table multiraft.log or its primary key is missing");
+	}
+	log_heap = table_open(log_rel, RowExclusiveLock);
+	log_index_rel = index_open(log_idx, RowExclusiveLock);
+}
+
+void
+storage_log_end(void)
+{
+	if (log_index_rel != NULL)
+		index_close(log_index_rel, NoLock);
+	if (log_heap != NULL)
+		table_close(log_heap, NoLock);
+	log_index_rel = NULL;
+	log_heap = NULL;
+}
+
+/* Deletes the rows of group with lo <= log_index <= hi that this command sees. */
+static void
+delete_range(mr_group_id group, int64 lo, int64 hi)
+{
+	ScanKeyData key[3];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snap;
+
+	Assert(log_heap != NULL);
+	if (lo > hi)
+		return;
+	/* See the rows written by earlier statements of this batch, not later ones. */
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
+	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(lo));
+	ScanKeyInit(&key[2], 2, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(hi));
+	slot = table_slot_create(log_heap, NULL);
+	scan = index_beginscan(log_heap, log_index_rel, snap, 3, 0);
+	index_rescan(scan, key, 3, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		simple_table_tuple_delete(log_heap, &slot->tts_tid, snap);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+}
+
+void
+storage_log_truncate(mr_group_id group, raft_index from)
+{
+	delete_range(group, (int64) from, PG_INT64_MAX);
+}
+
+void
+storage_log_compact(mr_group_id group, raft_index upto)
+{
+	uint64		key = group;
+	bool		found;
+	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
+	int64		lo = found ? (int64) e->start + 1 : 0;
+
+	delete_range(group, lo, (int64) upto);
+}
