@@ -46,6 +46,34 @@ $(SIM_OPT_BIN): $(SIM_SRCS) $(OPT_DIR)/libmrcore.a
 	@mkdir -p $(dir $@)
 	$(PURE_CC) $(OPT_CFLAGS) -Itest/sim $(SIM_SRCS) -o $@ $(OPT_DIR)/libmrcore.a
 
+# Many-group simulator, heartbeat measurement and multi-raft benchmark (test/msim,
+# bench/multiraft), libFuzzer targets (test/fuzz/run builds them with clang).
+MSIM_BIN   := $(SAN_DIR)/msim/msim
+HB_BIN     := $(SAN_DIR)/msim/sim-heartbeats
+MRBENCH_BIN := $(OPT_DIR)/bench/mr_bench
+$(MSIM_BIN): test/msim/msim.c $(SAN_DIR)/libmrcore.a
+	@mkdir -p $(dir $@)
+	$(PURE_CC) $(SAN_CFLAGS) $< -o $@ $(SAN_DIR)/libmrcore.a
+$(HB_BIN): test/msim/sim_heartbeats.c $(SAN_DIR)/libmrcore.a
+	@mkdir -p $(dir $@)
+	$(PURE_CC) $(SAN_CFLAGS) $< -o $@ $(SAN_DIR)/libmrcore.a
+$(MRBENCH_BIN): bench/multiraft/mr_bench.c $(OPT_DIR)/libmrcore.a
+	@mkdir -p $(dir $@)
+	$(PURE_CC) $(OPT_CFLAGS) $< -o $@ $(OPT_DIR)/libmrcore.a
+
+MSIM_ARGS  ?=
+BENCH_ARGS ?=
+FUZZ_SECONDS ?= 30
+.PHONY: msim sim-heartbeats bench-multiraft fuzz
+msim: $(MSIM_BIN)
+	$(MSIM_BIN) $(MSIM_ARGS)
+sim-heartbeats: $(HB_BIN)
+	$(HB_BIN)
+bench-multiraft: $(MRBENCH_BIN)
+	$(MRBENCH_BIN) $(BENCH_ARGS)
+fuzz:
+	test/fuzz/run $(FUZZ_SECONDS)
+
 .PHONY: pure unit-build unit sim sim-opt
 pure: $(OPT_DIR)/libmrcore.a $(SAN_DIR)/libmrcore.a
 unit-build: $(UNIT_BINS)

@@ -161,6 +161,9 @@ for key, label in (
         ("election_timeout_s", "election timeout (s, before randomization)"),
         ("failover_s", "failover: kill -9 → every group led by a live node (s)"),
         ("failover_groups_led_by_killed", "failover: groups the killed node led"),
+        ("failover_leaderless_groups_node1", "failover timed out: groups without a live leader on node 1"),
+        ("failover_leaderless_groups_node2", "failover timed out: groups without a live leader on node 2"),
+        ("failover_leaderless_groups_node3", "failover timed out: groups without a live leader on node 3"),
         ("restart_pg_start_s", "restart: server accepting connections (s)"),
         ("catchup_missed_commands", "restart: commands committed while the node was down"),
         ("restart_catchup_s", "restart: restart → all groups applied to the leader's commit (s)")):
@@ -172,6 +175,10 @@ for k in (1, 2, 3):
                   f"{fmt(figures.get(f'idle_msgs_per_s_node{k}'), 2)}, "
                   f"{fmt(figures.get(f'idle_transport_frames_received_per_s_node{k}'), 2)}; "
                   f"{fmt(figures.get(f'idle_bytes_per_s_node{k}'), 0)}; {fmt(figures.get(f'idle_worker_cpu_pct_node{k}'), 3)} |")
+        md.append(f"| idle node {k}: heartbeat entries coalesced/s; raft messages_sent/s; ticks/s | "
+                  f"{fmt(figures.get(f'idle_heartbeat_entries_coalesced_per_s_node{k}'), 1)}; "
+                  f"{fmt(figures.get(f'idle_messages_sent_per_s_node{k}'), 2)}; "
+                  f"{fmt(figures.get(f'idle_ticks_per_s_node{k}'), 2)} |")
 
 md += ["", "## Targets", "", "| target | value | rule | met |", "|---|---:|---|---|"]
 for t in targets:

@@ -61,7 +61,7 @@ extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
  * Deletes the log rows of `group` with index >= from (a replaced suffix) or
  * index <= upto (compaction).  Both scan the primary key directly between
  * exact bounds: compaction starts at the group's previous log start (remembered
- * here per group, learned at load and at every meta write), so it never wades
+ * here per group, learned at load and at every compaction), so it never wades
  * through the dead index entries of earlier compactions.
  */
 extern void storage_log_truncate(mr_group_id group, raft_index from);
@@ -76,9 +76,15 @@ extern void storage_log_reset(void);	/* forget everything (node reload) */
 
 /* ---- storage_write.c ---- */
 
-/* Writes everything the batch says must be durable (groups' rows, events, dedup
- * records, tombstones) and queues the NOTIFYs; the caller commits. */
+/*
+ * One transaction may persist several batches: storage_txn_begin() at its start,
+ * storage_write_batch() per batch (groups' rows, dedup records, tombstones; the
+ * meta rows and events are kept), storage_txn_finish() before the commit (meta
+ * rows, events, one NOTIFY per group).
+ */
+extern void storage_txn_begin(void);
 extern void storage_write_batch(const struct mr_batch *b);
+extern void storage_txn_finish(void);
 
 /* ---- storage_dedup.c ---- */
 

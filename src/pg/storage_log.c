@@ -157,4 +157,5 @@ storage_log_compact(mr_group_id group, raft_index upto)
 	int64		lo = found ? (int64) e->start + 1 : 0;
 
 	delete_range(group, lo, (int64) upto);
+	storage_log_set_start(group, upto);
 }

@@ -1,16 +1,18 @@
 /*
- * storage_write.c — persists one batch of the multi-raft layer (mr_batch) in the
- * worker's current transaction: the groups' rows in the order mr_group_write
- * prescribes, then events, dedup records, tombstones, then one NOTIFY per group
- * with events.  The caller commits: one commit, one WAL flush for every group.
+ * storage_write.c — persists the batches of the multi-raft layer (mr_batch) in
+ * the worker's current transaction: the groups' rows in the order
+ * mr_group_write prescribes, dedup records and tombstones per batch; the meta
+ * rows, the events and one NOTIFY per group once per transaction
+ * (storage_txn_finish), because one transaction may carry several batches
+ * (worker_batch.c) and a group's meta row, like its notification, only needs
+ * its last value.  The caller commits: one commit, one WAL flush for every group.
  *
  * Each stage is one statement for all groups of the batch (arrays + unnest),
  * except the ranged log deletes, which go straight through the primary key
- * (storage_log.c).
- * That keeps the per-group order of mr_group_write (remove/create, snapshot,
- * entries, compaction, meta) because every group appears at most once in a
- * batch; if a batch ever lists a group twice, its writes are done one at a time
- * in batch order instead.
+ * (storage_log.c).  That keeps the per-group order of mr_group_write
+ * (remove/create, snapshot, entries, compaction, meta) because every group
+ * appears at most once in a batch; if a batch ever lists a group twice, its
+ * writes are done one at a time in batch order instead.
  */
 #include "postgres.h"
 
@@ -19,6 +21,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "storage.h"
 
@@ -88,6 +92,124 @@ exec_pairs(StoragePlan p, StorageColumn *a, StorageColumn *b, int expected)
 	storage_exec(p, v, NULL, false, expected);
 }
 
+typedef struct GroupIndex
+{
+	uint64		group;
+	uint64		index;
+} GroupIndex;
+
+/*
+ * What the batches of the current transaction leave for storage_txn_finish: the
+ * latest meta row of each group, the events in batch order, and the groups to
+ * notify.  Allocated in TopTransactionContext, so an aborted transaction takes
+ * it along.
+ */
+typedef struct TxnWrites
+{
+	bool		active;
+	StorageColumn meta[11];
+	bool	   *meta_dropped;	/* per meta row: the group was removed later */
+	int			meta_cap;
+	HTAB	   *meta_pos;		/* group -> row in meta[] */
+	StorageColumn ev[8];
+	GroupIndex *notify;
+	int			nnotify;
+	int			capnotify;
+} TxnWrites;
+
+typedef struct MetaPos
+{
+	uint64		group;
+	int			row;
+} MetaPos;
+
+static TxnWrites txn;
+
+void
+storage_txn_begin(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	HASHCTL		ctl;
+
+	memset(&txn, 0, sizeof(txn));
+	for (int c = 0; c < 11; c++)
+		storage_column_init(&txn.meta[c], (c == 5 || c == 6) ? TEXTOID :
+							c == 10 ? BYTEAOID : INT8OID, 16);
+	txn.meta_cap = 16;
+	txn.meta_dropped = palloc0(sizeof(bool) * txn.meta_cap);
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(MetaPos);
+	ctl.hcxt = TopTransactionContext;
+	txn.meta_pos = hash_create("multiraft meta rows", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	storage_column_init(&txn.ev[0], INT8OID, 16);
+	storage_column_init(&txn.ev[1], TEXTOID, 16);
+	storage_column_init(&txn.ev[2], INT8OID, 16);
+	storage_column_init(&txn.ev[3], INT8OID, 16);
+	storage_column_init(&txn.ev[4], TEXTOID, 16);
+	storage_column_init(&txn.ev[5], BYTEAOID, 16);
+	storage_column_init(&txn.ev[6], INT4OID, 16);
+	storage_column_init(&txn.ev[7], TEXTOID, 16);
+	txn.capnotify = 16;
+	txn.notify = palloc(sizeof(GroupIndex) * txn.capnotify);
+	txn.active = true;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+txn_drop_meta(mr_group_id group)
+{
+	uint64		key = group;
+	bool		found;
+	MetaPos    *e = hash_search(txn.meta_pos, &key, HASH_FIND, &found);
+
+	if (found)
+		txn.meta_dropped[e->row] = true;
+}
+
+static void
+txn_keep_meta(const struct mr_group_write *g)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	uint64		key = g->group;
+	bool		found;
+	MetaPos    *e = hash_search(txn.meta_pos, &key, HASH_ENTER, &found);
+	Datum		v[11];
+
+	v[0] = U64_DATUM(g->group);
+	v[1] = U64_DATUM(g->replica_id);
+	v[2] = U64_DATUM(g->hard_state.term);
+	v[3] = U64_DATUM(g->hard_state.vote);
+	v[4] = U64_DATUM(g->hard_state.commit);
+	v[5] = id_array_text(g->conf_state.voters, g->conf_state.n_voters);
+	v[6] = id_array_text(g->conf_state.learners, g->conf_state.n_learners);
+	v[7] = U64_DATUM(g->applied);
+	v[8] = U64_DATUM(g->log_start_index);
+	v[9] = U64_DATUM(g->log_start_term);
+	v[10] = storage_bytea(g->state, g->state_len);
+	if (found)
+	{
+		/* overwrite the row (the old values stay allocated until commit) */
+		for (int c = 0; c < 11; c++)
+			txn.meta[c].values[e->row] = v[c];
+		txn.meta_dropped[e->row] = false;
+	}
+	else
+	{
+		e->row = txn.meta[0].n;
+		for (int c = 0; c < 11; c++)
+			storage_column_add(&txn.meta[c], v[c], false);
+		if (e->row >= txn.meta_cap)
+		{
+			txn.meta_dropped = repalloc(txn.meta_dropped, sizeof(bool) * txn.meta_cap * 2);
+			memset(txn.meta_dropped + txn.meta_cap, 0, sizeof(bool) * txn.meta_cap);
+			txn.meta_cap *= 2;
+		}
+		txn.meta_dropped[e->row] = false;
+	}
+	MemoryContextSwitchTo(old);
+}
+
 /* Writes groups w[0..n-1] (each group at most once) stage by stage. */
 static void
 write_groups(const struct mr_group_write *w, size_t n)
@@ -99,7 +221,6 @@ write_groups(const struct mr_group_write *w, size_t n)
 				lt,
 				ly,
 				ld;
-	StorageColumn m[11];
 	size_t		nentries = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -169,41 +290,14 @@ write_groups(const struct mr_group_write *w, size_t n)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
 			storage_log_compact(w[i].group, w[i].log_start_index);
 
-	/* 5. meta rows */
-	for (int c = 0; c < 11; c++)
-		storage_column_init(&m[c], (c == 5 || c == 6) ? TEXTOID :
-							c == 10 ? BYTEAOID : INT8OID, n);
+	/* 5. meta rows: kept for storage_txn_finish (the last value wins) */
 	for (size_t i = 0; i < n; i++)
 	{
-		const struct mr_group_write *g = &w[i];
-
-		if ((g->flags & MR_GW_REMOVED) || !g->meta_changed)
-			continue;
-		storage_column_add(&m[0], U64_DATUM(g->group), false);
-		storage_column_add(&m[1], U64_DATUM(g->replica_id), false);
-		storage_column_add(&m[2], U64_DATUM(g->hard_state.term), false);
-		storage_column_add(&m[3], U64_DATUM(g->hard_state.vote), false);
-		storage_column_add(&m[4], U64_DATUM(g->hard_state.commit), false);
-		storage_column_add(&m[5], id_array_text(g->conf_state.voters,
-												g->conf_state.n_voters), false);
-		storage_column_add(&m[6], id_array_text(g->conf_state.learners,
-												g->conf_state.n_learners), false);
-		storage_column_add(&m[7], U64_DATUM(g->applied), false);
-		storage_column_add(&m[8], U64_DATUM(g->log_start_index), false);
-		storage_column_add(&m[9], U64_DATUM(g->log_start_term), false);
-		storage_column_add(&m[10], storage_bytea(g->state, g->state_len), false);
+		if (w[i].flags & MR_GW_REMOVED)
+			txn_drop_meta(w[i].group);
+		else if (w[i].meta_changed)
+			txn_keep_meta(&w[i]);
 	}
-	if (m[0].n > 0)
-	{
-		Datum		v[11];
-
-		for (int c = 0; c < 11; c++)
-			v[c] = storage_column_array(&m[c]);
-		storage_exec(SP_UPSERT_META, v, NULL, false, SPI_OK_INSERT);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!(w[i].flags & MR_GW_REMOVED) && w[i].meta_changed)
-			storage_log_set_start(w[i].group, w[i].log_start_index);
 }
 
 /*
@@ -231,12 +325,6 @@ command_id_text(const void *id, size_t len, bool *isnull)
 	}
 }
 
-typedef struct GroupIndex
-{
-	uint64		group;
-	uint64		index;
-} GroupIndex;
-
 static int
 cmp_group_index(const void *a, const void *b)
 {
@@ -248,25 +336,15 @@ cmp_group_index(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
 }
 
+/* Keeps the events of one batch for storage_txn_finish (in batch order). */
 static void
-write_events(const struct mr_event *ev, size_t n)
+keep_events(const struct mr_event *ev, size_t n)
 {
-	StorageColumn c[8];
-	GroupIndex *notify;
-	Datum		v[8];
+	MemoryContext old;
 
 	if (n == 0)
 		return;
-	storage_column_init(&c[0], INT8OID, n);
-	storage_column_init(&c[1], TEXTOID, n);
-	storage_column_init(&c[2], INT8OID, n);
-	storage_column_init(&c[3], INT8OID, n);
-	storage_column_init(&c[4], TEXTOID, n);
-	storage_column_init(&c[5], BYTEAOID, n);
-	storage_column_init(&c[6], INT4OID, n);
-	storage_column_init(&c[7], TEXTOID, n);
-	notify = palloc(sizeof(GroupIndex) * n);
-
+	old = MemoryContextSwitchTo(TopTransactionContext);
 	for (size_t i = 0; i < n; i++)
 	{
 		const struct mr_event *e = &ev[i];
@@ -284,39 +362,27 @@ write_events(const struct mr_event *ev, size_t n)
 		bool		cid_null;
 		Datum		cid = command_id_text(e->command_id, e->command_id_len, &cid_null);
 
-		storage_column_add(&c[0], U64_DATUM(e->group), false);
-		storage_column_add(&c[1], CStringGetTextDatum(type ? type : "unknown"), false);
-		storage_column_add(&c[2], U64_DATUM(e->index), !has_index);
-		storage_column_add(&c[3], U64_DATUM(e->term), e->type == MR_EVENT_GROUP_CREATED);
-		storage_column_add(&c[4], cid, cid_null);
-		storage_column_add(&c[5], logged ? storage_bytea(e->payload, e->payload_len) : (Datum) 0,
+		storage_column_add(&txn.ev[0], U64_DATUM(e->group), false);
+		storage_column_add(&txn.ev[1], CStringGetTextDatum(type ? type : "unknown"), false);
+		storage_column_add(&txn.ev[2], U64_DATUM(e->index), !has_index);
+		storage_column_add(&txn.ev[3], U64_DATUM(e->term), e->type == MR_EVENT_GROUP_CREATED);
+		storage_column_add(&txn.ev[4], cid, cid_null);
+		storage_column_add(&txn.ev[5], logged ? storage_bytea(e->payload, e->payload_len) : (Datum) 0,
 						   !logged);
-		storage_column_add(&c[6], Int32GetDatum((int32) e->node_id),
+		storage_column_add(&txn.ev[6], Int32GetDatum((int32) e->node_id),
 						   !has_node || e->node_id == 0);
-		storage_column_add(&c[7], change ? CStringGetTextDatum(change) : (Datum) 0,
+		storage_column_add(&txn.ev[7], change ? CStringGetTextDatum(change) : (Datum) 0,
 						   change == NULL);
-		notify[i].group = e->group;
-		notify[i].index = has_index ? e->index : 0;
+		if (txn.nnotify == txn.capnotify)
+		{
+			txn.capnotify *= 2;
+			txn.notify = repalloc(txn.notify, sizeof(GroupIndex) * txn.capnotify);
+		}
+		txn.notify[txn.nnotify].group = e->group;
+		txn.notify[txn.nnotify].index = has_index ? e->index : 0;
+		txn.nnotify++;
 	}
-	for (int k = 0; k < 8; k++)
-		v[k] = storage_column_array(&c[k]);
-	storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
-
-	/*
-	 * One notification per group: '<group_id>:<highest log index of its events>'.
-	 * Async_Notify queues it; PostgreSQL delivers it when this transaction commits.
-	 */
-	qsort(notify, n, sizeof(GroupIndex), cmp_group_index);
-	for (size_t i = 0; i < n; i++)
-	{
-		char		payload[64];
-
-		if (i + 1 < n && notify[i + 1].group == notify[i].group)
-			continue;			/* the last of a group has its highest index */
-		snprintf(payload, sizeof(payload), INT64_FORMAT ":" UINT64_FORMAT,
-				 (int64) notify[i].group, notify[i].index);
-		Async_Notify(NOTIFY_CHANNEL, payload);
-	}
+	MemoryContextSwitchTo(old);
 }
 
 static bool
@@ -391,6 +457,8 @@ write_tombstones(const struct mr_tombstone *t, size_t n)
 void
 storage_write_batch(const struct mr_batch *b)
 {
+	if (!txn.active)
+		elog(ERROR, "multiraft: storage_write_batch outside storage_txn_begin");
 	storage_log_begin();
 	if (groups_unique(b->groups, b->n_groups))
 		write_groups(b->groups, b->n_groups);
@@ -398,7 +466,62 @@ storage_write_batch(const struct mr_batch *b)
 		for (size_t i = 0; i < b->n_groups; i++)
 			write_groups(&b->groups[i], 1);
 	storage_log_end();
-	write_events(b->events, b->n_events);
+	keep_events(b->events, b->n_events);
 	write_dedup(b);
 	write_tombstones(b->tombstones, b->n_tombstones);
+}
+
+void
+storage_txn_finish(void)
+{
+	Datum		v[11];
+
+	if (!txn.active)
+		return;
+	txn.active = false;
+
+	/* meta rows: the last value of each group not removed since */
+	if (txn.meta[0].n > 0)
+	{
+		StorageColumn m[11];
+
+		for (int c = 0; c < 11; c++)
+		{
+			storage_column_init(&m[c], txn.meta[c].elemtype, txn.meta[0].n);
+			for (int r = 0; r < txn.meta[0].n; r++)
+				if (!txn.meta_dropped[r])
+					storage_column_add(&m[c], txn.meta[c].values[r], false);
+		}
+		if (m[0].n > 0)
+		{
+			for (int c = 0; c < 11; c++)
+				v[c] = storage_column_array(&m[c]);
+			storage_exec(SP_UPSERT_META, v, NULL, false, SPI_OK_INSERT);
+		}
+	}
+
+	/* events, in batch order (event ids follow it) */
+	if (txn.ev[0].n > 0)
+	{
+		for (int k = 0; k < 8; k++)
+			v[k] = storage_column_array(&txn.ev[k]);
+		storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
+	}
+
+	/*
+	 * One notification per group and transaction:
+	 * '<group_id>:<highest log index of its events>'.  Async_Notify queues it;
+	 * PostgreSQL delivers it when this transaction commits.
+	 */
+	qsort(txn.notify, txn.nnotify, sizeof(GroupIndex), cmp_group_index);
+	for (int i = 0; i < txn.nnotify; i++)
+	{
+		char		payload[64];
+
+		if (i + 1 < txn.nnotify && txn.notify[i + 1].group == txn.notify[i].group)
+			continue;			/* the last of a group has its highest index */
+		snprintf(payload, sizeof(payload), INT64_FORMAT ":" UINT64_FORMAT,
+				 (int64) txn.notify[i].group, txn.notify[i].index);
+		Async_Notify(NOTIFY_CHANNEL, payload);
+	}
 }

@@ -161,6 +161,7 @@ worker_process_batch(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "multiraft: SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
+		storage_txn_begin();
 		for (int round = 1;; round++)
 		{
 			storage_callback_reset();
@@ -197,6 +198,7 @@ worker_process_batch(void)
 			PopActiveSnapshot();
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}
+		storage_txn_finish();
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();

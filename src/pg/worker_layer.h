@@ -28,5 +28,4 @@
 
 StaticAssertDecl(MR_MAX_MEMBERS == 16, "status.h and multiraft.h agree on MR_MAX_MEMBERS");
 
-
 #endif

@@ -46,6 +46,9 @@ def parse_args(argv):
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--base-port", type=int, default=55400, help="node k listens on base+k")
     ap.add_argument("--tick", default="20ms", help="multiraft.tick_interval")
+    ap.add_argument("--set", action="append", default=[], metavar="GUC=VALUE",
+                    help="extra postgresql.conf line for every node (repeatable), "
+                         "e.g. --set multiraft.election_ticks=30")
     ap.add_argument("--faults", default=",".join(FAULT_KINDS),
                     help="comma list of kill,partition,pause,kill+partition (or none)")
     ap.add_argument("--admin", default="membership,transfer",
@@ -54,6 +57,8 @@ def parse_args(argv):
                     help="bound of heal + final commands + convergence (default 60s + 20s/minute, at most 180s)")
     ap.add_argument("--quiet", type=float, default=5.0,
                     help="seconds of no faults and no clients after convergence")
+    ap.add_argument("--strict-liveness", action="store_true",
+                    help="count leader churn in the quiet period (no-churn) as a failure")
     ap.add_argument("--strict-snapshots", action="store_true",
                     help="count entries skipped by a snapshot as gaps")
     ap.add_argument("--results", default=None, help="results directory (default: results/<ts>)")
@@ -93,6 +98,7 @@ class Run:
         self.nemesis = None
         self.cleaned = False
         self.phase_times = {}
+        self.warnings = []          # liveness results that do not fail the run
 
     # ------------------------------------------------------------------ logging
     def log(self, msg):
@@ -350,7 +356,8 @@ class Run:
                  f"clients={a.clients} faults={a.fault_kinds} admin={a.admin_kinds} "
                  f"results={self.results}")
         shim = self.preflight()
-        self.cluster = Cluster(a.nodes, self.workdir, a.base_port, shim, a.tick, self.log)
+        self.cluster = Cluster(a.nodes, self.workdir, a.base_port, shim, a.tick, self.log,
+                               extra_conf=a.set)
         self.net = Net(self.cluster.nodes, f"MRCHAOS_{a.base_port}", self.log)
         t = time.monotonic()
         self.cluster.setup()
@@ -405,7 +412,11 @@ class Run:
         # A quiet period with every node up and connected and no client: the state
         # must stay converged (elections now are leader churn without any fault).
         self.heal_done = self.now()
+        ticks0 = self.read_ticks()
         time.sleep(a.quiet)
+        self.tick_loss = self.tick_deficit(ticks0, self.read_ticks())
+        self.log(f"quiet period: ticks each node's worker missed: {self.tick_loss} "
+                 f"(a worker that stalls longer than an election timeout looks dead to its peers)")
         reason, final = self.poll_converged(time.monotonic() + 30)
         self.quiet_end = self.now()
         self.phase_times["converge"] = time.monotonic() - t
@@ -416,7 +427,11 @@ class Run:
         self.write_history()
         results, stats = checker.check(self.history, events, final,
                                        strict_snapshots=a.strict_snapshots)
-        results.append(self.churn_check(events))
+        churn = self.churn_check(events)
+        if a.strict_liveness:
+            results.append(churn)
+        else:
+            self.warnings.append(churn)
         if len(events) != len(self.cluster.nodes):
             r = checker.Result("all-nodes-read")
             r.checked = len(self.cluster.nodes)
@@ -424,6 +439,24 @@ class Run:
             results.append(r)
         self.cleanup()
         return self.report(results, stats, schedule, reason)
+
+    def read_ticks(self):
+        out = {}
+        for k, node in self.cluster.nodes.items():
+            try:
+                rows = node.sql("SELECT value FROM multiraft.stats WHERE name = 'ticks'", timeout=3)
+                out[k] = (time.monotonic(), int(rows[0][0]))
+            except (pgconn.Failure, IndexError, ValueError, TypeError):
+                pass
+        return out
+
+    def tick_deficit(self, a, b):
+        ms = float(self.a.tick.rstrip("ms")) if self.a.tick.endswith("ms") else 1000 * float(self.a.tick.rstrip("s"))
+        out = {}
+        for k in sorted(set(a) & set(b)):
+            expected = (b[k][0] - a[k][0]) * 1000.0 / ms
+            out[k] = max(0, round(expected - (b[k][1] - a[k][1])))
+        return out
 
     def churn_check(self, events):
         """No election may start after the cluster converged with every fault
@@ -437,6 +470,8 @@ class Run:
                         and e.get("at") is not None and e["at"] > self.heal_done):
                     seen.setdefault(e["group_id"], set()).add(
                         (e["term"], e["event_type"], e["node_id"], node, round(e["at"], 2)))
+        if getattr(self, "tick_loss", None):
+            r.notes.append(f"ticks missed per node during the quiet period: {self.tick_loss}")
         for g in sorted(seen):
             r.bad(f"group {g}: during the quiet period t={self.heal_done:.1f}..{self.quiet_end:.1f}s: "
                   + ", ".join(f"{t} term {term} node {n} (seen by {by} at {at}s)"
@@ -463,13 +498,20 @@ class Run:
         import report
         text = report.render(self.a, self.history, results, stats, schedule,
                              self.nemesis.counts, converge_reason, self.phase_times,
-                             self.results)
+                             self.results, warnings=self.warnings)
         with open(os.path.join(self.results, "report.md"), "w") as f:
             f.write(text)
         for r in results:
             self.log("chaos: " + r.line())
             for v in r.violations:
                 self.log("    " + v)
+            for n in r.notes:
+                self.log("    note: " + n)
+        for r in self.warnings:
+            self.log("chaos: liveness " + r.line().replace("FAIL", "WARNING")
+                     + ("" if r.ok else " — not counted; --strict-liveness counts it"))
+            for v in r.violations[:5]:
+                self.log("    " + v[:300])
             for n in r.notes:
                 self.log("    note: " + n)
         bad = sum(not r.ok for r in results)

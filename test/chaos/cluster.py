@@ -48,8 +48,9 @@ def children_of(pid):
 
 
 class Node:
-    def __init__(self, k, workdir, base_port, shim, tick, log):
+    def __init__(self, k, workdir, base_port, shim, tick, log, extra_conf=()):
         self.id = k
+        self.extra_conf = list(extra_conf)
         self.addr = f"127.0.0.{10 + k}"
         self.port = base_port + k
         self.datadir = os.path.join(workdir, f"node{k}")
@@ -86,6 +87,9 @@ fsync = off
 log_line_prefix = '%m [%p] '
 log_min_messages = warning
 """)
+            for line in self.extra_conf:
+                name, _, value = line.partition("=")
+                f.write(f"{name.strip()} = '{value.strip()}'\n")
         # Peers connect from their own 127.0.0.x (bindsrc.so): trust the chaos range.
         with open(os.path.join(self.datadir, "pg_hba.conf"), "a") as f:
             f.write("host all all 127.0.0.0/8 trust\n")
@@ -206,10 +210,10 @@ log_min_messages = warning
 
 
 class Cluster:
-    def __init__(self, n, workdir, base_port, shim, tick, log):
+    def __init__(self, n, workdir, base_port, shim, tick, log, extra_conf=()):
         self.workdir = workdir
         self.log = log
-        self.nodes = {k: Node(k, workdir, base_port, shim, tick, log)
+        self.nodes = {k: Node(k, workdir, base_port, shim, tick, log, extra_conf)
                       for k in range(1, n + 1)}
 
     def setup(self):

@@ -5,7 +5,7 @@ from collections import Counter
 
 
 def render(a, history, results, stats, schedule, nemesis_counts, converge_reason,
-           phase_times, results_dir):
+           phase_times, results_dir, warnings=()):
     out = []
     w = out.append
     bad = [r for r in results if not r.ok]
@@ -86,8 +86,11 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     w("| check | verdict | checked | violations |\n|---|---|---|---|")
     for r in results:
         w(f"| {r.name} | {'ok' if r.ok else '**FAIL**'} | {r.checked} | {r.n_violations} |")
+    for r in warnings:
+        w(f"| {r.name} (liveness, not counted) | {'ok' if r.ok else 'WARNING'} | {r.checked} | "
+          f"{r.n_violations} |")
     w("")
-    for r in results:
+    for r in list(results) + list(warnings):
         if r.violations or r.notes:
             w(f"### {r.name}\n")
             for v in r.violations:

@@ -369,6 +369,12 @@ void sim_check_electable(struct sim_check *c, const struct sim_view *v, size_t n
             voter |= v[x].voters[j] == v[x].id;
         if (!voter)
             continue; /* never campaigns */
+        /* A replica that crashed between persisting and applying re-applies up to its
+         * commit index when it restarts, before it can campaign: if that changes its
+         * configuration, the one we have is not the one it would campaign with. */
+        if (v[x].commit > v[x].applied &&
+            sim_log_has_conf_change(lx, v[x].applied, v[x].commit))
+            continue;
         raft_index xi, yi;
         raft_term xt, yt;
         last_of(lx, &xi, &xt);
@@ -382,12 +388,27 @@ void sim_check_electable(struct sim_check *c, const struct sim_view *v, size_t n
                 votes++;
         }
         if (votes > v[x].n_voters / 2) {
+            char who[256];
+            size_t w = 0;
+            who[0] = 0;
+            for (uint32_t j = 0; j < v[x].n_voters && w + 40 < sizeof who; j++) {
+                const struct sim_view *y = view_of(v, n, v[x].voters[j]);
+                if (y == NULL) {
+                    w += (size_t)snprintf(who + w, sizeof who - w, " %llu:?",
+                                          (unsigned long long)v[x].voters[j]);
+                    continue;
+                }
+                last_of(y->log, &yi, &yt);
+                w += (size_t)snprintf(who + w, sizeof who - w, " %llu:%llu/%llu",
+                                      (unsigned long long)y->id, (unsigned long long)yi,
+                                      (unsigned long long)yt);
+            }
             sim_check_fail(c, "committed entry %llu/%llu can be lost: replica %llu lacks it "
                            "(last %llu/%llu) yet %u of the %u voters of its configuration "
-                           "would vote for it (§5.4.1)", (unsigned long long)ci,
-                           (unsigned long long)k->term, (unsigned long long)v[x].id,
-                           (unsigned long long)xi, (unsigned long long)xt, votes,
-                           v[x].n_voters);
+                           "would vote for it (§5.4.1); voters' last entries:%s",
+                           (unsigned long long)ci, (unsigned long long)k->term,
+                           (unsigned long long)v[x].id, (unsigned long long)xi,
+                           (unsigned long long)xt, votes, v[x].n_voters, who);
             return;
         }
     }

@@ -105,8 +105,10 @@ void sim_check_vote(struct sim_check *c, raft_id voter, raft_term term, raft_id 
 struct sim_view {
     raft_id id;
     const struct sim_log *log;
-    const raft_id *voters;   /* its configuration's voters */
+    const raft_id *voters;   /* its configuration's voters (as of `applied`) */
     uint32_t n_voters;
+    raft_index applied;      /* durable applied index */
+    raft_index commit;       /* durable commit index (hard state) */
 };
 
 /* Committed entries can never be lost (§5.4, Figure 8): for the highest committed

@@ -502,7 +502,9 @@ void sim_cluster_check(struct sim_cluster *c)
         if (n->retired)
             continue;
         views[nv++] = (struct sim_view){.id = n->id, .log = &n->log, .voters = n->voters,
-                                        .n_voters = n->n_voters};
+                                        .n_voters = n->n_voters, .applied = n->applied,
+                                        .commit = n->alive ? raft_get_commit(n->r)
+                                                           : n->hs.commit};
     }
     sim_check_electable(k, views, nv);
     sim_check_resolve(k);

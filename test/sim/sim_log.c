@@ -36,7 +36,8 @@ const struct sim_log_ent *sim_log_get(const struct sim_log *l, raft_index i)
     return &l->e[i - l->snap_index - 1];
 }
 
-int sim_log_append(struct sim_log *l, raft_index index, raft_term term, uint64_t hash)
+int sim_log_append(struct sim_log *l, raft_index index, raft_term term, uint64_t hash,
+                   uint8_t type)
 {
     if (index <= l->snap_index)
         return 0;
@@ -53,8 +54,19 @@ int sim_log_append(struct sim_log *l, raft_index index, raft_term term, uint64_t
     }
     l->e[l->n].term = term;
     l->e[l->n].hash = hash;
+    l->e[l->n].type = type;
     l->n++;
     return 0;
+}
+
+bool sim_log_has_conf_change(const struct sim_log *l, raft_index lo, raft_index hi)
+{
+    for (raft_index i = lo + 1; i <= hi; i++) {
+        const struct sim_log_ent *e = sim_log_get(l, i);
+        if (e != NULL && e->type == RAFT_ENTRY_CONF_CHANGE)
+            return true;
+    }
+    return false;
 }
 
 void sim_log_compact(struct sim_log *l, raft_index index)

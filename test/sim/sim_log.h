@@ -16,6 +16,7 @@
 struct sim_log_ent {
     raft_term term;
     uint64_t hash;  /* sim_entry_hash() of type + data */
+    uint8_t type;   /* enum raft_entry_type */
 };
 
 struct sim_log {
@@ -37,7 +38,10 @@ bool sim_log_term(const struct sim_log *l, raft_index i, raft_term *out);
 const struct sim_log_ent *sim_log_get(const struct sim_log *l, raft_index i);
 /* Appends entry `index`, truncating any suffix from index on; indexes <= snap_index
  * are skipped (returns 0).  Returns -1 on a gap (index > last + 1). */
-int sim_log_append(struct sim_log *l, raft_index index, raft_term term, uint64_t hash);
+int sim_log_append(struct sim_log *l, raft_index index, raft_term term, uint64_t hash,
+                   uint8_t type);
+/* Whether an entry of type CONF_CHANGE lies in (lo, hi]. */
+bool sim_log_has_conf_change(const struct sim_log *l, raft_index lo, raft_index hi);
 /* Discards entries <= index (snap_index < index <= last). */
 void sim_log_compact(struct sim_log *l, raft_index index);
 /* Replaces the whole log by a snapshot point. */

@@ -240,7 +240,7 @@ static void persist(struct sim_node *n, const struct sim_node_hooks *h,
                 fail(n, h, "rd.entries: entry %llu has term %llu below its predecessor's %llu",
                      (unsigned long long)e->index, (unsigned long long)e->term,
                      (unsigned long long)prev);
-            sim_log_append(&n->log, e->index, e->term, hash);
+            sim_log_append(&n->log, e->index, e->term, hash, e->type);
             h->persisted_entry(h->ctx, n, e->index, e->term, hash, prev);
         }
         if (sim_log_last(&n->log) != rd->entries[rd->n_entries - 1].index)
