@@ -22,6 +22,31 @@ mr_stat() { mr_sql "$1" "SELECT coalesce(sum(value), 0) FROM multiraft.stats WHE
 # utime + stime of a process, in clock ticks.
 proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 
+# Counter snapshots: mr_snap ASSOC NODE stores every multiraft.stats counter of NODE
+# as ASSOC[NODE:name], its worker's CPU ticks as ASSOC[NODE:cpu] and the time as
+# ASSOC[NODE:t].  mr_rate A B NODE KEY: per-second change between two snapshots.
+MR_WPID=()
+mr_snap() {
+    local -n into=$1; local name value
+    while IFS='|' read -r name value; do into["$2:$name"]=$value; done \
+        < <(mr_sql "$2" "SELECT name, value FROM multiraft.stats" 2>/dev/null)
+    into["$2:cpu"]=$(proc_cpu_ticks "${MR_WPID[$2]:-0}")
+    into["$2:t"]=$(now)
+}
+mr_rate() {
+    local -n a=$1 b=$2
+    [ -n "${a[$3:$4]:-}" ] && [ -n "${b[$3:$4]:-}" ] || { echo null; return; }
+    calc "(${b[$3:$4]} - ${a[$3:$4]}) / (${b[$3:t]} - ${a[$3:t]})" 2
+}
+# Worker CPU between two snapshots, % of one core.
+mr_cpu_pct() {
+    local -n a=$1 b=$2
+    [ -n "${a[$3:cpu]:-}" ] && [ -n "${b[$3:cpu]:-}" ] || { echo null; return; }
+    calc "100 * (${b[$3:cpu]} - ${a[$3:cpu]}) / $MR_HZ / (${b[$3:t]} - ${a[$3:t]})" 2
+}
+MR_HZ=$(getconf CLK_TCK)
+mr_find_workers() { local k; for k in 1 2 3; do MR_WPID[$k]=$(mr_worker_pid "$k"); done; }
+
 # Every multiraft figure, null: the cluster never worked.
 mr_null_all() {
     local c g
@@ -92,8 +117,25 @@ mr_wait_groups() {  # N TIMEOUT_S
 
 # ---------------------------------------------------------------- workloads
 
+# Where a load run's time went, from snapshots s0/s1 around it: the busiest worker's
+# CPU (a worker near 100% is the bottleneck) and how many entries each storage batch
+# (one transaction, one WAL flush) carried, over all nodes.
+mr_load_figures() {  # TAG
+    local k cpu worst=0 b=0 e=0 x
+    for k in 1 2 3; do
+        cpu=$(mr_cpu_pct s0 s1 "$k")
+        [ "$cpu" != null ] && worst=$(calc "($cpu > $worst) ? $cpu : $worst" 2)
+        x=$(mr_rate s0 s1 "$k" batches_written); [ "$x" != null ] && b=$(calc "$b + $x" 2)
+        x=$(mr_rate s0 s1 "$k" entries_appended); [ "$x" != null ] && e=$(calc "$e + $x" 2)
+    done
+    rec "submit_worker_cpu_pct_$1" "$worst"
+    rec "submit_batches_per_s_$1" "$b"
+    rec "submit_entries_per_batch_$1" "$( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo null)"
+    MR_LOAD_NOTE="busiest worker ${worst}% CPU, $b batches/s, $( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo '?') entries/batch"
+}
+
 mr_throughput() {
-    local g c r created=1 ports=($(mr_port 1) $(mr_port 2) $(mr_port 3))
+    local g c r k created=1 ports=($(mr_port 1) $(mr_port 2) $(mr_port 3))
     printf '%s\n' '\set g random(1, :groups)' \
         "SELECT multiraft.submit(:g, '\\x$PAYLOAD_HEX'::bytea);" > "$WORK/mr_submit.sql"
     for g in $GROUPS_LIST; do
@@ -107,14 +149,18 @@ mr_throughput() {
         rec_load "multiraft_g$g"
         for c in $CLIENTS; do
             [ -n "${MR_ONLY_RUNS:-}" ] && [[ " $MR_ONLY_RUNS " != *" c${c}_g$g "* ]] && continue
+            declare -A s0=() s1=(); mr_find_workers
+            for k in 1 2 3; do mr_snap s0 "$k"; done
             r=($(pgbench_run "mr_c${c}_g$g" "$c" "$DURATION" "$WORK/mr_submit.sql" "${ports[@]}" -- -D "groups=$g"))
+            for k in 1 2 3; do mr_snap s1 "$k"; done
+            mr_load_figures "c${c}_g$g"
             rec "submit_tps_c${c}_g$g" "${r[0]}"
             rec "submit_p50_ms_c${c}_g$g" "${r[2]}"; rec "submit_p99_ms_c${c}_g$g" "${r[3]}"; rec "submit_p999_ms_c${c}_g$g" "${r[4]}"
             if [ "$g" = 1 ]; then   # the headline latency is the single-group one
                 rec "submit_p50_ms_c$c" "${r[2]}"; rec "submit_p99_ms_c$c" "${r[3]}"; rec "submit_p999_ms_c$c" "${r[4]}"
             fi
             rec_run multiraft "$c" "$g" "${r[@]:0:6}"
-            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors)"
+            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; $MR_LOAD_NOTE)"
         done
     done
     MR_CREATED=$created
@@ -146,24 +192,13 @@ mr_idle() {
 
     # Counters before and after the window, per node: every multiraft.stats counter
     # and the worker's CPU ticks (/proc/<pid>/stat).
-    local hz pids=() k t1 secs
+    local k
     declare -A c0 c1
-    hz=$(getconf CLK_TCK)
-    snap() {  # ASSOC-NAME NODE
-        local -n into=$1; local name value
-        while IFS='|' read -r name value; do into["$2:$name"]=$value; done \
-            < <(mr_sql "$2" "SELECT name, value FROM multiraft.stats" 2>/dev/null)
-        into["$2:cpu"]=$(proc_cpu_ticks "${pids[$2]}")
-        into["$2:t"]=$(now)
-    }
-    for k in 1 2 3; do pids[$k]=$(mr_worker_pid "$k"); snap c0 "$k"; done
+    mr_find_workers
+    for k in 1 2 3; do mr_snap c0 "$k"; done
     sleep "$IDLE_WINDOW"
-    for k in 1 2 3; do snap c1 "$k"; done
-    # rate NODE KEY → per second over the window, or null when the counter is missing
-    rate() {
-        [ -n "${c0[$1:$2]:-}" ] && [ -n "${c1[$1:$2]:-}" ] || { echo null; return; }
-        calc "(${c1[$1:$2]} - ${c0[$1:$2]}) / (${c1[$1:t]} - ${c0[$1:t]})" 2
-    }
+    for k in 1 2 3; do mr_snap c1 "$k"; done
+    rate() { mr_rate c0 c1 "$@"; }
     # "Inter-node messages" = what crosses the wire: transport frames (one
     # multiraft.receive() call on the peer each) when the transport counts them, else
     # the raft-level messages_sent.  Both are kept, with the bytes and heartbeats.
@@ -173,11 +208,8 @@ mr_idle() {
     rec idle_msgs_counter "$msgkey"
     for k in 1 2 3; do
         mps=$(rate "$k" "$msgkey"); bps=$(rate "$k" "$bytekey")
-        if [ -n "${c0[$k:cpu]}" ] && [ -n "${c1[$k:cpu]}" ]; then
-            cpu=$(calc "100 * (${c1[$k:cpu]} - ${c0[$k:cpu]}) / $hz / (${c1[$k:t]} - ${c0[$k:t]})" 3)
-        else
-            cpu=null; warn "multiraft: node $k worker (pid ${pids[$k]:-?}) gone during the idle window"
-        fi
+        cpu=$(mr_cpu_pct c0 c1 "$k")
+        [ "$cpu" = null ] && warn "multiraft: node $k worker (pid ${MR_WPID[$k]:-?}) gone during the idle window"
         rec "idle_msgs_per_s_node$k" "$mps"; rec "idle_bytes_per_s_node$k" "$bps"
         rec "idle_worker_cpu_pct_node$k" "$cpu"
         for n in messages_sent messages_received bytes_sent heartbeats_sent heartbeat_entries_coalesced \

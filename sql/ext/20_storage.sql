@@ -17,7 +17,11 @@
 --   multiraft.tombstone  group_id -> min_replica_id: replicas of the group with a
 --                        smaller id never come back here; -1 (all bits set,
 --                        UINT64_MAX) means the group was removed here.
---   multiraft.events     the SPEC's event stream (see SPEC.md "Events").
+--   multiraft.events     the SPEC's event stream (see SPEC.md "Events"): one row
+--                        per event of the multi-raft layer, written in the
+--                        transaction that advances the applied index; columns
+--                        a type does not use are NULL (payload: the command, or
+--                        the change payload of a membership_change, NULL if none).
 --
 -- Unsigned 64-bit raft values (terms, indexes, replica ids) are stored in bigint
 -- columns with the same bit pattern; values >= 2^63 never occur except the

@@ -362,13 +362,17 @@ keep_events(const struct mr_event *ev, size_t n)
 		bool		cid_null;
 		Datum		cid = command_id_text(e->command_id, e->command_id_len, &cid_null);
 
+		/* change_membership's payload defaults to NULL: empty shows as NULL */
+		bool		no_payload = !logged ||
+			(e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->payload_len == 0);
+
 		storage_column_add(&txn.ev[0], U64_DATUM(e->group), false);
 		storage_column_add(&txn.ev[1], CStringGetTextDatum(type ? type : "unknown"), false);
 		storage_column_add(&txn.ev[2], U64_DATUM(e->index), !has_index);
 		storage_column_add(&txn.ev[3], U64_DATUM(e->term), e->type == MR_EVENT_GROUP_CREATED);
 		storage_column_add(&txn.ev[4], cid, cid_null);
-		storage_column_add(&txn.ev[5], logged ? storage_bytea(e->payload, e->payload_len) : (Datum) 0,
-						   !logged);
+		storage_column_add(&txn.ev[5], no_payload ? (Datum) 0 :
+						   storage_bytea(e->payload, e->payload_len), no_payload);
 		storage_column_add(&txn.ev[6], Int32GetDatum((int32) e->node_id),
 						   !has_node || e->node_id == 0);
 		storage_column_add(&txn.ev[7], change ? CStringGetTextDatum(change) : (Datum) 0,

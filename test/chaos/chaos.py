@@ -413,8 +413,13 @@ class Run:
         # must stay converged (elections now are leader churn without any fault).
         self.heal_done = self.now()
         ticks0 = self.read_ticks()
+        diag0 = self.read_diag()
         time.sleep(a.quiet)
         self.tick_loss = self.tick_deficit(ticks0, self.read_ticks())
+        diag1 = self.read_diag()
+        self.quiet_diag = self.diag_delta(diag0, diag1)
+        with open(os.path.join(self.results, "quiet-diag.json"), "w") as f:
+            json.dump({"before": diag0, "after": diag1}, f, indent=1, default=str)
         self.log(f"quiet period: ticks each node's worker missed: {self.tick_loss} "
                  f"(a worker that stalls longer than an election timeout looks dead to its peers)")
         reason, final = self.poll_converged(time.monotonic() + 30)
@@ -439,6 +444,41 @@ class Run:
             results.append(r)
         self.cleanup()
         return self.report(results, stats, schedule, reason)
+
+    def read_diag(self):
+        """multiraft.stats and the transport counters of multiraft.nodes, per node."""
+        out = {}
+        for k, node in self.cluster.nodes.items():
+            try:
+                stats = dict(node.sql("SELECT name, value FROM multiraft.stats", timeout=3))
+                peers = node.sql("SELECT node_id, connected, state, dropped, send_errors, "
+                                 "connects, queue_length FROM multiraft.nodes", timeout=3)
+                out[k] = {"stats": {n: int(v) for n, v in stats.items()},
+                          "peers": {p[0]: {"connected": p[1], "state": p[2], "dropped": p[3],
+                                           "send_errors": p[4], "connects": p[5],
+                                           "queue_length": p[6]} for p in peers}}
+            except (pgconn.Failure, ValueError, TypeError):
+                pass
+        return out
+
+    def diag_delta(self, a, b):
+        """Non-zero changes of drop/error/reconnect/election counters during the quiet period."""
+        out = {}
+        for k in sorted(set(a) & set(b)):
+            d = {}
+            for name in ("messages_dropped", "elections_started", "leaders_elected"):
+                v = b[k]["stats"].get(name, 0) - a[k]["stats"].get(name, 0)
+                if v:
+                    d[name] = v
+            for peer, pb in b[k]["peers"].items():
+                pa = a[k]["peers"].get(peer, {})
+                for c in ("dropped", "send_errors", "connects"):
+                    v = (pb.get(c) or 0) - (pa.get(c) or 0)
+                    if v:
+                        d[f"to{peer}.{c}"] = v
+            if d:
+                out[k] = d
+        return out
 
     def read_ticks(self):
         out = {}
@@ -470,6 +510,8 @@ class Run:
                         and e.get("at") is not None and e["at"] > self.heal_done):
                     seen.setdefault(e["group_id"], set()).add(
                         (e["term"], e["event_type"], e["node_id"], node, round(e["at"], 2)))
+        if getattr(self, "quiet_diag", None):
+            r.notes.append(f"counter changes per node during the quiet period: {self.quiet_diag}")
         if getattr(self, "tick_loss", None):
             r.notes.append(f"ticks missed per node during the quiet period: {self.tick_loss}")
         for g in sorted(seen):

@@ -1,0 +1,76 @@
+# An ERROR inside the worker's batch transaction (here a trigger on
+# multiraft.events that fails once): the worker process survives, nothing of the
+# failed batch is kept, the request in flight fails with "raft processing
+# stopped", the node reloads its groups from the tables and carries on, and the
+# command can be submitted again and is then applied exactly once.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MultiraftTest;
+
+my ($node) = start_cluster(1);
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql("SELECT multiraft.create_group(g, ARRAY[1]) FROM generate_series(1, 2) g");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'two groups');
+my $before = sql("SELECT multiraft.submit(1, '\\x01'::bytea, 'before')");
+
+# nextval is not transactional: the trigger fails the first matching insert only.
+sql(q{
+	CREATE SEQUENCE fail_once;
+	CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF NEW.payload = '\xdead'::bytea AND nextval('fail_once') = 1 THEN
+			RAISE EXCEPTION 'injected storage failure';
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER fail_once BEFORE INSERT ON multiraft.events
+		FOR EACH ROW EXECUTE FUNCTION fail_once();
+});
+my $pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+my $offset = -s $node->logfile;
+
+my ($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.submit(1, '\\xdead'::bytea, 'poison')");
+isnt($ret, 0, 'the submit whose batch failed reports an error');
+like($err, qr/raft processing stopped/, '... "raft processing stopped"');
+ok($node->wait_for_log(qr/multiraft: could not persist a batch .*injected storage failure/, $offset),
+	'the worker logs the failed batch');
+ok($node->wait_for_log(qr/multiraft worker restored 2 groups/, $offset), 'and reloads its groups');
+is(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'"), $pid,
+	'in the same process (no crash, no restart)');
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'poison'"), '0',
+	'nothing of the failed batch was kept');
+
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'the groups lead again');
+my $again = sql("SELECT multiraft.submit(1, '\\xdead'::bytea, 'poison')");
+cmp_ok($again, '>', $before, 'the command commits when submitted again');
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'poison'"), '1', '... once');
+is(sql("SELECT multiraft.submit(1, '\\xdead'::bytea, 'poison')"), $again, 'and stays deduplicated');
+my $other = sql("SELECT multiraft.submit(2, '\\x02'::bytea, 'other')");
+ok($other > 0, 'other groups are unaffected');
+is(sql("SELECT count(*) FROM (SELECT 1 FROM multiraft.events WHERE event_type = 'command'
+         GROUP BY group_id, log_index HAVING count(*) > 1) d"), '0', 'no duplicated event');
+
+# Undecodable stored state of one group: that group stays down (WARNING), the
+# others come back.
+$node->stop('fast');
+$node->start;
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'both groups back');
+my $pid2 = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+sql("UPDATE multiraft.group_meta SET layer_state = '\\xffffffff'::bytea WHERE group_id = 2");
+$offset = -s $node->logfile;
+sql("SELECT pg_terminate_backend($pid2)");
+ok($node->wait_for_log(qr/WARNING:  multiraft: group 2 could not be restored/, $offset),
+	'a group with undecodable state is reported');
+ok($node->wait_for_log(qr/multiraft worker restored 1 groups/, $offset), 'the other group is restored');
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '1'), 'and leads');
+cmp_ok(sql("SELECT multiraft.submit(1, '\\x03'::bytea, 'after-corruption')"), '>', $again, 'group 1 works');
+($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.submit(2, '\\x03'::bytea)");
+like($err, qr/group 2 does not exist/, 'group 2 is unavailable here');
+is(sql("SELECT count(*) FROM multiraft.group_meta WHERE group_id = 2"), '1', 'its rows are kept');
+
+$node->stop;
+done_testing();
