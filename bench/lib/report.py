@@ -149,6 +149,18 @@ if errs:
            ", ".join(f"{r['system']} c{r['clients']}" + (f" g{r['groups']}" if r['groups'] else "") +
                      f": {r['errors']}" for r in errs)]
 
+diag = [(c, g) for g in groups for c in clients if f"submit_worker_cpu_pct_c{c}_g{g}" in figures]
+if diag:
+    md += ["", "Where multiraft's time went in each load run (all nodes; storage batch = one "
+           "transaction and WAL flush of the worker):", "",
+           "| clients | groups | tx/s | busiest worker CPU % | storage batches/s | entries per batch |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for c, g in diag:
+        md.append(f"| {c} | {g} | {fmt(figures.get(f'submit_tps_c{c}_g{g}'), 0)} "
+                  f"| {fmt(figures.get(f'submit_worker_cpu_pct_c{c}_g{g}'), 1)} "
+                  f"| {fmt(figures.get(f'submit_batches_per_s_c{c}_g{g}'), 0)} "
+                  f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} |")
+
 md += ["", "## Idle cost, failover, restart (multiraft only)", "",
        "| figure | value |", "|---|---:|"]
 for key, label in (
