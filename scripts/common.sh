@@ -28,6 +28,7 @@ mr_stage() {
     if [ "$(id -u)" -ne 0 ]; then echo "$MR_TOP"; return; fi
     mkdir -p "$dest"
     rsync -a --delete --exclude .git --exclude build --exclude tmp_check \
+        --exclude "*.o" --exclude "*.so" --exclude "*.d" --exclude "*.bc" \
         --exclude results "$MR_TOP"/ "$dest"/
     chown -R postgres: "$dest"
     echo "$dest"

@@ -86,7 +86,7 @@ struct mr_group_extra {
     raft_term q_term;
     raft_id q_from;
     raft_index q_commit;
-    /* Staggered forced campaign after the leader's node went silent. */
+    /* Staggered campaign (PreVote) after the leader's node went silent. */
     uint64_t campaign_at;
     raft_term campaign_term;
     raft_id campaign_from;
@@ -135,7 +135,7 @@ struct mr_vec {
 struct mr_peer {
     mr_node_id id;
     bool heard;               /* something arrived from it at least once */
-    bool dead;                /* silent for an election timeout */
+    bool dead;                /* silent for dead_ticks */
     bool just_died;           /* became dead in this tick */
     bool urgent_hb;           /* a heartbeat (resp) with a read context is buffered */
     bool sent_ever;
@@ -380,7 +380,10 @@ struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id grou
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
-/* Staggered forced campaign (if scheduled and due). */
+/* Staggered campaign (if scheduled and due). */
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
+/* Before a vote request is stepped into follower g: restates the core's leader lease
+ * from the leader's node liveness (was_quiesced: g slept until this message). */
+void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, bool was_quiesced);
 
 #endif /* MULTIRAFT_MR_INTERNAL_H */

@@ -14,6 +14,15 @@ static void fill_defaults(struct mr_config *c)
         c->heartbeat_ticks = 2;
     if (c->liveness_ticks == 0)
         c->liveness_ticks = c->heartbeat_ticks;
+    /* Node liveness is a coarser signal than a group's heartbeat: a server whose
+     * process stalls for a few election timeouts (descheduled, GC, fsync) must not
+     * lose every leadership it holds at once.  Never below the election timeout:
+     * the lease rule for quiesced groups (mr_quiesce.c) relies on it. */
+    if (c->dead_ticks == 0) /* liveness arrives every liveness_ticks: a stall of S
+                               ticks looks like a silence of up to S + liveness_ticks */
+        c->dead_ticks = 3 * c->election_ticks + c->liveness_ticks;
+    if (c->dead_ticks < c->election_ticks)
+        c->dead_ticks = c->election_ticks;
     if (c->quiesce_ticks == 0)
         c->quiesce_ticks = 2;
     if (c->proposal_retry_ticks == 0)

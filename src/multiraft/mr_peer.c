@@ -3,7 +3,8 @@
  * messages by the replica map, coalescing of heartbeats into one envelope per
  * destination per heartbeat interval, node liveness (every envelope counts; an empty
  * one is sent when nothing else went out for liveness_ticks) and detection of silent
- * nodes (nothing heard for an election timeout).
+ * nodes (nothing heard for dead_ticks, default 3 election timeouts: a stalled process
+ * is not a dead one, see mr_quiesce.c).
  */
 #include "mr_internal.h"
 
@@ -267,7 +268,7 @@ void mr_peers_tick(struct mr_node *n)
     for (uint32_t i = 0; i < n->n_peers; i++) {
         struct mr_peer *p = n->peers[i];
         p->just_died = false;
-        if (p->heard && !p->dead && n->now >= p->last_heard + n->cfg.election_ticks) {
+        if (p->heard && !p->dead && n->now >= p->last_heard + n->cfg.dead_ticks) {
             p->dead = true;
             p->just_died = true;
             any = true;

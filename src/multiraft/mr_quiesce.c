@@ -10,10 +10,20 @@
  *  - A follower quiesces when it matches such a heartbeat: same term and leader,
  *    commit == the heartbeat's commit, and fully replicated itself.  One that does
  *    not match keeps ticking; if it campaigns, its messages wake the others.
- *  - A quiesced follower relies on node liveness: when the leader's node is silent
- *    for an election timeout, every group it led here wakes; the lowest-ranked
- *    surviving voter campaigns after a random delay in [1, E/4] ticks (staggered,
- *    CockroachDB #9273), the others keep their own randomized election timers.
+ *  - A quiesced follower relies on node liveness (CockroachDB does the same): its
+ *    leader lease (dissertation §4.2.3 / §9.6) is its leader's NODE liveness.  It
+ *    is not renewed per group (that would visit every quiesced group per liveness
+ *    message); it is computed lazily, when a vote request arrives for the group
+ *    (mr_lease_before_vote): refused while the leader's node was heard from within
+ *    the election timeout.
+ *  - Node liveness is a coarser signal than a group heartbeat: a node is declared
+ *    down only after dead_ticks of silence (default 3 election timeouts), so that a
+ *    stalled process (descheduled for a few hundred ms) keeps its leaderships.
+ *    Then every group it led here wakes, and the lowest-ranked surviving voter
+ *    campaigns after a random delay in [1, E/4+1] ticks (staggered, CockroachDB
+ *    #9273) through the NORMAL path: PreVote first (§9.6), no forced TIMEOUT_NOW.
+ *    The other voters grant it because their lease, restated from the same node
+ *    liveness, has run out; they keep their own randomized timers as a fallback.
  */
 #include "mr_internal.h"
 
@@ -135,6 +145,9 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
             continue;
         mr_group_wake(n, g);
         n->c.woken++;
+        /* The woken follower's frozen election timer would refuse the candidate's
+         * PreVote: its lease ran out long ago (dead_ticks >= election timeout). */
+        mr_lease_before_vote(n, g, false);
         if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
             quorum_alive(n, g) && mr_group_extra(n, g) != NULL) {
             g->x->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
@@ -146,7 +159,6 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
 
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
 {
-    struct raft_message m;
     if (g->x == NULL || g->x->campaign_at == 0 || n->now < g->x->campaign_at)
         return;
     g->x->campaign_at = 0;
@@ -154,15 +166,42 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
         raft_get_term(g->raft) != g->x->campaign_term ||
         raft_get_leader(g->raft) != g->x->campaign_from)
         return; /* someone else got there first */
-    /* The leader's node is silent: campaign now, as a leadership-transfer target does
-     * (dissertation §3.10): the core's TIMEOUT_NOW path skips PreVote and its VOTE
-     * requests carry context 1, so the other followers' leases (which froze while
-     * quiesced) do not refuse them.  Only this one replica per group does it. */
-    memset(&m, 0, sizeof m);
-    m.type = RAFT_MSG_TIMEOUT_NOW;
-    m.from = g->x->campaign_from;
-    m.to = g->replica_id;
-    m.term = raft_get_term(g->raft);
-    (void)raft_step(g->raft, &m);
+    /* The leader's node is down: campaign now rather than after the randomized
+     * timeout, but through the normal path — PreVote first (dissertation §9.6), so a
+     * node that is itself cut off never inflates terms, and the other voters judge
+     * the request by their own (liveness-based) leases.  Only this one replica per
+     * group does it early. */
+    (void)raft_campaign(g->raft);
     mr_group_mark(n, g);
+}
+
+void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, bool was_quiesced)
+{
+    const struct mr_peer *p;
+    mr_node_id node;
+    raft_id leader;
+    uint64_t ago;
+    if (raft_get_role(g->raft) != RAFT_FOLLOWER ||
+        (leader = raft_get_leader(g->raft)) == RAFT_NONE ||
+        (node = mr_map_node(g, leader)) == 0 || node == n->cfg.node_id)
+        return;
+    p = mr_peer_find(n, node);
+    if (!was_quiesced) {
+        /* An active group lives by its own heartbeats: node liveness may only end
+         * its lease (the node is down, so the leader was not heard either), never
+         * renew it — the leader replica may have stepped down while its node lives,
+         * and renewing would then keep the group from electing anyone. */
+        if (p != NULL && p->dead)
+            (void)raft_set_leader_heard_ago(g->raft, UINT32_MAX);
+        return;
+    }
+    /* Quiesced until now: its election timer froze when it quiesced.  A quiesced
+     * leader stays leader while its node runs (it does not tick, so CheckQuorum
+     * cannot depose it, and anything that wakes it wakes us), so the node's
+     * liveness is the leader's: "heard from the leader" ago ticks ago. */
+    if (p == NULL || !p->heard || p->dead)
+        ago = UINT32_MAX;
+    else
+        ago = n->now - p->last_heard;
+    (void)raft_set_leader_heard_ago(g->raft, ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago);
 }

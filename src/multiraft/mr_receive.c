@@ -86,6 +86,8 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
             notify_removed(n, from, mm->group, m->from);
         return;
     }
+    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1)
+        mr_lease_before_vote(n, g, g->active_pos == MR_NOT_ACTIVE);
     wake(n, g);
     (void)raft_step(g->raft, m);
     mr_group_mark(n, g);

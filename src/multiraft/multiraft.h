@@ -112,8 +112,11 @@
  *   replicated with nothing pending for mr_config.quiesce_ticks ticks quiesces: it
  *   sends a last heartbeat entry flagged MR_HB_QUIESCE and leaves the active set
  *   (no ticks, no heartbeats).  Followers that match it quiesce too.  Any proposal,
- *   read, transfer, or raft message wakes a group; followers wake the groups led by
- *   a node that stayed silent for an election timeout and campaign, staggered.
+ *   read, transfer, or raft message wakes a group.  A quiesced follower's leader
+ *   lease is its leader's NODE liveness: a vote request for it is refused while that
+ *   node was heard from within the election timeout.  Followers wake the groups led
+ *   by a node that stayed silent for mr_config.dead_ticks (default 3 election
+ *   timeouts) and campaign with PreVote, staggered.
  */
 #ifndef MULTIRAFT_MULTIRAFT_H
 #define MULTIRAFT_MULTIRAFT_H
@@ -185,6 +188,14 @@ struct mr_config {
     uint32_t election_ticks;        /* 0 = 10; randomized per group in [E, 2E) */
     uint32_t heartbeat_ticks;       /* 0 = 2; also the heartbeat coalescing period */
     uint32_t liveness_ticks;        /* 0 = heartbeat_ticks: node liveness period */
+    uint32_t dead_ticks;            /* 0 = 3*election_ticks + liveness_ticks (at
+                                       least election_ticks): a peer silent this
+                                       long is considered down, and the quiesced
+                                       groups it leads here elect a new leader.  A
+                                       stall shorter than dead_ticks - liveness_ticks
+                                       (a descheduled process) deposes no quiesced
+                                       leader; failover after a crash takes about
+                                       dead_ticks + a few ticks */
     uint32_t quiesce_ticks;         /* 0 = 2: idle ticks before a leader quiesces */
     uint32_t proposal_retry_ticks;  /* 0 = 2*election_ticks: re-propose after */
     uint32_t compact_threshold;     /* 0 = 64: compact the in-memory log when it

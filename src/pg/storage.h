@@ -9,7 +9,8 @@
  *
  *   storage_plans.c   the prepared statements (SPI_prepare + SPI_keepplan once)
  *   storage_load.c    start-up: every group and tombstone into the layer
- *   storage_write.c   one mr_batch -> rows, events, NOTIFY
+ *   storage_write.c   mr_batches -> rows; per transaction: meta rows, events,
+ *                     one NOTIFY per group
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
  *                     host part of snapshots) and the snapshot blob format
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
@@ -41,7 +42,8 @@ typedef enum StoragePlan
 
 /* The prepared statement (prepared on first use, kept for the process). */
 extern SPIPlanPtr storage_plan(StoragePlan p);
-/* Frees every kept statement (the extension was dropped, or state is reloaded). */
+/* Frees every kept statement and forgets the cached relation ids and log starts
+ * (the extension was dropped, or the node is reloaded). */
 extern void storage_forget_plans(void);
 /* SPI_execute_plan that raises an error unless the result is `expected`. */
 extern void storage_exec(StoragePlan p, Datum *values, const char *nulls,
@@ -62,15 +64,20 @@ extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
  * index <= upto (compaction).  Both scan the primary key directly between
  * exact bounds: compaction starts at the group's previous log start (remembered
  * here per group, learned at load and at every compaction), so it never wades
- * through the dead index entries of earlier compactions.
+ * through the dead index entries of earlier compactions; and a truncation that
+ * starts beyond the group's last row (the usual append) costs nothing.
  */
 extern void storage_log_truncate(mr_group_id group, raft_index from);
 extern void storage_log_compact(mr_group_id group, raft_index upto);
-/* The group's rows were all deleted, or its log start is known to be start. */
+/* What is known of a group's rows: at load (log start, last index), after an
+ * append (last index), and nothing once they were all deleted (forget). */
+extern void storage_log_loaded(mr_group_id group, raft_index start, raft_index last);
+extern void storage_log_appended(mr_group_id group, raft_index last);
 extern void storage_log_forget(mr_group_id group);
-extern void storage_log_set_start(mr_group_id group, raft_index start);
-/* Per batch: open / close the log relation for the calls above. */
+/* Per batch: open / close the log relation for the calls above; a new phase
+ * (a new snapshot for the deletes) after statements that deleted rows. */
 extern void storage_log_begin(void);
+extern void storage_log_new_phase(void);
 extern void storage_log_end(void);
 extern void storage_log_reset(void);	/* forget everything (node reload) */
 

@@ -212,7 +212,8 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		if (rc == MR_OK)
 		{
 			(*ngroups)++;
-			storage_log_set_start(r.group, r.log_start_index);
+			storage_log_loaded(r.group, r.log_start_index,
+							   n > 0 ? entries[n - 1].index : r.log_start_index);
 		}
 		else
 		{

@@ -32,10 +32,14 @@
 
 #include "storage.h"
 
+/* What the worker knows of a group's log rows (learned at load and kept up to
+ * date by every write; reset with the node). */
 typedef struct LogStart
 {
 	uint64		group;			/* hash key */
-	uint64		start;			/* rows <= start are deleted already */
+	uint64		start;			/* rows <= start are deleted already (0: unknown) */
+	uint64		last;			/* no row above last exists ... */
+	bool		last_known;		/* ... if this is set */
 } LogStart;
 
 static HTAB *log_starts = NULL;
@@ -43,6 +47,7 @@ static Oid	log_rel = InvalidOid;
 static Oid	log_idx = InvalidOid;
 static Relation log_heap = NULL;
 static Relation log_index_rel = NULL;
+static Snapshot phase_snap = NULL;
 
 void
 storage_log_reset(void)
@@ -70,13 +75,40 @@ starts(void)
 	return log_starts;
 }
 
-void
-storage_log_set_start(mr_group_id group, raft_index start)
+static LogStart *
+entry(mr_group_id group)
 {
 	uint64		key = group;
-	LogStart   *e = hash_search(starts(), &key, HASH_ENTER, NULL);
+	bool		found;
+	LogStart   *e = hash_search(starts(), &key, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		e->start = 0;
+		e->last = 0;
+		e->last_known = false;
+	}
+	return e;
+}
+
+void
+storage_log_loaded(mr_group_id group, raft_index start, raft_index last)
+{
+	LogStart   *e = entry(group);
 
 	e->start = start;
+	e->last = last;
+	e->last_known = true;
+}
+
+void
+storage_log_appended(mr_group_id group, raft_index last)
+{
+	LogStart   *e = entry(group);
+
+	/* The append replaced any suffix from its first index (truncation). */
+	e->last = last;
+	e->last_known = true;
 }
 
 void
@@ -104,8 +136,17 @@ storage_log_begin(void)
 }
 
 void
+storage_log_new_phase(void)
+{
+	if (phase_snap != NULL)
+		UnregisterSnapshot(phase_snap);
+	phase_snap = NULL;
+}
+
+void
 storage_log_end(void)
 {
+	storage_log_new_phase();
 	if (log_index_rel != NULL)
 		index_close(log_index_rel, NoLock);
 	if (log_heap != NULL)
@@ -126,9 +167,18 @@ delete_range(mr_group_id group, int64 lo, int64 hi)
 	Assert(log_heap != NULL);
 	if (lo > hi)
 		return;
-	/* See the rows written by earlier statements of this batch, not later ones. */
-	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	/*
+	 * One snapshot per phase (storage_log_new_phase), taken at the first delete:
+	 * it sees the rows written and deleted by the statements before it in this
+	 * transaction (storage_write.c starts a phase after each statement whose
+	 * rows a later delete may meet).
+	 */
+	if (phase_snap == NULL)
+	{
+		CommandCounterIncrement();
+		phase_snap = RegisterSnapshot(GetLatestSnapshot());
+	}
+	snap = phase_snap;
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(lo));
 	ScanKeyInit(&key[2], 2, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(hi));
@@ -139,12 +189,18 @@ delete_range(mr_group_id group, int64 lo, int64 hi)
 		simple_table_tuple_delete(log_heap, &slot->tts_tid, snap);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
 }
 
 void
 storage_log_truncate(mr_group_id group, raft_index from)
 {
+	uint64		key = group;
+	bool		found;
+	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
+
+	/* The usual case: the entries extend the log, nothing to replace. */
+	if (found && e->last_known && from > e->last)
+		return;
 	delete_range(group, (int64) from, PG_INT64_MAX);
 }
 
@@ -154,8 +210,8 @@ storage_log_compact(mr_group_id group, raft_index upto)
 	uint64		key = group;
 	bool		found;
 	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
-	int64		lo = found ? (int64) e->start + 1 : 0;
+	int64		lo = found ? (int64) e->start + 1 : 0;	/* start 0: from the first row */
 
 	delete_range(group, lo, (int64) upto);
-	storage_log_set_start(group, upto);
+	entry(group)->start = upto;
 }

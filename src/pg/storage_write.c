@@ -253,6 +253,7 @@ write_groups(const struct mr_group_write *w, size_t n)
 	}
 
 	/* 3. entries: a suffix from entries[0].index is replaced */
+	storage_log_new_phase();	/* the deletes above must be seen */
 	storage_column_init(&lg, INT8OID, nentries);
 	storage_column_init(&li, INT8OID, nentries);
 	storage_column_init(&lt, INT8OID, nentries);
@@ -284,8 +285,12 @@ write_groups(const struct mr_group_write *w, size_t n)
 
 		storage_exec(SP_INSERT_LOG, v, NULL, false, SPI_OK_INSERT);
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].n_entries > 0)
+			storage_log_appended(w[i].group, w[i].entries[w[i].n_entries - 1].index);
 
-	/* 4. compaction */
+	/* 4. compaction (sees this batch's entries too) */
+	storage_log_new_phase();
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
 			storage_log_compact(w[i].group, w[i].log_start_index);

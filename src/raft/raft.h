@@ -498,6 +498,16 @@ void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
 /* The caller could not deliver to `peer`: stop pipelining, probe again. */
 void raft_report_unreachable(struct raft *r, raft_id peer);
 
+/* Outside evidence (src/raft/lease.c): this follower's leader was last heard from
+ * `ago` ticks ago — e.g. the multi-raft layer's node liveness for a group that was
+ * not ticked while quiesced.  Restates the leader lease (§4.2.3, §9.6): if
+ * ago < election_tick the lease holds for election_tick - ago more ticks (the
+ * election timer restarts from ago); otherwise it has run out now, and the election
+ * timer is set to election_tick (unless already beyond), so the randomized rest of
+ * the timeout still staggers campaigns.  No effect unless follower with a known
+ * leader.  RAFT_EBUSY between ready and advance. */
+int raft_set_leader_heard_ago(struct raft *r, uint32_t ago);
+
 /* ----------------------------------------------------------------------------- */
 /* Ready / Advance                                                                 */
 

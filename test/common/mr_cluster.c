@@ -129,6 +129,7 @@ struct mrc_cluster {
     uint64_t prng;
     struct mrc_nodeslot nodes[MRC_MAX_NODES + 1];
     bool blocked[MRC_MAX_NODES + 1][MRC_MAX_NODES + 1];
+    bool stalled[MRC_MAX_NODES + 1];
     uint64_t sent[MRC_MAX_NODES + 1][MRC_MAX_NODES + 1];
     uint64_t sent_empty[MRC_MAX_NODES + 1][MRC_MAX_NODES + 1];
     struct inflight *net;
@@ -629,7 +630,7 @@ static bool deliver_due(struct mrc_cluster *c)
     while (i < c->n_net) {
         struct inflight f = c->net[i];
         struct mrc_nodeslot *s;
-        if (f.at > c->now) {
+        if (f.at > c->now || c->stalled[f.to]) {
             i++;
             continue;
         }
@@ -676,7 +677,7 @@ void mrc_settle(struct mrc_cluster *c)
         bool any = false;
         for (mr_node_id i = 1; i <= c->o.n_nodes; i++) {
             struct mrc_nodeslot *s = &c->nodes[i];
-            if (s->n != NULL && mr_has_ready(s->n)) {
+            if (s->n != NULL && !c->stalled[i] && mr_has_ready(s->n)) {
                 process_ready(c, s);
                 any = true;
             }
@@ -692,7 +693,7 @@ void mrc_tick(struct mrc_cluster *c)
 {
     c->now++;
     for (mr_node_id i = 1; i <= c->o.n_nodes; i++)
-        if (c->nodes[i].n != NULL)
+        if (c->nodes[i].n != NULL && !c->stalled[i])
             mr_tick(c->nodes[i].n);
     mrc_settle(c);
     if (!c->o.no_leader_check)
@@ -728,6 +729,12 @@ void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool block
         return;
     c->blocked[a][b] = blocked;
     c->blocked[b][a] = blocked;
+}
+
+void mrc_stall(struct mrc_cluster *c, mr_node_id id, bool stalled)
+{
+    if (id >= 1 && id <= MRC_MAX_NODES)
+        c->stalled[id] = stalled;
 }
 
 void mrc_heal_all(struct mrc_cluster *c)

@@ -62,6 +62,10 @@ void mrc_settle(struct mrc_cluster *c);
 void mrc_crash(struct mrc_cluster *c, mr_node_id id);
 int mrc_restart(struct mrc_cluster *c, mr_node_id id);
 bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
+/* Stalls (true) or resumes node id: a descheduled process, not a crash — while
+ * stalled it is not ticked and processes nothing; envelopes to it wait in the
+ * network and are delivered after it resumes (its state is kept). */
+void mrc_stall(struct mrc_cluster *c, mr_node_id id, bool stalled);
 /* Cut (blocked = true) or heal both directions between a and b. */
 void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool blocked);
 void mrc_heal_all(struct mrc_cluster *c);

@@ -65,8 +65,11 @@ sub poll_until
 	my $deadline = time() + $timeout;
 	while (time() < $deadline)
 	{
-		$last = $node->safe_psql('postgres', $query);
-		return 1 if $last eq $expected;
+		# An error (e.g. a replica not created yet: "group N does not exist") only
+		# means "not yet"; the last error is reported if the bound runs out.
+		my ($ret, $out, $err) = $node->psql('postgres', $query);
+		$last = $ret == 0 ? $out : "ERROR: $err";
+		return 1 if $ret == 0 && $out eq $expected;
 		usleep(50_000);
 	}
 	Test::More::diag("poll_until: '$query' gave '$last', expected '$expected'");

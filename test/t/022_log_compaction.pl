@@ -10,6 +10,8 @@ use MultiraftTest;
 
 my ($node) = start_cluster(1);
 sub sql { return $node->safe_psql('postgres', $_[0]); }
+# The worker notices CREATE EXTENSION within a second.
+ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves');
 
 sql("SELECT multiraft.create_group(g, ARRAY[1]) FROM generate_series(1, 2) g");
 ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'two groups');

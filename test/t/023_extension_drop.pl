@@ -9,6 +9,8 @@ use MultiraftTest;
 
 my ($node) = start_cluster(1);
 sub sql { return $node->safe_psql('postgres', $_[0]); }
+# The worker notices CREATE EXTENSION within a second.
+ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves');
 
 sql("SELECT multiraft.create_group(1, ARRAY[1])");
 ok(poll_until($node, "SELECT role FROM multiraft.status(1)", 'leader'), 'group 1 led here');

@@ -11,6 +11,8 @@ use MultiraftTest;
 
 my @n = start_cluster(2);
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
+# The workers notice CREATE EXTENSION within a second.
+ok(poll_until($_, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves') for @n;
 
 sql(0, "SELECT multiraft.create_group(1, ARRAY[1])");
 ok(poll_until($n[0], "SELECT role FROM multiraft.status(1)", 'leader'), 'group 1 led by node 1');

@@ -2,7 +2,9 @@
  * test_mr_quiesce.c — quiescence and waking: idle groups leave the active set on
  * every member, cost nothing per tick and send only node liveness; a proposal or a
  * message wakes them; the followers of a crashed leader's node wake and elect a new
- * leader within two election timeouts.
+ * leader once the node is declared down (dead_ticks, default 3 election timeouts +
+ * the liveness period) plus one election timeout; a node that merely stalls for
+ * less than that (a descheduled process) keeps every leadership.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,8 @@
 #include "mr_cluster.h"
 
 #define E 10
+#define HB 2
+#define DEAD (3 * E + HB) /* mr_config.dead_ticks default: 3E + liveness_ticks */
 
 static struct mrc_cluster *cluster(uint64_t seed)
 {
@@ -23,7 +27,7 @@ static struct mrc_cluster *cluster(uint64_t seed)
     o.n_nodes = 3;
     o.seed = seed;
     o.base.election_ticks = E;
-    o.base.heartbeat_ticks = 2;
+    o.base.heartbeat_ticks = HB;
     return mrc_new(&o);
 }
 
@@ -110,7 +114,7 @@ static void test_failover_of_quiesced_groups(void **state)
     assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 0);
     crash_at = mrc_now(c);
     mrc_crash(c, 1);
-    for (size_t done = 0; done < n_led && mrc_now(c) - crash_at <= 2 * E;) {
+    for (size_t done = 0; done < n_led && mrc_now(c) - crash_at <= DEAD + E;) {
         mrc_tick(c);
         done = 0;
         for (size_t i = 0; i < n_led; i++) {
@@ -125,7 +129,10 @@ static void test_failover_of_quiesced_groups(void **state)
         assert_true(l == 2 || l == 3);
         assert_true(t > old_term[i]);
     }
-    assert_true(mrc_now(c) - crash_at <= 2 * E);
+    /* Not before the node is declared down (a stall that long would keep them)... */
+    assert_true(mrc_now(c) - crash_at >= DEAD - HB);
+    /* ... and within an election timeout after that. */
+    assert_true(mrc_now(c) - crash_at <= DEAD + E);
     /* The old leader comes back: everything converges, safety holds. */
     assert_int_equal(mrc_restart(c, 1), MR_OK);
     mrc_run(c, 6 * E);
@@ -145,7 +152,7 @@ static void test_partitioned_leader_node(void **state)
     mrc_run(c, 40);
     mrc_partition(c, 1, 2, true);
     mrc_partition(c, 1, 3, true);
-    mrc_run(c, 3 * E);
+    mrc_run(c, DEAD + 2 * E);
     for (mr_group_id g = 1; g <= 9; g++) {
         mr_node_id l = mrc_leader(c, g, NULL);
         assert_true(l == 2 || l == 3);
@@ -161,6 +168,77 @@ static void test_partitioned_leader_node(void **state)
     mrc_free(c);
 }
 
+/* Snapshot of (leader node, term) of groups 1..n. */
+static void leaders_of(struct mrc_cluster *c, mr_group_id n, mr_node_id *node, raft_term *term)
+{
+    for (mr_group_id g = 1; g <= n; g++)
+        node[g - 1] = mrc_leader(c, g, &term[g - 1]);
+}
+
+/* The chaos finding (docs/sim-findings.md, "idle groups re-elect their leaders"): a
+ * node whose process stalls — not ticked, its envelopes held up both ways — for one
+ * to three election timeouts used to lose every leadership it held at once.  Below
+ * the dead-node threshold nothing may change: no new term, no new leader. */
+static void test_stall_below_threshold_keeps_leaders(void **state)
+{
+    const uint32_t stalls[] = {E, 2 * E, 3 * E - 1};
+    (void)state;
+    for (size_t k = 0; k < sizeof stalls / sizeof stalls[0]; k++) {
+        struct mrc_cluster *c = cluster(20 + k);
+        mr_node_id before[60], after[60];
+        raft_term tb[60], ta[60];
+        size_t led = 0;
+        create_groups(c, 60);
+        mrc_run(c, 40);
+        for (mr_node_id n = 1; n <= 3; n++)
+            assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+        leaders_of(c, 60, before, tb);
+        for (size_t i = 0; i < 60; i++)
+            led += before[i] == 1;
+        assert_true(led >= 10);
+        mrc_stall(c, 1, true);
+        mrc_run(c, stalls[k]);
+        mrc_stall(c, 1, false);
+        mrc_run(c, 4 * E);
+        leaders_of(c, 60, after, ta);
+        for (size_t i = 0; i < 60; i++) {
+            assert_int_equal(after[i], before[i]);
+            assert_int_equal(ta[i], tb[i]);
+        }
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+}
+
+/* A stall longer than the threshold is indistinguishable from a crash: the groups
+ * the stalled node led fail over (and only those), and it rejoins as a follower. */
+static void test_long_stall_fails_over(void **state)
+{
+    struct mrc_cluster *c = cluster(30);
+    mr_node_id before[60], after[60];
+    raft_term tb[60], ta[60];
+    (void)state;
+    create_groups(c, 60);
+    mrc_run(c, 40);
+    leaders_of(c, 60, before, tb);
+    mrc_stall(c, 1, true);
+    mrc_run(c, DEAD + E);
+    mrc_stall(c, 1, false);
+    mrc_run(c, 4 * E);
+    leaders_of(c, 60, after, ta);
+    for (size_t i = 0; i < 60; i++) {
+        if (before[i] == 1) {
+            assert_true(after[i] == 2 || after[i] == 3);
+            assert_true(ta[i] > tb[i]);
+        } else {
+            assert_int_equal(after[i], before[i]);
+            assert_int_equal(ta[i], tb[i]);
+        }
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_proposal_wakes_group),
         cmocka_unit_test(test_failover_of_quiesced_groups),
         cmocka_unit_test(test_partitioned_leader_node),
+        cmocka_unit_test(test_stall_below_threshold_keeps_leaders),
+        cmocka_unit_test(test_long_stall_fails_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

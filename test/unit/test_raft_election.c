@@ -493,6 +493,58 @@ static void test_lease_ignores_votes(void **state)
     tc_destroy(&tc);
 }
 
+/* raft_set_leader_heard_ago (lease.c): outside evidence restates the lease (§4.2.3).
+ * Heard recently -> vote requests still disregarded even though the follower's own
+ * counter ran out; silent for an election timeout -> the lease is gone at once, but
+ * the campaign waits for the randomized rest of the timeout (at most election_tick
+ * more ticks, and not in the same call). */
+static void test_leader_heard_ago(void **state)
+{
+    struct test_cluster tc;
+    struct raft_config cfg;
+    struct raft_message m;
+    raft_term t;
+    int k;
+    (void)state;
+    tc_default_config(&cfg);
+    cfg.check_quorum = true;
+    assert_int_equal(tc_init(&tc, 3, &cfg, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    t = raft_get_term(R(&tc, 1));
+    tc_isolate(&tc, 0);
+    for (k = 0; k < (int)cfg.election_tick; k++)
+        raft_tick(R(&tc, 1));
+    /* its own counter says "expired"; the outside evidence says "heard 2 ticks ago" */
+    assert_int_equal(raft_set_leader_heard_ago(R(&tc, 1), 2), RAFT_OK);
+    msg_init(&m, RAFT_MSG_VOTE, 3, 2, t + 1);
+    m.index = 100;
+    m.log_term = t;
+    tc_step(&tc, 1, &m);
+    assert_int_equal(raft_get_term(R(&tc, 1)), t);
+    assert_int_equal(raft_get_leader(R(&tc, 1)), 1);
+    /* silent for longer than an election timeout: the request is honoured */
+    assert_int_equal(raft_set_leader_heard_ago(R(&tc, 1), 1000), RAFT_OK);
+    assert_int_equal(raft_get_role(R(&tc, 1)), RAFT_FOLLOWER);
+    tc_step(&tc, 1, &m);
+    assert_int_equal(raft_get_term(R(&tc, 1)), t + 1);
+    tc_destroy(&tc);
+
+    /* Expired lease by outside evidence: no campaign before the next tick, one
+     * within election_tick ticks. */
+    assert_int_equal(tc_init(&tc, 3, &cfg, 2), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_isolate(&tc, 0);
+    assert_int_equal(raft_set_leader_heard_ago(R(&tc, 2), 1000), RAFT_OK);
+    assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
+    for (k = 0; k < (int)cfg.election_tick && raft_get_role(R(&tc, 2)) == RAFT_FOLLOWER; k++)
+        raft_tick(R(&tc, 2));
+    assert_int_not_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
+    /* no effect on a leader */
+    assert_int_equal(raft_set_leader_heard_ago(R(&tc, 0), 1000), RAFT_OK);
+    assert_int_equal(raft_get_role(R(&tc, 0)), RAFT_LEADER);
+    tc_destroy(&tc);
+}
+
 /* Dissertation §4.1: a replica that does not know the configuration yet (fresh,
  * empty storage) still votes for a candidate with an up-to-date log when it has no
  * current leader — otherwise a group whose new member is needed for a quorum could
@@ -637,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_prevote_does_not_change_terms),
         cmocka_unit_test(test_check_quorum),
         cmocka_unit_test(test_lease_ignores_votes),
+        cmocka_unit_test(test_leader_heard_ago),
         cmocka_unit_test(test_election_safety_random),
     };
     return cmocka_run_group_tests_name("raft_election", tests, NULL, NULL);
