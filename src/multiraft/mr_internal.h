@@ -86,7 +86,11 @@ struct mr_group_extra {
     raft_term q_term;
     raft_id q_from;
     raft_index q_commit;
-    /* Staggered campaign (PreVote) after the leader's node went silent. */
+    /* Woken from quiescence as a follower of this leader replica and not heard
+     * from it since: its node's liveness still stands in for its heartbeats
+     * (the leader lease of a quiesced group, mr_lease_before_vote).  0 = none. */
+    raft_id lease_leader;
+        /* Staggered campaign (PreVote) after the leader's node went silent. */
     uint64_t campaign_at;
     raft_term campaign_term;
     raft_id campaign_from;
@@ -382,8 +386,12 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 /* Staggered campaign (if scheduled and due). */
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
-/* Before a vote request is stepped into follower g: restates the core's leader lease
- * from the leader's node liveness (was_quiesced: g slept until this message). */
-void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, bool was_quiesced);
+/* Before a vote request from replica `from` is stepped into g: restates the core's
+ * leader lease from the leader's node liveness if g is quiesced or woke from
+ * quiescence without hearing its leader since. */
+void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from);
+/* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
+ * was stepped into g: the group's own lease is fresh again. */
+void mr_lease_heard(struct mr_group *g, raft_id from);
 
 #endif /* MULTIRAFT_MR_INTERNAL_H */

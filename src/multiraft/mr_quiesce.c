@@ -15,9 +15,14 @@
  *    is not renewed per group (that would visit every quiesced group per liveness
  *    message); it is computed lazily, when a vote request arrives for the group
  *    (mr_lease_before_vote): refused while the leader's node was heard from within
- *    the election timeout.
+ *    the election timeout.  A follower woken from quiescence keeps that rule until
+ *    it hears its leader's group again (x->lease_leader, set by mr_group_wake), so
+ *    a group woken by a stray message cannot elect anyone behind the back of a live,
+ *    still-quiesced leader; its own timeout then only sends a PreVote, which wakes
+ *    the leader, which refuses it and resumes heartbeats.
  *  - Node liveness is a coarser signal than a group heartbeat: a node is declared
- *    down only after dead_ticks of silence (default 3 election timeouts), so that a
+ *    down only after dead_ticks of silence (default 3 election timeouts + the
+ *    liveness period), so that a
  *    stalled process (descheduled for a few hundred ms) keeps its leaderships.
  *    Then every group it led here wakes, and the lowest-ranked surviving voter
  *    campaigns after a random delay in [1, E/4+1] ticks (staggered, CockroachDB
@@ -145,9 +150,10 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
             continue;
         mr_group_wake(n, g);
         n->c.woken++;
-        /* The woken follower's frozen election timer would refuse the candidate's
-         * PreVote: its lease ran out long ago (dead_ticks >= election timeout). */
-        mr_lease_before_vote(n, g, false);
+        /* Its election timer stays as it froze: the others fall back on it only if
+         * the designated candidate below fails (ending their lease here would make
+         * them all campaign within an election timeout: split votes).  Their lease
+         * ends lazily, when the candidate's PreVote arrives (mr_lease_before_vote). */
         if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
             quorum_alive(n, g) && mr_group_extra(n, g) != NULL) {
             g->x->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
@@ -175,33 +181,45 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
     mr_group_mark(n, g);
 }
 
-void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, bool was_quiesced)
+void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from)
 {
     const struct mr_peer *p;
     mr_node_id node;
     raft_id leader;
     uint64_t ago;
+    bool asleep = g->active_pos == MR_NOT_ACTIVE;
     if (raft_get_role(g->raft) != RAFT_FOLLOWER ||
-        (leader = raft_get_leader(g->raft)) == RAFT_NONE ||
-        (node = mr_map_node(g, leader)) == 0 || node == n->cfg.node_id)
+        (leader = raft_get_leader(g->raft)) == RAFT_NONE)
         return;
-    p = mr_peer_find(n, node);
-    if (!was_quiesced) {
-        /* An active group lives by its own heartbeats: node liveness may only end
-         * its lease (the node is down, so the leader was not heard either), never
-         * renew it — the leader replica may have stepped down while its node lives,
-         * and renewing would then keep the group from electing anyone. */
-        if (p != NULL && p->dead)
+    if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
+        return; /* heard from its leader since it woke: its own lease is accurate */
+    if (from == leader) {
+        /* The leader replica itself campaigns: it is no longer leader, so its node's
+         * liveness says nothing about its leadership (renewing the lease from it
+         * could keep the group from electing anyone). */
+        if (g->x != NULL)
+            g->x->lease_leader = RAFT_NONE;
+        if (asleep)
             (void)raft_set_leader_heard_ago(g->raft, UINT32_MAX);
         return;
     }
-    /* Quiesced until now: its election timer froze when it quiesced.  A quiesced
-     * leader stays leader while its node runs (it does not tick, so CheckQuorum
-     * cannot depose it, and anything that wakes it wakes us), so the node's
-     * liveness is the leader's: "heard from the leader" ago ticks ago. */
+    if ((node = mr_map_node(g, leader)) == 0 || node == n->cfg.node_id)
+        return;
+    /* Quiesced, or woken without a word from the leader since: the election timer
+     * froze (or restarted) when the group slept.  A quiesced leader stays leader
+     * while its node runs — it does not tick, so CheckQuorum cannot depose it, and
+     * any message of its group reaches this follower (which then hears it) — so the
+     * node's liveness is the leader's: "heard from the leader" ago ticks ago. */
+    p = mr_peer_find(n, node);
     if (p == NULL || !p->heard || p->dead)
         ago = UINT32_MAX;
     else
         ago = n->now - p->last_heard;
     (void)raft_set_leader_heard_ago(g->raft, ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago);
+}
+
+void mr_lease_heard(struct mr_group *g, raft_id from)
+{
+    if (g->x != NULL && g->x->lease_leader == from)
+        g->x->lease_leader = RAFT_NONE;
 }

@@ -242,7 +242,17 @@ int mr_ready(struct mr_node *n, struct mr_batch *out)
     out->n_completions = n->completions.len;
     out->envelopes = n->envelopes.data;
     out->n_envelopes = n->envelopes.len;
-    out->must_sync = must_sync || out->n_groups > 0 || out->n_tombstones > 0;
+    /* Durability is owed to what the core says must be synced (new entries, term,
+     * vote, snapshot) and to what exists only in this batch: a group created or
+     * dropped here, a snapshot installed, a tombstone.  Everything else a batch
+     * writes (applied index, commit, events, dedup records, compaction) is derived
+     * from the synced log by re-applying it after a crash, so the host may commit
+     * such a batch without waiting for its flush. */
+    for (size_t i = 0; i < out->n_groups && !must_sync; i++)
+        if ((out->groups[i].flags & (MR_GW_CREATED | MR_GW_REMOVED)) ||
+            out->groups[i].has_snapshot)
+            must_sync = true;
+    out->must_sync = must_sync || out->n_tombstones > 0;
     n->busy = true;
     n->c.batches++;
     return MR_OK;

@@ -87,9 +87,11 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         return;
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1)
-        mr_lease_before_vote(n, g, g->active_pos == MR_NOT_ACTIVE);
+        mr_lease_before_vote(n, g, m->from);
     wake(n, g);
     (void)raft_step(g->raft, m);
+    if (creates_replica(m->type))
+        mr_lease_heard(g, m->from);
     mr_group_mark(n, g);
 }
 
@@ -116,6 +118,7 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
     m.context = hb->context;
     wake(n, g);
     (void)raft_step(g->raft, &m);
+    mr_lease_heard(g, hb->from);
     if ((hb->flags & MR_HB_QUIESCE) && mr_group_extra(n, g) != NULL) {
         g->flags |= MR_G_QREQ;
         g->x->q_term = hb->term;

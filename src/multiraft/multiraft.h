@@ -495,7 +495,12 @@ struct mr_batch {
     struct mr_tombstone *tombstones; size_t n_tombstones;
     struct mr_completion *completions; size_t n_completions;
     struct mr_envelope *envelopes;  size_t n_envelopes;  /* one per destination */
-    bool must_sync;                 /* a write needs a durable flush before sending */
+    bool must_sync;                 /* a write needs a durable flush before sending;
+                                       false: the batch only holds state derived from
+                                       the already durable log (applied index, events,
+                                       dedup records, compaction), which a crash
+                                       re-derives, so it may be committed without
+                                       waiting for the flush */
 };
 
 /* Whether mr_ready() would return a non-empty batch. */

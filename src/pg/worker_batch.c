@@ -6,7 +6,8 @@
  * commit is the WAL flush that Raft needs before votes and appends are
  * acknowledged, and the one that makes events, dedup records and the applied
  * index durable together (so an event is never lost nor written twice).
- * synchronous_commit stays on for the worker (worker.c forces it).
+ * synchronous_commit stays on for the worker (worker.c forces it), except for
+ * transactions that only hold state re-derivable from the durable log (below).
  *
  * mr_ready() itself runs inside the transaction: applying committed entries may
  * call the storage callbacks (dedup lookups, snapshot data), which read tables.
@@ -149,6 +150,8 @@ worker_process_batch(void)
 	volatile bool ready = false;
 	volatile bool advance_last = true;
 	volatile bool ok = true;
+	volatile bool sync = false;
+	int			saved_synchronous_commit = synchronous_commit;
 
 	memset(&b, 0, sizeof(b));
 	memset(&h, 0, sizeof(h));
@@ -176,6 +179,8 @@ worker_process_batch(void)
 								storage_callback_error()->message)));
 			if (batch_has_writes(&b))
 				storage_write_batch(&b);
+			if (b.must_sync)
+				sync = true;
 			{
 				MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -201,12 +206,25 @@ worker_process_batch(void)
 		storage_txn_finish();
 		PopActiveSnapshot();
 		SPI_finish();
+
+		/*
+		 * A transaction that holds only state derived from the durable log
+		 * (mr_batch.must_sync false: applied index, events, dedup records) need
+		 * not wait for its WAL flush: after a crash the worker re-applies the
+		 * log and writes the same rows again, exactly once, because they and the
+		 * applied index commit together.  The next synchronous commit flushes it
+		 * anyway.  This saves the leader one flush per command.
+		 */
+		if (!sync)
+			synchronous_commit = SYNCHRONOUS_COMMIT_OFF;
 		CommitTransactionCommand();
+		synchronous_commit = saved_synchronous_commit;
 	}
 	PG_CATCH();
 	{
 		ErrorData  *e;
 
+		synchronous_commit = saved_synchronous_commit;
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
 		FlushErrorState();

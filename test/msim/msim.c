@@ -13,9 +13,18 @@
  *
  * Then the failover scenario: 3 nodes, F groups (default 10,000) quiesced; the node
  * that leads about a third of them crashes; every one of those groups must have a
- * new leader within 2 x election timeout ticks.
+ * new leader once the node is declared down (mr_config.dead_ticks, default 3
+ * election timeouts + the liveness period) plus one election timeout.
  *
- * Usage: msim [--seeds N] [--groups G] [--ticks T] [--failover-groups F] [--seed S]
+ * Then the stall scenario (docs/sim-findings.md, "idle groups re-elect their
+ * leaders"): 5 nodes, S groups (default 2,000) of 3 members, converged and idle
+ * (all quiesced); node 1 stalls — not ticked, every envelope to or from it held up —
+ * for E, 2E and 3E-1 ticks (below the dead-node threshold: no leader may change)
+ * and for dead_ticks + E (a crash as far as the others can tell: exactly the groups
+ * it led must fail over).
+ *
+ * Usage: msim [--seeds N] [--groups G] [--ticks T] [--failover-groups F]
+ *             [--stall-groups S] [--seed S]
  * Prints one closing line: msim: seeds=N groups=G violations=V
  */
 #include <stdio.h>
@@ -25,6 +34,9 @@
 #include "mr_cluster.h"
 
 #define E 10
+#define HB 2
+#define DEAD (3 * E + HB)  /* mr_config.dead_ticks default (3E + liveness_ticks) */
+#define FAILOVER_BOUND (DEAD + E)
 
 struct proposal {
     mr_group_id group;
@@ -540,11 +552,11 @@ static size_t failover(uint64_t seed, mr_group_id groups, uint64_t *worst, size_
     }
     *worst = mrc_now(c) - crash_at;
     *led_out = n_led;
-    if (done < n_led || *worst > 2 * E) {
+    if (done < n_led || *worst > FAILOVER_BOUND) {
         if (violations++ == 0)
             snprintf(err, err_len, "failover: %zu of %zu groups led by the crashed node had a new "
                      "leader after %llu ticks (bound %d)", done, n_led,
-                     (unsigned long long)*worst, 2 * E);
+                     (unsigned long long)*worst, FAILOVER_BOUND);
     }
     mrc_free(c);
     free(led);
@@ -552,10 +564,77 @@ static size_t failover(uint64_t seed, mr_group_id groups, uint64_t *worst, size_
     return violations;
 }
 
+/* Stall: node 1 of 5 stalls for `stall` ticks on an idle cluster.  Returns
+ * violations; *led = groups node 1 led, *changed = groups whose (leader, term)
+ * changed, *collateral = of those, groups node 1 did not lead. */
+static size_t stall_run(uint64_t seed, mr_group_id groups, uint32_t stall, size_t *led,
+                        size_t *changed, size_t *collateral, char *err, size_t err_len)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id *before;
+    raft_term *terms;
+    size_t violations = 0, active = 0;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 5;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    o.no_leader_check = true;
+    c = mrc_new(&o);
+    before = calloc(groups, sizeof *before);
+    terms = calloc(groups, sizeof *terms);
+    if (c == NULL || before == NULL || terms == NULL)
+        abort();
+    for (mr_group_id g = 1; g <= groups; g++) {
+        mr_node_id a = (mr_node_id)(1 + g % 5);
+        mr_node_id m[3] = {a, (mr_node_id)(a % 5 + 1), (mr_node_id)((a + 1) % 5 + 1)};
+        mr_create_group(mrc_node(c, a), g, m, 3, g);
+    }
+    mrc_run(c, 4 * E);
+    for (mr_node_id n = 1; n <= 5; n++)
+        active += mr_active_group_count(mrc_node(c, n));
+    if (active != 0) {
+        snprintf(err, err_len, "stall: %zu replicas still active before the stall", active);
+        violations++;
+    }
+    *led = *changed = *collateral = 0;
+    for (mr_group_id g = 1; g <= groups; g++) {
+        before[g - 1] = mrc_leader(c, g, &terms[g - 1]);
+        *led += before[g - 1] == 1;
+    }
+    mrc_stall(c, 1, true);
+    mrc_run(c, stall);
+    mrc_stall(c, 1, false);
+    mrc_run(c, 4 * E);
+    for (mr_group_id g = 1; g <= groups; g++) {
+        raft_term t;
+        mr_node_id l = mrc_leader(c, g, &t);
+        if (l != before[g - 1] || t != terms[g - 1]) {
+            (*changed)++;
+            *collateral += before[g - 1] != 1;
+        }
+    }
+    if (stall + HB < DEAD) {
+        /* Below the threshold a stalled node is not a dead one. */
+        if (*changed != 0 && violations++ == 0)
+            snprintf(err, err_len, "stall of %u ticks (< dead threshold %d): %zu leader "
+                     "changes", stall, DEAD, *changed);
+    } else if ((*changed != *led || *collateral != 0) && violations++ == 0) {
+        snprintf(err, err_len, "stall of %u ticks (>= dead threshold %d): %zu of %zu groups "
+                 "failed over, %zu others changed", stall, DEAD, *changed - *collateral, *led,
+                 *collateral);
+    }
+    mrc_free(c);
+    free(before);
+    free(terms);
+    return violations;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t seeds = 8, ticks = 300;
-    mr_group_id groups = 1000, fo_groups = 10000;
+    mr_group_id groups = 1000, fo_groups = 10000, stall_groups = 2000;
     uint64_t first_seed = 1, worst = 0;
     size_t violations = 0, led = 0;
     char err[256];
@@ -568,11 +647,13 @@ int main(int argc, char **argv)
             ticks = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--failover-groups") == 0)
             fo_groups = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--stall-groups") == 0)
+            stall_groups = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             first_seed = strtoull(argv[i + 1], NULL, 10);
         else {
             fprintf(stderr, "usage: msim [--seeds N] [--groups G] [--ticks T] "
-                            "[--failover-groups F] [--seed S]\n");
+                            "[--failover-groups F] [--stall-groups S] [--seed S]\n");
             return 2;
         }
     }
@@ -589,10 +670,27 @@ int main(int argc, char **argv)
     if (fo_groups > 0) {
         size_t v = failover(first_seed, fo_groups, &worst, &led, err, sizeof err);
         printf("msim: failover groups=%llu led_by_crashed=%zu new_leaders_within=%llu ticks "
-               "(bound %d) violations=%zu%s%s\n",
-               (unsigned long long)fo_groups, led, (unsigned long long)worst, 2 * E, v,
-               v ? " first: " : "", v ? err : "");
+               "(bound dead_ticks %d + E %d = %d) violations=%zu%s%s\n",
+               (unsigned long long)fo_groups, led, (unsigned long long)worst, DEAD, E,
+               FAILOVER_BOUND,
+               v, v ? " first: " : "", v ? err : "");
         violations += v;
+    }
+    if (stall_groups > 0) {
+        const uint32_t stalls[] = {E, 2 * E, 3 * E - 1, DEAD + E};
+        for (size_t k = 0; k < sizeof stalls / sizeof stalls[0]; k++) {
+            size_t n_led, changed, collateral;
+            size_t v = stall_run(first_seed + k, stall_groups, stalls[k], &n_led, &changed,
+                                 &collateral, err, sizeof err);
+            printf("msim: stall node=1 ticks=%u (dead threshold %d) groups=%llu "
+                   "led_by_stalled=%zu leader_changes=%zu (expected %zu) other_changes=%zu "
+                   "violations=%zu%s%s\n",
+                   stalls[k], DEAD, (unsigned long long)stall_groups, n_led, changed,
+                   stalls[k] + HB < DEAD ? (size_t)0 : n_led, collateral, v,
+                   v ? " first: " : "", v ? err : "");
+            fflush(stdout);
+            violations += v;
+        }
     }
     printf("msim: seeds=%u groups=%llu violations=%zu\n", seeds, (unsigned long long)groups,
            violations);

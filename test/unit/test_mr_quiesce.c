@@ -239,6 +239,103 @@ static void test_long_stall_fails_over(void **state)
     mrc_free(c);
 }
 
+struct prevote_watch {
+    mr_group_id group;
+    int seen;    /* PREVOTE_RESP from node 2 to node 3 for the group */
+    int reject;  /* of the last one */
+};
+
+static void watch_prevote(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct prevote_watch *w = arg;
+    if (node != 2)
+        return;
+    for (size_t i = 0; i < b->n_envelopes; i++)
+        for (size_t k = 0; b->envelopes[i].to_node == 3 && k < b->envelopes[i].n_messages; k++) {
+            const struct mr_message *mm = &b->envelopes[i].messages[k];
+            if (mm->group == w->group && mm->msg.type == RAFT_MSG_PREVOTE_RESP) {
+                w->seen++;
+                w->reject = mm->msg.reject;
+            }
+        }
+}
+
+/* Sends node 2 a PREVOTE for `group` as if node 3's replica campaigned. */
+static void inject_prevote(struct mrc_cluster *c, mr_group_id group)
+{
+    struct mr_group_status s2, s3;
+    struct mr_message mm;
+    struct mr_envelope env;
+    assert_int_equal(mr_group_status(mrc_node(c, 2), group, &s2), MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, 3), group, &s3), MR_OK);
+    memset(&mm, 0, sizeof mm);
+    mm.group = group;
+    mm.msg.type = RAFT_MSG_PREVOTE;
+    mm.msg.from = s3.replica_id;
+    mm.msg.to = s2.replica_id;
+    mm.msg.term = s3.term + 1;
+    mm.msg.index = s3.last_index;
+    mm.msg.log_term = s3.term; /* the leader's no-op of this term is the last entry */
+    memset(&env, 0, sizeof env);
+    env.from_node = 3;
+    env.to_node = 2;
+    env.messages = &mm;
+    env.n_messages = 1;
+    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    mrc_settle(c);
+}
+
+/* Dissertation §9.6 / §4.2.3 for quiesced groups: a quiesced follower's leader lease
+ * is its leader's node liveness, computed when the request arrives.  While the
+ * leader's node is heard from (its groups asleep, so no group heartbeat for ages) the
+ * PreVote is refused; once that node has been silent for an election timeout (here:
+ * stalled, not yet declared down) it is granted. */
+static void test_quiesced_lease_follows_node_liveness(void **state)
+{
+    struct mrc_cluster *c = cluster(40);
+    struct prevote_watch w;
+    struct mr_group_status st;
+    raft_term t0 = 0, t1 = 0;
+    (void)state;
+    create_groups(c, 30);
+    mrc_run(c, 40);
+    memset(&w, 0, sizeof w);
+    for (mr_group_id g = 1; g <= 30 && w.group == 0; g++)
+        if (mrc_leader(c, g, &t0) == 1)
+            w.group = g;
+    assert_true(w.group != 0);
+    mrc_set_batch_observer(c, watch_prevote, &w);
+    /* Asleep for 5 election timeouts, leader's node alive: refused. */
+    mrc_run(c, 5 * E);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), w.group, &st), MR_OK);
+    assert_true(st.quiesced);
+    inject_prevote(c, w.group);
+    assert_int_equal(w.seen, 1);
+    assert_int_equal(w.reject, 1);
+    /* The refusal woke node 2's replica, and the refusal's answer node 3's, both
+     * without their leader: they run on the leader's node liveness until they hear
+     * it, so node 2's own PreVote later is refused too, wakes the leader, and the
+     * group goes back to sleep — no election. */
+    mrc_run(c, 3 * E);
+    assert_int_equal(mrc_leader(c, w.group, &t1), 1);
+    assert_true(t1 == t0);
+    /* Leader's node silent for more than an election timeout: granted (its leader is
+     * still node 1: a PreVote changes nothing by itself). */
+    mrc_stall(c, 1, true);
+    mrc_run(c, E + HB + 1);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), w.group, &st), MR_OK);
+    assert_true(st.quiesced);
+    inject_prevote(c, w.group);
+    assert_int_equal(w.seen, 2);
+    assert_int_equal(w.reject, 0);
+    mrc_stall(c, 1, false);
+    mrc_set_batch_observer(c, NULL, NULL);
+    mrc_run(c, 4 * E);
+    assert_int_equal(mrc_leader(c, w.group, NULL), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_partitioned_leader_node),
         cmocka_unit_test(test_stall_below_threshold_keeps_leaders),
         cmocka_unit_test(test_long_stall_fails_over),
+        cmocka_unit_test(test_quiesced_lease_follows_node_liveness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
