@@ -151,6 +151,15 @@ set_planner_options(void)
 {
 	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_SESSION);
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_SESSION);
+
+	/*
+	 * With enable_seqscan off, a statement that must scan anyway (a small table,
+	 * a whole-table read at start-up) carries disable_cost and so crosses
+	 * jit_above_cost: the worker then spent ~75% of its idle CPU compiling LLVM
+	 * code for one-off statements (perf, 10,000 idle groups).  Its statements are
+	 * short; JIT never pays off here.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_SESSION);
 }
 
 static void
@@ -220,6 +229,18 @@ check_node_registry(void)
 	}
 }
 
+ErrorData *
+worker_take_error(MemoryContext cxt)
+{
+	ErrorData  *e;
+
+	MemoryContextSwitchTo(cxt);
+	e = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	return e;
+}
+
 /* Returns false if the extension is gone. */
 static bool
 maintenance(void)
@@ -245,10 +266,7 @@ maintenance(void)
 	{
 		ErrorData  *e;
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		e = worker_take_error(cxt);
 		ereport(LOG, (errmsg("multiraft: maintenance failed: %s", e->message)));
 		FreeErrorData(e);
 	}
@@ -333,10 +351,7 @@ start_node(void)
 	{
 		ErrorData  *e;
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		e = worker_take_error(cxt);
 		ereport(LOG, (errmsg("multiraft: could not load the raft state: %s", e->message),
 					  e->detail ? errdetail_internal("%s", e->detail) : 0));
 		FreeErrorData(e);
