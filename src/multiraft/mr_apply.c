@@ -82,16 +82,8 @@ static void farewell(struct mr_node *n, struct mr_group *g)
         struct mr_heartbeat hb;
         mr_node_id to;
         struct mr_peer *p;
-        if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id)
+        if (!mr_follower_heartbeat(g, i, &pi, &to, &hb))
             continue;
-        to = mr_map_node(g, pi.id);
-        if (to == 0)
-            continue;
-        memset(&hb, 0, sizeof hb);
-        hb.group = g->id;
-        hb.from = g->replica_id;
-        hb.to = pi.id;
-        hb.term = raft_get_term(g->raft);
         hb.commit = pi.match < raft_get_commit(g->raft) ? pi.match : raft_get_commit(g->raft);
         mr_queue_heartbeat(n, to, &hb, false);
         if ((p = mr_peer_find(n, to)) != NULL)

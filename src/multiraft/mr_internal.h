@@ -333,6 +333,11 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
 /* Queues a heartbeat entry (heartbeat or response) for a node. */
 void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
                         bool resp);
+/* For the i-th progress entry of g: false when it is g's own replica or names
+ * no known node; else fills *pi, its node *to and a heartbeat to it carrying
+ * g's id, replica and term (the rest zero, for the caller to set). */
+bool mr_follower_heartbeat(const struct mr_group *g, size_t i, struct raft_progress_info *pi,
+                           mr_node_id *to, struct mr_heartbeat *hb);
 /* Repeats a removal notice to the other replicas of g for a while. */
 void mr_queue_removal_notices(struct mr_node *n, struct mr_group *g, raft_index index);
 /* Builds the envelopes of the batch (flush of buffered heartbeats if due). */

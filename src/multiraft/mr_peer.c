@@ -50,6 +50,22 @@ static size_t message_bytes(const struct raft_message *m)
 
 #define HEARTBEAT_BYTES 48u
 
+bool mr_follower_heartbeat(const struct mr_group *g, size_t i, struct raft_progress_info *pi,
+                           mr_node_id *to, struct mr_heartbeat *hb)
+{
+    if (raft_progress_at(g->raft, i, pi) != RAFT_OK || pi->id == g->replica_id)
+        return false;
+    *to = mr_map_node(g, pi->id);
+    if (*to == 0)
+        return false;
+    memset(hb, 0, sizeof *hb);
+    hb->group = g->id;
+    hb->from = g->replica_id;
+    hb->to = pi->id;
+    hb->term = raft_get_term(g->raft);
+    return true;
+}
+
 void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
                         bool resp)
 {

@@ -50,16 +50,8 @@ static void send_quiesce(struct mr_node *n, struct mr_group *g)
         struct raft_progress_info pi;
         struct mr_heartbeat hb;
         mr_node_id to;
-        if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id)
+        if (!mr_follower_heartbeat(g, i, &pi, &to, &hb))
             continue;
-        to = mr_map_node(g, pi.id);
-        if (to == 0)
-            continue;
-        memset(&hb, 0, sizeof hb);
-        hb.group = g->id;
-        hb.from = g->replica_id;
-        hb.to = pi.id;
-        hb.term = raft_get_term(g->raft);
         hb.commit = raft_get_commit(g->raft);
         hb.flags = MR_HB_QUIESCE;
         mr_queue_heartbeat(n, to, &hb, false);

@@ -103,6 +103,26 @@ static int check_cmd(size_t cmd_len)
     return MR_OK;
 }
 
+/*
+ * Encode the entry a waiter proposes into w->data (its command id then stands at
+ * w->cmd).  On allocation failure the waiter is unlinked and false returned.
+ */
+static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                          uint8_t kind, const void *cmd, uint16_t cmd_len,
+                          const void *payload, size_t payload_len)
+{
+    w->data_len = mr_entry_encode(kind, NULL, cmd_len, NULL, payload_len, NULL);
+    w->data = mr_alloc(n, w->data_len);
+    if (w->data == NULL) {
+        mr_waiter_unlink(n, g, w);
+        return false;
+    }
+    mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
+    w->cmd = w->data + MR_ENTRY_HEADER;
+    w->cmd_len = cmd_len;
+    return true;
+}
+
 int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
                const void *command_id, size_t command_id_len,
                const void *payload, size_t payload_len, uint32_t deadline_ticks)
@@ -121,17 +141,9 @@ int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    w->data_len = mr_entry_encode(MR_KIND_COMMAND, NULL, (uint16_t)command_id_len, NULL,
-                                  payload_len, NULL);
-    w->data = mr_alloc(n, w->data_len);
-    if (w->data == NULL) {
-        mr_waiter_unlink(n, g, w);
+    if (!waiter_encode(n, g, w, MR_KIND_COMMAND, command_id, (uint16_t)command_id_len,
+                       payload, payload_len))
         return MR_ENOMEM;
-    }
-    mr_entry_encode(MR_KIND_COMMAND, command_id, (uint16_t)command_id_len, payload,
-                    payload_len, w->data);
-    w->cmd = w->data + MR_ENTRY_HEADER;
-    w->cmd_len = (uint16_t)command_id_len;
     request_added(n, g);
     return MR_OK;
 }
@@ -268,15 +280,8 @@ int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    w->data_len = mr_entry_encode(MR_KIND_REMOVE, NULL, REMOVE_CMD_LEN, NULL, 0, NULL);
-    w->data = mr_alloc(n, w->data_len);
-    if (w->data == NULL) {
-        mr_waiter_unlink(n, g, w);
+    if (!waiter_encode(n, g, w, MR_KIND_REMOVE, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
         return MR_ENOMEM;
-    }
-    mr_entry_encode(MR_KIND_REMOVE, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0, w->data);
-    w->cmd = w->data + MR_ENTRY_HEADER;
-    w->cmd_len = REMOVE_CMD_LEN;
     request_added(n, g);
     return MR_OK;
 }

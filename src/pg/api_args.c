@@ -34,6 +34,15 @@ api_group_id_arg(FunctionCallInfo fcinfo, int n)
 	return group_id;
 }
 
+void
+api_request_init(FunctionCallInfo fcinfo, MultiraftRequestType type, MultiraftRequest *req)
+{
+	multiraft_require_node_id();
+	memset(req, 0, sizeof(*req));
+	req->type = type;
+	req->group_id = api_group_id_arg(fcinfo, 0);
+}
+
 int32
 api_node_id_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {

@@ -17,6 +17,11 @@
 extern void api_require_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
 extern int64 api_group_id_arg(FunctionCallInfo fcinfo, int n);
+
+/* How every request function starts: multiraft.node_id must be set; *req is
+ * zeroed, with this type and the group_id of argument 0. */
+extern void api_request_init(FunctionCallInfo fcinfo, MultiraftRequestType type,
+							 MultiraftRequest *req);
 extern int32 api_node_id_arg(FunctionCallInfo fcinfo, int n, const char *name);
 extern int32 api_timeout_arg(FunctionCallInfo fcinfo, int n);
 

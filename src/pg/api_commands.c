@@ -22,10 +22,7 @@ multiraft_submit(PG_FUNCTION_ARGS)
 	bytea	   *command;
 	uint64		index;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_SUBMIT;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_SUBMIT, &req);
 	command = api_payload_arg(fcinfo, 1, "command", false);
 	api_command_id_arg(fcinfo, 2, &req);
 	req.timeout_ms = api_timeout_arg(fcinfo, 3);
@@ -44,10 +41,7 @@ multiraft_read_index(PG_FUNCTION_ARGS)
 	MultiraftRequest req;
 	uint64		index;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_READ_INDEX;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_READ_INDEX, &req);
 	req.timeout_ms = api_timeout_arg(fcinfo, 1);
 
 	multiraft_require_worker();

@@ -89,10 +89,7 @@ multiraft_create_group(PG_FUNCTION_ARGS)
 {
 	MultiraftRequest req;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_CREATE_GROUP;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_CREATE_GROUP, &req);
 	req.nmembers = members_arg(fcinfo, 1, req.group_id, req.members);
 	for (int i = 0; i < req.nmembers; i++)
 		api_require_registered(req.members[i]);
@@ -118,10 +115,7 @@ multiraft_remove_group(PG_FUNCTION_ARGS)
 {
 	MultiraftRequest req;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_REMOVE_GROUP;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_REMOVE_GROUP, &req);
 
 	multiraft_require_worker();
 	api_require_group(req.group_id, NULL);
@@ -169,10 +163,7 @@ multiraft_change_membership(PG_FUNCTION_ARGS)
 	bytea	   *payload;
 	uint64		index;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_CHANGE_MEMBERSHIP;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_CHANGE_MEMBERSHIP, &req);
 	req.change_type = change_type_arg(fcinfo, 1);
 	req.node_id = api_node_id_arg(fcinfo, 2, "node_id");
 	payload = api_payload_arg(fcinfo, 3, "payload", true);
@@ -204,10 +195,7 @@ multiraft_transfer_leadership(PG_FUNCTION_ARGS)
 {
 	MultiraftRequest req;
 
-	multiraft_require_node_id();
-	memset(&req, 0, sizeof(req));
-	req.type = MR_REQ_TRANSFER_LEADERSHIP;
-	req.group_id = api_group_id_arg(fcinfo, 0);
+	api_request_init(fcinfo, MR_REQ_TRANSFER_LEADERSHIP, &req);
 	req.node_id = api_node_id_arg(fcinfo, 1, "node_id");
 	req.timeout_ms = api_timeout_arg(fcinfo, 2);
 	api_require_registered(req.node_id);

@@ -747,7 +747,7 @@ requests_result_from_mr(int mr_result)
 		case MR_EBADCONF:
 		case MR_ETOOBIG:
 			return MR_RESULT_INVALID;
-		default:
+		default:				/* ENOMEM, ENOTLEADER, EBUSY, ESTORAGE, ECORRUPT */
 			return MR_RESULT_UNAVAILABLE;
 	}
 }

@@ -19,9 +19,6 @@
 /* Most voters, and most learners, of a group (rows store them inline): the
  * layer's MR_MAX_MEMBERS as an int (status.c checks they agree). */
 #define MULTIRAFT_MAX_MEMBERS 16
-#ifndef MR_MAX_MEMBERS			/* an includer may have #undef'd it */
-#define MR_MAX_MEMBERS 16u
-#endif
 
 typedef enum MultiraftRole
 {

@@ -434,16 +434,19 @@ decode_envelope(const Multiraft__Batch *b, struct mr_envelope *env, char **errms
 	return WIRE_OK;
 }
 
-static Multiraft__Batch *
-unpack(const void *buf, size_t len, char **errmsg)
+/* Decodes a Batch into *b and checks its header (version, cluster, addressee). */
+static WireResult
+unpack(const void *buf, size_t len, uint64 cluster_id, uint32 my_node,
+	   Multiraft__Batch **b, char **errmsg)
 {
-	Multiraft__Batch *b = multiraft__batch__unpack(&wire_allocator, len,
-												   (const uint8_t *) buf);
-
-	if (b == NULL)
+	*b = multiraft__batch__unpack(&wire_allocator, len, (const uint8_t *) buf);
+	if (*b == NULL)
+	{
 		*errmsg = psprintf("could not decode multiraft message of %zu bytes: not a protobuf Batch, or truncated",
 						   len);
-	return b;
+		return WIRE_UNDECODABLE;
+	}
+	return check_header(*b, cluster_id, my_node, errmsg);
 }
 
 WireResult
@@ -457,10 +460,7 @@ wire_decode_frame(const void *buf, size_t len, uint64 cluster_id, uint32 my_node
 	if (len > MR_WIRE_MAX_FRAME)
 		REJECT(WIRE_TOO_LARGE, "multiraft message of %zu bytes is too large (at most %d bytes per message)",
 			   len, MR_WIRE_MAX_FRAME);
-	b = unpack(buf, len, errmsg);
-	if (b == NULL)
-		return WIRE_UNDECODABLE;
-	r = check_header(b, cluster_id, my_node, errmsg);
+	r = unpack(buf, len, cluster_id, my_node, &b, errmsg);
 	if (r != WIRE_OK)
 		return r;
 	out->from_node = b->from_node;
@@ -499,10 +499,7 @@ wire_decode_batch(const void *buf, size_t len, uint64 cluster_id, uint32 my_node
 	if (len > wire_max_batch())
 		REJECT(WIRE_TOO_LARGE, "reassembled multiraft message of %zu bytes is too large (at most %zu)",
 			   len, wire_max_batch());
-	b = unpack(buf, len, errmsg);
-	if (b == NULL)
-		return WIRE_UNDECODABLE;
-	r = check_header(b, cluster_id, my_node, errmsg);
+	r = unpack(buf, len, cluster_id, my_node, &b, errmsg);
 	if (r != WIRE_OK)
 		return r;
 	if (b->from_node != from_node)

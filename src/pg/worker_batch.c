@@ -225,10 +225,7 @@ worker_process_batch(void)
 		ErrorData  *e;
 
 		synchronous_commit = saved_synchronous_commit;
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		e = worker_take_error(cxt);
 		ereport(LOG,
 				(errmsg("multiraft: could not persist a batch (%s): %s",
 						ready ? "writing" : "building", e->message),

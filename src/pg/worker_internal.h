@@ -17,6 +17,12 @@
 /* The running node (NULL while not serving). */
 extern struct mr_node *worker_node;
 
+/* ---- worker.c ---- */
+
+/* In a PG_CATCH block of the worker: back in `cxt`, takes the error (copied, for
+ * the caller to log and FreeErrorData) and aborts the failed transaction. */
+extern ErrorData *worker_take_error(MemoryContext cxt);
+
 /* ---- worker_node.c ---- */
 
 /* Creates the node and restores it from the tables in its own transaction.

@@ -182,34 +182,6 @@ worker_node_stop(MultiraftResult result, const char *detail)
 
 /* ---------------------------------------------------------------- requests */
 
-static MultiraftResult
-result_of(int rc)
-{
-	switch (rc)
-	{
-		case MR_OK:
-			return MR_RESULT_OK;
-		case MR_ENOGROUP:
-			return MR_RESULT_GROUP_NOT_FOUND;
-		case MR_EEXIST:
-			return MR_RESULT_GROUP_EXISTS;
-		case MR_EGROUP_DELETED:
-			return MR_RESULT_GROUP_DELETED;
-		case MR_ESTOPPED:
-			return MR_RESULT_STOPPED;
-		case MR_ETIMEOUT:
-			return MR_RESULT_TIMED_OUT;
-		case MR_ENOTMEMBER:
-			return MR_RESULT_NOT_MEMBER;
-		case MR_EINVAL:
-		case MR_EBADCONF:
-		case MR_ETOOBIG:
-			return MR_RESULT_INVALID;
-		default:				/* ENOMEM, ENOTLEADER, EBUSY, ESTORAGE, ECORRUPT */
-			return MR_RESULT_UNAVAILABLE;
-	}
-}
-
 /*
  * The detail for an error result (requests.c words the SPEC message itself from
  * the result category; the detail only adds what the category does not say).
@@ -328,7 +300,7 @@ worker_handle_request(MultiraftRequest *req, void *arg)
 	if (rc == MR_OK)
 		(void) hash_search(in_flight, &req->token, HASH_ENTER, NULL);
 	else
-		(void) requests_complete(req->token, result_of(rc), 0,
+		(void) requests_complete(req->token, requests_result_from_mr(rc), 0,
 								 detail_of(rc));
 }
 
@@ -338,8 +310,9 @@ worker_complete(const struct mr_completion *c, size_t n)
 	for (size_t i = 0; i < n; i++)
 	{
 		(void) hash_search(in_flight, &c[i].token, HASH_REMOVE, NULL);
-		(void) requests_complete(c[i].token, result_of(c[i].result), c[i].index,
-								 detail_of(c[i].result));
+		(void) requests_complete(c[i].token,
+								 requests_result_from_mr(c[i].result),
+								 c[i].index, detail_of(c[i].result));
 	}
 }
 
