@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import checker            # noqa: E402
+import report             # noqa: E402
 import pgconn             # noqa: E402
 from cluster import Cluster       # noqa: E402
 from clients import Client, Membership   # noqa: E402
@@ -51,6 +52,8 @@ def parse_args(argv):
                          "e.g. --set multiraft.election_ticks=30")
     ap.add_argument("--faults", default=",".join(FAULT_KINDS),
                     help="comma list of kill,partition,pause,kill+partition (or none)")
+    ap.add_argument("--intensity", default="normal", choices=("normal", "high"),
+                    help="fault hold times and gaps: normal 3-10s / 1.5-5s, high 1-5s / 0.3-2s")
     ap.add_argument("--admin", default="membership,transfer",
                     help="comma list of membership,transfer (or none)")
     ap.add_argument("--converge-timeout", type=float, default=None,
@@ -96,6 +99,7 @@ class Run:
         self.cluster = None
         self.net = None
         self.nemesis = None
+        self.stop_clients = None
         self.cleaned = False
         self.phase_times = {}
         self.warnings = []          # liveness results that do not fail the run
@@ -119,6 +123,17 @@ class Run:
         if self.cleaned:
             return
         self.cleaned = True
+        # Stop the clients and the nemesis first, and wait for a fault step in flight
+        # (a restart takes up to a minute) so that nothing starts a server or adds a
+        # rule behind our back.
+        if self.cluster is not None:
+            self.cluster.closing = True
+        if self.stop_clients is not None:
+            self.stop_clients.set()
+        if self.nemesis is not None:
+            self.nemesis.stop.set()
+            if not self.nemesis.lock.acquire(timeout=90):
+                self.log("cleanup: a nemesis step is still running; cleaning up anyway")
         if self.net is not None:
             try:
                 self.net.cleanup()
@@ -357,7 +372,9 @@ class Run:
                  f"results={self.results}")
         shim = self.preflight()
         self.cluster = Cluster(a.nodes, self.workdir, a.base_port, shim, a.tick, self.log,
-                               extra_conf=a.set)
+                               extra_conf=a.set, prefix=os.path.join(self.workdir, "pg"))
+        self.log(f"servers run a private copy of the installed PostgreSQL + multiraft "
+                 f"(sha256 of multiraft.so {self.cluster.lib_digest[:16]}…)")
         self.net = Net(self.cluster.nodes, f"MRCHAOS_{a.base_port}", self.log)
         t = time.monotonic()
         self.cluster.setup()
@@ -371,7 +388,8 @@ class Run:
         self.phase_times["setup"] = time.monotonic() - t
 
         duration = a.minutes * 60.0
-        schedule = draw_schedule(a.seed, duration, a.nodes, a.groups, a.fault_kinds, a.admin_kinds)
+        schedule = draw_schedule(a.seed, duration, a.nodes, a.groups, a.fault_kinds, a.admin_kinds,
+                                 intensity=a.intensity)
         with open(os.path.join(self.results, "nemesis-schedule.json"), "w") as f:
             json.dump(schedule, f, indent=1)
         membership = Membership(self.cluster, initial)
@@ -380,6 +398,7 @@ class Run:
         self.record({"type": "meta", "t0_wall": self.t0_wall, "seed": a.seed,
                      "minutes": a.minutes})
         stop = threading.Event()
+        self.stop_clients = stop
         self.nemesis = Nemesis(self.cluster, self.net, membership, schedule, self.record,
                                self.log, self.t0, self.t0 + duration)
         threads = [Client(i, self.cluster, membership, a.seed, self.record, self.t0, stop)
@@ -432,6 +451,17 @@ class Run:
         self.write_history()
         results, stats = checker.check(self.history, events, final,
                                        strict_snapshots=a.strict_snapshots)
+        try:
+            self.cluster.check_lib()
+        except RuntimeError:
+            pass
+        if self.cluster.lib_changed is not None:
+            r = checker.Result("same-binary")
+            r.checked = 1
+            r.bad(f"{self.cluster.lib} was replaced during the run (seen at "
+                  f"{self.cluster.lib_changed}; another 'make install'?): the run is void, "
+                  f"rerun it")
+            results.append(r)
         churn = self.churn_check(events)
         if a.strict_liveness:
             results.append(churn)
@@ -443,7 +473,20 @@ class Run:
             r.bad(f"events read from nodes {sorted(events)} only")
             results.append(r)
         self.cleanup()
+        self.compress()
         return self.report(results, stats, schedule, reason)
+
+    def compress(self):
+        """gzip history and events (a 30-minute run writes ~250 MB of them)."""
+        import glob
+        import gzip
+        paths = [os.path.join(self.results, "history.jsonl")]
+        paths += glob.glob(os.path.join(self.results, "events", "*.jsonl"))
+        for p in paths:
+            if os.path.exists(p):
+                with open(p, "rb") as src, gzip.open(p + ".gz", "wb", compresslevel=6) as dst:
+                    shutil.copyfileobj(src, dst)
+                os.remove(p)
 
     def read_diag(self):
         """multiraft.stats and the transport counters of multiraft.nodes, per node."""
@@ -537,7 +580,6 @@ class Run:
 
     # ------------------------------------------------------------------ report
     def report(self, results, stats, schedule, converge_reason):
-        import report
         text = report.render(self.a, self.history, results, stats, schedule,
                              self.nemesis.counts, converge_reason, self.phase_times,
                              self.results, warnings=self.warnings)

@@ -36,12 +36,15 @@ Checks (each one passes or fails as a whole; details list the violations)
   acked-present     every ok submit is in R at the returned index, with its payload;
                     every ok membership change is a membership_change there
   no-duplicates     no command id appears at two indexes
-  unknown-at-most-once  error/timeout submits appear at most once; 'fail' ones never
+  unknown-at-most-once  a command id none of whose attempts was ok (clients retry an
+                    unknown outcome with the same id) appears at most once; one whose
+                    every attempt failed to connect, never
   no-phantoms       every command in R was submitted by a client
   read-index        a read_index that began after an ok submit/membership change of
                     the same group completed returns an index >= that index
   realtime-order    an ok submit/change that began after another one of the same
-                    group completed got a higher index
+                    group completed got a higher index (a retried command id began
+                    at its first attempt)
 """
 
 import bisect
@@ -179,6 +182,9 @@ def check(history, events, final, strict_snapshots=False):
         rg.notes.append(f"{snapshot_skips} entries skipped by snapshot_applied (allowed"
                         f"{'' if not strict_snapshots else ' only without --strict-snapshots'})")
     stats["snapshot_skips"] = snapshot_skips
+    stats["snapshots_applied"] = sum(1 for rows in events.values() for e in rows
+                                     if e["event_type"] == "snapshot_applied")
+    stats["incarnations"] = rg.checked
 
     # ------------------------------------------------------------------ converged
     rc = res["converged"]
@@ -249,19 +255,24 @@ def check(history, events, final, strict_snapshots=False):
 
     ru = res["unknown-at-most-once"]
     unknown_found = unknown_lost = 0
+    outcomes = defaultdict(set)             # logical command -> outcomes of its attempts
     for o in submits:
-        if o.get("outcome") == "ok":
+        outcomes[(o["group"], o["cmd"])].add(o.get("outcome"))
+    for key, ocs in outcomes.items():
+        if "ok" in ocs:
             continue
         ru.checked += 1
-        n = len(cmd_at.get((o["group"], o["cmd"]), []))
-        if o.get("outcome") == "fail" and n:
-            ru.bad(f"group {o['group']}: {o['cmd']} failed to connect yet committed")
+        n = len(cmd_at.get(key, []))
+        if ocs == {"fail"} and n:
+            ru.bad(f"group {key[0]}: {key[1]} never reached a server (connect failed) "
+                   f"yet committed")
         elif n > 1:
-            ru.bad(f"group {o['group']}: {o['cmd']} ({o['outcome']}) committed {n} times")
+            ru.bad(f"group {key[0]}: {key[1]} ({sorted(ocs)}) committed {n} times")
         elif n == 1:
             unknown_found += 1
         else:
             unknown_lost += 1
+    stats["retried_commands"] = sum(1 for o in submits if o.get("attempt", 0) > 0)
     stats["unknown_committed"] = unknown_found
     stats["unknown_absent"] = unknown_lost
 
@@ -278,6 +289,12 @@ def check(history, events, final, strict_snapshots=False):
                            f"{ref[g][idx][2]}, submitted {submitted[(g, cmd)]}")
 
     # --------------------------------------------------------------- real time
+    # A submit retried with the same command id is one logical command: it may have
+    # been appended as early as its first attempt began.
+    first_invoke = {}
+    for o in submits:
+        key = (o["group"], o["cmd"])
+        first_invoke[key] = min(first_invoke.get(key, o["invoke"]), o["invoke"])
     acks = defaultdict(list)                # g -> [(complete, index, desc)]
     for o in submits + changes:
         if o.get("outcome") == "ok":
@@ -314,7 +331,9 @@ def check(history, events, final, strict_snapshots=False):
         if o.get("outcome") != "ok":
             continue
         rt.checked += 1
-        m, cmd = max_before(o["group"], o["invoke"])
+        began = first_invoke.get((o["group"], o.get("cmd")), o["invoke"]) \
+            if o["type"] == "submit" else o["invoke"]
+        m, cmd = max_before(o["group"], began)
         if o["index"] <= m:
             rt.bad(f"group {o['group']}: {o.get('cmd')} began at t={o['invoke']:.3f} after "
                    f"{cmd} was acknowledged at index {m}, yet got index {o['index']}")
@@ -331,17 +350,26 @@ def _span(xs):
 
 
 # ------------------------------------------------------------------- file I/O
+def _open(path):
+    """path, or path + '.gz' (chaos.py compresses the large files after checking)."""
+    import gzip
+    if os.path.exists(path):
+        return open(path)
+    return gzip.open(path + ".gz", "rt")
+
+
 def load_dir(d):
     """Read a results directory written by chaos.py."""
     history = []
-    with open(os.path.join(d, "history.jsonl")) as f:
+    with _open(os.path.join(d, "history.jsonl")) as f:
         for line in f:
             if line.strip():
                 history.append(json.loads(line))
     events, final = {}, {}
     for name in sorted(os.listdir(os.path.join(d, "events"))):
-        node = int(name[len("node"):-len(".jsonl")])
-        with open(os.path.join(d, "events", name)) as f:
+        base = name[:-3] if name.endswith(".gz") else name
+        node = int(base[len("node"):-len(".jsonl")])
+        with _open(os.path.join(d, "events", base)) as f:
             events[node] = [json.loads(l) for l in f if l.strip()]
     for name in sorted(os.listdir(os.path.join(d, "final"))):
         node = int(name[len("node"):-len(".json")])

@@ -127,12 +127,22 @@ class Client(threading.Thread):
             self.seq += 1
             cmd = f"c{self.cid}-{self.seq}"
             payload = f"{cmd}:{self.rng.getrandbits(32):08x}".encode()
-            op = {"type": "submit", "client": self.cid, "group": g, "node": node,
-                  "cmd": cmd, "payload": payload.hex()}
-            rows = self.call(node, "SELECT multiraft.submit(%s, %s, %s, %s)",
-                             (g, payload, cmd, self.timeout_ms), op)
-            if rows:
-                op["index"] = int(rows[0][0])
+            # An unknown outcome is retried with the same command id (up to twice,
+            # maybe through another member): exactly-once says it commits at most
+            # once and an ok retry returns the index of the first commit.
+            for attempt in range(3):
+                op = {"type": "submit", "client": self.cid, "group": g, "node": node,
+                      "cmd": cmd, "payload": payload.hex(), "attempt": attempt}
+                rows = self.call(node, "SELECT multiraft.submit(%s, %s, %s, %s)",
+                                 (g, payload, cmd, self.timeout_ms), op)
+                if rows:
+                    op["index"] = int(rows[0][0])
+                self.record(op)
+                if op["outcome"] == "ok" or self.stop.is_set() or self.rng.random() < 0.5:
+                    return
+                members = self.membership.voters(g) or members
+                node = self.rng.choice(members)
+            return
         self.record(op)
 
     def run(self):

@@ -15,18 +15,24 @@ import time
 
 import pgconn
 
-PGBIN = "/usr/lib/postgresql/15/bin"
+def pg_config(what):
+    return subprocess.run(["pg_config", f"--{what}"], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
-def pg_bindir():
-    try:
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        if out:
-            return out
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return PGBIN
+def private_install(dest):
+    """Copy the installed PostgreSQL + multiraft (bindir, pkglibdir, sharedir) under
+    dest, keeping their relative layout: PostgreSQL finds $libdir and the share
+    directory relative to its executable, so the copy is self-contained.  Other users
+    of the machine may "make install" while a run goes on; the cluster keeps running
+    (and restarting) the binary it started with.  Returns the private bindir."""
+    for what in ("bindir", "pkglibdir", "sharedir"):
+        src = pg_config(what)
+        dst = dest + src
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        subprocess.run(["cp", "-a", src, dst], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", dest], check=True)
+    return dest + pg_config("bindir")
 
 
 def children_of(pid):
@@ -48,7 +54,7 @@ def children_of(pid):
 
 
 class Node:
-    def __init__(self, k, workdir, base_port, shim, tick, log, extra_conf=()):
+    def __init__(self, k, workdir, base_port, shim, tick, log, extra_conf=(), bindir=None):
         self.id = k
         self.extra_conf = list(extra_conf)
         self.addr = f"127.0.0.{10 + k}"
@@ -60,8 +66,9 @@ class Node:
         self.tick = tick
         self.log = log
         self.proc = None
+        self.cluster = None
         self.paused = []          # pids we SIGSTOPped, in order
-        self.bindir = pg_bindir()
+        self.bindir = bindir or pg_config("bindir")
 
     # ------------------------------------------------------------------ set-up
     def initdb(self):
@@ -105,6 +112,9 @@ log_min_messages = warning
         """Start the postmaster and wait until it accepts connections."""
         if self.running():
             return
+        if self.cluster is not None:
+            self.cluster.check_open()
+            self.cluster.check_lib()
         env = dict(os.environ)
         env.update(LD_PRELOAD=self.shim, MRCHAOS_BIND_ADDR=self.addr,
                    PGDATA=self.datadir, LC_ALL="C")
@@ -117,6 +127,9 @@ log_min_messages = warning
                 user="postgres", group="postgres", start_new_session=True)
             logf.close()
             while time.monotonic() < deadline:
+                if self.cluster is not None and self.cluster.closing:
+                    self.kill9()
+                    raise RuntimeError("cluster is shutting down")
                 if self.proc.poll() is not None:
                     break           # e.g. old shared memory still attached: retry
                 try:
@@ -209,12 +222,43 @@ log_min_messages = warning
             c.close()
 
 
+def file_digest(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class Cluster:
-    def __init__(self, n, workdir, base_port, shim, tick, log, extra_conf=()):
+    def __init__(self, n, workdir, base_port, shim, tick, log, extra_conf=(), prefix=None):
         self.workdir = workdir
         self.log = log
-        self.nodes = {k: Node(k, workdir, base_port, shim, tick, log, extra_conf)
+        bindir = private_install(prefix) if prefix else None
+        # A node restarted on a different multiraft.so would make a mixed-version
+        # cluster: restarts refuse and the run is reported void.  (With the private
+        # copy above this cannot happen; it guards runs without one.)
+        self.lib = os.path.join((prefix or "") + pg_config("pkglibdir"), "multiraft.so")
+        self.lib_digest = file_digest(self.lib)
+        self.lib_changed = None
+        self.closing = False        # set by the runner's clean-up: no more (re)starts
+        self.nodes = {k: Node(k, workdir, base_port, shim, tick, log, extra_conf, bindir)
                       for k in range(1, n + 1)}
+        for node in self.nodes.values():
+            node.cluster = self
+
+    def check_open(self):
+        if self.closing:
+            raise RuntimeError("cluster is shutting down")
+
+    def check_lib(self):
+        """Raise if the installed multiraft.so is not the one the cluster started with."""
+        if self.lib_changed is None and file_digest(self.lib) != self.lib_digest:
+            self.lib_changed = time.strftime("%H:%M:%S")
+        if self.lib_changed is not None:
+            raise RuntimeError(f"{self.lib} changed during the run (seen at "
+                               f"{self.lib_changed}): not restarting on a different binary")
 
     def setup(self):
         os.makedirs(self.workdir, exist_ok=True)

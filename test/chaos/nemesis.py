@@ -24,8 +24,17 @@ import pgconn
 FAULT_KINDS = ("kill", "partition", "pause", "kill+partition")
 
 
-def draw_schedule(seed, duration, n_nodes, n_groups, kinds, admin_kinds, warmup=3.0):
-    rng = random.Random(f"nemesis:{seed}")
+INTENSITY = {
+    # hold range, quiet gap range, probability that a kill takes 2 nodes, admin gap
+    "normal": ((3, 10), (1.5, 5), 0.25, (0.5, 3)),
+    "high": ((1, 5), (0.3, 2), 0.4, (0.2, 1.5)),
+}
+
+
+def draw_schedule(seed, duration, n_nodes, n_groups, kinds, admin_kinds, warmup=3.0,
+                  intensity="normal"):
+    rng = random.Random(f"nemesis:{seed}" + ("" if intensity == "normal" else f":{intensity}"))
+    (h0, h1), (q0, q1), p_two, (a0, a1) = INTENSITY[intensity]
     nodes = list(range(1, n_nodes + 1))
     faults = []
     t = warmup
@@ -33,25 +42,26 @@ def draw_schedule(seed, duration, n_nodes, n_groups, kinds, admin_kinds, warmup=
     kinds = [k for k in FAULT_KINDS if k in kinds]
     while kinds and t < duration - 4:
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-        hold = round(rng.uniform(3, 10), 2)
+        hold = round(rng.uniform(h0, h1), 2)
         hold = min(hold, max(1.0, duration - t - 1))
         f = {"at": round(t, 2), "kind": kind, "hold": hold}
         if kind in ("kill", "kill+partition"):
-            f["nodes"] = rng.sample(nodes, 2 if (kind == "kill" and rng.random() < 0.25) else 1)
+            f["nodes"] = rng.sample(nodes, 2 if (kind == "kill" and rng.random() < p_two) else 1)
         if kind == "pause":
             f["nodes"] = rng.sample(nodes, 1)
         if kind in ("partition", "kill+partition"):
             f["sides"] = draw_partition(rng, nodes)
         faults.append(f)
-        t += hold + rng.uniform(1.5, 5)
+        t += hold + rng.uniform(q0, q1)
     admin = []
     t = warmup
     while admin_kinds and t < duration - 2:
         kind = rng.choice(admin_kinds)
         admin.append({"at": round(t, 2), "kind": kind,
                       "group": rng.randint(1, n_groups), "pick": rng.random()})
-        t += rng.uniform(0.5, 3)
-    return {"seed": seed, "duration": duration, "faults": faults, "admin": admin}
+        t += rng.uniform(a0, a1)
+    return {"seed": seed, "duration": duration, "intensity": intensity, "faults": faults,
+            "admin": admin}
 
 
 def draw_partition(rng, nodes):
@@ -82,7 +92,7 @@ class Nemesis:
         self.deadline = deadline
         self.stop = threading.Event()
         self.killed = set()
-        self.lock = threading.Lock()     # faults vs. heal_all
+        self.lock = threading.RLock()    # faults vs. heal_all vs. clean-up
         self.counts = {}
 
     def now(self):

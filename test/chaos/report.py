@@ -15,7 +15,8 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     w("Replay the same nemesis schedule:\n")
     w(f"```\ntest/chaos/run --minutes {a.minutes} --seed {a.seed} --nodes {a.nodes} "
       f"--groups {a.groups} --clients {a.clients} --faults {','.join(a.fault_kinds) or 'none'} "
-      f"--admin {','.join(a.admin_kinds) or 'none'}\n```\n")
+      f"--admin {','.join(a.admin_kinds) or 'none'} --intensity {a.intensity}"
+      + "".join(f" --set {x}" for x in a.set) + "\n```\n")
     w("## Set-up\n")
     w(f"- {a.nodes} PostgreSQL servers on 127.0.0.11.. (ports {a.base_port}+k), "
       f"multiraft.tick_interval = {a.tick}")
@@ -80,7 +81,9 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     w(f"Log: {stats.get('log_entries', 0)} entries in {stats.get('groups_in_log', 0)} groups; "
       f"unknown-outcome submits committed: {stats.get('unknown_committed', 0)}, absent: "
       f"{stats.get('unknown_absent', 0)}; entries skipped by snapshots: "
-      f"{stats.get('snapshot_skips', 0)}.\n")
+      f"{stats.get('snapshot_skips', 0)} (snapshot_applied events: {stats.get('snapshots_applied', 0)}, "
+      f"replica incarnations: {stats.get('incarnations', 0)}); retries of a command id after an unknown outcome: "
+      f"{stats.get('retried_commands', 0)}.\n")
 
     w("## Checks\n")
     w("| check | verdict | checked | violations |\n|---|---|---|---|")

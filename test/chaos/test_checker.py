@@ -187,6 +187,27 @@ class CheckerTest(unittest.TestCase):
         s.history[3]["target"] = 5
         self.assertEqual(self.failing(s), ["acked-present"])
 
+    def test_retry_returning_first_index_is_fine(self):
+        s = Scenario()
+        # b timed out at 0.5..5.0 (committed at 4); its retry began at 6.5, after c
+        # (index 6) was acked, and returned b's first index 4: not a real-time violation
+        s.history.append({"type": "submit", "group": 1, "cmd": "b", "payload": pl("b"),
+                          "outcome": "ok", "index": 4, "invoke": 6.5, "complete": 6.6,
+                          "node": 1, "attempt": 1})
+        self.assertEqual(self.failing(s), [])
+
+    def test_retry_committed_twice(self):
+        s = Scenario()
+        s.history.append({"type": "submit", "group": 1, "cmd": "b", "payload": pl("b"),
+                          "outcome": "ok", "index": 10, "invoke": 7.5, "complete": 7.6,
+                          "node": 1, "attempt": 1})
+        for node in (1, 2, 4):
+            s.events[node].append(ev(95, 1, "command", 10, "b", pl("b")))
+        for rows in s.final.values():
+            for r in rows:
+                r["applied_index"] = r["commit_index"] = 10
+        self.assertEqual(self.failing(s), ["no-duplicates"])
+
 
 if __name__ == "__main__":
     unittest.main()
