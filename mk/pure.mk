@@ -33,7 +33,7 @@ $(SAN_DIR)/libmrcore.a: $(PURE_SRCS:%.c=$(SAN_DIR)/%.o) $(TESTLIB_SRCS:%.c=$(SAN
 	@rm -f $@; ar rcs $@ $^
 
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(SAN_DIR)/unit/%)
-$(SAN_DIR)/unit/%: test/unit/%.c $(SAN_DIR)/libmrcore.a
+$(SAN_DIR)/unit/%: test/unit/%.c $(SAN_DIR)/libmrcore.a $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(PURE_CC) $(SAN_CFLAGS) $< -o $@ $(SAN_DIR)/libmrcore.a -lcmocka
 

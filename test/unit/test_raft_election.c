@@ -14,28 +14,7 @@
 
 #include "raft.h"
 #include "test_cluster.h"
-
-static void check_safe(struct test_cluster *tc)
-{
-    char buf[256];
-    if (tc_check_safety(tc, buf, sizeof buf) != 0)
-        fail_msg("safety: %s", buf);
-    assert_int_equal(tc->error, 0);
-}
-
-static struct raft *R(struct test_cluster *tc, int i)
-{
-    return tc->nodes[i].r;
-}
-
-static void msg_init(struct raft_message *m, int type, raft_id from, raft_id to, raft_term term)
-{
-    memset(m, 0, sizeof *m);
-    m->type = (uint8_t)type;
-    m->from = from;
-    m->to = to;
-    m->term = term;
-}
+#include "raft_unit.h"
 
 /* All replicas start as followers in term 0 without a leader. */
 static void test_initial_state(void **state)

@@ -15,19 +15,7 @@
 
 #include "raft.h"
 #include "test_cluster.h"
-
-static void check_safe(struct test_cluster *tc)
-{
-    char buf[256];
-    if (tc_check_safety(tc, buf, sizeof buf) != 0)
-        fail_msg("safety: %s", buf);
-    assert_int_equal(tc->error, 0);
-}
-
-static struct raft *R(struct test_cluster *tc, int i)
-{
-    return tc->nodes[i].r;
-}
+#include "raft_unit.h"
 
 static int propose_cc(struct test_cluster *tc, int i, int type, raft_id id, raft_index *idx)
 {

@@ -12,11 +12,7 @@
 
 #include "raft.h"
 #include "test_cluster.h"
-
-static struct raft *R(struct test_cluster *tc, int i)
-{
-    return tc->nodes[i].r;
-}
+#include "raft_unit.h"
 
 /* Leader: read state only after a quorum acknowledged a heartbeat round sent after
  * the request; the index is the commit index at request time. */

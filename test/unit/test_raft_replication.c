@@ -15,30 +15,7 @@
 #include "raft.h"
 #include "raft_bench.h"
 #include "test_cluster.h"
-
-static void check_safe(struct test_cluster *tc)
-{
-    char buf[256];
-    int rc = tc_check_safety(tc, buf, sizeof buf);
-    if (rc != 0)
-        fail_msg("safety: %s", buf);
-    assert_int_equal(tc->error, 0);
-}
-
-
-static struct raft *R(struct test_cluster *tc, int i)
-{
-    return tc->nodes[i].r;
-}
-
-static void msg_init(struct raft_message *m, int type, raft_id from, raft_id to, raft_term term)
-{
-    memset(m, 0, sizeof *m);
-    m->type = (uint8_t)type;
-    m->from = from;
-    m->to = to;
-    m->term = term;
-}
+#include "raft_unit.h"
 
 static raft_term storage_term(struct test_cluster *tc, int i, raft_index idx)
 {
