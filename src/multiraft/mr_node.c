@@ -14,13 +14,14 @@ static void fill_defaults(struct mr_config *c)
         c->heartbeat_ticks = 2;
     if (c->liveness_ticks == 0)
         c->liveness_ticks = c->heartbeat_ticks;
-    /* Node liveness is a coarser signal than a group's heartbeat: a server whose
-     * process stalls for a few election timeouts (descheduled, GC, fsync) must not
-     * lose every leadership it holds at once.  Never below the election timeout:
-     * the lease rule for quiesced groups (mr_quiesce.c) relies on it. */
-    if (c->dead_ticks == 0) /* liveness arrives every liveness_ticks: a stall of S
-                               ticks looks like a silence of up to S + liveness_ticks */
-        c->dead_ticks = 3 * c->election_ticks + c->liveness_ticks;
+    /* A peer silent for one election timeout is down, as a leader silent that long
+     * is for an active group's followers (Raft §5.2): the quiesced groups it leads
+     * then fail over within two election timeouts.  A process stalled longer than
+     * that loses its leaderships once, like an active leader would; it never
+     * ping-pongs, because the woken followers campaign through PreVote and the
+     * others' leases (mr_quiesce.c).  Operators on overloaded machines raise it
+     * (multiraft.dead_ticks).  Never below the election timeout: the lease rule for
+     * quiesced groups relies on it. */
     if (c->dead_ticks < c->election_ticks)
         c->dead_ticks = c->election_ticks;
     if (c->quiesce_ticks == 0)

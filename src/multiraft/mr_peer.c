@@ -3,8 +3,8 @@
  * messages by the replica map, coalescing of heartbeats into one envelope per
  * destination per heartbeat interval, node liveness (every envelope counts; an empty
  * one is sent when nothing else went out for liveness_ticks) and detection of silent
- * nodes (nothing heard for dead_ticks, default 3 election timeouts: a stalled process
- * is not a dead one, see mr_quiesce.c).
+ * nodes (nothing heard for dead_ticks, default one election timeout, see
+ * mr_quiesce.c).
  */
 #include "mr_internal.h"
 

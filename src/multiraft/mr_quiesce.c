@@ -20,11 +20,9 @@
  *    a group woken by a stray message cannot elect anyone behind the back of a live,
  *    still-quiesced leader; its own timeout then only sends a PreVote, which wakes
  *    the leader, which refuses it and resumes heartbeats.
- *  - Node liveness is a coarser signal than a group heartbeat: a node is declared
- *    down only after dead_ticks of silence (default 3 election timeouts + the
- *    liveness period), so that a
- *    stalled process (descheduled for a few hundred ms) keeps its leaderships.
- *    Then every group it led here wakes, and the lowest-ranked surviving voter
+ *  - A node is declared down after dead_ticks of silence (default one election
+ *    timeout, as for an active group's leader; raised by operators whose servers
+ *    stall longer).  Then every group it led here wakes, and the lowest-ranked surviving voter
  *    campaigns after a random delay in [1, E/4+1] ticks (staggered, CockroachDB
  *    #9273) through the NORMAL path: PreVote first (§9.6), no forced TIMEOUT_NOW.
  *    The other voters grant it because their lease, restated from the same node

@@ -115,8 +115,8 @@
  *   read, transfer, or raft message wakes a group.  A quiesced follower's leader
  *   lease is its leader's NODE liveness: a vote request for it is refused while that
  *   node was heard from within the election timeout.  Followers wake the groups led
- *   by a node that stayed silent for mr_config.dead_ticks (default 3 election
- *   timeouts) and campaign with PreVote, staggered.
+ *   by a node that stayed silent for mr_config.dead_ticks (default one election
+ *   timeout) and campaign with PreVote, staggered.
  */
 #ifndef MULTIRAFT_MULTIRAFT_H
 #define MULTIRAFT_MULTIRAFT_H
@@ -188,14 +188,15 @@ struct mr_config {
     uint32_t election_ticks;        /* 0 = 10; randomized per group in [E, 2E) */
     uint32_t heartbeat_ticks;       /* 0 = 2; also the heartbeat coalescing period */
     uint32_t liveness_ticks;        /* 0 = heartbeat_ticks: node liveness period */
-    uint32_t dead_ticks;            /* 0 = 3*election_ticks + liveness_ticks (at
-                                       least election_ticks): a peer silent this
-                                       long is considered down, and the quiesced
-                                       groups it leads here elect a new leader.  A
-                                       stall shorter than dead_ticks - liveness_ticks
-                                       (a descheduled process) deposes no quiesced
-                                       leader; failover after a crash takes about
-                                       dead_ticks + a few ticks */
+    uint32_t dead_ticks;            /* 0 = election_ticks (never less): a peer
+                                       silent this long is considered down, and
+                                       the quiesced groups it leads here elect a
+                                       new leader, about dead_ticks + E/4 + 4
+                                       ticks after a crash.  A process stalled
+                                       longer loses its leaderships once (as an
+                                       active leader would); raise it to ride
+                                       out longer stalls at the price of slower
+                                       failover */
     uint32_t quiesce_ticks;         /* 0 = 2: idle ticks before a leader quiesces */
     uint32_t proposal_retry_ticks;  /* 0 = 2*election_ticks: re-propose after */
     uint32_t compact_threshold;     /* 0 = 64: compact the in-memory log when it

@@ -17,6 +17,7 @@ char	   *multiraft_database = NULL;
 int			multiraft_tick_interval_ms = 50;
 int			multiraft_heartbeat_ticks = 2;
 int			multiraft_election_ticks = 10;
+int			multiraft_dead_ticks = 0;
 int			multiraft_max_command_size = 1024 * 1024;
 int			multiraft_max_groups = 100000;
 char	   *multiraft_node_conninfo = NULL;
@@ -115,6 +116,11 @@ multiraft_define_gucs(void)
 	DefineCustomIntVariable("multiraft.election_ticks",
 							"Minimum election timeout in ticks (randomized up to twice that).",
 							NULL, &multiraft_election_ticks, 10, 2, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.dead_ticks",
+							"Ticks of silence after which a peer node counts as down and the idle groups it leads elect a new leader.",
+							"0 means the election timeout; never less than that. Raise it on servers that stall longer than an election timeout.",
+							&multiraft_dead_ticks, 0, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.max_command_size",
 							"Largest command payload accepted by submit.", NULL,

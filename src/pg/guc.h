@@ -9,6 +9,7 @@ extern char *multiraft_database;
 extern int	multiraft_tick_interval_ms;
 extern int	multiraft_heartbeat_ticks;
 extern int	multiraft_election_ticks;
+extern int	multiraft_dead_ticks;			/* 0 = multiraft_election_ticks */
 extern int	multiraft_max_command_size;
 extern int	multiraft_max_groups;
 extern char *multiraft_node_conninfo;

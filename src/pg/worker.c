@@ -282,8 +282,28 @@ maintenance(void)
 typedef enum ServeEnd
 {
 	SERVE_FAILED,				/* a batch could not be persisted */
-	SERVE_DROPPED				/* DROP EXTENSION multiraft */
+	SERVE_DROPPED,				/* DROP EXTENSION multiraft */
+	SERVE_RETIMED				/* a reload changed the raft timing settings */
 } ServeEnd;
+
+/*
+ * Reloads the configuration; true if it changed a setting the node is built with
+ * (election, heartbeat and dead-node ticks).  Every group's randomized timeout
+ * derives from them, so the node is then rebuilt from the tables — between two
+ * batches, when nothing in memory is ahead of them.
+ */
+static bool
+reload_changes_timing(void)
+{
+	int			election = multiraft_election_ticks;
+	int			heartbeat = multiraft_heartbeat_ticks;
+	int			dead = multiraft_dead_ticks;
+
+	process_config_reload();
+	ensure_synchronous_commit();
+	return election != multiraft_election_ticks ||
+		heartbeat != multiraft_heartbeat_ticks || dead != multiraft_dead_ticks;
+}
 
 static ServeEnd
 serve(MemoryContext iter_cxt)
@@ -300,11 +320,8 @@ serve(MemoryContext iter_cxt)
 		timeout = mr_has_ready(worker_node) ? 0 : ms_until(next_tick);
 		transport_wait(Min(timeout, (long) multiraft_tick_interval_ms));
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			process_config_reload();
-			ensure_synchronous_commit();
-		}
+		if (ConfigReloadPending && reload_changes_timing())
+			return SERVE_RETIMED;
 
 		MemoryContextReset(iter_cxt);
 		old = MemoryContextSwitchTo(iter_cxt);
@@ -423,7 +440,13 @@ multiraft_worker_main(Datum arg)
 		end = serve(iter_cxt);
 		set_serving(false);
 
-		if (end == SERVE_DROPPED || !extension_installed())
+		if (end == SERVE_RETIMED)
+		{
+			ereport(LOG, (errmsg("multiraft worker: raft timing settings changed; reloading the raft state")));
+			worker_node_stop(MR_RESULT_STOPPED,
+							 "the worker reloads its raft state for new timing settings; the command may still commit");
+		}
+		else if (end == SERVE_DROPPED || !extension_installed())
 		{
 			ereport(LOG, (errmsg("multiraft worker: extension dropped; waiting for CREATE EXTENSION")));
 			worker_node_stop(MR_RESULT_STOPPED, "the multiraft extension was dropped");

@@ -123,6 +123,7 @@ worker_node_start(void)
 	cfg.seed = random_seed();
 	cfg.election_ticks = (uint32) multiraft_election_ticks;
 	cfg.heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
+	cfg.dead_ticks = (uint32) multiraft_dead_ticks;
 
 	worker_node = mr_node_new(&cfg, &rc);
 	if (worker_node == NULL)
