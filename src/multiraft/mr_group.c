@@ -92,6 +92,7 @@ int mr_group_start(struct mr_node *n, struct mr_group *g, raft_index applied)
         return err == RAFT_ENOMEM ? MR_ENOMEM : MR_ECORRUPT;
     g->prev_role = (uint8_t)raft_get_role(g->raft);
     g->prev_leader = raft_get_leader(g->raft);
+    g->synced_term = raft_get_term(g->raft); /* restored from storage, or 0 */
     return MR_OK;
 }
 

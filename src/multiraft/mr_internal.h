@@ -53,12 +53,14 @@ struct mr_waiter {
     uint64_t token;
     uint64_t deadline;        /* tick; 0 = none */
     uint64_t retry_at;        /* tick at which a SENT request is resubmitted */
+    uint64_t queued_at;       /* tick the request was made */
     uint64_t read_ctx;        /* read: context given to the core */
     raft_index index;         /* read: read index */
     uint8_t kind;             /* enum mr_request_kind */
     uint8_t state;            /* enum mr_waiter_state */
     uint8_t change_type;      /* conf change */
     bool internal;            /* no completion (leader-side forwarded conf change) */
+    bool held;                /* was held back for batching (counted once) */
     mr_node_id node;          /* conf change / transfer target */
     uint16_t cmd_len;
     unsigned char *cmd;       /* command id (points into data for commands) */
@@ -114,6 +116,7 @@ struct mr_group {
     uint16_t flags;           /* MR_G_* */
     raft_id prev_leader;
     raft_term elected_term;   /* term of the last leader_elected event */
+    raft_term synced_term;    /* term known durable (restored, or advanced past) */
     struct mr_waiter *waiters;
     struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
     raft_index applied;       /* last index applied by the layer (events emitted) */
@@ -145,7 +148,9 @@ struct mr_peer {
     bool sent_ever;
     uint64_t last_heard;
     uint64_t last_sent;
-    struct mr_vec msgs;       /* struct mr_message: this batch only */
+    struct mr_vec msgs;       /* struct mr_message: this batch only, the n_early
+                                 ones that may leave before persisting first */
+    size_t n_early;
     struct mr_vec hbs;        /* struct mr_heartbeat: buffered until the flush */
     struct mr_vec resps;      /* struct mr_heartbeat */
     struct mr_vec notices;    /* struct mr_notice: removal notices still repeated */
@@ -329,7 +334,8 @@ void mr_storage_release(struct mr_group *g);
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id);   /* creates */
 struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id);
 /* Routes one outgoing core message of g (copied shallowly, batch-owned). */
-void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
+void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m,
+                      bool early);
 /* Queues a heartbeat entry (heartbeat or response) for a node. */
 void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
                         bool resp);

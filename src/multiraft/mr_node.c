@@ -26,6 +26,8 @@ static void fill_defaults(struct mr_config *c)
         c->dead_ticks = c->election_ticks;
     if (c->quiesce_ticks == 0)
         c->quiesce_ticks = 2;
+    if (c->batch_hold_ticks == 0)
+        c->batch_hold_ticks = 2;
     if (c->proposal_retry_ticks == 0)
         c->proposal_retry_ticks = 2 * c->election_ticks;
     if (c->compact_threshold == 0)
@@ -431,7 +433,7 @@ static const struct {
     C(heartbeat_resps_sent), C(heartbeat_resps_received), C(liveness_sent),
     C(batches), C(entries_appended), C(entries_applied), C(events),
     C(snapshots_sent), C(snapshots_applied), C(compactions),
-    C(proposals), C(reproposals), C(duplicates),
+    C(proposals), C(reproposals), C(duplicates), C(held_commands),
     C(quiesced), C(woken), C(groups_created), C(groups_removed),
     C(dropped), C(malformed),
 };

@@ -106,7 +106,8 @@ static const struct raft_snapshot *build_snapshot(struct mr_node *n, struct mr_g
     return copy;
 }
 
-void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m)
+void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m,
+                      bool early)
 {
     mr_node_id to = mr_map_node(g, m->to);
     struct mr_peer *p = to != 0 ? mr_peer_get(n, to) : NULL;
@@ -146,8 +147,21 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
         }
         n->c.snapshots_sent++;
     }
-    if (mr_vec_push(n, &p->msgs, sizeof mm, &mm) == NULL)
+    if (mr_vec_push(n, &p->msgs, sizeof mm, &mm) == NULL) {
         n->c.dropped++;
+        return;
+    }
+    if (early) {
+        /* Keep the early ones first, in their order (late ones are rare then: a
+         * snapshot, a response of a group this node follows). */
+        struct mr_message *ms = p->msgs.data;
+        if (p->n_early < p->msgs.len - 1) {
+            memmove(ms + p->n_early + 1, ms + p->n_early,
+                    (p->msgs.len - 1 - p->n_early) * sizeof *ms);
+            ms[p->n_early] = mm;
+        }
+        p->n_early++;
+    }
 }
 
 void mr_queue_removal_notices(struct mr_node *n, struct mr_group *g, raft_index index)
@@ -221,6 +235,7 @@ int mr_build_envelopes(struct mr_node *n)
         env.to_node = p->id;
         env.messages = p->msgs.data;
         env.n_messages = p->msgs.len;
+        env.n_early_messages = p->n_early;
         if (flush) {
             env.heartbeats = p->hbs.data;
             env.n_heartbeats = p->hbs.len;
@@ -255,6 +270,7 @@ void mr_peers_after_send(struct mr_node *n)
         if (p == NULL)
             continue;
         p->msgs.len = 0;
+        p->n_early = 0;
         if (p->msgs.cap > 256)
             mr_vec_free(n, &p->msgs);
         if (envs[i].heartbeats == p->hbs.data && envs[i].n_heartbeats == p->hbs.len &&

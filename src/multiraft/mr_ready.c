@@ -94,9 +94,14 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     }
     if (rd->has_hard_state)
         g->flags |= MR_G_META;
-    /* 2. send (the host sends after persisting the whole batch) */
+    /* 2. send (the host sends after persisting the whole batch, except the
+     * early part: a leader's appends in a term already durable — §10.2.1; a
+     * leader elected with its term in this very batch, as a lone voter with
+     * learners is, must persist the term first) */
     for (size_t i = 0; i < rd->n_messages; i++)
-        mr_route_message(n, g, &rd->messages[i]);
+        mr_route_message(n, g, &rd->messages[i],
+                         rd->role == RAFT_LEADER && rd->messages[i].type == RAFT_MSG_APPEND &&
+                         rd->hard_state.term == g->synced_term);
     /* 3. apply */
     mr_apply_ready(n, g, rd);
     if (g->flags & MR_G_GONE)
@@ -272,8 +277,10 @@ int mr_advance(struct mr_node *n, struct mr_batch *b)
         struct mr_cmd *c, *tmp;
         if (g->flags & MR_G_GONE)
             continue;
-        if (os[i].has_rd)
+        if (os[i].has_rd) {
+            g->synced_term = os[i].rd.hard_state.term;
             (void)raft_advance(g->raft, &os[i].rd);
+        }
         /* Persisted now: the host's dedup table answers for these ids. */
         HASH_ITER(hh, g->applied_cmds, c, tmp) {
             HASH_DEL(g->applied_cmds, c);

@@ -64,6 +64,7 @@ static struct mr_waiter *waiter_new(struct mr_node *n, struct mr_group *g, uint8
     w->kind = kind;
     w->token = token;
     w->deadline = deadline_ticks > 0 ? n->now + deadline_ticks : 0;
+    w->queued_at = n->now;
     /* Appended at the tail: commands are proposed in the order they were made. */
     for (pp = &g->waiters; *pp != NULL; pp = &(*pp)->next)
         ;
@@ -451,14 +452,41 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
     }
 }
 
+/*
+ * Batching by holding (a closed-loop Nagle): while a group has entries beyond its
+ * commit index — an append round in flight — a NEW command waits instead of
+ * starting a round of its own, and the commands made meanwhile leave together
+ * when the round commits (the commit marks the group: the leader's on the append
+ * responses, a follower's on the message carrying the commit).  Under load each
+ * round then carries every command that arrived during the previous one: one
+ * transaction and one WAL flush per member per round instead of per command.  A
+ * lone command never waits (nothing is in flight), and none waits longer than
+ * batch_hold_ticks (a round that cannot commit — lost quorum, a follower behind
+ * with a deposed leader's entries — holds nothing hostage).  Resubmissions are
+ * never held.
+ */
+static bool round_in_flight(const struct mr_node *n, const struct mr_group *g)
+{
+    return !n->cfg.disable_batch_hold &&
+           raft_get_last_index(g->raft) > raft_get_commit(g->raft);
+}
+
+static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)
+{
+    return n->now < w->queued_at + n->cfg.batch_hold_ticks;
+}
+
 void mr_service_group(struct mr_node *n, struct mr_group *g)
 {
     struct mr_waiter *w, *next;
-    bool conf_busy = false;
+    bool conf_busy = false, in_flight;
     int rc;
 
     if (g->flags & MR_G_GONE)
         return;
+    /* Judged once, before this pass proposes anything: the commands of one pass
+     * leave together or wait together. */
+    in_flight = round_in_flight(n, g);
     if (g->n_boot > 0)
         service_boot(n, g);
     for (w = g->waiters; w != NULL; w = next) {
@@ -469,6 +497,12 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
         case MR_REQ_REMOVE:
             if (w->state != MR_W_QUEUED)
                 break;
+            if (in_flight && !resubmit && w->kind == MR_REQ_COMMAND && hold_command(n, w)) {
+                if (!w->held)
+                    n->c.held_commands++;
+                w->held = true;
+                break;
+            }
             rc = raft_propose(g->raft, w->data, w->data_len, NULL, NULL);
             if (rc == RAFT_OK || rc == RAFT_FORWARDED)
                 sent(n, w, resubmit);

@@ -29,6 +29,8 @@
  *             mr_ready(node, &b);      // storage callbacks may run inside this call
  *             1. persist b (ONE transaction: group writes, events, dedup records,
  *                tombstones) — durably (fsync/WAL flush) if b.must_sync;
+ *                (the early part of each envelope may go before this step:
+ *                see mr_envelope.n_early_messages)
  *             2. send b.envelopes (one per destination node; loss is tolerated);
  *             3. deliver b.completions to the waiting callers;
  *             mr_advance(node, &b);
@@ -206,6 +208,11 @@ struct mr_config {
                                        beyond that a member gets a snapshot */
     uint64_t max_size_per_msg;      /* 0 = core default (1 MiB) */
     uint32_t max_inflight_msgs;     /* 0 = core default (64) */
+    uint32_t batch_hold_ticks;      /* 0 = 2: a new command waits (at most this
+                                       long) while its group has entries beyond
+                                       the commit index, and goes out with the
+                                       others in one append when they commit */
+    bool disable_batch_hold;        /* propose every command at once */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
 };
@@ -355,6 +362,12 @@ struct mr_envelope {
     mr_node_id to_node;
     const struct mr_message *messages;
     size_t n_messages;
+    /* messages[0 .. n_early_messages) are APPENDs of leaders whose term is
+     * already durable: the host may send them BEFORE persisting the batch
+     * (dissertation §10.2.1: the leader writes its log in parallel with
+     * replicating it; it counts itself only once its write is done), provided
+     * every batch advanced before this one is persisted.  The rest leave after. */
+    size_t n_early_messages;
     const struct mr_heartbeat *heartbeats;
     size_t n_heartbeats;
     const struct mr_heartbeat *heartbeat_resps;
@@ -560,6 +573,7 @@ struct mr_counters {
     uint64_t batches, entries_appended, entries_applied, events;
     uint64_t snapshots_sent, snapshots_applied, compactions;
     uint64_t proposals, reproposals, duplicates;
+    uint64_t held_commands;     /* commands held back to join the next round */
     uint64_t quiesced, woken, groups_created, groups_removed;
     uint64_t dropped;       /* messages/items ignored: unknown or stale group or
                                replica, tombstoned, unroutable */

@@ -214,6 +214,81 @@ static void test_shutdown_completes_everything(void **state)
     mrc_free(c);
 }
 
+/* Batching by holding (mr_request.c): a command made while its group has a round
+ * in flight waits for that round to commit and then leaves at once — no tick — in
+ * one append with the others made meanwhile; commands made in the same pass are
+ * never split. */
+struct round_watch {
+    size_t rounds;       /* envelopes node 1 sent to node 2 with entries of group 1 */
+    size_t max_entries;  /* most entries of group 1 in one of them */
+};
+
+static void watch_rounds(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct round_watch *w = arg;
+    if (node != 1)
+        return;
+    for (size_t i = 0; i < b->n_envelopes; i++) {
+        size_t entries = 0;
+        for (size_t k = 0; b->envelopes[i].to_node == 2 && k < b->envelopes[i].n_messages; k++) {
+            const struct mr_message *mm = &b->envelopes[i].messages[k];
+            if (mm->group == 1 && mm->msg.type == RAFT_MSG_APPEND)
+                entries += mm->msg.n_entries;
+        }
+        if (entries > 0)
+            w->rounds++;
+        if (entries > w->max_entries)
+            w->max_entries = entries;
+    }
+}
+
+static void test_commands_wait_for_the_round_in_flight(void **state)
+{
+    struct mrc_cluster *c = cluster(45);
+    mr_node_id members[3] = {1, 2, 3};
+    struct round_watch w;
+    struct mr_counters before, after;
+    uint64_t t0;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    memset(&w, 0, sizeof w);
+    mrc_set_batch_observer(c, watch_rounds, &w);
+    /* Same pass: A and B leave together. */
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 1, "A", 1, "a", 1, 0), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 2, "B", 1, "b", 1, 0), MR_OK);
+    t0 = mrc_now(c);
+    mrc_settle(c);
+    assert_true(mrc_completion(c, 1, 1, NULL) && mrc_completion(c, 1, 2, NULL));
+    assert_int_equal(w.rounds, 1);
+    assert_int_equal(w.max_entries, 2);
+    /* A round in flight (the followers stalled): C, D, E wait, then go as one. */
+    mr_get_counters(mrc_node(c, 1), &before);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 3, "C", 1, "c", 1, 0), MR_OK);
+    mrc_stall(c, 2, true);
+    mrc_stall(c, 3, true);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 4, "D", 1, "d", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 5, "E", 1, "e", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_false(mrc_completion(c, 1, 3, NULL));
+    mrc_stall(c, 2, false);
+    mrc_stall(c, 3, false);
+    mrc_settle(c);
+    assert_int_equal(mrc_now(c), t0); /* no tick needed */
+    for (uint64_t t = 3; t <= 5; t++)
+        assert_true(mrc_completion(c, 1, t, NULL));
+    mr_get_counters(mrc_node(c, 1), &after);
+    assert_int_equal(after.held_commands - before.held_commands, 2);
+    assert_int_equal(w.rounds, 2);    /* C's round, then D+E's */
+    assert_int_equal(w.max_entries, 2);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_restart_without_duplicates),
         cmocka_unit_test(test_malformed_entries_are_skipped),
         cmocka_unit_test(test_shutdown_completes_everything),
+        cmocka_unit_test(test_commands_wait_for_the_round_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
