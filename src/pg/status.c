@@ -53,6 +53,7 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_ELECTIONS_STARTED] = "elections_started",
 	[MR_CTR_LEADERS_ELECTED] = "leaders_elected",
 	[MR_CTR_TICKS] = "ticks",
+	[MR_CTR_HELD_COMMANDS] = "held_commands",
 };
 
 static uint32

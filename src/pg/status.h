@@ -69,6 +69,7 @@ typedef enum MultiraftCounter
 	MR_CTR_ELECTIONS_STARTED,
 	MR_CTR_LEADERS_ELECTED,
 	MR_CTR_TICKS,
+	MR_CTR_HELD_COMMANDS,
 	MR_CTR_COUNT_
 } MultiraftCounter;
 

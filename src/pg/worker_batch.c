@@ -22,8 +22,18 @@
  * only after it is "persisted", i.e. after the first round's mr_advance).
  * As soon as a round has envelopes to send, the transaction commits first.
  *
- * If anything in the transaction fails, nothing leaves the node: no message is
- * sent, no request is completed.  The layer's memory is then ahead of the
+ * Early appends (dissertation §10.2.1).  A leader may replicate entries before
+ * its own write of them is durable: it counts itself towards their commit only
+ * after that write (the core's self-progress moves at mr_advance), and its term
+ * is already durable, so a crash before the commit only loses entries that some
+ * followers hold — which Raft repairs like any unreplicated suffix.  The layer
+ * puts such messages first in each envelope (n_early_messages); they leave as
+ * soon as the batch is built, so the followers' flush overlaps the leader's.
+ * Only in a transaction's first round: a later round may rest on state an
+ * earlier round advanced but this transaction has not yet made durable.
+ *
+ * If anything in the transaction fails, nothing else leaves the node: no other
+ * message is sent, no request is completed.  The layer's memory is then ahead of the
  * tables, so the caller must rebuild the node from the tables (worker.c).
  */
 #include "postgres.h"
@@ -109,16 +119,55 @@ hold(Held *h, const struct mr_batch *b)
 	h->wrote |= batch_has_writes(b);
 }
 
+/* Sends the early part of every envelope of b (see the top). */
+static void
+send_early(const struct mr_batch *b)
+{
+	for (size_t i = 0; i < b->n_envelopes; i++)
+	{
+		struct mr_envelope early;
+
+		if (b->envelopes[i].n_early_messages == 0)
+			continue;
+		memset(&early, 0, sizeof(early));
+		early.from_node = b->envelopes[i].from_node;
+		early.to_node = b->envelopes[i].to_node;
+		early.messages = b->envelopes[i].messages;
+		early.n_messages = early.n_early_messages = b->envelopes[i].n_early_messages;
+		transport_send(&early);
+	}
+}
+
+/* Sends what of b did not leave early. */
+static void
+send_rest(const struct mr_batch *b, bool early_sent)
+{
+	for (size_t i = 0; i < b->n_envelopes; i++)
+	{
+		struct mr_envelope rest = b->envelopes[i];
+
+		if (early_sent)
+		{
+			rest.messages += rest.n_early_messages;
+			rest.n_messages -= rest.n_early_messages;
+			if (rest.n_early_messages > 0 && rest.n_messages == 0 &&
+				rest.n_heartbeats + rest.n_heartbeat_resps == 0)
+				continue;		/* all of it left early */
+			rest.n_early_messages = 0;
+		}
+		transport_send(&rest);
+	}
+}
+
 /* The transaction committed: send, advance the last round, publish, complete. */
 static void
-after_commit(Held *h, struct mr_batch *b, bool advance_last)
+after_commit(Held *h, struct mr_batch *b, bool advance_last, bool early_sent)
 {
 	int			rc;
 
 	/* 2. send: durable now, so the acknowledgements may leave */
 	if (advance_last)
-		for (size_t i = 0; i < b->n_envelopes; i++)
-			transport_send(&b->envelopes[i]);
+		send_rest(b, early_sent);
 
 	if (h->wrote)
 		status_counter_add(MR_CTR_BATCHES_WRITTEN, 1);
@@ -151,6 +200,7 @@ worker_process_batch(void)
 	volatile bool advance_last = true;
 	volatile bool ok = true;
 	volatile bool sync = false;
+	volatile bool early_sent = false;
 	int			saved_synchronous_commit = synchronous_commit;
 
 	memset(&b, 0, sizeof(b));
@@ -177,6 +227,10 @@ worker_process_batch(void)
 				ereport(ERROR,
 						(errmsg("multiraft: storage callback failed: %s",
 								storage_callback_error()->message)));
+			/* early_sent describes the last round's batch, the one sent after */
+			early_sent = round == 1;
+			if (early_sent)
+				send_early(&b);
 			if (batch_has_writes(&b))
 				storage_write_batch(&b);
 			if (b.must_sync)
@@ -239,6 +293,6 @@ worker_process_batch(void)
 	MemoryContextSwitchTo(cxt);
 	if (!ok)
 		return false;
-	after_commit(&h, &b, advance_last);
+	after_commit(&h, &b, advance_last, early_sent);
 	return true;
 }

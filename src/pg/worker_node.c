@@ -420,6 +420,8 @@ worker_publish_counters(void)
 		status_counter_add(MR_CTR_SNAPSHOTS_APPLIED, DELTA(snapshots_applied));
 	if (DELTA(proposals))
 		status_counter_add(MR_CTR_PROPOSALS, DELTA(proposals));
+	if (DELTA(held_commands))
+		status_counter_add(MR_CTR_HELD_COMMANDS, DELTA(held_commands));
 	if (DELTA(dropped))
 		status_counter_add(MR_CTR_MESSAGES_DROPPED, DELTA(dropped));
 	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))

@@ -106,6 +106,7 @@ struct mrc_nodeslot {
     size_t n_comps, cap_comps;
     unsigned char *blob;
     size_t blob_cap;
+    bool crash_armed;          /* mrc_crash_in_next_batch */
 };
 
 struct inflight {
@@ -442,15 +443,18 @@ static void env_free(struct mr_envelope *e)
     free((void *)e->heartbeat_resps);
 }
 
-static void net_send(struct mrc_cluster *c, const struct mr_envelope *e)
+/* Sends e (counted once per batch envelope: the early part is not counted). */
+static void net_send(struct mrc_cluster *c, const struct mr_envelope *e, bool count)
 {
     mr_node_id a = e->from_node, b = e->to_node;
     int copies = 1;
     if (a > c->o.n_nodes || b == 0 || b > c->o.n_nodes)
         return;
-    c->sent[a][b]++;
-    if (e->n_messages + e->n_heartbeats + e->n_heartbeat_resps == 0)
-        c->sent_empty[a][b]++;
+    if (count) {
+        c->sent[a][b]++;
+        if (e->n_messages + e->n_heartbeats + e->n_heartbeat_resps == 0)
+            c->sent_empty[a][b]++;
+    }
     if (c->blocked[a][b])
         return;
     if (c->o.drop_pct > 0 && rnd(c) % 100 < c->o.drop_pct)
@@ -476,9 +480,37 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
         return;
     if (c->observer != NULL)
         c->observer(c->observer_arg, s->id, &b);
+    /* As a host does: the early part (leader appends in a durable term) leaves
+     * before the batch is persisted, the rest after. */
+    for (size_t i = 0; i < b.n_envelopes; i++) {
+        struct mr_envelope early;
+        if (b.envelopes[i].n_early_messages == 0)
+            continue;
+        memset(&early, 0, sizeof early);
+        early.from_node = b.envelopes[i].from_node;
+        early.to_node = b.envelopes[i].to_node;
+        early.messages = b.envelopes[i].messages;
+        early.n_messages = early.n_early_messages = b.envelopes[i].n_early_messages;
+        net_send(c, &early, false);
+    }
+    if (s->crash_armed) {
+        s->crash_armed = false;
+        mrc_crash(c, s->id); /* nothing of this batch was persisted */
+        return;
+    }
     persist_batch(s, &b);
-    for (size_t i = 0; i < b.n_envelopes; i++)
-        net_send(c, &b.envelopes[i]);
+    for (size_t i = 0; i < b.n_envelopes; i++) {
+        struct mr_envelope late = b.envelopes[i];
+        late.messages += late.n_early_messages;
+        late.n_messages -= late.n_early_messages;
+        late.n_early_messages = 0;
+        if (b.envelopes[i].n_early_messages > 0 && late.n_messages == 0 &&
+            late.n_heartbeats + late.n_heartbeat_resps == 0) {
+            c->sent[late.from_node][late.to_node]++; /* all of it left early */
+            continue;
+        }
+        net_send(c, &late, true);
+    }
     for (size_t i = 0; i < b.n_completions; i++) {
         struct rec_completion rc;
         rc.token = b.completions[i].token;
@@ -716,8 +748,18 @@ void mrc_crash(struct mrc_cluster *c, mr_node_id id)
     c->nodes[id].n = NULL;
 }
 
+void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id)
+{
+    if (mrc_is_up(c, id))
+        c->nodes[id].crash_armed = true;
+}
+
 int mrc_restart(struct mrc_cluster *c, mr_node_id id)
 {
+    if (id >= 1 && id <= c->o.n_nodes && c->nodes[id].crash_armed) {
+        c->nodes[id].crash_armed = false;
+        mrc_crash(c, id);
+    }
     if (id < 1 || id > c->o.n_nodes || c->nodes[id].n != NULL)
         return MR_EINVAL;
     return start_node(c, id);

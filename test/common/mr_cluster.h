@@ -60,6 +60,11 @@ void mrc_run(struct mrc_cluster *c, uint32_t ticks);
 void mrc_settle(struct mrc_cluster *c);
 
 void mrc_crash(struct mrc_cluster *c, mr_node_id id);
+/* Crashes node id inside its next batch: after the batch's early messages (leader
+ * appends, mr_envelope.n_early_messages) left and before anything of it was
+ * persisted — the window dissertation §10.2.1 opens.  mrc_restart() of a node still
+ * armed crashes it first. */
+void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id);
 int mrc_restart(struct mrc_cluster *c, mr_node_id id);
 bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
 /* Stalls (true) or resumes node id: a descheduled process, not a crash — while

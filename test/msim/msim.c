@@ -57,7 +57,7 @@ struct run {
     uint64_t next_token;
     size_t violations;
     char first[256];
-    size_t crashes, partitions, acked;
+    size_t crashes, batch_crashes, partitions, acked;
     /* Group removals and membership moves requested during the run. */
     struct admin {
         mr_group_id group;
@@ -417,7 +417,14 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
                     continue;
                 down[k] = victim;
                 down_until[k] = mrc_now(r.c) + E + rnd(&r) % (3 * E);
-                mrc_crash(r.c, victim);
+                /* Half the crashes hit inside a batch, after its early appends
+                 * left and before it was persisted (§10.2.1). */
+                if (rnd(&r) % 2 == 0) {
+                    mrc_crash_in_next_batch(r.c, victim);
+                    r.batch_crashes++;
+                } else {
+                    mrc_crash(r.c, victim);
+                }
                 r.crashes++;
                 break;
             }
@@ -485,11 +492,11 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
             sum.dropped += one.dropped;
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
-        printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu partitions=%zu "
-               "snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
+        printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
+               "(in a batch %zu) partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
                "zombies_cleared=%zu reads=%zu/%zu transfers=%zu\n",
-               (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes, r.partitions,
-               snaps, (unsigned long long)sum.duplicates,
+               (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
+               r.batch_crashes, r.partitions, snaps, (unsigned long long)sum.duplicates,
                (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.reads_ok,
                r.n_reads, r.transfers);
     }
