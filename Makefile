@@ -9,7 +9,10 @@ PGFILEDESC  = "multiraft - Multi-Raft consensus groups for PostgreSQL"
 PURE_SRCS   := $(wildcard src/raft/*.c src/multiraft/*.c)
 PG_SRCS     := $(wildcard src/pg/*.c)
 PROTO_GEN   := proto/multiraft.pb-c.c
-OBJS        = $(PG_SRCS:.c=.o) $(PURE_SRCS:.c=.o) $(PROTO_GEN:.c=.o)
+# The core's storage conformance suite also runs inside the server, against the
+# tables: multiraft.storage_selftest() (src/pg/storage_selftest.c).
+CONFORMANCE := test/common/storage_conformance.c
+OBJS        = $(PG_SRCS:.c=.o) $(PURE_SRCS:.c=.o) $(CONFORMANCE:.c=.o) $(PROTO_GEN:.c=.o)
 
 # pg_regress: sql/<name>.sql against expected/<name>.out in a temporary instance
 # that preloads the library (PGXS has no "make check").
@@ -21,7 +24,7 @@ TAP_TESTS    = 1
 PROVE_TESTS  = test/t/*.pl
 
 PG_CONFIG  ?= pg_config
-PG_CPPFLAGS = -Isrc/raft -Isrc/multiraft -Isrc/pg -Iproto -I$(libpq_srcdir)
+PG_CPPFLAGS = -Isrc/raft -Isrc/multiraft -Isrc/pg -Iproto -Itest/common -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK += -lprotobuf-c
 override with_llvm = no
@@ -34,7 +37,7 @@ override CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initia
 override CFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 # The pure layers are C11 with declarations where they are used.
-$(PURE_SRCS:.c=.o): override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Wno-declaration-after-statement
+$(PURE_SRCS:.c=.o) $(CONFORMANCE:.c=.o): override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Wno-declaration-after-statement
 
 # protoc-c output is generated, never committed.
 proto/%.pb-c.c proto/%.pb-c.h: proto/%.proto

@@ -2,13 +2,15 @@
  * storage.h — the durable state of the multi-raft node in the tables of
  * sql/ext/20_storage.sql (multiraft.log, group_meta, dedup, tombstone, events).
  *
- * Only the worker calls these.  Every function runs inside a transaction of the
+ * Only the worker calls these (and storage_selftest.c, in a backend, on scratch
+ * groups it rolls back).  Every function runs inside a transaction of the
  * worker with SPI connected (SPI_connect by the caller) and an active snapshot,
  * and reports failures with ereport(ERROR): the caller catches, aborts the
  * transaction and rebuilds its in-memory state from the tables (worker.c).
  *
  *   storage_plans.c   the prepared statements (SPI_prepare + SPI_keepplan once)
  *   storage_load.c    start-up: every group and tombstone into the layer
+ *                     (and one group, for storage_selftest.c)
  *   storage_write.c   mr_batches -> rows; per transaction: meta rows, events,
  *                     one NOTIFY per group
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
@@ -56,6 +58,11 @@ extern void storage_exec(StoragePlan p, Datum *values, const char *nulls,
  * replica id so that it can never come back with a forgotten vote.  Sets the
  * counts of what was restored. */
 extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
+/* One group's stored state (meta row, log rows after log_start_index), read by
+ * the same code as storage_load() and copied into the current memory context;
+ * false if the group has no meta row.  adopt: the caller takes this state as
+ * the node's, so storage_log.c learns the group's log bounds as at start-up. */
+extern bool storage_load_group(mr_group_id group, struct mr_group_restore *r, bool adopt);
 
 /* ---- storage_log.c ---- */
 

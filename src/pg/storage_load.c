@@ -4,7 +4,8 @@
  *
  * The meta rows and the log rows are read by two cursors in group order and
  * merged, so memory holds one group's log at a time (plus a fetch chunk), however
- * many groups there are.
+ * many groups there are.  The same code reads a single group for the storage
+ * self-test (storage_load_group), so what it checks is what start-up reads.
  */
 #include "postgres.h"
 
@@ -26,10 +27,15 @@ typedef struct LogCursor
 	bool		done;
 } LogCursor;
 
+/* A read-only cursor over select_list ... order_by, for every group or only one. */
 static Portal
-open_cursor(const char *name, const char *sql)
+open_cursor(bool one, const char *select, mr_group_id only, const char *order_by)
 {
-	Portal		p = SPI_cursor_open_with_args(name, sql, 0, NULL, NULL, NULL, true, 0);
+	char	   *sql = psprintf("%s%s %s", select, one ? " WHERE group_id = $1" : "", order_by);
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {U64_DATUM(only)};
+	Portal		p = SPI_cursor_open_with_args(NULL, sql, one ? 1 : 0, argtypes, args,
+											  NULL, true, 0);
 
 	if (p == NULL)
 		elog(ERROR, "multiraft: could not open cursor for \"%s\"", sql);
@@ -119,8 +125,18 @@ col_bytes(HeapTuple t, TupleDesc d, int col, size_t *len)
 	return copy;
 }
 
-void
-storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
+/* Takes one stored group; true if its state was adopted as the node's. */
+typedef bool (*GroupFn) (void *arg, const struct mr_group_restore *r);
+
+/*
+ * Reads the stored groups in group order — every group, or only `only` when
+ * one is true — and calls fn for each with its meta row and its log entries
+ * after log_start_index, in the shape mr_restore_group() takes.  r lives in a
+ * context that is reset after fn returns.  If fn adopts the state,
+ * storage_log.c learns the group's log bounds.  Returns the number of groups.
+ */
+static int
+read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 {
 	MemoryContext group_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"multiraft group restore",
@@ -128,18 +144,17 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	MemoryContext outer = CurrentMemoryContext;
 	LogCursor	meta = {0},
 				log = {0};
-	int			rc;
+	int			count = 0;
 
-	*ngroups = 0;
-	*ntombstones = 0;
-
-	meta.portal = open_cursor("multiraft_load_meta",
+	meta.portal = open_cursor(one,
 							  "SELECT group_id, replica_id, term, vote, commit_index, voters, "
 							  "learners, applied_index, log_start_index, log_start_term, layer_state "
-							  "FROM multiraft.group_meta ORDER BY group_id");
-	log.portal = open_cursor("multiraft_load_log",
+							  "FROM multiraft.group_meta",
+							  only, "ORDER BY group_id");
+	log.portal = open_cursor(one,
 							 "SELECT group_id, log_index, term, entry_type, data "
-							 "FROM multiraft.log ORDER BY group_id, log_index");
+							 "FROM multiraft.log",
+							 only, "ORDER BY group_id, log_index");
 
 	for (;;)
 	{
@@ -170,20 +185,25 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		r.log_start_term = col_u64(mt, md, 10);
 		r.state = col_bytes(mt, md, 11, &r.state_len);
 
-		/* Log rows of this group; rows of groups without meta are leftovers. */
+		/*
+		 * Log rows of this group; rows of groups without meta are leftovers.
+		 * Both cursors are in bigint order, so the merge compares group ids as
+		 * bigints too (as unsigned numbers, an id >= 2^63 would sort last and
+		 * its leftover rows would hide every later group's log).
+		 */
 		entries = palloc(sizeof(struct raft_entry) * cap);
 		while ((lt = cursor_row(&log)) != NULL)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
-			uint64		g = col_u64(lt, ld, 1);
+			int64		g = (int64) col_u64(lt, ld, 1);
 			uint64		index;
 			size_t		len;
 			bool		isnull;
 
-			if (g > r.group)
+			if (g > (int64) r.group)
 				break;
 			log.pos++;
-			if (g < r.group)
+			if (g < (int64) r.group)
 				continue;
 			index = col_u64(lt, ld, 2);
 			/* Rows at or below log_start_index are compacted away already. */
@@ -206,27 +226,12 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		r.entries = entries;
 		r.n_entries = n;
 		meta.pos++;
+		count++;
 
-		rc = mr_restore_group(node, &r);
 		MemoryContextSwitchTo(outer);
-		if (rc == MR_OK)
-		{
-			(*ngroups)++;
+		if (fn(arg, &r))
 			storage_log_loaded(r.group, r.log_start_index,
 							   n > 0 ? entries[n - 1].index : r.log_start_index);
-		}
-		else
-		{
-			ereport(WARNING,
-					(errmsg("multiraft: group " UINT64_FORMAT " could not be restored: %s",
-							(uint64) r.group, mr_strerror(rc)),
-					 errdetail("Replica " UINT64_FORMAT ", %zu log entries after index " UINT64_FORMAT ".",
-							   (uint64) r.replica_id, n, (uint64) r.log_start_index),
-					 errhint("The group stays unavailable on this node; its rows are kept.")));
-			/* Never let this replica come back with a forgotten vote. */
-			if (r.replica_id < PG_UINT64_MAX)
-				(void) mr_restore_tombstone(node, r.group, r.replica_id + 1);
-		}
 	}
 	MemoryContextSwitchTo(outer);
 	if (meta.tuptable)
@@ -236,6 +241,48 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	SPI_cursor_close(meta.portal);
 	SPI_cursor_close(log.portal);
 	MemoryContextDelete(group_cxt);
+	return count;
+}
+
+typedef struct RestoreState
+{
+	struct mr_node *node;
+	int			ngroups;
+} RestoreState;
+
+/* Start-up: one group into the layer (a refused group is reported, not fatal). */
+static bool
+restore_into_node(void *arg, const struct mr_group_restore *r)
+{
+	RestoreState *s = arg;
+	int			rc = mr_restore_group(s->node, r);
+
+	if (rc == MR_OK)
+	{
+		s->ngroups++;
+		return true;
+	}
+	ereport(WARNING,
+			(errmsg("multiraft: group " UINT64_FORMAT " could not be restored: %s",
+					(uint64) r->group, mr_strerror(rc)),
+			 errdetail("Replica " UINT64_FORMAT ", %zu log entries after index " UINT64_FORMAT ".",
+					   (uint64) r->replica_id, r->n_entries, (uint64) r->log_start_index),
+			 errhint("The group stays unavailable on this node; its rows are kept.")));
+	/* Never let this replica come back with a forgotten vote. */
+	if (r->replica_id < PG_UINT64_MAX)
+		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1);
+	return false;
+}
+
+void
+storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
+{
+	RestoreState s = {node, 0};
+	int			rc;
+
+	*ntombstones = 0;
+	(void) read_groups(false, 0, restore_into_node, &s);
+	*ngroups = s.ngroups;
 
 	if (SPI_execute("SELECT group_id, min_replica_id FROM multiraft.tombstone",
 					true, 0) != SPI_OK_SELECT)
@@ -255,4 +302,56 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 			(*ntombstones)++;
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/* One group, copied out into the caller's context (storage_load_group). */
+typedef struct CopyState
+{
+	MemoryContext cxt;
+	struct mr_group_restore *out;
+	bool		adopt;
+} CopyState;
+
+static void *
+copy_bytes(const void *p, size_t len)
+{
+	void	   *q = palloc(Max(len, 1));
+
+	if (len > 0)
+		memcpy(q, p, len);
+	return q;
+}
+
+static bool
+copy_out(void *arg, const struct mr_group_restore *r)
+{
+	CopyState  *s = arg;
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
+	struct mr_group_restore *o = s->out;
+	struct raft_entry *entries;
+
+	*o = *r;
+	o->conf_state.voters = copy_bytes(r->conf_state.voters,
+									  sizeof(raft_id) * r->conf_state.n_voters);
+	o->conf_state.learners = copy_bytes(r->conf_state.learners,
+										sizeof(raft_id) * r->conf_state.n_learners);
+	o->state = r->state_len > 0 ? copy_bytes(r->state, r->state_len) : NULL;
+	entries = palloc(sizeof(struct raft_entry) * Max(r->n_entries, 1));
+	for (size_t i = 0; i < r->n_entries; i++)
+	{
+		entries[i] = r->entries[i];
+		entries[i].data = copy_bytes(r->entries[i].data, r->entries[i].len);
+	}
+	o->entries = entries;
+	MemoryContextSwitchTo(old);
+	return s->adopt;
+}
+
+bool
+storage_load_group(mr_group_id group, struct mr_group_restore *r, bool adopt)
+{
+	CopyState	s = {CurrentMemoryContext, r, adopt};
+
+	memset(r, 0, sizeof(*r));
+	return read_groups(true, group, copy_out, &s) > 0;
 }

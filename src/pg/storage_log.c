@@ -122,6 +122,17 @@ storage_log_forget(mr_group_id group)
 void
 storage_log_begin(void)
 {
+	/*
+	 * A batch that failed between storage_log_begin() and storage_log_end()
+	 * left its relations and its phase snapshot here.  The abort of its
+	 * (sub)transaction released them through the resource owner, so only
+	 * dangling pointers remain: forget them.  (Unregistering that snapshot
+	 * again raised an error in every later batch of the process, reloads
+	 * included; found by multiraft.storage_selftest().)
+	 */
+	phase_snap = NULL;
+	log_heap = NULL;
+	log_index_rel = NULL;
 	if (!OidIsValid(log_rel))
 	{
 		Oid			ns = get_namespace_oid("multiraft", false);
