@@ -215,6 +215,7 @@ static void
 write_groups(const struct mr_group_write *w, size_t n)
 {
 	StorageColumn wipe,
+				wipe_dedup,
 				snap;
 	StorageColumn lg,
 				li,
@@ -226,23 +227,37 @@ write_groups(const struct mr_group_write *w, size_t n)
 	for (size_t i = 0; i < n; i++)
 		nentries += w[i].n_entries;
 
-	/* 1. removed or re-created replicas: every row of the group goes */
+	/*
+	 * 1. removed or re-created replicas: every row of the group goes — except
+	 * the dedup records under MR_GW_KEEP_DEDUP: the group lives on and a later
+	 * replica here must find the commands this node already applied, or it
+	 * would apply (and announce) them again.
+	 */
 	storage_column_init(&wipe, INT8OID, 4);
+	storage_column_init(&wipe_dedup, INT8OID, 4);
 	storage_column_init(&snap, INT8OID, 4);
 	for (size_t i = 0; i < n; i++)
 	{
 		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED))
+		{
 			storage_column_add(&wipe, U64_DATUM(w[i].group), false);
+			if (!(w[i].flags & MR_GW_KEEP_DEDUP))
+				storage_column_add(&wipe_dedup, U64_DATUM(w[i].group), false);
+		}
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
 			storage_column_add(&snap, U64_DATUM(w[i].group), false);
 	}
 	exec_group_list(SP_DELETE_GROUP_LOG, &wipe);
 	exec_group_list(SP_DELETE_GROUP_META, &wipe);
-	exec_group_list(SP_DELETE_GROUP_DEDUP, &wipe);
+	exec_group_list(SP_DELETE_GROUP_DEDUP, &wipe_dedup);
 
-	/* 2. snapshots: the log and the dedup records are replaced */
+	/*
+	 * 2. snapshots: the log is replaced; the snapshot's dedup records are ADDED
+	 * to those stored (a record is a fact about what this node applied, never
+	 * wrong; a snapshot older than what an earlier replica applied here must
+	 * not make the node apply those commands again).
+	 */
 	exec_group_list(SP_DELETE_GROUP_LOG, &snap);
-	exec_group_list(SP_DELETE_GROUP_DEDUP, &snap);
 	for (size_t i = 0; i < n; i++)
 	{
 		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED) || w[i].has_snapshot)

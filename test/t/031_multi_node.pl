@@ -229,6 +229,27 @@ for my $r (@rest)
 sql($rest[0] - 1, "SELECT multiraft.submit(2, '\\x02'::bytea, 'g2-b')");
 ok(events_agree(2, 4, map { $n[ $_ - 1 ] } @rest), 'group 2 commits without its old leader');
 
+# ... and back: the new replica on node$l2 replays the log, but finds in its dedup
+# records the commands its removed replica already applied (MR_GW_KEEP_DEDUP):
+# every command event exactly once on every node.
+sql($rest[0] - 1, "SELECT multiraft.change_membership(2, 'add_voter', $l2, NULL, 'readd-leader')");
+sql($rest[1] - 1, "SELECT multiraft.submit(2, '\\x03'::bytea, 'g2-c')");
+ok(poll_until($n[ $l2 - 1 ],
+	"SELECT count(*) FROM multiraft.events WHERE group_id = 2 AND command_id = 'g2-c'", '1', 60),
+	"node$l2: back in group 2, it applies new commands");
+for my $i (0 .. 2)
+{
+	is(sql($i, "SELECT count(*) FROM (SELECT command_id FROM multiraft.events
+	              WHERE group_id = 2 AND event_type = 'command'
+	              GROUP BY command_id HAVING count(*) > 1) d"), '0',
+		'node' . ($i + 1) . ': no command event twice in group 2');
+}
+# (The log was compacted while it was out: it got a snapshot, whose dedup records
+# include the command committed meanwhile — at most one event for it, and the record.)
+ok(sql($l2 - 1, "SELECT count(*) FROM multiraft.events WHERE group_id = 2 AND command_id = 'g2-b'") <= 1
+	&& sql($l2 - 1, "SELECT count(*) FROM multiraft.dedup WHERE group_id = 2 AND command_id = 'g2-b'::bytea") == 1,
+	"node$l2: the command committed while it was out is known, at most once");
+
 # a learner receives events but does not vote
 sql(0, "SELECT multiraft.create_group(3, ARRAY[1, 2])");
 ok(wait_leader($n[0], 3), 'group 3 {1,2} has a leader');
