@@ -97,11 +97,15 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     /* 2. send (the host sends after persisting the whole batch, except the
      * early part: a leader's appends in a term already durable — §10.2.1; a
      * leader elected with its term in this very batch, as a lone voter with
-     * learners is, must persist the term first) */
-    for (size_t i = 0; i < rd->n_messages; i++)
-        mr_route_message(n, g, &rd->messages[i],
-                         rd->role == RAFT_LEADER && rd->messages[i].type == RAFT_MSG_APPEND &&
-                         rd->hard_state.term == g->synced_term);
+     * learners is, must persist the term first — and proposals forwarded to the
+     * leader, which vouch for nothing stored here) */
+    for (size_t i = 0; i < rd->n_messages; i++) {
+        const struct raft_message *m = &rd->messages[i];
+        mr_route_message(n, g, m,
+                         m->type == RAFT_MSG_PROPOSE ||
+                         (rd->role == RAFT_LEADER && m->type == RAFT_MSG_APPEND &&
+                          rd->hard_state.term == g->synced_term));
+    }
     /* 3. apply */
     mr_apply_ready(n, g, rd);
     if (g->flags & MR_G_GONE)

@@ -363,10 +363,11 @@ struct mr_envelope {
     const struct mr_message *messages;
     size_t n_messages;
     /* messages[0 .. n_early_messages) are APPENDs of leaders whose term is
-     * already durable: the host may send them BEFORE persisting the batch
-     * (dissertation §10.2.1: the leader writes its log in parallel with
-     * replicating it; it counts itself only once its write is done), provided
-     * every batch advanced before this one is persisted.  The rest leave after. */
+     * already durable, and proposals forwarded to a leader: the host may send
+     * them BEFORE persisting the batch (dissertation §10.2.1: the leader writes
+     * its log in parallel with replicating it; it counts itself only once its
+     * write is done), provided every batch advanced before this one is
+     * persisted.  The rest leave after. */
     size_t n_early_messages;
     const struct mr_heartbeat *heartbeats;
     size_t n_heartbeats;

@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+
 #include "access/xact.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
@@ -100,6 +102,19 @@ process_config_reload(void)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
+}
+
+/*
+ * The loop resets its memory context every iteration, and each batch's
+ * transaction allocates and frees the same few hundred kB again: with glibc's
+ * defaults that memory went back to the kernel (brk) and was faulted in again
+ * every iteration — about 6 % of the worker's CPU under load (perf).  Keep it.
+ */
+static void
+keep_heap(void)
+{
+	(void) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	(void) mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
 }
 
 /* Wait for SIGTERM (or a reload) while doing nothing. */
@@ -409,6 +424,7 @@ multiraft_worker_main(Datum arg)
 	pgstat_report_appname("multiraft worker");
 	ensure_synchronous_commit();
 	set_planner_options();
+	keep_heap();
 	iter_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft worker iteration",
 									 ALLOCSET_DEFAULT_SIZES);
 
