@@ -453,22 +453,27 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
 }
 
 /*
- * Batching by holding (a closed-loop Nagle): while a group has entries beyond its
- * commit index — an append round in flight — a NEW command waits instead of
- * starting a round of its own, and the commands made meanwhile leave together
- * when the round commits (the commit marks the group: the leader's on the append
- * responses, a follower's on the message carrying the commit).  Under load each
- * round then carries every command that arrived during the previous one: one
- * transaction and one WAL flush per member per round instead of per command.  A
- * lone command never waits (nothing is in flight), and none waits longer than
- * batch_hold_ticks (a round that cannot commit — lost quorum, a follower behind
- * with a deposed leader's entries — holds nothing hostage).  Resubmissions are
- * never held.
+ * Batching by holding (a closed-loop Nagle): while commands this node proposed
+ * (or forwarded) in a group are in flight — sent, not yet applied — a NEW command
+ * waits instead of starting a round of its own, and the commands made meanwhile
+ * leave together when that round is applied here (the completions mark the
+ * group).  Under load each round then carries every command that arrived during
+ * the previous one: one transaction and one WAL flush per member per round instead
+ * of per command.  A lone command never waits (nothing of ours is in flight), and
+ * none waits longer than batch_hold_ticks (a round that cannot commit — lost
+ * quorum — holds nothing hostage).  Only this node's own rounds count: other
+ * nodes' traffic keeps a busy group's log ahead of its commit index nearly all
+ * the time, and waiting for that would starve the commands made here.
+ * Resubmissions are never held.
  */
 static bool round_in_flight(const struct mr_node *n, const struct mr_group *g)
 {
-    return !n->cfg.disable_batch_hold &&
-           raft_get_last_index(g->raft) > raft_get_commit(g->raft);
+    if (n->cfg.disable_batch_hold)
+        return false;
+    for (const struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+        if (w->kind == MR_REQ_COMMAND && w->state == MR_W_SENT)
+            return true;
+    return false;
 }
 
 static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)

@@ -209,9 +209,10 @@ struct mr_config {
     uint64_t max_size_per_msg;      /* 0 = core default (1 MiB) */
     uint32_t max_inflight_msgs;     /* 0 = core default (64) */
     uint32_t batch_hold_ticks;      /* 0 = 2: a new command waits (at most this
-                                       long) while its group has entries beyond
-                                       the commit index, and goes out with the
-                                       others in one append when they commit */
+                                       long) while commands this node made in
+                                       its group are in flight, and goes out
+                                       with the others made meanwhile when those
+                                       are applied */
     bool disable_batch_hold;        /* propose every command at once */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
