@@ -18,6 +18,9 @@ SELECT multiraft.submit(42, '\x01', repeat('ab', 129));
 SELECT multiraft.submit(42, '\x01', 'id-1', 0);
 SELECT multiraft.submit(42, '\x01', 'id-1', -5);
 SELECT multiraft.submit(42, '\x01', 'id-1', NULL);
+-- ids of the generated form are reserved; a near miss is an ordinary id
+SELECT multiraft.submit(42, '\x01', '3-17-0123456789abcdef');
+SELECT multiraft.submit(42, '\x01', '3-17-0123456789abcdeg');
 SHOW multiraft.max_command_size;
 SELECT multiraft.submit(42, decode(repeat('ab', 1024 * 1024 + 1), 'hex'));
 -- a command of exactly max_command_size bytes passes the size check

@@ -60,12 +60,19 @@ CREATE TABLE multiraft.group_meta (
 ALTER TABLE multiraft.group_meta SET (fillfactor = 50,
                                       autovacuum_vacuum_scale_factor = 0.01);
 
+-- expires_after: NULL for a command_id given by the caller (kept as long as the
+-- group); for a generated one (submit with command_id NULL) the bound its copies
+-- carry: once the group's applied index is past it no copy can apply, and the
+-- worker deletes the row (src/multiraft/multiraft.h, mr_propose_generated).
 CREATE TABLE multiraft.dedup (
-    group_id   bigint NOT NULL,
-    command_id bytea NOT NULL,
-    log_index  bigint NOT NULL,
+    group_id      bigint NOT NULL,
+    command_id    bytea NOT NULL,
+    log_index     bigint NOT NULL,
+    expires_after bigint,
     PRIMARY KEY (group_id, command_id)
 );
+CREATE INDEX dedup_expiry ON multiraft.dedup (group_id, expires_after)
+    WHERE expires_after IS NOT NULL;
 
 CREATE TABLE multiraft.tombstone (
     group_id       bigint PRIMARY KEY,

@@ -19,7 +19,7 @@ struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id grou
 /* First application of cmd in g: remember it for the rest of the batch and emit the
  * dedup record.  false if it is a duplicate (*first = its first index). */
 static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                  uint16_t cmd_len, raft_index index, raft_index *first)
+                  uint16_t cmd_len, raft_index index, raft_index expires, raft_index *first)
 {
     MR_HASH_CTX(n);
     struct mr_dedup_record rec;
@@ -43,6 +43,7 @@ static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cm
     rec.command_id = cmd;       /* points into the committed entry (valid until advance) */
     rec.command_id_len = cmd_len;
     rec.index = index;
+    rec.expires_after = expires;
     (void)mr_vec_push(n, &n->dedup, sizeof rec, &rec);
     return true;
 }
@@ -55,7 +56,14 @@ static void apply_command(struct mr_node *n, struct mr_group *g, const struct ra
         n->c.malformed++;
         return;
     }
-    if (dedup(n, g, v->cmd, v->cmd_len, e->index, &first)) {
+    if (v->kind == MR_KIND_GENERATED && e->index > v->expires) {
+        /* Past its bound: a decision of the log position alone, so every replica
+         * makes it, and no record of the id is needed beyond the bound. */
+        n->c.expired++;
+        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+        return;
+    }
+    if (dedup(n, g, v->cmd, v->cmd_len, e->index, v->expires, &first)) {
         struct mr_event *ev = mr_event_push(n, MR_EVENT_COMMAND, g->id);
         if (ev != NULL) {
             ev->index = e->index;
@@ -125,7 +133,7 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
                     break;
                 }
         } else {
-            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, &first)) {
+            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, 0, &first)) {
                 struct mr_event *ev = mr_event_push(n, MR_EVENT_MEMBERSHIP_CHANGE, g->id);
                 if (ev != NULL) {
                     ev->index = e->index;
@@ -175,6 +183,7 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
         }
         switch (v.kind) {
         case MR_KIND_COMMAND:
+        case MR_KIND_GENERATED:
             apply_command(n, g, e, &v);
             break;
         case MR_KIND_REMOVE:

@@ -60,20 +60,45 @@ size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
     return size;
 }
 
+size_t mr_entry_encode_generated(raft_index expires, const void *cmd, uint16_t cmd_len,
+                                 const void *payload, size_t payload_len,
+                                 unsigned char *buf)
+{
+    size_t size = MR_ENTRY_GEN_HEADER + cmd_len + payload_len;
+    if (buf == NULL)
+        return size;
+    buf[0] = MR_KIND_GENERATED;
+    mr_put_u16(buf + 1, cmd_len);
+    mr_put_u64(buf + MR_ENTRY_HEADER, expires);
+    if (cmd_len > 0)
+        memcpy(buf + MR_ENTRY_GEN_HEADER, cmd, cmd_len);
+    if (payload_len > 0)
+        memcpy(buf + MR_ENTRY_GEN_HEADER + cmd_len, payload, payload_len);
+    return size;
+}
+
 bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out)
 {
     const unsigned char *p = data;
+    size_t header = MR_ENTRY_HEADER;
     if (p == NULL || len < MR_ENTRY_HEADER)
         return false;
     out->kind = p[0];
-    if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_CONF_REQUEST)
+    if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_GENERATED)
         return false;
+    out->expires = 0;
+    if (out->kind == MR_KIND_GENERATED) {
+        header = MR_ENTRY_GEN_HEADER;
+        if (len < header)
+            return false;
+        out->expires = mr_get_u64(p + MR_ENTRY_HEADER);
+    }
     out->cmd_len = mr_get_u16(p + 1);
-    if (len - MR_ENTRY_HEADER < out->cmd_len)
+    if (len - header < out->cmd_len)
         return false;
-    out->cmd = p + MR_ENTRY_HEADER;
+    out->cmd = p + header;
     out->payload = out->cmd + out->cmd_len;
-    out->payload_len = len - MR_ENTRY_HEADER - out->cmd_len;
+    out->payload_len = len - header - out->cmd_len;
     return true;
 }
 

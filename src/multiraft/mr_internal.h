@@ -54,6 +54,7 @@ struct mr_waiter {
     uint64_t deadline;        /* tick; 0 = none */
     uint64_t retry_at;        /* tick at which a SENT request is resubmitted */
     uint64_t queued_at;       /* tick the request was made */
+    raft_index gen_from;      /* generated id: the commit index its bound counts from */
     uint64_t read_ctx;        /* read: context given to the core */
     raft_index index;         /* read: read index */
     uint8_t kind;             /* enum mr_request_kind */
@@ -117,6 +118,7 @@ struct mr_group {
     raft_id prev_leader;
     raft_term elected_term;   /* term of the last leader_elected event */
     raft_term synced_term;    /* term known durable (restored, or advanced past) */
+    raft_index snap_index;    /* last snapshot installed since this node started */
     struct mr_waiter *waiters;
     struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
     raft_index applied;       /* last index applied by the layer (events emitted) */
@@ -228,12 +230,15 @@ uint64_t mr_rand(struct mr_node *n);
 
 /* -------------------------------------------------------------- mr_codec.c */
 
-enum { MR_KIND_COMMAND = 1, MR_KIND_REMOVE = 2, MR_KIND_CONF_REQUEST = 3 };
+enum { MR_KIND_COMMAND = 1, MR_KIND_REMOVE = 2, MR_KIND_CONF_REQUEST = 3,
+       MR_KIND_GENERATED = 4 };
 #define MR_ENTRY_HEADER 3u       /* u8 kind | u16 command id length */
+#define MR_ENTRY_GEN_HEADER 11u  /* ... | u64 expires (kind 4) */
 #define MR_CONTEXT_HEADER 6u     /* u32 node | u16 command id length */
 
 struct mr_entry_view {
     uint8_t kind;
+    raft_index expires;       /* kind 4; 0 otherwise */
     const unsigned char *cmd;
     uint16_t cmd_len;
     const unsigned char *payload;
@@ -263,6 +268,10 @@ uint64_t mr_get_u64(const unsigned char *p);
 /* NORMAL entry data; returns size written (buf NULL: size needed). */
 size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
                        const void *payload, size_t payload_len, unsigned char *buf);
+/* Kind 4: a generated-id command with its bound. */
+size_t mr_entry_encode_generated(raft_index expires, const void *cmd, uint16_t cmd_len,
+                                 const void *payload, size_t payload_len,
+                                 unsigned char *buf);
 bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out);
 size_t mr_context_encode(mr_node_id node, const void *cmd, uint16_t cmd_len,
                          const void *payload, size_t payload_len, unsigned char *buf);
@@ -370,6 +379,10 @@ bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
 /* Completes requests that match the applied command id. */
+/* A copy of generated-id command cmd reached the log past its bound: completes its
+ * waiters (MR_EEXPIRED, or MR_ETIMEOUT when the outcome is unknown here). */
+void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len);
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len, raft_index index);
 /* Transfers done, reads applied. */

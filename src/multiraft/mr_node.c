@@ -28,6 +28,8 @@ static void fill_defaults(struct mr_config *c)
         c->quiesce_ticks = 2;
     if (c->batch_hold_ticks == 0)
         c->batch_hold_ticks = 2;
+    if (c->generated_id_window == 0)
+        c->generated_id_window = 1000000;
     if (c->proposal_retry_ticks == 0)
         c->proposal_retry_ticks = 2 * c->election_ticks;
     if (c->compact_threshold == 0)
@@ -315,6 +317,7 @@ const char *mr_strerror(int rc)
     case MR_ETOOBIG: return "command too large";
     case MR_ESTORAGE: return "storage callback failed";
     case MR_ECORRUPT: return "corrupt state";
+    case MR_EEXPIRED: return "command expired before it committed";
     default: return "unknown error";
     }
 }
@@ -433,7 +436,7 @@ static const struct {
     C(heartbeat_resps_sent), C(heartbeat_resps_received), C(liveness_sent),
     C(batches), C(entries_appended), C(entries_applied), C(events),
     C(snapshots_sent), C(snapshots_applied), C(compactions),
-    C(proposals), C(reproposals), C(duplicates), C(held_commands),
+    C(proposals), C(reproposals), C(duplicates), C(held_commands), C(expired),
     C(quiesced), C(woken), C(groups_created), C(groups_removed),
     C(dropped), C(malformed),
 };

@@ -66,6 +66,7 @@ static void install_snapshot(struct mr_node *n, struct mr_group *g,
     g->log_start_index = s->index;
     g->log_start_term = s->term;
     g->applied = s->index;
+    g->snap_index = s->index;
     g->flags |= MR_G_META;
     /* The blob's dedup records are added to the host's (the ids applied in this
      * batch stay known too). */

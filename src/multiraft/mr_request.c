@@ -124,9 +124,10 @@ static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waite
     return true;
 }
 
-int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
-               const void *command_id, size_t command_id_len,
-               const void *payload, size_t payload_len, uint32_t deadline_ticks)
+static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
+                   const void *command_id, size_t command_id_len,
+                   const void *payload, size_t payload_len, uint32_t deadline_ticks,
+                   bool generated)
 {
     struct mr_group *g;
     struct mr_waiter *w;
@@ -137,16 +138,49 @@ int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
         return rc;
     if (command_id == NULL || (payload == NULL && payload_len > 0))
         return MR_EINVAL;
-    if (payload_len > UINT32_MAX - MR_ENTRY_HEADER - command_id_len)
+    if (payload_len > UINT32_MAX - MR_ENTRY_GEN_HEADER - command_id_len)
         return MR_ETOOBIG;
     w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    if (!waiter_encode(n, g, w, MR_KIND_COMMAND, command_id, (uint16_t)command_id_len,
-                       payload, payload_len))
+    if (generated) {
+        /* The bound is fixed here, for every copy this waiter will ever send. */
+        raft_index expires = raft_get_commit(g->raft) + n->cfg.generated_id_window;
+        w->gen_from = raft_get_commit(g->raft);
+        w->data_len = mr_entry_encode_generated(expires, NULL, (uint16_t)command_id_len,
+                                                NULL, payload_len, NULL);
+        w->data = mr_alloc(n, w->data_len);
+        if (w->data == NULL) {
+            mr_waiter_unlink(n, g, w);
+            return MR_ENOMEM;
+        }
+        mr_entry_encode_generated(expires, command_id, (uint16_t)command_id_len, payload,
+                                  payload_len, w->data);
+        w->cmd = w->data + MR_ENTRY_GEN_HEADER;
+        w->cmd_len = (uint16_t)command_id_len;
+    } else if (!waiter_encode(n, g, w, MR_KIND_COMMAND, command_id,
+                              (uint16_t)command_id_len, payload, payload_len)) {
         return MR_ENOMEM;
+    }
     request_added(n, g);
     return MR_OK;
+}
+
+int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
+               const void *command_id, size_t command_id_len,
+               const void *payload, size_t payload_len, uint32_t deadline_ticks)
+{
+    return propose(n, group, token, command_id, command_id_len, payload, payload_len,
+                   deadline_ticks, false);
+}
+
+int mr_propose_generated(struct mr_node *n, mr_group_id group, uint64_t token,
+                         const void *command_id, size_t command_id_len,
+                         const void *payload, size_t payload_len,
+                         uint32_t deadline_ticks)
+{
+    return propose(n, group, token, command_id, command_id_len, payload, payload_len,
+                   deadline_ticks, true);
 }
 
 const char *mr_change_type_name(int change_type)
@@ -587,6 +621,24 @@ void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
     for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
         if (w->state == MR_W_SENT)
             w->state = MR_W_QUEUED;
+}
+
+void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len)
+{
+    struct mr_waiter *w, *next;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->kind == MR_REQ_COMMAND && w->cmd_len == cmd_len &&
+            memcmp(w->cmd, cmd, cmd_len) == 0) {
+            /* Had a copy committed within the bound, this node would have applied it
+             * and completed the waiter — unless a snapshot skipped that part of the
+             * log (and a record past its bound need not travel in snapshots): then
+             * the outcome is unknown here, as after a timeout. */
+            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_ETIMEOUT : MR_EEXPIRED, 0);
+            mr_waiter_unlink(n, g, w);
+        }
+    }
 }
 
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,

@@ -64,6 +64,11 @@
  *     kind 2 = remove group   payload empty
  *     kind 3 = conf-change request forwarded by a follower (internal, no event):
  *              payload = u8 change_type | u32 node_id | change payload bytes
+ *     kind 4 = command with a generated id (mr_propose_generated):
+ *       u8 4 | u16 command_id_len | u64 expires | command_id bytes | payload bytes
+ *              applied like kind 1 at an index <= expires; at a later index it is
+ *              expired: no event, no dedup record, its waiters fail MR_EEXPIRED —
+ *              the same on every replica, whichever copy arrives when.
  *   CONF_CHANGE entry: the core's encoding (raft_conf_change_encode) whose context is
  *       u32 node_id | u16 command_id_len | command_id bytes | payload bytes
  *     An empty command id marks the internal additions made while bootstrapping a
@@ -153,7 +158,9 @@ enum {
     MR_EBUSY = -11,          /* called between mr_ready() and mr_advance()           */
     MR_ETOOBIG = -12,        /* command id / payload too large                       */
     MR_ESTORAGE = -13,       /* a storage callback failed                            */
-    MR_ECORRUPT = -14        /* undecodable restore data                             */
+    MR_ECORRUPT = -14,       /* undecodable restore data                             */
+    MR_EEXPIRED = -15        /* a generated-id command reached the log past its bound:
+                                it was not applied and never will be               */
 };
 
 /* Static message for a code; contains the SPEC.md phrases ("raft group deleted",
@@ -214,6 +221,9 @@ struct mr_config {
                                        with the others made meanwhile when those
                                        are applied */
     bool disable_batch_hold;        /* propose every command at once */
+    uint64_t generated_id_window;   /* 0 = 1,000,000: entries after which a
+                                       generated-id command that has not committed
+                                       expires (mr_propose_generated) */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
 };
@@ -286,6 +296,19 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
 int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
                const void *command_id, size_t command_id_len,
                const void *payload, size_t payload_len, uint32_t deadline_ticks);
+
+/* The same for a command whose id the host generated, unique by construction: its
+ * duplicates can only be this node's own resubmissions.  The entry carries a bound,
+ * expires = this node's commit index + mr_config.generated_id_window, fixed for
+ * every copy; a copy committed past it is not applied (kind 4 in ENCODINGS), so the
+ * dedup record of such a command (mr_dedup_record.expires_after) is useless once
+ * the group's applied index passes the bound, and the host may delete it then.
+ * That keeps the dedup state of generated ids bounded (about one window of
+ * records per group) while exactly-once holds. */
+int mr_propose_generated(struct mr_node *n, mr_group_id group, uint64_t token,
+                         const void *command_id, size_t command_id_len,
+                         const void *payload, size_t payload_len,
+                         uint32_t deadline_ticks);
 
 enum mr_change_type {
     MR_CHANGE_ADD_VOTER = 1,     /* add a voter (or promote the node's learner) */
@@ -414,7 +437,9 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *     earlier replica of the group applied here must not make the node apply those
  *     commands again.
  *   if n_entries: delete log rows with index >= entries[0].index, insert entries.
- *   if compacted: delete log rows with index <= log_start_index.
+ *   if compacted: delete log rows with index <= log_start_index, and (at the host's
+ *     leisure: any time is safe) the group's dedup records whose expires_after is
+ *     nonzero and below `applied`.
  *   if meta_changed: upsert the meta row (replica_id, hard_state, conf_state,
  *     applied, log_start_index, log_start_term, state).  Meta fields always hold the
  *     group's current values. */
@@ -483,6 +508,9 @@ struct mr_dedup_record {
     const void *command_id;
     size_t command_id_len;
     raft_index index;
+    raft_index expires_after;  /* 0: keep for ever; else a generated id whose record
+                                  may be deleted once the group's applied index is
+                                  past this (no copy can apply any more) */
 };
 
 /* Replicas of `group` with id < min_replica_id must never come back here.
@@ -576,6 +604,7 @@ struct mr_counters {
     uint64_t snapshots_sent, snapshots_applied, compactions;
     uint64_t proposals, reproposals, duplicates;
     uint64_t held_commands;     /* commands held back to join the next round */
+    uint64_t expired;           /* generated-id entries past their bound, not applied */
     uint64_t quiesced, woken, groups_created, groups_removed;
     uint64_t dropped;       /* messages/items ignored: unknown or stale group or
                                replica, tombstoned, unroutable */

@@ -72,6 +72,35 @@ api_timeout_arg(FunctionCallInfo fcinfo, int n)
 	return timeout_ms;
 }
 
+/*
+ * Whether id has the form of a generated command id, "<node>-<n>-<16 hex>"
+ * (requests_generate_command_id).  Such ids are refused from callers: the record
+ * of a generated id is forgotten after multiraft.generated_id_window entries, so a
+ * caller reusing one later could have its command applied twice.
+ */
+static bool
+generated_form(const char *id, int len)
+{
+	int			i = 0;
+
+	for (int part = 0; part < 2; part++)
+	{
+		int			start = i;
+
+		while (i < len && id[i] >= '0' && id[i] <= '9')
+			i++;
+		if (i == start || i >= len || id[i] != '-')
+			return false;
+		i++;
+	}
+	if (len - i != 16)
+		return false;
+	for (; i < len; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
 void
 api_command_id_arg(FunctionCallInfo fcinfo, int n, MultiraftRequest *req)
 {
@@ -95,6 +124,12 @@ api_command_id_arg(FunctionCallInfo fcinfo, int n, MultiraftRequest *req)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("command_id is too long (%d bytes)", len),
 				 errdetail("A command_id has at most %d bytes.", MR_MAX_COMMAND_ID)));
+	if (generated_form(VARDATA_ANY(t), len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command_id \"%.*s\" has the form of a generated id", len, VARDATA_ANY(t)),
+				 errdetail("Ids of the form <node>-<number>-<16 hex digits> are reserved for commands submitted without a command_id."),
+				 errhint("Use another id, or NULL for a fresh one.")));
 	memcpy(req->command_id, VARDATA_ANY(t), len);
 	req->command_id[len] = '\0';
 	req->command_id_len = len;

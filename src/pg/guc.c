@@ -18,6 +18,7 @@ int			multiraft_tick_interval_ms = 50;
 int			multiraft_heartbeat_ticks = 2;
 int			multiraft_election_ticks = 10;
 int			multiraft_dead_ticks = 0;
+int			multiraft_generated_id_window = 1000000;
 int			multiraft_max_command_size = 1024 * 1024;
 int			multiraft_max_groups = 100000;
 char	   *multiraft_node_conninfo = NULL;
@@ -121,6 +122,11 @@ multiraft_define_gucs(void)
 							"Ticks of silence after which a peer node counts as down and the idle groups it leads elect a new leader.",
 							"0 means the election timeout; never less than that. Raise it on servers that stall longer than an election timeout.",
 							&multiraft_dead_ticks, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.generated_id_window",
+							"Log entries within which a command submitted without a command_id must commit.",
+							"Its command-id record is kept that long, not for ever; a copy that commits later is not applied and the submit fails.",
+							&multiraft_generated_id_window, 1000000, 16, PG_INT32_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.max_command_size",
 							"Largest command payload accepted by submit.", NULL,

@@ -436,6 +436,15 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 		case MR_RESULT_TIMED_OUT:
 			report_timed_out(req, detail);
 			break;
+		case MR_RESULT_EXPIRED:
+			/* A definite outcome: safe to submit again (a serialization failure). */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("multiraft.%s on group " INT64_FORMAT " timed out: its command expired before it committed",
+							request_name(req->type), req->group_id),
+					 errdetail("More than multiraft.generated_id_window entries committed in the group before it; it was not applied and never will be."),
+					 errhint("Submit it again.")));
+			break;
 		case MR_RESULT_NOT_MEMBER:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -527,6 +536,7 @@ requests_generate_command_id(MultiraftRequest *req)
 	req->command_id_len = snprintf(req->command_id, sizeof(req->command_id),
 								   "%d-" UINT64_FORMAT "-%016" INT64_MODIFIER "x",
 								   multiraft_node_id, seq, rnd);
+	req->command_id_generated = true;
 }
 
 /* ================================================================ worker side */
@@ -741,6 +751,8 @@ requests_result_from_mr(int mr_result)
 			return MR_RESULT_STOPPED;
 		case MR_ETIMEOUT:
 			return MR_RESULT_TIMED_OUT;
+		case MR_EEXPIRED:
+			return MR_RESULT_EXPIRED;
 		case MR_ENOTMEMBER:
 			return MR_RESULT_NOT_MEMBER;
 		case MR_EINVAL:

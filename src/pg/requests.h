@@ -90,7 +90,8 @@ typedef enum MultiraftResult
 	MR_RESULT_TIMED_OUT,		/* "timed out" (worker gave up, e.g. proposal dropped) */
 	MR_RESULT_NOT_MEMBER,		/* "node <id> is not a member ..." (node_id or this node) */
 	MR_RESULT_INVALID,			/* invalid request; detail says why */
-	MR_RESULT_UNAVAILABLE		/* no leader / not leader / busy; detail says why */
+	MR_RESULT_UNAVAILABLE,		/* no leader / not leader / busy; detail says why */
+	MR_RESULT_EXPIRED			/* "timed out": a generated-id command expired (never applies) */
 } MultiraftResult;
 
 /* One request as the worker sees it (a private copy). */
@@ -106,6 +107,7 @@ typedef struct MultiraftRequest
 	int			nmembers;		/* create_group: the members */
 	int32		members[MULTIRAFT_MAX_MEMBERS];
 	int			command_id_len; /* submit / change_membership; NUL-terminated */
+	bool		command_id_generated;	/* requests_generate_command_id() made it */
 	char		command_id[MR_MAX_COMMAND_ID + 1];
 	Size		payload_len;
 	char	   *payload;		/* worker: palloc'd copy (NULL when empty) */

@@ -35,10 +35,11 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
 	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
 	SP_UPSERT_META,				/* $1..$11 one array per column */
-	SP_INSERT_DEDUP,			/* $1 groups, $2 ids bytea[], $3 indexes */
+	SP_INSERT_DEDUP,			/* $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
 	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
-	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids and indexes <= index */
+	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids, indexes <= index, expiries */
+	SP_PRUNE_DEDUP,				/* $1 groups, $2 applied: generated ids past their bound */
 	SP_COUNT_
 } StoragePlan;
 

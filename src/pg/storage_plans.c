@@ -53,9 +53,10 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		11, {I8A, I8A, I8A, I8A, I8A, TXA, TXA, I8A, I8A, I8A, BYA}},
 	[SP_INSERT_DEDUP] = {
 		/* The layer never reports an id twice; should it, the first index wins. */
-		"INSERT INTO multiraft.dedup (group_id, command_id, log_index) "
-		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) ON CONFLICT DO NOTHING",
-		3, {I8A, BYA, I8A}},
+		"INSERT INTO multiraft.dedup (group_id, command_id, log_index, expires_after) "
+		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[]) "
+		"ON CONFLICT DO NOTHING",
+		4, {I8A, BYA, I8A, I8A}},
 	[SP_INSERT_EVENTS] = {
 		"INSERT INTO multiraft.events (group_id, event_type, log_index, term, command_id, "
 		"  payload, node_id, change_type) "
@@ -68,9 +69,18 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id",
 		2, {I8A, I8A}},
 	[SP_SNAPSHOT_DEDUP] = {
-		"SELECT command_id, log_index FROM multiraft.dedup "
-		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",
+		/* A record past its bound is of no use to the receiver (and may be gone on
+		 * some members already). */
+		"SELECT command_id, log_index, expires_after FROM multiraft.dedup "
+		"WHERE group_id = $1 AND log_index <= $2 "
+		"  AND (expires_after IS NULL OR expires_after >= $2) ORDER BY log_index",
 		2, {INT8OID, INT8OID}},
+	[SP_PRUNE_DEDUP] = {
+		/* Generated ids past their bound (below the group's applied index): no
+		 * copy of them can apply any more.  Uses the partial index dedup_expiry. */
+		"DELETE FROM multiraft.dedup d USING unnest($1::bigint[], $2::bigint[]) AS u(g, a) "
+		"WHERE d.group_id = u.g AND d.expires_after IS NOT NULL AND d.expires_after < u.a",
+		2, {I8A, I8A}},
 };
 
 static SPIPlanPtr plans[SP_COUNT_];

@@ -216,7 +216,9 @@ write_groups(const struct mr_group_write *w, size_t n)
 {
 	StorageColumn wipe,
 				wipe_dedup,
-				snap;
+				snap,
+				pg,
+				pa;
 	StorageColumn lg,
 				li,
 				lt,
@@ -309,6 +311,27 @@ write_groups(const struct mr_group_write *w, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
 			storage_log_compact(w[i].group, w[i].log_start_index);
+
+	/*
+	 * 4b. with each compaction (every few dozen applied entries of a group), the
+	 * group's generated-id dedup records past their bound go too
+	 * (mr_dedup_record.expires_after): that keeps them at about one window per
+	 * group however long the group lives.
+	 */
+	storage_column_init(&pg, INT8OID, 4);
+	storage_column_init(&pa, INT8OID, 4);
+	for (size_t i = 0; i < n; i++)
+		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
+		{
+			storage_column_add(&pg, U64_DATUM(w[i].group), false);
+			storage_column_add(&pa, U64_DATUM(w[i].applied), false);
+		}
+	if (pg.n > 0)
+	{
+		Datum		v[2] = {storage_column_array(&pg), storage_column_array(&pa)};
+
+		storage_exec(SP_PRUNE_DEDUP, v, NULL, false, SPI_OK_DELETE);
+	}
 
 	/* 5. meta rows: kept for storage_txn_finish (the last value wins) */
 	for (size_t i = 0; i < n; i++)
@@ -423,7 +446,8 @@ write_dedup(const struct mr_batch *b)
 {
 	StorageColumn g,
 				id,
-				ix;
+				ix,
+				ex;
 	bool		any_removed = false;
 
 	if (b->n_dedup == 0)
@@ -433,6 +457,7 @@ write_dedup(const struct mr_batch *b)
 	storage_column_init(&g, INT8OID, b->n_dedup);
 	storage_column_init(&id, BYTEAOID, b->n_dedup);
 	storage_column_init(&ix, INT8OID, b->n_dedup);
+	storage_column_init(&ex, INT8OID, b->n_dedup);
 	for (size_t i = 0; i < b->n_dedup; i++)
 	{
 		const struct mr_dedup_record *d = &b->dedup[i];
@@ -443,11 +468,12 @@ write_dedup(const struct mr_batch *b)
 		storage_column_add(&g, U64_DATUM(d->group), false);
 		storage_column_add(&id, storage_bytea(d->command_id, d->command_id_len), false);
 		storage_column_add(&ix, U64_DATUM(d->index), false);
+		storage_column_add(&ex, U64_DATUM(d->expires_after), d->expires_after == 0);
 	}
 	if (g.n > 0)
 	{
-		Datum		v[3] = {storage_column_array(&g), storage_column_array(&id),
-		storage_column_array(&ix)};
+		Datum		v[4] = {storage_column_array(&g), storage_column_array(&id),
+		storage_column_array(&ix), storage_column_array(&ex)};
 
 		storage_exec(SP_INSERT_DEDUP, v, NULL, false, SPI_OK_INSERT);
 	}

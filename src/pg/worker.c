@@ -303,7 +303,7 @@ typedef enum ServeEnd
 
 /*
  * Reloads the configuration; true if it changed a setting the node is built with
- * (election, heartbeat and dead-node ticks).  Every group's randomized timeout
+ * (election, heartbeat and dead-node ticks, the generated-id window).  Every group's randomized timeout
  * derives from them, so the node is then rebuilt from the tables — between two
  * batches, when nothing in memory is ahead of them.
  */
@@ -313,11 +313,13 @@ reload_changes_timing(void)
 	int			election = multiraft_election_ticks;
 	int			heartbeat = multiraft_heartbeat_ticks;
 	int			dead = multiraft_dead_ticks;
+	int			window = multiraft_generated_id_window;
 
 	process_config_reload();
 	ensure_synchronous_commit();
 	return election != multiraft_election_ticks ||
-		heartbeat != multiraft_heartbeat_ticks || dead != multiraft_dead_ticks;
+		heartbeat != multiraft_heartbeat_ticks || dead != multiraft_dead_ticks ||
+		window != multiraft_generated_id_window;
 }
 
 static ServeEnd

@@ -124,6 +124,7 @@ worker_node_start(void)
 	cfg.election_ticks = (uint32) multiraft_election_ticks;
 	cfg.heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
 	cfg.dead_ticks = (uint32) multiraft_dead_ticks;
+	cfg.generated_id_window = (uint64) multiraft_generated_id_window;
 
 	worker_node = mr_node_new(&cfg, &rc);
 	if (worker_node == NULL)
@@ -276,8 +277,10 @@ worker_handle_request(MultiraftRequest *req, void *arg)
 			rc = mr_remove_group(worker_node, group, req->token, deadline_ticks(req));
 			break;
 		case MR_REQ_SUBMIT:
-			rc = mr_propose(worker_node, group, req->token, cid, cid_len,
-							req->payload, req->payload_len, deadline_ticks(req));
+			/* A generated id's dedup record is bounded (mr_propose_generated). */
+			rc = (req->command_id_generated ? mr_propose_generated : mr_propose)
+				(worker_node, group, req->token, cid, cid_len,
+				 req->payload, req->payload_len, deadline_ticks(req));
 			break;
 		case MR_REQ_CHANGE_MEMBERSHIP:
 			rc = mr_propose_conf_change(worker_node, group, req->token,

@@ -56,6 +56,7 @@ struct st_entry {
 struct st_dedup {
     UT_hash_handle hh;
     raft_index index;
+    raft_index expires;        /* 0: for ever (mr_dedup_record.expires_after) */
     uint16_t len;
     unsigned char id[];
 };
@@ -190,7 +191,8 @@ static void st_group_free(struct mrc_nodeslot *s, struct st_group *g)
     free(g);
 }
 
-static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_index index)
+static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_index index,
+                         raft_index expires)
 {
     struct st_dedup *d = NULL;
     HASH_FIND(hh, g->dedup, cmd, len, d);
@@ -199,25 +201,44 @@ static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_i
     d = xmalloc(sizeof *d + len);
     memset(d, 0, sizeof *d);
     d->index = index;
+    d->expires = expires;
     d->len = (uint16_t)len;
     memcpy(d->id, cmd, len);
     HASH_ADD_KEYPTR(hh, g->dedup, d->id, d->len, d);
 }
 
-/* Blob format of this host: n x (u16 len | id | u64 index). */
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Blob format of this host: n x (u16 len | id | u64 index | u64 expires). */
 static void st_load_blob(struct st_group *g, const unsigned char *p, size_t len)
 {
     size_t off = 0;
     /* added to the records already there (st_add_dedup keeps existing ones) */
     while (off + 2 <= len) {
         uint16_t l = (uint16_t)(p[off] | (p[off + 1] << 8));
-        uint64_t idx = 0;
-        if (off + 2 + l + 8 > len)
+        if (off + 2 + l + 16 > len)
             break;
-        for (int i = 7; i >= 0; i--)
-            idx = (idx << 8) | p[off + 2 + l + i];
-        st_add_dedup(g, p + off + 2, l, idx);
-        off += 2 + (size_t)l + 8;
+        st_add_dedup(g, p + off + 2, l, get64(p + off + 2 + l), get64(p + off + 2 + l + 8));
+        off += 2 + (size_t)l + 16;
+    }
+}
+
+/* What a host may do at any time: forget the records of generated ids whose bound
+ * the group's applied index has passed (no copy of them can apply any more). */
+static void st_prune_dedup(struct st_group *g)
+{
+    struct st_dedup *d, *t;
+    HASH_ITER(hh, g->dedup, d, t) {
+        if (d->expires != 0 && d->expires < g->applied) {
+            HASH_DEL(g->dedup, d);
+            free(d);
+        }
     }
 }
 
@@ -319,7 +340,12 @@ static void persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
         struct st_group *g = st_find(s, b->dedup[i].group);
         if (g != NULL)
             st_add_dedup(g, b->dedup[i].command_id, b->dedup[i].command_id_len,
-                         b->dedup[i].index);
+                         b->dedup[i].index, b->dedup[i].expires_after);
+    }
+    for (size_t i = 0; i < b->n_groups; i++) {
+        struct st_group *g = st_find(s, b->groups[i].group);
+        if (g != NULL)
+            st_prune_dedup(g);
     }
     for (size_t i = 0; i < b->n_tombstones; i++) {
         struct st_tomb *t = NULL;
@@ -366,9 +392,11 @@ static int cb_snapshot(void *user, mr_group_id group, raft_index index, const vo
     if (g == NULL)
         return 0;
     HASH_ITER(hh, g->dedup, d, t) {
-        size_t need = off + 2 + d->len + 8;
+        size_t need = off + 2 + d->len + 16;
         if (d->index > index)
             continue; /* the blob is the state as of the snapshot index */
+        if (d->expires != 0 && d->expires < index)
+            continue; /* past its bound: useless to the receiver */
         if (need > s->blob_cap) {
             s->blob_cap = need * 2;
             s->blob = xrealloc(s->blob, s->blob_cap);
@@ -376,8 +404,10 @@ static int cb_snapshot(void *user, mr_group_id group, raft_index index, const vo
         s->blob[off] = (unsigned char)d->len;
         s->blob[off + 1] = (unsigned char)(d->len >> 8);
         memcpy(s->blob + off + 2, d->id, d->len);
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 8; i++) {
             s->blob[off + 2 + d->len + i] = (unsigned char)(d->index >> (8 * i));
+            s->blob[off + 2 + d->len + 8 + i] = (unsigned char)(d->expires >> (8 * i));
+        }
         off = need;
     }
     *data = s->blob;

@@ -44,6 +44,7 @@ struct proposal {
     mr_node_id node;
     uint64_t token;
     char cmd[24];
+    bool generated;            /* mr_propose_generated (never retried by id) */
 };
 
 struct run {
@@ -57,7 +58,7 @@ struct run {
     uint64_t next_token;
     size_t violations;
     char first[256];
-    size_t crashes, batch_crashes, partitions, acked;
+    size_t crashes, batch_crashes, partitions, acked, expired;
     /* Group removals and membership moves requested during the run. */
     struct admin {
         mr_group_id group;
@@ -109,13 +110,19 @@ static void propose_some(struct run *r, int count)
         /* A few retries of an earlier id: exactly-once must hold for them too. */
         if (r->n_props > 0 && rnd(r) % 10 == 0) {
             const struct proposal *old = &r->props[rnd(r) % r->n_props];
-            if (old->group == g)
+            if (old->group == g && !old->generated)
                 memcpy(p.cmd, old->cmd, sizeof p.cmd);
         }
-        if (p.cmd[0] == 0)
-            snprintf(p.cmd, sizeof p.cmd, "c%llu", (unsigned long long)p.token);
-        if (mr_propose(mrc_node(r->c, on), g, p.token, p.cmd, strlen(p.cmd), p.cmd,
-                       strlen(p.cmd), 0) != MR_OK)
+        /* A third of the fresh ones with a generated id: a small window
+         * (generated_id_window) makes some expire and their records get pruned. */
+        if (p.cmd[0] == 0) {
+            p.generated = rnd(r) % 3 == 0;
+            snprintf(p.cmd, sizeof p.cmd, "%s%llu", p.generated ? "g" : "c",
+                     (unsigned long long)p.token);
+        }
+        if ((p.generated ? mr_propose_generated : mr_propose)(
+                mrc_node(r->c, on), g, p.token, p.cmd, strlen(p.cmd), p.cmd, strlen(p.cmd),
+                0) != MR_OK)
             continue;
         if (r->n_props == r->cap_props) {
             r->cap_props = r->cap_props ? 2 * r->cap_props : 1024;
@@ -336,6 +343,20 @@ static void check_acked(struct run *r)
     for (size_t i = 0; i < r->n_props; i++) {
         const struct proposal *p = &r->props[i];
         struct mr_completion comp;
+        if (mrc_completion(r->c, p->node, p->token, &comp) && comp.result == MR_EEXPIRED &&
+            !r->removing[p->group - 1]) {
+            /* Expired: decided by the log position, so on no node an event. */
+            mr_node_id voters[MR_MAX_MEMBERS];
+            uint32_t nv = final_voters(r, p->group, voters);
+            r->expired++;
+            for (uint32_t k = 0; k < nv; k++)
+                if (mrc_command_events(r->c, voters[k], p->group, p->cmd, strlen(p->cmd)) != 0) {
+                    snprintf(msg, sizeof msg, "group %llu: expired command %s applied on node %u",
+                             (unsigned long long)p->group, p->cmd, voters[k]);
+                    fail(r, msg);
+                }
+            continue;
+        }
         if (!mrc_completion(r->c, p->node, p->token, &comp) || comp.result != MR_OK ||
             r->removing[p->group - 1])
             continue;
@@ -350,8 +371,9 @@ static void check_acked(struct run *r)
             size_t ev = mrc_command_events(r->c, n, p->group, p->cmd, strlen(p->cmd));
             if (ev == 1)
                 continue;
+            /* (A generated id's record may be gone: pruned past its bound.) */
             if (ev == 0 && mrc_snapshot_installed(r->c, n, p->group) &&
-                mrc_has_dedup(r->c, n, p->group, p->cmd, strlen(p->cmd)))
+                (p->generated || mrc_has_dedup(r->c, n, p->group, p->cmd, strlen(p->cmd))))
                 continue;
             snprintf(msg, sizeof msg, "group %llu: acknowledged command %s has %zu events on node %u",
                      (unsigned long long)p->group, p->cmd, ev, n);
@@ -383,6 +405,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     o.base.heartbeat_ticks = 2;
     o.base.compact_threshold = 8;    /* compact often: snapshots get exercised */
     o.base.log_retention = 16;
+    o.base.generated_id_window = 40; /* small: expiry and pruning happen */
     r.c = mrc_new(&o);
     r.members = calloc(groups, sizeof *r.members);
     r.removing = calloc(groups, sizeof *r.removing);
@@ -493,10 +516,10 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
-               "(in a batch %zu) partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
+               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
                "zombies_cleared=%zu reads=%zu/%zu transfers=%zu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
-               r.batch_crashes, r.partitions, snaps, (unsigned long long)sum.duplicates,
+               r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
                (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.reads_ok,
                r.n_reads, r.transfers);
     }

@@ -50,5 +50,26 @@ is(sql("SELECT multiraft.submit(1, '\\x01'::bytea, 'c2')"),
 	'dedup of a command whose entry was compacted away still holds');
 is(sql("SELECT count(*) FROM multiraft.events WHERE event_type = 'command'"), $n + 1, 'no command applied twice');
 
+# Commands without a command_id: their generated ids carry a bound, and their
+# dedup records go once the group is past it (multiraft.generated_id_window), so
+# the dedup table stays bounded too; explicit ids are kept.
+$node->append_conf('postgresql.conf', 'multiraft.generated_id_window = 100');
+$node->reload;
+ok(poll_until($node, "SHOW multiraft.generated_id_window", '100'), 'a small generated-id window');
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'),
+	'the worker rebuilt its node for the new window');
+sql("DO \$\$ BEGIN FOR i IN 1..1000 LOOP
+       PERFORM multiraft.submit(2, '\\x02'::bytea);
+     END LOOP; END \$\$");
+is(sql("SELECT count(*) FROM multiraft.events WHERE group_id = 2 AND event_type = 'command'
+          AND command_id ~ '^1-[0-9]+-[0-9a-f]{16}\$'"), '1000', '1000 commands with generated ids applied');
+my $gen = sql("SELECT count(*) FROM multiraft.dedup WHERE group_id = 2 AND expires_after IS NOT NULL");
+cmp_ok($gen, '<=', 100 + 200, "at most about one window of generated-id records left ($gen of 1000)");
+is(sql("SELECT count(*) FROM multiraft.dedup WHERE group_id = 2 AND expires_after IS NULL"),
+	$n / 2, 'the records of explicit ids are all kept');
+my ($ret, $out, $err) = $node->psql('postgres',
+	"SELECT multiraft.submit(2, '\\x02'::bytea, '1-5-0123456789abcdef')");
+like($err, qr/has the form of a generated id/, 'a caller cannot pass an id of the generated form');
+
 $node->stop;
 done_testing();

@@ -43,6 +43,16 @@ static void test_entry_and_context_round_trip(void **state)
         assert_false(mr_entry_decode(buf, k, &v));
     buf[0] = 9;
     assert_false(mr_entry_decode(buf, len, &v));
+    /* Kind 4: the bound travels with every copy. */
+    len = mr_entry_encode_generated(12345, "g-1", 3, "pl", 2, buf);
+    assert_int_equal(len, 11 + 3 + 2);
+    assert_true(mr_entry_decode(buf, len, &v));
+    assert_int_equal(v.kind, MR_KIND_GENERATED);
+    assert_int_equal(v.expires, 12345);
+    assert_memory_equal(v.cmd, "g-1", 3);
+    assert_memory_equal(v.payload, "pl", 2);
+    for (size_t k = 0; k < 11 + 3; k++)
+        assert_false(mr_entry_decode(buf, k, &v));
     len = mr_context_encode(42, "c", 1, "xy", 2, buf);
     assert_true(mr_context_decode(buf, len, &cv));
     assert_int_equal(cv.node, 42);
@@ -71,7 +81,8 @@ static void test_random_bytes_never_decode_badly(void **state)
         for (size_t k = 0; k < len; k++)
             buf[k] = (unsigned char)next(&s);
         if (mr_entry_decode(buf, len, &v))
-            assert_true(MR_ENTRY_HEADER + v.cmd_len + v.payload_len == len);
+            assert_true((v.kind == MR_KIND_GENERATED ? MR_ENTRY_GEN_HEADER : MR_ENTRY_HEADER) +
+                            v.cmd_len + v.payload_len == len);
         if (mr_context_decode(buf, len, &cv))
             assert_true(MR_CONTEXT_HEADER + cv.cmd_len + cv.payload_len == len);
         (void)mr_conf_request_decode(buf, len, &cr);
