@@ -39,7 +39,6 @@ typedef enum StoragePlan
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
 	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
 	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids, indexes <= index, expiries */
-	SP_PRUNE_DEDUP,				/* $1 groups, $2 applied: generated ids past their bound */
 	SP_COUNT_
 } StoragePlan;
 
@@ -100,6 +99,13 @@ extern void storage_log_reset(void);	/* forget everything (node reload) */
 extern void storage_txn_begin(void);
 extern void storage_write_batch(const struct mr_batch *b);
 extern void storage_txn_finish(void);
+
+/* ---- storage_prune.c ---- */
+
+/* Deletes group's generated-id dedup records with expires_after < applied. */
+extern void storage_prune_dedup(mr_group_id group, raft_index applied);
+/* Forget the cached relations and positions (with storage_forget_plans). */
+extern void storage_prune_forget(void);
 
 /* ---- storage_dedup.c ---- */
 

@@ -75,12 +75,6 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"WHERE group_id = $1 AND log_index <= $2 "
 		"  AND (expires_after IS NULL OR expires_after >= $2) ORDER BY log_index",
 		2, {INT8OID, INT8OID}},
-	[SP_PRUNE_DEDUP] = {
-		/* Generated ids past their bound (below the group's applied index): no
-		 * copy of them can apply any more.  Uses the partial index dedup_expiry. */
-		"DELETE FROM multiraft.dedup d USING unnest($1::bigint[], $2::bigint[]) AS u(g, a) "
-		"WHERE d.group_id = u.g AND d.expires_after IS NOT NULL AND d.expires_after < u.a",
-		2, {I8A, I8A}},
 };
 
 static SPIPlanPtr plans[SP_COUNT_];
@@ -107,6 +101,7 @@ void
 storage_forget_plans(void)
 {
 	storage_forget_relations();
+	storage_prune_forget();
 	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{

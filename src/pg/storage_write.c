@@ -216,9 +216,7 @@ write_groups(const struct mr_group_write *w, size_t n)
 {
 	StorageColumn wipe,
 				wipe_dedup,
-				snap,
-				pg,
-				pa;
+				snap;
 	StorageColumn lg,
 				li,
 				lt,
@@ -315,23 +313,12 @@ write_groups(const struct mr_group_write *w, size_t n)
 	/*
 	 * 4b. with each compaction (every few dozen applied entries of a group), the
 	 * group's generated-id dedup records past their bound go too
-	 * (mr_dedup_record.expires_after): that keeps them at about one window per
-	 * group however long the group lives.
+	 * (storage_prune.c): that keeps them at about one window per group however
+	 * long the group lives.
 	 */
-	storage_column_init(&pg, INT8OID, 4);
-	storage_column_init(&pa, INT8OID, 4);
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
-		{
-			storage_column_add(&pg, U64_DATUM(w[i].group), false);
-			storage_column_add(&pa, U64_DATUM(w[i].applied), false);
-		}
-	if (pg.n > 0)
-	{
-		Datum		v[2] = {storage_column_array(&pg), storage_column_array(&pa)};
-
-		storage_exec(SP_PRUNE_DEDUP, v, NULL, false, SPI_OK_DELETE);
-	}
+			storage_prune_dedup(w[i].group, w[i].applied);
 
 	/* 5. meta rows: kept for storage_txn_finish (the last value wins) */
 	for (size_t i = 0; i < n; i++)

@@ -1,0 +1,117 @@
+/*
+ * storage_prune.c — deleting the dedup records of generated command ids once
+ * their group is past their bound (mr_dedup_record.expires_after): no copy of
+ * such a command can apply any more (multiraft.h, mr_propose_generated).
+ *
+ * Runs with each compaction of a group (storage_write.c), so it must cost
+ * little however large the table: one range scan of the partial index
+ * dedup_expiry (group_id, expires_after) per group, deleting by tid.  (As one
+ * SQL statement over all groups the planner preferred a hash join over the
+ * whole index: ~50 ms per call with 200,000 records.)  The scan starts where
+ * the previous one for the group stopped, so it never walks the index entries
+ * of rows it deleted itself.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "storage.h"
+
+typedef struct PrunedBelow
+{
+	uint64		group;			/* hash key */
+	int64		below;			/* records with expires_after < below are gone */
+} PrunedBelow;
+
+static Oid	prune_rel = InvalidOid;
+static Oid	prune_idx = InvalidOid;
+static HTAB *pruned = NULL;
+
+void
+storage_prune_forget(void)
+{
+	prune_rel = InvalidOid;
+	prune_idx = InvalidOid;
+	if (pruned)
+		hash_destroy(pruned);
+	pruned = NULL;
+}
+
+static void
+resolve(void)
+{
+	Oid			ns;
+
+	if (OidIsValid(prune_rel))
+		return;
+	ns = get_namespace_oid("multiraft", false);
+	prune_rel = get_relname_relid("dedup", ns);
+	prune_idx = get_relname_relid("dedup_expiry", ns);
+	if (!OidIsValid(prune_rel) || !OidIsValid(prune_idx))
+		elog(ERROR, "multiraft: table multiraft.dedup or its index dedup_expiry is missing");
+	if (pruned == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PrunedBelow);
+		ctl.hcxt = TopMemoryContext;
+		pruned = hash_create("multiraft pruned dedup", 256, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+}
+
+void
+storage_prune_dedup(mr_group_id group, raft_index applied)
+{
+	uint64		key = group;
+	bool		found;
+	PrunedBelow *p;
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData skey[3];
+	Snapshot	snap;
+	int64		below = (int64) Min(applied, (raft_index) PG_INT64_MAX);
+
+	resolve();
+	p = hash_search(pruned, &key, HASH_ENTER, &found);
+	/* Applied indexes only grow within a replica: a smaller one is a new replica
+	 * of the group here, with records of its own. */
+	if (!found || below < p->below)
+		p->below = PG_INT64_MIN;
+	if (below == p->below)
+		return;
+	/* See this transaction's earlier rows (rounds before this one). */
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	heap = table_open(prune_rel, RowExclusiveLock);
+	index = index_open(prune_idx, RowExclusiveLock);
+	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
+	ScanKeyInit(&skey[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(p->below));
+	ScanKeyInit(&skey[2], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, snap, 3, 0);
+	index_rescan(scan, skey, 3, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		simple_table_tuple_delete(heap, &slot->tts_tid, snap);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	UnregisterSnapshot(snap);
+	p->below = below;
+}
