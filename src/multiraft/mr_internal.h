@@ -379,6 +379,9 @@ bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
 /* Completes requests that match the applied command id. */
+/* A follower's PROPOSE held on the leader for its next round (true) or to be
+ * stepped at once (false). */
+bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
 /* A copy of generated-id command cmd reached the log past its bound: completes its
  * waiters (MR_EEXPIRED, or MR_ETIMEOUT when the outcome is unknown here). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,

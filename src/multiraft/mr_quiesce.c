@@ -23,7 +23,7 @@
  *  - A node is declared down after dead_ticks of silence (default one election
  *    timeout, as for an active group's leader; raised by operators whose servers
  *    stall longer).  Then every group it led here wakes, and the lowest-ranked surviving voter
- *    campaigns after a random delay in [1, E/4+1] ticks (staggered, CockroachDB
+ *    campaigns after a random delay in [0, E/8] ticks (staggered, CockroachDB
  *    #9273) through the NORMAL path: PreVote first (§9.6), no forced TIMEOUT_NOW.
  *    The other voters grant it because their lease, restated from the same node
  *    liveness, has run out; they keep their own randomized timers as a fallback.
@@ -146,7 +146,7 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
          * ends lazily, when the candidate's PreVote arrives (mr_lease_before_vote). */
         if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
             quorum_alive(n, g) && mr_group_extra(n, g) != NULL) {
-            g->x->campaign_at = n->now + 1 + mr_rand(n) % (n->cfg.election_ticks / 4 + 1);
+            g->x->campaign_at = n->now + mr_rand(n) % (n->cfg.election_ticks / 8 + 1);
             g->x->campaign_term = raft_get_term(g->raft);
             g->x->campaign_from = leader;
         }

@@ -515,6 +515,52 @@ static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)
     return n->now < w->queued_at + n->cfg.batch_hold_ticks;
 }
 
+/*
+ * A PROPOSE from a follower, on the leader, while a round of this node's is in
+ * flight: its commands become internal waiters (no completion: the follower waits
+ * for its own application) that join the next round with the local ones — so
+ * that with clients on every member a round carries everything that arrived
+ * during the previous one, not one round per node.  Only messages made entirely
+ * of commands (kinds 1 and 4); false if the message is to be stepped as is.
+ */
+bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m)
+{
+    if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER ||
+        m->n_entries == 0 || !round_in_flight(n, g))
+        return false;
+    for (uint32_t i = 0; i < m->n_entries; i++) {
+        struct mr_entry_view v;
+        const struct raft_entry *e = &m->entries[i];
+        if (e->type != RAFT_ENTRY_NORMAL || !mr_entry_decode(e->data, e->len, &v) ||
+            (v.kind != MR_KIND_COMMAND && v.kind != MR_KIND_GENERATED) || v.cmd_len == 0)
+            return false;
+    }
+    for (uint32_t i = 0; i < m->n_entries; i++) {
+        const struct raft_entry *e = &m->entries[i];
+        struct mr_entry_view v;
+        struct mr_waiter *w;
+        (void)mr_entry_decode(e->data, e->len, &v);
+        /* Expires like the follower's own copies would (they resubmit anyway). */
+        w = waiter_new(n, g, MR_REQ_COMMAND, 0, n->cfg.proposal_retry_ticks);
+        if (w == NULL)
+            return i > 0; /* the rest is lost: the follower resubmits */
+        w->internal = true;
+        w->held = true; /* counted below */
+        w->data = mr_alloc(n, e->len);
+        if (w->data == NULL) {
+            mr_waiter_unlink(n, g, w);
+            return i > 0;
+        }
+        memcpy(w->data, e->data, e->len);
+        w->data_len = e->len;
+        w->cmd = w->data + (v.cmd - (const unsigned char *)e->data);
+        w->cmd_len = v.cmd_len;
+    }
+    n->c.held_commands += m->n_entries;
+    mr_group_mark(n, g);
+    return true;
+}
+
 void mr_service_group(struct mr_node *n, struct mr_group *g)
 {
     struct mr_waiter *w, *next;
@@ -536,6 +582,10 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
         case MR_REQ_REMOVE:
             if (w->state != MR_W_QUEUED)
                 break;
+            if (w->internal && raft_get_role(g->raft) != RAFT_LEADER) {
+                mr_waiter_unlink(n, g, w); /* leadership moved: the follower resubmits */
+                break;
+            }
             if (in_flight && !resubmit && w->kind == MR_REQ_COMMAND && hold_command(n, w)) {
                 if (!w->held)
                     n->c.held_commands++;

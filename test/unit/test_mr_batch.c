@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mr_internal.h" /* mr_entry_encode: a hand-made PROPOSE */
 #include "mr_cluster.h"
 
 static struct mrc_cluster *cluster(uint64_t seed)
@@ -289,6 +290,67 @@ static void test_commands_wait_for_the_round_in_flight(void **state)
     mrc_free(c);
 }
 
+/* The leader holds a follower's forwarded commands too while its own round is in
+ * flight: they join its next round instead of starting one of their own. */
+static void test_forwarded_commands_join_the_leaders_next_round(void **state)
+{
+    struct mrc_cluster *c = cluster(46);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_group_status s2;
+    struct round_watch w;
+    struct mr_counters before, after;
+    unsigned char data[16];
+    struct raft_entry e;
+    struct mr_message mm;
+    struct mr_envelope env;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), 1, &s2), MR_OK);
+    mr_get_counters(mrc_node(c, 1), &before);
+    memset(&w, 0, sizeof w);
+    mrc_set_batch_observer(c, watch_rounds, &w);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 3, "C", 1, "c", 1, 0), MR_OK);
+    mrc_stall(c, 2, true);
+    mrc_stall(c, 3, true);
+    mrc_settle(c);
+    /* Node 2's forwarded command arrives while C is in flight. */
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_ENTRY_NORMAL;
+    e.data = data;
+    e.len = (uint32_t)mr_entry_encode(MR_KIND_COMMAND, "F", 1, "f", 1, data);
+    memset(&mm, 0, sizeof mm);
+    mm.group = 1;
+    mm.msg.type = RAFT_MSG_PROPOSE;
+    mm.msg.from = s2.replica_id;
+    mm.msg.to = 1;
+    mm.msg.term = s2.term;
+    mm.msg.entries = &e;
+    mm.msg.n_entries = 1;
+    memset(&env, 0, sizeof env);
+    env.from_node = 2;
+    env.to_node = 1;
+    env.messages = &mm;
+    env.n_messages = 1;
+    assert_int_equal(mr_receive(mrc_node(c, 1), &env), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 4, "D", 1, "d", 1, 0), MR_OK);
+    mrc_settle(c);
+    mrc_stall(c, 2, false);
+    mrc_stall(c, 3, false);
+    mrc_settle(c);
+    for (mr_node_id n = 1; n <= 3; n++) {
+        assert_int_equal(mrc_command_events(c, n, 1, "F", 1), 1);
+        assert_int_equal(mrc_command_events(c, n, 1, "D", 1), 1);
+    }
+    mr_get_counters(mrc_node(c, 1), &after);
+    assert_int_equal(after.held_commands - before.held_commands, 2);
+    assert_int_equal(w.rounds, 2);    /* C's round, then F + D */
+    assert_int_equal(w.max_entries, 2);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_malformed_entries_are_skipped),
         cmocka_unit_test(test_shutdown_completes_everything),
         cmocka_unit_test(test_commands_wait_for_the_round_in_flight),
+        cmocka_unit_test(test_forwarded_commands_join_the_leaders_next_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
