@@ -23,9 +23,13 @@ mr_build_install() {
 }
 
 # Copy the tree to a directory the test user can read and write; prints its path.
+# One directory per source tree (DEST-<hash of its path>): object files stay between
+# runs, and make trusts modification times, so a file staged from another checkout
+# with an older time than the object built from a third one would be silently kept.
 mr_stage() {
-    local dest=$1
+    local dest
     if [ "$(id -u)" -ne 0 ]; then echo "$MR_TOP"; return; fi
+    dest="$1-$(printf '%s' "$MR_TOP" | md5sum | cut -c1-8)"
     mkdir -p "$dest"
     rsync -a --delete --exclude .git --exclude build --exclude tmp_check \
         --exclude "*.o" --exclude "*.so" --exclude "*.d" --exclude "*.bc" \

@@ -42,6 +42,9 @@ SELECT multiraft.receive('\x080118012001');
 SELECT multiraft.receive('\x0801180220012a080801106320012801');
 -- raft message with replica id 0
 SELECT multiraft.receive('\x0801180220012a06080110012001');
+-- raft message for group 0, and for group 2^63 (group ids are positive bigints)
+SELECT multiraft.receive('\x0801180220012a06100120012801');
+SELECT multiraft.receive('\x0801180220012a110880808080808080808001100120012801');
 -- a heartbeat entry with flags out of range
 SELECT multiraft.receive('\x0801180220013209080510011802388002');
 -- a chunk that claims to be chunk 5 of 2

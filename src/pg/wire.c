@@ -282,6 +282,10 @@ decode_message(const Multiraft__Message *p, struct mr_message *out, char **errms
 		REJECT(WIRE_BAD_FIELD, "raft message %s %s a snapshot",
 			   raft_msg_type_name((int) p->type),
 			   p->snapshot != NULL ? "carries" : "lacks");
+	/* Group ids are positive bigints (the SQL API's rule): the tables hold them as such. */
+	if (p->group == 0 || p->group > (uint64) PG_INT64_MAX)
+		REJECT(WIRE_BAD_FIELD, "raft message for group %llu (group ids are 1..2^63-1)",
+			   (unsigned long long) p->group);
 
 	out->group = p->group;
 	m->type = (uint8) p->type;
@@ -360,6 +364,9 @@ decode_heartbeats(Multiraft__Heartbeat **in, size_t n, const struct mr_heartbeat
 
 		if (p->from == RAFT_NONE || p->to == RAFT_NONE)
 			REJECT(WIRE_BAD_FIELD, "heartbeat for group %llu has replica id 0",
+				   (unsigned long long) p->group);
+		if (p->group == 0 || p->group > (uint64) PG_INT64_MAX)
+			REJECT(WIRE_BAD_FIELD, "heartbeat for group %llu (group ids are 1..2^63-1)",
 				   (unsigned long long) p->group);
 		if (p->flags > PG_UINT8_MAX || p->reject > 1)
 			REJECT(WIRE_BAD_FIELD, "heartbeat for group %llu has flags %u, reject %u",

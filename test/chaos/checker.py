@@ -50,6 +50,7 @@ Checks (each one passes or fails as a whole; details list the violations)
 import bisect
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -80,8 +81,24 @@ class Result:
         return s + ")"
 
 
+# A command submitted without a command_id gets a generated one (<node>-<n>-<hex>);
+# the clients put their own logical id in front of the payload ("<cmd>:<rand>"), so
+# such an entry is attributed by its payload.
+GENERATED_ID = re.compile(r"^\d+-\d+-[0-9a-f]{16}$")
+
+
+def _cmd(e):
+    cid = e.get("command_id")
+    if cid and GENERATED_ID.match(cid) and e.get("payload"):
+        try:
+            return bytes.fromhex(e["payload"]).split(b":")[0].decode()
+        except ValueError:
+            return cid
+    return cid
+
+
 def _what(e):
-    return (e["event_type"], e.get("command_id"), e.get("payload"),
+    return (e["event_type"], _cmd(e), e.get("payload"),
             e.get("node_id") if e["event_type"] == "membership_change" else None,
             e.get("change_type") if e["event_type"] == "membership_change" else None)
 

@@ -127,6 +127,21 @@ class CheckerTest(unittest.TestCase):
         s.final[1][0]["role"] = "follower"
         self.assertEqual(self.failing(s), ["converged"])
 
+    def test_generated_ids_attributed_by_payload(self):
+        s = Scenario()
+        # c was submitted without a command_id: the log shows a generated id
+        for node in (1, 2, 3):
+            for e in s.events[node]:
+                if e["command_id"] == "c":
+                    e["command_id"] = "2-41-00000000deadbeef"
+        s.history[2]["generated"] = True
+        self.assertEqual(self.failing(s), [])
+        # ... and applied twice (under two generated ids) is caught
+        for node in (1, 2):
+            s.events[node].append(ev(98, 1, "command", 10, "2-42-00000000deadbeef", pl("c")))
+        s.final[1][0]["applied_index"] = s.final[2][0]["applied_index"] = 10
+        self.assertIn("no-duplicates", self.failing(s))
+
     def test_lost_ack(self):
         s = Scenario()
         s.history[2]["index"] = 5                         # c acked at 5, log has it at 6
