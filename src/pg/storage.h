@@ -16,8 +16,8 @@
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
  *                     host part of snapshots) and the snapshot blob format
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
- *   storage_prune.c   deletes of generated-id dedup records past their bound
  *                     straight through the primary key
+ *   storage_prune.c   deletes of generated-id dedup records past their bound
  */
 #ifndef MULTIRAFT_STORAGE_H
 #define MULTIRAFT_STORAGE_H
