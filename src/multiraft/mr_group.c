@@ -157,7 +157,10 @@ int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_i
 {
     uint32_t i = map_pos(g, replica);
     if (i < g->n_map && g->map[i].id == replica) {
-        g->map[i].node = node;
+        if (g->map[i].node != node) {
+            g->map[i].node = node;
+            g->flags |= MR_G_META;
+        }
         return MR_OK;
     }
     if (g->n_map == g->cap_map) {

@@ -166,7 +166,12 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
         w.n_entries++;
     }
     w.compacted = (g->flags & MR_G_COMPACTED) != 0;
-    w.meta_changed = true;
+    /* Every change of a meta field flags the group (hard state: handle_ready;
+     * applied index, configuration, map: mr_apply.c, mr_group.c; log start:
+     * compaction, snapshot): a write that only appends entries — the common
+     * case on the commit path — leaves the meta row alone. */
+    w.meta_changed = (g->flags & (MR_G_META | MR_G_CREATED | MR_G_BOOTSTRAP |
+                                  MR_G_COMPACTED)) != 0 || si->has;
     if (rd != NULL)
         w.hard_state = rd->hard_state; /* always filled by the core */
     else
