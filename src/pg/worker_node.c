@@ -425,6 +425,22 @@ worker_publish_counters(void)
 		status_counter_add(MR_CTR_PROPOSALS, DELTA(proposals));
 	if (DELTA(held_commands))
 		status_counter_add(MR_CTR_HELD_COMMANDS, DELTA(held_commands));
+	/* Raft-level traffic (the transport counts frames and exact wire bytes). */
+	if (DELTA(messages_sent))
+		status_counter_add(MR_CTR_MESSAGES_SENT, DELTA(messages_sent));
+	if (DELTA(messages_received))
+		status_counter_add(MR_CTR_MESSAGES_RECEIVED, DELTA(messages_received));
+	if (DELTA(bytes_sent))
+		status_counter_add(MR_CTR_BYTES_SENT, DELTA(bytes_sent));
+	if (DELTA(bytes_received))
+		status_counter_add(MR_CTR_BYTES_RECEIVED, DELTA(bytes_received));
+	if (DELTA(envelopes_sent))
+		status_counter_add(MR_CTR_BATCHES_SENT, DELTA(envelopes_sent));
+	if (DELTA(envelopes_received))
+		status_counter_add(MR_CTR_BATCHES_RECEIVED, DELTA(envelopes_received));
+	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))
+		status_counter_add(MR_CTR_HEARTBEATS_SENT,
+						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
 	if (DELTA(dropped))
 		status_counter_add(MR_CTR_MESSAGES_DROPPED, DELTA(dropped));
 	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))

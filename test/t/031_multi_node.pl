@@ -88,6 +88,14 @@ for my $i (0 .. 2)
 }
 ok($idx[0] < $idx[1] && $idx[1] < $idx[2], "submits commit in order (@idx)");
 ok(events_agree(1, 3, @n), 'every member has the same command events for group 1');
+# multiraft.stats counts the raft traffic (the transport counts frames apart)
+for my $i (0 .. 2)
+{
+	ok(poll_until($n[$i], "SELECT bool_and(value > 0) FROM multiraft.stats
+	                        WHERE name IN ('messages_sent', 'messages_received', 'bytes_sent',
+	                                       'batches_sent', 'batches_received')", 't'),
+		'node' . ($i + 1) . ': raft messages, bytes and batches sent and received are counted');
+}
 is(sql(2, "SELECT log_index FROM multiraft.events WHERE group_id = 1 AND command_id = 'from-node1'"),
 	$idx[0], 'the index submit returned is the logged one');
 
