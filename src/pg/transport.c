@@ -229,6 +229,17 @@ reload_if_needed(void)
 /* ---------------------------------------------------------------- sending */
 
 void
+transport_take_unreachable(void (*fn) (int32 node_id, void *arg), void *arg)
+{
+	for (int i = 0; initialized && i < n_peers; i++)
+		if (peers[i].unreachable)
+		{
+			peers[i].unreachable = false;
+			fn(peers[i].node_id, arg);
+		}
+}
+
+void
 transport_send(const struct mr_envelope *env)
 {
 	Peer	   *p;
@@ -248,6 +259,7 @@ transport_send(const struct mr_envelope *env)
 		{
 			p->stats.dropped++;
 			p->stats_dirty = true;
+			p->unreachable = true;
 			peer_publish(p);
 		}
 		return;

@@ -27,6 +27,9 @@ extern void transport_drain_inbox(void (*fn) (const struct mr_envelope *env, voi
 								  void *arg);
 /* Worker exit: close connections. */
 extern void transport_shutdown(void);
+/* Passes fn each node an envelope could not be sent to since the last call (its
+ * link is down: backing off before a reconnect), once. */
+extern void transport_take_unreachable(void (*fn) (int32 node_id, void *arg), void *arg);
 
 /*
  * Whether multiraft.node changed (a committed add_node/remove_node) since the

@@ -30,6 +30,7 @@ typedef struct PeerFrame
 typedef struct Peer
 {
 	int32		node_id;
+	bool		unreachable;	/* a send was dropped: link down (transport_take_unreachable) */
 	char	   *host;
 	int			port;
 	char	   *dbname;

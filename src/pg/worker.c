@@ -350,6 +350,8 @@ serve(MemoryContext iter_cxt)
 			MemoryContextSwitchTo(old);
 			return SERVE_FAILED;
 		}
+		/* Between batches (the layer refuses it between ready and advance). */
+		transport_take_unreachable(worker_report_unreachable, NULL);
 		MemoryContextSwitchTo(old);
 
 		if (GetCurrentTimestamp() >= next_maintenance)

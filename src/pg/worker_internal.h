@@ -36,6 +36,8 @@ extern void worker_node_stop(MultiraftResult result, const char *detail);
 extern void worker_handle_request(MultiraftRequest *req, void *arg);
 /* transport_drain_inbox() handler. */
 extern void worker_receive_envelope(const struct mr_envelope *env, void *arg);
+/* transport_take_unreachable() callback: mr_report_unreachable() for node_id. */
+extern void worker_report_unreachable(int32 node_id, void *arg);
 /* Delivers completions (copied out of a batch before mr_advance). */
 extern void worker_complete(const struct mr_completion *c, size_t n);
 

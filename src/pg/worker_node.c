@@ -335,6 +335,16 @@ worker_receive_envelope(const struct mr_envelope *env, void *arg)
 
 /* ---------------------------------------------------------------- status */
 
+/* The link to node_id is down: the leaders here stop pipelining to it (they probe
+ * it once per heartbeat until it answers again). */
+void
+worker_report_unreachable(int32 node_id, void *arg)
+{
+	(void) arg;
+	if (worker_node != NULL && node_id > 0)
+		(void) mr_report_unreachable(worker_node, (mr_node_id) node_id);
+}
+
 static void
 status_from(const struct mr_group_status *st, MultiraftGroupStatus *out)
 {
