@@ -231,20 +231,48 @@ mr_idle() {
     rec idle_worker_cpu_pct_10000_groups "$worst_c"
 }
 
-# Seconds until both survivors see a leader other than DEAD for all N groups.
-mr_wait_failover() {  # DEAD N TIMEOUT_S T0
-    local dead=$1 n=$2 k ok v
-    while :; do
-        ok=1
-        for k in 1 2 3; do
-            [ "$k" = "$dead" ] && continue
-            v=$(PSQL_TIMEOUT=5 mr_sql "$k" "SELECT count(*) FILTER (WHERE leader_node_id IS NOT NULL AND leader_node_id <> $dead) = $n FROM multiraft.groups" 2>/dev/null)
-            [ "$v" = t ] || { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && { secs_since "$4"; return 0; }
-        [ "$(calc "$(secs_since "$4") > $3" 0)" = 1 ] && return 1
-        sleep 0.02
+# Seconds from T0 until both survivors see a leader other than DEAD for all N groups.
+# Each survivor is watched from inside one session started before the kill (a
+# plpgsql loop reading multiraft.groups every 20 ms and noting clock_timestamp()
+# when the condition first holds), so the figure carries no psql start-up time.
+# mr_watch_failover_start DEAD N TIMEOUT_S; kill; mr_wait_failover T0
+mr_watch_failover_start() {  # DEAD N TIMEOUT_S
+    local dead=$1 n=$2 k
+    MR_WATCHERS=()
+    for k in 1 2 3; do
+        [ "$k" = "$dead" ] && continue
+        PSQL_TIMEOUT=$(( $3 + 10 )) mr_sql "$k" "DO \$\$
+            DECLARE deadline timestamptz := clock_timestamp() + interval '$3 seconds';
+            BEGIN
+              LOOP
+                IF (SELECT count(*) FILTER (WHERE leader_node_id IS NOT NULL AND leader_node_id <> $dead) = $n
+                      FROM multiraft.groups) THEN
+                  RAISE NOTICE 'failover-done %', extract(epoch FROM clock_timestamp());
+                  RETURN;
+                END IF;
+                EXIT WHEN clock_timestamp() > deadline;
+                PERFORM pg_sleep(0.02);
+              END LOOP;
+              RAISE NOTICE 'failover-timeout';
+            END \$\$" > "$WORK/failover-watch-$k.out" 2>&1 &
+        MR_WATCHERS+=("$k:$!")
     done
+    sleep 0.5   # the sessions are up and polling
+}
+
+# Waits for the watchers (not in a subshell: they are this shell's children) and
+# sets MR_FAILOVER_SECS; false if one of them timed out or failed.
+mr_wait_failover() {  # T0
+    local w k pid t last=0 ok=0
+    for w in "${MR_WATCHERS[@]}"; do
+        k=${w%%:*}; pid=${w#*:}
+        wait "$pid" 2>/dev/null
+        t=$(sed -nE 's/.*failover-done ([0-9.]+).*/\1/p' "$WORK/failover-watch-$k.out" | head -n1)
+        if [ -z "$t" ]; then ok=1; continue; fi
+        last=$(calc "($t > $last) ? $t : $last" 6)
+    done
+    [ "$ok" = 0 ] || return 1
+    MR_FAILOVER_SECS=$(calc "$last - $1" 3)
 }
 
 mr_failover() {
@@ -260,8 +288,10 @@ mr_failover() {
     rec failover_groups_led_by_killed "$(mr_sql 1 "SELECT count(*) FROM multiraft.groups WHERE leader_node_id = $dead")"
     pm=$(head -n1 "$WORK/mr/node$dead/postmaster.pid")
     log "multiraft: kill -9 node $dead (postmaster $pm and its children), leader of the most groups; election timeout ${et}s (randomized up to 2x)"
+    mr_watch_failover_start "$dead" "$n" "$FAILOVER_TIMEOUT"
     t0=$(now); kill9_tree "$pm"
-    if secs=$(mr_wait_failover "$dead" "$n" "$FAILOVER_TIMEOUT" "$t0"); then
+    if mr_wait_failover "$t0"; then
+        secs=$MR_FAILOVER_SECS
         rec failover_s "$secs"
         log "multiraft: every group has a live leader on both survivors after ${secs}s"
     else
