@@ -22,7 +22,9 @@
 #ifndef MULTIRAFT_STORAGE_H
 #define MULTIRAFT_STORAGE_H
 
+#include "access/skey.h"
 #include "executor/spi.h"
+#include "utils/relcache.h"
 #include "utils/elog.h"
 
 #include "worker_layer.h"
@@ -88,6 +90,9 @@ extern void storage_log_begin(void);
 extern void storage_log_new_phase(void);
 extern void storage_log_end(void);
 extern void storage_log_reset(void);	/* forget everything (node reload) */
+/* Between storage_log_begin and storage_log_end: deletes the rows of heap that a
+ * range scan of index with keys finds, as the current phase sees them. */
+extern void storage_delete_range(Relation heap, Relation index, ScanKey keys, int nkeys);
 
 /* ---- storage_write.c ---- */
 
@@ -114,6 +119,8 @@ extern void storage_prune_forget(void);
 /* Forget the cached relation ids (with storage_forget_plans). */
 extern void storage_forget_relations(void);
 extern void storage_callbacks(struct mr_storage_callbacks *cb);
+/* multiraft.dedup and its index on (group_id, expires_after) (storage_prune.c). */
+extern void storage_dedup_expiry_relation(Oid *rel, Oid *expiry_index);
 
 /*
  * The callbacks run inside mr_ready(), i.e. inside the pure layer, where an

@@ -57,17 +57,19 @@ remember_error(MemoryContext cxt)
 }
 
 /*
- * The dedup table and its primary key, resolved once per node start
- * (storage_forget_plans() forgets them with the statements).
+ * The dedup table, its primary key and its expiry index, resolved once per node
+ * start (storage_forget_plans() forgets them with the statements).
  */
 static Oid	dedup_rel = InvalidOid;
 static Oid	dedup_idx = InvalidOid;
+static Oid	dedup_expiry_idx = InvalidOid;
 
 void
 storage_forget_relations(void)
 {
 	dedup_rel = InvalidOid;
 	dedup_idx = InvalidOid;
+	dedup_expiry_idx = InvalidOid;
 }
 
 static void
@@ -80,8 +82,17 @@ resolve_relations(void)
 	ns = get_namespace_oid("multiraft", false);
 	dedup_rel = get_relname_relid("dedup", ns);
 	dedup_idx = get_relname_relid("dedup_pkey", ns);
-	if (!OidIsValid(dedup_rel) || !OidIsValid(dedup_idx))
-		elog(ERROR, "multiraft: table multiraft.dedup or its primary key is missing");
+	dedup_expiry_idx = get_relname_relid("dedup_expiry", ns);
+	if (!OidIsValid(dedup_rel) || !OidIsValid(dedup_idx) || !OidIsValid(dedup_expiry_idx))
+		elog(ERROR, "multiraft: table multiraft.dedup or one of its indexes is missing");
+}
+
+void
+storage_dedup_expiry_relation(Oid *rel, Oid *expiry_index)
+{
+	resolve_relations();
+	*rel = dedup_rel;
+	*expiry_index = dedup_expiry_idx;
 }
 
 /*

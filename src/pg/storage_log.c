@@ -166,18 +166,13 @@ storage_log_end(void)
 	log_heap = NULL;
 }
 
-/* Deletes the rows of group with lo <= log_index <= hi that this command sees. */
-static void
-delete_range(mr_group_id group, int64 lo, int64 hi)
+void
+storage_delete_range(Relation heap, Relation index, ScanKey keys, int nkeys)
 {
-	ScanKeyData key[3];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	Snapshot	snap;
 
-	Assert(log_heap != NULL);
-	if (lo > hi)
-		return;
+	Assert(log_heap != NULL);	/* between storage_log_begin and storage_log_end */
 	/*
 	 * One snapshot per phase (storage_log_new_phase), taken at the first delete:
 	 * it sees the rows written and deleted by the statements before it in this
@@ -189,17 +184,27 @@ delete_range(mr_group_id group, int64 lo, int64 hi)
 		CommandCounterIncrement();
 		phase_snap = RegisterSnapshot(GetLatestSnapshot());
 	}
-	snap = phase_snap;
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, phase_snap, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		simple_table_tuple_delete(heap, &slot->tts_tid, phase_snap);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Deletes the rows of group with lo <= log_index <= hi that this phase sees. */
+static void
+delete_range(mr_group_id group, int64 lo, int64 hi)
+{
+	ScanKeyData key[3];
+
+	if (lo > hi)
+		return;
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(lo));
 	ScanKeyInit(&key[2], 2, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(hi));
-	slot = table_slot_create(log_heap, NULL);
-	scan = index_beginscan(log_heap, log_index_rel, snap, 3, 0);
-	index_rescan(scan, key, 3, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		simple_table_tuple_delete(log_heap, &slot->tts_tid, snap);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	storage_delete_range(log_heap, log_index_rel, key, 3);
 }
 
 void

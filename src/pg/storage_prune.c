@@ -16,16 +16,10 @@
 #include "access/genam.h"
 #include "access/stratnum.h"
 #include "access/table.h"
-#include "access/tableam.h"
-#include "access/xact.h"
-#include "catalog/namespace.h"
-#include "executor/tuptable.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 
 #include "storage.h"
 
@@ -35,32 +29,19 @@ typedef struct PrunedBelow
 	int64		below;			/* records with expires_after < below are gone */
 } PrunedBelow;
 
-static Oid	prune_rel = InvalidOid;
-static Oid	prune_idx = InvalidOid;
 static HTAB *pruned = NULL;
 
 void
 storage_prune_forget(void)
 {
-	prune_rel = InvalidOid;
-	prune_idx = InvalidOid;
 	if (pruned)
 		hash_destroy(pruned);
 	pruned = NULL;
 }
 
-static void
-resolve(void)
+static HTAB *
+positions(void)
 {
-	Oid			ns;
-
-	if (OidIsValid(prune_rel))
-		return;
-	ns = get_namespace_oid("multiraft", false);
-	prune_rel = get_relname_relid("dedup", ns);
-	prune_idx = get_relname_relid("dedup_expiry", ns);
-	if (!OidIsValid(prune_rel) || !OidIsValid(prune_idx))
-		elog(ERROR, "multiraft: table multiraft.dedup or its index dedup_expiry is missing");
 	if (pruned == NULL)
 	{
 		HASHCTL		ctl;
@@ -71,6 +52,7 @@ resolve(void)
 		pruned = hash_create("multiraft pruned dedup", 256, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	return pruned;
 }
 
 void
@@ -81,37 +63,27 @@ storage_prune_dedup(mr_group_id group, raft_index applied)
 	PrunedBelow *p;
 	Relation	heap;
 	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
 	ScanKeyData skey[3];
-	Snapshot	snap;
+	Oid			rel,
+				expiry_index;
 	int64		below = (int64) Min(applied, (raft_index) PG_INT64_MAX);
 
-	resolve();
-	p = hash_search(pruned, &key, HASH_ENTER, &found);
+	p = hash_search(positions(), &key, HASH_ENTER, &found);
 	/* Applied indexes only grow within a replica: a smaller one is a new replica
 	 * of the group here, with records of its own. */
 	if (!found || below < p->below)
 		p->below = PG_INT64_MIN;
 	if (below == p->below)
 		return;
-	/* See this transaction's earlier rows (rounds before this one). */
-	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	heap = table_open(prune_rel, RowExclusiveLock);
-	index = index_open(prune_idx, RowExclusiveLock);
+	storage_dedup_expiry_relation(&rel, &expiry_index);
+	heap = table_open(rel, RowExclusiveLock);
+	index = index_open(expiry_index, RowExclusiveLock);
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&skey[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(p->below));
 	ScanKeyInit(&skey[2], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
-	slot = table_slot_create(heap, NULL);
-	scan = index_beginscan(heap, index, snap, 3, 0);
-	index_rescan(scan, skey, 3, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		simple_table_tuple_delete(heap, &slot->tts_tid, snap);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	/* The batch's deletes share one scan-and-delete and its snapshot (storage_log.c). */
+	storage_delete_range(heap, index, skey, 3);
 	index_close(index, NoLock);
 	table_close(heap, NoLock);
-	UnregisterSnapshot(snap);
 	p->below = below;
 }
