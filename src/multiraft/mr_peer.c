@@ -262,6 +262,26 @@ int mr_build_envelopes(struct mr_node *n)
     return MR_OK;
 }
 
+bool mr_envelope_early(const struct mr_envelope *env, struct mr_envelope *out)
+{
+    memset(out, 0, sizeof *out);
+    out->from_node = env->from_node;
+    out->to_node = env->to_node;
+    out->messages = env->messages;
+    out->n_messages = out->n_early_messages = env->n_early_messages;
+    return out->n_messages > 0;
+}
+
+bool mr_envelope_rest(const struct mr_envelope *env, struct mr_envelope *out)
+{
+    *out = *env;
+    out->messages += env->n_early_messages;
+    out->n_messages -= env->n_early_messages;
+    out->n_early_messages = 0;
+    return env->n_early_messages == 0 || out->n_messages > 0 ||
+           out->n_heartbeats + out->n_heartbeat_resps > 0;
+}
+
 void mr_peers_after_send(struct mr_node *n)
 {
     const struct mr_envelope *envs = n->envelopes.data;

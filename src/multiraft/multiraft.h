@@ -399,6 +399,14 @@ struct mr_envelope {
     size_t n_heartbeat_resps;
 };
 
+/* The two parts of an envelope for a host that sends early messages first.
+ * mr_envelope_early: its first n_early_messages messages alone (no heartbeats);
+ * false if there are none.  mr_envelope_rest: what is left once that part was
+ * sent; false if nothing is (every message left early and no heartbeat rides
+ * along).  Both point into env. */
+bool mr_envelope_early(const struct mr_envelope *env, struct mr_envelope *out);
+bool mr_envelope_rest(const struct mr_envelope *env, struct mr_envelope *out);
+
 /* Processes an envelope received from env->from_node.  Items for unknown groups may
  * create a replica lazily (APPEND, HEARTBEAT, SNAPSHOT addressed to a replica of
  * this node, unless tombstoned); bad items are counted and ignored.  MR_EINVAL only

@@ -127,14 +127,8 @@ send_early(const struct mr_batch *b)
 	{
 		struct mr_envelope early;
 
-		if (b->envelopes[i].n_early_messages == 0)
-			continue;
-		memset(&early, 0, sizeof(early));
-		early.from_node = b->envelopes[i].from_node;
-		early.to_node = b->envelopes[i].to_node;
-		early.messages = b->envelopes[i].messages;
-		early.n_messages = early.n_early_messages = b->envelopes[i].n_early_messages;
-		transport_send(&early);
+		if (mr_envelope_early(&b->envelopes[i], &early))
+			transport_send(&early);
 	}
 }
 
@@ -144,18 +138,12 @@ send_rest(const struct mr_batch *b, bool early_sent)
 {
 	for (size_t i = 0; i < b->n_envelopes; i++)
 	{
-		struct mr_envelope rest = b->envelopes[i];
+		struct mr_envelope rest;
 
-		if (early_sent)
-		{
-			rest.messages += rest.n_early_messages;
-			rest.n_messages -= rest.n_early_messages;
-			if (rest.n_early_messages > 0 && rest.n_messages == 0 &&
-				rest.n_heartbeats + rest.n_heartbeat_resps == 0)
-				continue;		/* all of it left early */
-			rest.n_early_messages = 0;
-		}
-		transport_send(&rest);
+		if (!early_sent)
+			transport_send(&b->envelopes[i]);
+		else if (mr_envelope_rest(&b->envelopes[i], &rest))
+			transport_send(&rest);
 	}
 }
 

@@ -514,14 +514,8 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
      * before the batch is persisted, the rest after. */
     for (size_t i = 0; i < b.n_envelopes; i++) {
         struct mr_envelope early;
-        if (b.envelopes[i].n_early_messages == 0)
-            continue;
-        memset(&early, 0, sizeof early);
-        early.from_node = b.envelopes[i].from_node;
-        early.to_node = b.envelopes[i].to_node;
-        early.messages = b.envelopes[i].messages;
-        early.n_messages = early.n_early_messages = b.envelopes[i].n_early_messages;
-        net_send(c, &early, false);
+        if (mr_envelope_early(&b.envelopes[i], &early))
+            net_send(c, &early, false);
     }
     if (s->crash_armed) {
         s->crash_armed = false;
@@ -530,16 +524,11 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
     }
     persist_batch(s, &b);
     for (size_t i = 0; i < b.n_envelopes; i++) {
-        struct mr_envelope late = b.envelopes[i];
-        late.messages += late.n_early_messages;
-        late.n_messages -= late.n_early_messages;
-        late.n_early_messages = 0;
-        if (b.envelopes[i].n_early_messages > 0 && late.n_messages == 0 &&
-            late.n_heartbeats + late.n_heartbeat_resps == 0) {
-            c->sent[late.from_node][late.to_node]++; /* all of it left early */
-            continue;
-        }
-        net_send(c, &late, true);
+        struct mr_envelope late;
+        if (mr_envelope_rest(&b.envelopes[i], &late))
+            net_send(c, &late, true);
+        else if (late.to_node <= c->o.n_nodes) /* all of it left early: count it */
+            c->sent[late.from_node][late.to_node]++;
     }
     for (size_t i = 0; i < b.n_completions; i++) {
         struct rec_completion rc;
