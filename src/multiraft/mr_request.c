@@ -106,20 +106,25 @@ static int check_cmd(size_t cmd_len)
 
 /*
  * Encode the entry a waiter proposes into w->data (its command id then stands at
- * w->cmd).  On allocation failure the waiter is unlinked and false returned.
+ * w->cmd): of `kind`, or of kind 4 with bound `expires` if that is not 0.  On
+ * allocation failure the waiter is unlinked and false returned.
  */
 static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
-                          uint8_t kind, const void *cmd, uint16_t cmd_len,
-                          const void *payload, size_t payload_len)
+                          uint8_t kind, raft_index expires, const void *cmd,
+                          uint16_t cmd_len, const void *payload, size_t payload_len)
 {
-    w->data_len = mr_entry_encode(kind, NULL, cmd_len, NULL, payload_len, NULL);
+    size_t header = expires != 0 ? MR_ENTRY_GEN_HEADER : MR_ENTRY_HEADER;
+    w->data_len = header + cmd_len + payload_len;
     w->data = mr_alloc(n, w->data_len);
     if (w->data == NULL) {
         mr_waiter_unlink(n, g, w);
         return false;
     }
-    mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
-    w->cmd = w->data + MR_ENTRY_HEADER;
+    if (expires != 0)
+        mr_entry_encode_generated(expires, cmd, cmd_len, payload, payload_len, w->data);
+    else
+        mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
+    w->cmd = w->data + header;
     w->cmd_len = cmd_len;
     return true;
 }
@@ -143,25 +148,12 @@ static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    if (generated) {
-        /* The bound is fixed here, for every copy this waiter will ever send. */
-        raft_index expires = raft_get_commit(g->raft) + n->cfg.generated_id_window;
-        w->gen_from = raft_get_commit(g->raft);
-        w->data_len = mr_entry_encode_generated(expires, NULL, (uint16_t)command_id_len,
-                                                NULL, payload_len, NULL);
-        w->data = mr_alloc(n, w->data_len);
-        if (w->data == NULL) {
-            mr_waiter_unlink(n, g, w);
-            return MR_ENOMEM;
-        }
-        mr_entry_encode_generated(expires, command_id, (uint16_t)command_id_len, payload,
-                                  payload_len, w->data);
-        w->cmd = w->data + MR_ENTRY_GEN_HEADER;
-        w->cmd_len = (uint16_t)command_id_len;
-    } else if (!waiter_encode(n, g, w, MR_KIND_COMMAND, command_id,
-                              (uint16_t)command_id_len, payload, payload_len)) {
+    /* A generated id's bound is fixed here, for every copy this waiter will send. */
+    w->gen_from = raft_get_commit(g->raft);
+    if (!waiter_encode(n, g, w, MR_KIND_COMMAND,
+                       generated ? w->gen_from + n->cfg.generated_id_window : 0, command_id,
+                       (uint16_t)command_id_len, payload, payload_len))
         return MR_ENOMEM;
-    }
     request_added(n, g);
     return MR_OK;
 }
@@ -315,7 +307,7 @@ int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    if (!waiter_encode(n, g, w, MR_KIND_REMOVE, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
+    if (!waiter_encode(n, g, w, MR_KIND_REMOVE, 0, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
         return MR_ENOMEM;
     request_added(n, g);
     return MR_OK;
