@@ -84,6 +84,8 @@ extern void storage_log_compact(mr_group_id group, raft_index upto);
 extern void storage_log_loaded(mr_group_id group, raft_index start, raft_index last);
 extern void storage_log_appended(mr_group_id group, raft_index last);
 extern void storage_log_forget(mr_group_id group);
+/* Where storage_prune_dedup() stopped for group (PG_INT64_MIN: from the start). */
+extern int64 *storage_log_dedup_pruned(mr_group_id group);
 /* Per batch: open / close the log relation for the calls above; a new phase
  * (a new snapshot for the deletes) after statements that deleted rows. */
 extern void storage_log_begin(void);
@@ -110,8 +112,6 @@ extern void storage_txn_finish(void);
 
 /* Deletes group's generated-id dedup records with expires_after < applied. */
 extern void storage_prune_dedup(mr_group_id group, raft_index applied);
-/* Forget the cached relations and positions (with storage_forget_plans). */
-extern void storage_prune_forget(void);
 
 /* ---- storage_dedup.c ---- */
 

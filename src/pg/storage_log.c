@@ -32,14 +32,16 @@
 
 #include "storage.h"
 
-/* What the worker knows of a group's log rows (learned at load and kept up to
- * date by every write; reset with the node). */
+/* What the worker knows of a group's rows (learned at load and kept up to date by
+ * every write; reset with the node, forgotten with the group's replica). */
 typedef struct LogStart
 {
 	uint64		group;			/* hash key */
 	uint64		start;			/* rows <= start are deleted already (0: unknown) */
 	uint64		last;			/* no row above last exists ... */
 	bool		last_known;		/* ... if this is set */
+	int64		dedup_pruned;	/* dedup records with expires_after below this are
+								 * deleted already (storage_prune.c) */
 } LogStart;
 
 static HTAB *log_starts = NULL;
@@ -87,8 +89,15 @@ entry(mr_group_id group)
 		e->start = 0;
 		e->last = 0;
 		e->last_known = false;
+		e->dedup_pruned = PG_INT64_MIN;
 	}
 	return e;
+}
+
+int64 *
+storage_log_dedup_pruned(mr_group_id group)
+{
+	return &entry(group)->dedup_pruned;
 }
 
 void

@@ -101,7 +101,6 @@ void
 storage_forget_plans(void)
 {
 	storage_forget_relations();
-	storage_prune_forget();
 	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{

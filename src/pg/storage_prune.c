@@ -8,8 +8,8 @@
  * dedup_expiry (group_id, expires_after) per group, deleting by tid.  (As one
  * SQL statement over all groups the planner preferred a hash join over the
  * whole index: ~50 ms per call with 200,000 records.)  The scan starts where
- * the previous one for the group stopped, so it never walks the index entries
- * of rows it deleted itself.
+ * the previous one for the group stopped (kept with the group's log positions,
+ * storage_log.c), so it never walks the index entries of rows it deleted itself.
  */
 #include "postgres.h"
 
@@ -17,50 +17,14 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "storage.h"
 
-typedef struct PrunedBelow
-{
-	uint64		group;			/* hash key */
-	int64		below;			/* records with expires_after < below are gone */
-} PrunedBelow;
-
-static HTAB *pruned = NULL;
-
-void
-storage_prune_forget(void)
-{
-	if (pruned)
-		hash_destroy(pruned);
-	pruned = NULL;
-}
-
-static HTAB *
-positions(void)
-{
-	if (pruned == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(PrunedBelow);
-		ctl.hcxt = TopMemoryContext;
-		pruned = hash_create("multiraft pruned dedup", 256, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	return pruned;
-}
-
 void
 storage_prune_dedup(mr_group_id group, raft_index applied)
 {
-	uint64		key = group;
-	bool		found;
-	PrunedBelow *p;
+	int64	   *pruned = storage_log_dedup_pruned(group);
 	Relation	heap;
 	Relation	index;
 	ScanKeyData skey[3];
@@ -68,22 +32,21 @@ storage_prune_dedup(mr_group_id group, raft_index applied)
 				expiry_index;
 	int64		below = (int64) Min(applied, (raft_index) PG_INT64_MAX);
 
-	p = hash_search(positions(), &key, HASH_ENTER, &found);
 	/* Applied indexes only grow within a replica: a smaller one is a new replica
 	 * of the group here, with records of its own. */
-	if (!found || below < p->below)
-		p->below = PG_INT64_MIN;
-	if (below == p->below)
+	if (below < *pruned)
+		*pruned = PG_INT64_MIN;
+	if (below == *pruned)
 		return;
 	storage_dedup_expiry_relation(&rel, &expiry_index);
 	heap = table_open(rel, RowExclusiveLock);
 	index = index_open(expiry_index, RowExclusiveLock);
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
-	ScanKeyInit(&skey[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(p->below));
+	ScanKeyInit(&skey[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(*pruned));
 	ScanKeyInit(&skey[2], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
 	/* The batch's deletes share one scan-and-delete and its snapshot (storage_log.c). */
 	storage_delete_range(heap, index, skey, 3);
 	index_close(index, NoLock);
 	table_close(heap, NoLock);
-	p->below = below;
+	*pruned = below;
 }
