@@ -172,14 +172,13 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
      * case on the commit path — leaves the meta row alone. */
     w.meta_changed = (g->flags & (MR_G_META | MR_G_CREATED | MR_G_BOOTSTRAP |
                                   MR_G_COMPACTED)) != 0 || si->has;
-    if (rd != NULL)
+    if (rd != NULL) {
         w.hard_state = rd->hard_state; /* always filled by the core */
-    else
-        mr_group_hard_state(g, &w.hard_state);
-    if (rd != NULL)
         w.conf_state = rd->conf_state;
-    else
+    } else {
+        mr_group_hard_state(g, &w.hard_state);
         raft_get_conf_state(g->raft, &w.conf_state);
+    }
     w.applied = g->applied;
     w.log_start_index = g->log_start_index;
     w.log_start_term = g->log_start_term;

@@ -14,9 +14,10 @@ static bool creates_replica(uint8_t type)
            type == RAFT_MSG_SNAPSHOT;
 }
 
-/* The group/replica an item is addressed to, created lazily if allowed. */
+/* The group/replica an item is addressed to, created lazily if allowed (the
+ * sender is learned into its map by the caller). */
 static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
-                               mr_node_id from_node, bool create)
+                               bool create)
 {
     struct mr_group *g = mr_group_find(n, group);
     if (to == RAFT_NONE)
@@ -25,7 +26,6 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
         return (g->flags & MR_G_GONE) ? NULL : g;
     if (!create)
         return NULL;
-    (void)from_node; /* the sender is learned into the map by the caller */
     return mr_group_lazy(n, group, to);
 }
 
@@ -79,7 +79,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.malformed++;
         return;
     }
-    g = target(n, mm->group, m->to, from, creates_replica(m->type));
+    g = target(n, mm->group, m->to, creates_replica(m->type));
     if (g == NULL || !learn(n, g, m->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -100,7 +100,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
 static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
 {
     struct raft_message m;
-    struct mr_group *g = target(n, hb->group, hb->to, from, true);
+    struct mr_group *g = target(n, hb->group, hb->to, true);
     if (g == NULL || !learn(n, g, hb->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -133,7 +133,7 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
 static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
 {
     struct raft_message m;
-    struct mr_group *g = target(n, hb->group, hb->to, from, false);
+    struct mr_group *g = target(n, hb->group, hb->to, false);
     if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
         /* Only a replica that applied the removal sends this: it is committed.  A
          * removal requested here is done; everything else waiting fails. */
