@@ -298,28 +298,21 @@ typedef enum ServeEnd
 {
 	SERVE_FAILED,				/* a batch could not be persisted */
 	SERVE_DROPPED,				/* DROP EXTENSION multiraft */
-	SERVE_RETIMED				/* a reload changed the raft timing settings */
+	SERVE_RESETTLED				/* a reload changed a setting the node is built from */
 } ServeEnd;
 
 /*
- * Reloads the configuration; true if it changed a setting the node is built with
- * (election, heartbeat and dead-node ticks, the generated-id window).  Every group's randomized timeout
- * derives from them, so the node is then rebuilt from the tables — between two
- * batches, when nothing in memory is ahead of them.
+ * Reloads the configuration; true if it changed a setting the node is built from
+ * (worker_node.c: election, heartbeat and dead-node ticks, the generated-id
+ * window).  Every group's timers derive from them, so the node is then rebuilt
+ * from the tables — between two batches, when nothing in memory is ahead of them.
  */
 static bool
-reload_changes_timing(void)
+reload_changes_node_settings(void)
 {
-	int			election = multiraft_election_ticks;
-	int			heartbeat = multiraft_heartbeat_ticks;
-	int			dead = multiraft_dead_ticks;
-	int			window = multiraft_generated_id_window;
-
 	process_config_reload();
 	ensure_synchronous_commit();
-	return election != multiraft_election_ticks ||
-		heartbeat != multiraft_heartbeat_ticks || dead != multiraft_dead_ticks ||
-		window != multiraft_generated_id_window;
+	return worker_node_settings_changed();
 }
 
 static ServeEnd
@@ -337,8 +330,8 @@ serve(MemoryContext iter_cxt)
 		timeout = mr_has_ready(worker_node) ? 0 : ms_until(next_tick);
 		transport_wait(Min(timeout, (long) multiraft_tick_interval_ms));
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending && reload_changes_timing())
-			return SERVE_RETIMED;
+		if (ConfigReloadPending && reload_changes_node_settings())
+			return SERVE_RESETTLED;
 
 		MemoryContextReset(iter_cxt);
 		old = MemoryContextSwitchTo(iter_cxt);
@@ -460,11 +453,11 @@ multiraft_worker_main(Datum arg)
 		end = serve(iter_cxt);
 		set_serving(false);
 
-		if (end == SERVE_RETIMED)
+		if (end == SERVE_RESETTLED)
 		{
-			ereport(LOG, (errmsg("multiraft worker: raft timing settings changed; reloading the raft state")));
+			ereport(LOG, (errmsg("multiraft worker: raft settings changed; reloading the raft state")));
 			worker_node_stop(MR_RESULT_STOPPED,
-							 "the worker reloads its raft state for new timing settings; the command may still commit");
+							 "the worker reloads its raft state for new settings; the command may still commit");
 		}
 		else if (end == SERVE_DROPPED || !extension_installed())
 		{

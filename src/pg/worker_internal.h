@@ -28,6 +28,8 @@ extern ErrorData *worker_take_error(MemoryContext cxt);
 /* Creates the node and restores it from the tables in its own transaction.
  * Raises an ERROR on failure (nothing is left allocated then). */
 extern void worker_node_start(void);
+/* Whether a reload changed a setting the running node was built from. */
+extern bool worker_node_settings_changed(void);
 /* Frees the node; every request handed to it and not completed yet is completed
  * with `result` (detail shown to the user). */
 extern void worker_node_stop(MultiraftResult result, const char *detail);

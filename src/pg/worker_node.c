@@ -89,6 +89,32 @@ random_seed(void)
 	return seed;
 }
 
+/* The settings the node is built from (the GUCs that size its timers and bounds). */
+static struct mr_config built_from;
+
+static void
+node_settings(struct mr_config *cfg)
+{
+	cfg->election_ticks = (uint32) multiraft_election_ticks;
+	cfg->heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
+	cfg->dead_ticks = (uint32) multiraft_dead_ticks;
+	cfg->generated_id_window = (uint64) multiraft_generated_id_window;
+}
+
+bool
+worker_node_settings_changed(void)
+{
+	struct mr_config now;
+
+	memset(&now, 0, sizeof(now));
+	node_settings(&now);
+	return worker_node != NULL &&
+		(now.election_ticks != built_from.election_ticks ||
+		 now.heartbeat_ticks != built_from.heartbeat_ticks ||
+		 now.dead_ticks != built_from.dead_ticks ||
+		 now.generated_id_window != built_from.generated_id_window);
+}
+
 void
 worker_node_start(void)
 {
@@ -121,10 +147,9 @@ worker_node_start(void)
 	cfg.allocator = &node_allocator;
 	storage_callbacks(&cfg.storage);
 	cfg.seed = random_seed();
-	cfg.election_ticks = (uint32) multiraft_election_ticks;
-	cfg.heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
-	cfg.dead_ticks = (uint32) multiraft_dead_ticks;
-	cfg.generated_id_window = (uint64) multiraft_generated_id_window;
+	node_settings(&cfg);
+	memset(&built_from, 0, sizeof(built_from));
+	node_settings(&built_from);
 
 	worker_node = mr_node_new(&cfg, &rc);
 	if (worker_node == NULL)
