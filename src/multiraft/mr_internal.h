@@ -93,8 +93,10 @@ struct mr_group_extra {
      * from it since: its node's liveness still stands in for its heartbeats
      * (the leader lease of a quiesced group, mr_lease_before_vote).  0 = none. */
     raft_id lease_leader;
-        /* Staggered campaign (PreVote) after the leader's node went silent. */
+    /* Staggered campaign (PreVote) after the leader's node went silent, retried
+     * every heartbeat interval until campaign_until (mr_campaign_tick). */
     uint64_t campaign_at;
+    uint64_t campaign_until;
     raft_term campaign_term;
     raft_id campaign_from;
 };

@@ -26,7 +26,13 @@
  *    campaigns after a random delay in [0, E/8] ticks (staggered, CockroachDB
  *    #9273) through the NORMAL path: PreVote first (§9.6), no forced TIMEOUT_NOW.
  *    The other voters grant it because their lease, restated from the same node
- *    liveness, has run out; they keep their own randomized timers as a fallback.
+ *    liveness, has run out; they keep their own randomized timers as a fallback,
+ *    held back (raft_defer_campaign) for one to two election timeouts.  A voter
+ *    that heard the dead node a little later than the candidate refuses the first
+ *    PreVote (its lease still holds), so the candidate asks again every heartbeat
+ *    interval for one election timeout; the hold keeps that voter's own timer from
+ *    firing at the same moment and splitting the vote (docs/sim-findings.md,
+ *    finding 8).
  */
 #include "mr_internal.h"
 
@@ -130,38 +136,70 @@ static bool quorum_alive(const struct mr_node *n, const struct mr_group *g)
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
 {
     struct mr_group *g, *tmp;
+    uint32_t e = n->cfg.election_ticks;
     HASH_ITER(hh, n->groups, g, tmp) {
         raft_id leader;
-        if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE) ||
-            raft_get_role(g->raft) != RAFT_FOLLOWER)
+        bool asleep = g->active_pos == MR_NOT_ACTIVE;
+        if ((g->flags & MR_G_GONE) || raft_get_role(g->raft) != RAFT_FOLLOWER)
             continue;
         leader = raft_get_leader(g->raft);
         if (leader == RAFT_NONE || mr_map_node(g, leader) != dead)
             continue;
-        mr_group_wake(n, g);
-        n->c.woken++;
-        /* Its election timer stays as it froze: the others fall back on it only if
-         * the designated candidate below fails (ending their lease here would make
-         * them all campaign within an election timeout: split votes).  Their lease
-         * ends lazily, when the candidate's PreVote arrives (mr_lease_before_vote). */
-        if (raft_is_voter(g->raft, g->replica_id) && rank_of(g, leader) == 0 &&
-            quorum_alive(n, g) && mr_group_extra(n, g) != NULL) {
-            g->x->campaign_at = n->now + mr_rand(n) % (n->cfg.election_ticks / 8 + 1);
+        /* Quiesced — or woken by some message (another voter's PreVote, typically:
+         * it declared the node down a little earlier) without a word from the
+         * leader since.  A group that heard its leader while active has its own
+         * timers. */
+        if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
+            continue;
+        if (asleep) {
+            mr_group_wake(n, g);
+            n->c.woken++;
+        }
+        if (!raft_is_voter(g->raft, g->replica_id) || !quorum_alive(n, g))
+            continue;
+        if (rank_of(g, leader) == 0) {
+            if (mr_group_extra(n, g) == NULL)
+                continue;
+            g->x->campaign_at = n->now + mr_rand(n) % (e / 8 + 1);
+            g->x->campaign_until = g->x->campaign_at + e;
             g->x->campaign_term = raft_get_term(g->raft);
             g->x->campaign_from = leader;
+        } else {
+            /* Not the designated candidate.  Its election timer stays as it froze
+             * and its lease ends lazily, when the candidate's PreVote arrives
+             * (mr_lease_before_vote): ending it here would make every voter
+             * campaign within an election timeout.  And its own timeout waits (randomized, so
+             * that the others' do not fire together) while the candidate's PreVote
+             * is retried — the lease still ends as before, so it grants it.  Without
+             * the hold, a voter that declared the node down a few ticks after the
+             * candidate had its timer fire just as the candidate's retry succeeded:
+             * split votes (docs/sim-findings.md, finding 8). */
+            raft_defer_campaign(g->raft, e + mr_rand(n) % e);
         }
     }
 }
 
+/* Whether the node of leader replica `leader` of g is declared down here. */
+static bool leader_node_dead(struct mr_node *n, struct mr_group *g, raft_id leader)
+{
+    const struct mr_peer *p = mr_peer_find(n, mr_map_node(g, leader));
+    return p != NULL && p->dead;
+}
+
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
 {
+    int role;
+    raft_id leader;
     if (g->x == NULL || g->x->campaign_at == 0 || n->now < g->x->campaign_at)
         return;
     g->x->campaign_at = 0;
-    if (raft_get_role(g->raft) != RAFT_FOLLOWER ||
+    role = raft_get_role(g->raft);
+    leader = raft_get_leader(g->raft);
+    if ((role != RAFT_FOLLOWER && role != RAFT_PRE_CANDIDATE) ||
         raft_get_term(g->raft) != g->x->campaign_term ||
-        raft_get_leader(g->raft) != g->x->campaign_from)
-        return; /* someone else got there first */
+        (leader != RAFT_NONE && leader != g->x->campaign_from) ||
+        !leader_node_dead(n, g, g->x->campaign_from))
+        return; /* someone else got there first, or the node is back */
     /* The leader's node is down: campaign now rather than after the randomized
      * timeout, but through the normal path — PreVote first (dissertation §9.6), so a
      * node that is itself cut off never inflates terms, and the other voters judge
@@ -169,6 +207,11 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
      * group does it early. */
     (void)raft_campaign(g->raft);
     mr_group_mark(n, g);
+    /* Still in the same term one heartbeat interval later: the PreVote was refused
+     * (a voter that heard the node more recently still holds its lease) — ask
+     * again, until that lease has surely run out. */
+    if (n->now + n->cfg.heartbeat_ticks <= g->x->campaign_until)
+        g->x->campaign_at = n->now + n->cfg.heartbeat_ticks;
 }
 
 void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from)

@@ -6,7 +6,9 @@
  * the election timeout) is normally driven by the group's own messages and ticks.
  * A caller that stops ticking a group (the multi-raft layer quiesces idle groups)
  * has better evidence than the frozen counter: its node liveness says when the
- * leader's server was last alive.  This function lets it restate the lease.
+ * leader's server was last alive.  raft_set_leader_heard_ago lets it restate the
+ * lease; raft_defer_campaign lets it keep a replica's own timeout from competing
+ * with a campaign it knows another voter is making (the lease is untouched).
  */
 #include "raft_internal.h"
 
@@ -27,4 +29,9 @@ int raft_set_leader_heard_ago(struct raft *r, uint32_t ago)
         r->election_elapsed = r->election_tick;
     }
     return RAFT_OK;
+}
+
+void raft_defer_campaign(struct raft *r, uint32_t ticks)
+{
+    r->campaign_hold = ticks;
 }

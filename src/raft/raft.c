@@ -185,6 +185,7 @@ static void reset(struct raft *r, raft_term term)
     if (term != r->term) {
         r->term = term;
         r->vote = RAFT_NONE;
+        r->campaign_hold = 0; /* the campaign it made room for happened */
     }
     if (r->role == RAFT_LEADER)
         raft_reads_drop_all(r);
@@ -318,6 +319,10 @@ int raft_tick(struct raft *r)
      * leader lease expires and it grants votes once the leader is gone. */
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
+    if (r->campaign_hold > 0) {
+        r->campaign_hold--;
+        return RAFT_OK;
+    }
     if (r->election_elapsed >= r->randomized_timeout && raft_promotable(r)) {
         r->election_elapsed = 0;
         return raft_hup(r, false);

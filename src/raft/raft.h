@@ -508,6 +508,15 @@ void raft_report_unreachable(struct raft *r, raft_id peer);
  * leader.  RAFT_EBUSY between ready and advance. */
 int raft_set_leader_heard_ago(struct raft *r, uint32_t ago);
 
+/* Outside evidence (src/raft/lease.c) that another voter is about to campaign —
+ * e.g. the multi-raft layer's designated candidate once the leader's node is
+ * down: for the next `ticks` ticks this replica's election timeout starts no
+ * campaign of its own, so the two do not split the vote.  Nothing else changes:
+ * the timer keeps counting, so the lease runs out as before and votes are
+ * granted as before; raft_campaign() still campaigns.  The last call wins (0
+ * ends a hold); the hold ends by itself when the replica hears of a new term. */
+void raft_defer_campaign(struct raft *r, uint32_t ticks);
+
 /* ----------------------------------------------------------------------------- */
 /* Ready / Advance                                                                 */
 

@@ -213,6 +213,7 @@ struct raft {
     uint32_t heartbeat_tick;
     uint32_t randomized_timeout;
     uint32_t election_elapsed;
+    uint32_t campaign_hold;       /* raft_defer_campaign: ticks without own campaign */
     uint32_t heartbeat_elapsed;
     uint32_t transfer_elapsed;
     uint32_t max_inflight;

@@ -477,6 +477,54 @@ static void test_lease_ignores_votes(void **state)
  * counter ran out; silent for an election timeout -> the lease is gone at once, but
  * the campaign waits for the randomized rest of the timeout (at most election_tick
  * more ticks, and not in the same call). */
+/* raft_defer_campaign: no campaign of its own during the hold, while the lease
+ * runs out as before (votes are granted); a new term ends the hold. */
+static void test_defer_campaign(void **state)
+{
+    struct test_cluster tc;
+    struct raft_config cfg;
+    struct raft_message m;
+    raft_term t;
+    int k;
+    (void)state;
+    tc_default_config(&cfg);
+    cfg.check_quorum = true;
+    assert_int_equal(tc_init(&tc, 3, &cfg, 3), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    t = raft_get_term(R(&tc, 2));
+    tc_isolate(&tc, 0);
+    raft_defer_campaign(R(&tc, 2), 4 * cfg.election_tick);
+    for (k = 0; k < 3 * (int)cfg.election_tick; k++)
+        raft_tick(R(&tc, 2));
+    assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
+    assert_int_equal(raft_get_term(R(&tc, 2)), t);
+    /* its lease ran out all the same: another candidate gets its vote */
+    msg_init(&m, RAFT_MSG_VOTE, 2, 3, t + 1);
+    m.index = 100;
+    m.log_term = t;
+    tc_step(&tc, 2, &m);
+    assert_int_equal(raft_get_term(R(&tc, 2)), t + 1);
+    /* the new term ended the hold: its own timeout works again */
+    for (k = 0; k < 2 * (int)cfg.election_tick && raft_get_role(R(&tc, 2)) == RAFT_FOLLOWER; k++)
+        raft_tick(R(&tc, 2));
+    assert_int_not_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
+    tc_destroy(&tc);
+
+    /* the hold ends by itself; raft_campaign ignores it */
+    assert_int_equal(tc_init(&tc, 3, &cfg, 4), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_isolate(&tc, 0);
+    raft_defer_campaign(R(&tc, 1), cfg.election_tick);
+    for (k = 0; k < 3 * (int)cfg.election_tick && raft_get_role(R(&tc, 1)) == RAFT_FOLLOWER; k++)
+        raft_tick(R(&tc, 1));
+    assert_int_not_equal(raft_get_role(R(&tc, 1)), RAFT_FOLLOWER);
+    assert_true(k > (int)cfg.election_tick);
+    raft_defer_campaign(R(&tc, 2), 1000);
+    assert_int_equal(raft_campaign(R(&tc, 2)), RAFT_OK);
+    assert_int_not_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
+    tc_destroy(&tc);
+}
+
 static void test_leader_heard_ago(void **state)
 {
     struct test_cluster tc;
@@ -669,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_check_quorum),
         cmocka_unit_test(test_lease_ignores_votes),
         cmocka_unit_test(test_leader_heard_ago),
+        cmocka_unit_test(test_defer_campaign),
         cmocka_unit_test(test_election_safety_random),
     };
     return cmocka_run_group_tests_name("raft_election", tests, NULL, NULL);
