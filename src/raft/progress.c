@@ -28,6 +28,7 @@ static void reset_state(struct raft *r, struct raft_progress *pr, uint8_t state)
 {
     pr->state = state;
     pr->probe_sent = false;
+    pr->snapshot_waits = 0;
     pr->pending_snapshot = 0;
     pr->infl_start = pr->infl_count = 0;
     if (state != RAFT_PROGRESS_REPLICATE)

@@ -135,6 +135,7 @@ struct raft_progress {
     bool learner;
     bool recent_active;
     bool probe_sent;           /* probe: an APPEND is out, wait for an answer */
+    uint16_t snapshot_waits;   /* snapshot: heartbeat answers since it was sent */
 };
 
 struct raft_progress *raft_progress_find(struct raft *r, raft_id id);

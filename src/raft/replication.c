@@ -361,6 +361,17 @@ int raft_step_heartbeat_resp(struct raft *r, const struct raft_message *m)
         pr->infl_start = (uint16_t)((pr->infl_start + 1) % pr->infl_cap);
         pr->infl_count--;
     }
+    /* A snapshot, or the answer saying it was installed, may be lost too, and a
+     * host need not report the outcome (raft_report_snapshot): after an election
+     * timeout's worth of heartbeat answers, probe again from the snapshot on — which
+     * sends a new snapshot if it is still needed.  Without this the follower's
+     * progress stayed in snapshot state for good (test_snapshots_random, seeds
+     * beyond 15). */
+    if (pr->state == RAFT_PROGRESS_SNAPSHOT) {
+        uint32_t patience = r->election_tick / (r->heartbeat_tick ? r->heartbeat_tick : 1);
+        if (++pr->snapshot_waits >= (patience < 3 ? 3 : patience))
+            raft_progress_become_probe(r, pr);
+    }
     if (pr->match < raft_log_last_index(r)) {
         rc = raft_send_append(r, pr, true);
         if (rc < 0)

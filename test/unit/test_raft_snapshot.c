@@ -223,7 +223,7 @@ static void test_restart_after_compaction(void **state)
 static void test_snapshots_random(void **state)
 {
     (void)state;
-    for (uint64_t seed = 1; seed <= 15; seed++) {
+    for (uint64_t seed = 1; seed <= 120; seed++) {
         struct test_cluster tc;
         struct raft_config cfg;
         tc_default_config(&cfg);
