@@ -477,6 +477,16 @@ static void test_lease_ignores_votes(void **state)
  * counter ran out; silent for an election timeout -> the lease is gone at once, but
  * the campaign waits for the randomized rest of the timeout (at most election_tick
  * more ticks, and not in the same call). */
+/* Three voters with CheckQuorum, node 1 elected, then cut off from the others. */
+static void cut_off_leader(struct test_cluster *tc, struct raft_config *cfg, uint64_t seed)
+{
+    tc_default_config(cfg);
+    cfg->check_quorum = true;
+    assert_int_equal(tc_init(tc, 3, cfg, seed), 0);
+    assert_int_equal(tc_elect(tc, 0), 0);
+    tc_isolate(tc, 0);
+}
+
 /* raft_defer_campaign: no campaign of its own during the hold, while the lease
  * runs out as before (votes are granted); a new term ends the hold. */
 static void test_defer_campaign(void **state)
@@ -487,12 +497,8 @@ static void test_defer_campaign(void **state)
     raft_term t;
     int k;
     (void)state;
-    tc_default_config(&cfg);
-    cfg.check_quorum = true;
-    assert_int_equal(tc_init(&tc, 3, &cfg, 3), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
+    cut_off_leader(&tc, &cfg, 3);
     t = raft_get_term(R(&tc, 2));
-    tc_isolate(&tc, 0);
     raft_defer_campaign(R(&tc, 2), 4 * cfg.election_tick);
     for (k = 0; k < 3 * (int)cfg.election_tick; k++)
         raft_tick(R(&tc, 2));
@@ -511,9 +517,7 @@ static void test_defer_campaign(void **state)
     tc_destroy(&tc);
 
     /* the hold ends by itself; raft_campaign ignores it */
-    assert_int_equal(tc_init(&tc, 3, &cfg, 4), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
-    tc_isolate(&tc, 0);
+    cut_off_leader(&tc, &cfg, 4);
     raft_defer_campaign(R(&tc, 1), cfg.election_tick);
     for (k = 0; k < 3 * (int)cfg.election_tick && raft_get_role(R(&tc, 1)) == RAFT_FOLLOWER; k++)
         raft_tick(R(&tc, 1));
@@ -533,12 +537,8 @@ static void test_leader_heard_ago(void **state)
     raft_term t;
     int k;
     (void)state;
-    tc_default_config(&cfg);
-    cfg.check_quorum = true;
-    assert_int_equal(tc_init(&tc, 3, &cfg, 1), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
+    cut_off_leader(&tc, &cfg, 1);
     t = raft_get_term(R(&tc, 1));
-    tc_isolate(&tc, 0);
     for (k = 0; k < (int)cfg.election_tick; k++)
         raft_tick(R(&tc, 1));
     /* its own counter says "expired"; the outside evidence says "heard 2 ticks ago" */
@@ -558,9 +558,7 @@ static void test_leader_heard_ago(void **state)
 
     /* Expired lease by outside evidence: no campaign before the next tick, one
      * within election_tick ticks. */
-    assert_int_equal(tc_init(&tc, 3, &cfg, 2), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
-    tc_isolate(&tc, 0);
+    cut_off_leader(&tc, &cfg, 2);
     assert_int_equal(raft_set_leader_heard_ago(R(&tc, 2), 1000), RAFT_OK);
     assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
     for (k = 0; k < (int)cfg.election_tick && raft_get_role(R(&tc, 2)) == RAFT_FOLLOWER; k++)
