@@ -722,6 +722,18 @@ static int leader_scan(void *arg, const struct mr_group_status *st)
     return 0;
 }
 
+int mrc_receive_one(struct mrc_cluster *c, mr_node_id from, mr_node_id to,
+                    const struct mr_message *m)
+{
+    struct mr_envelope env;
+    memset(&env, 0, sizeof env);
+    env.from_node = from;
+    env.to_node = to;
+    env.messages = m;
+    env.n_messages = 1;
+    return mr_receive(mrc_node(c, to), &env);
+}
+
 void mrc_settle(struct mrc_cluster *c)
 {
     for (int round = 0; round < 50; round++) {

@@ -58,6 +58,10 @@ void mrc_tick(struct mrc_cluster *c);
 void mrc_run(struct mrc_cluster *c, uint32_t ticks);
 /* Processes pending output and due deliveries without ticking. */
 void mrc_settle(struct mrc_cluster *c);
+/* Hands node `to` one message as if node `from` had sent it (outside the
+ * simulated network); returns mr_receive()'s result. */
+int mrc_receive_one(struct mrc_cluster *c, mr_node_id from, mr_node_id to,
+                    const struct mr_message *m);
 
 void mrc_crash(struct mrc_cluster *c, mr_node_id id);
 /* Crashes node id inside its next batch: after the batch's early messages (leader

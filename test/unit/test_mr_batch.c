@@ -153,7 +153,6 @@ static void test_malformed_entries_are_skipped(void **state)
     unsigned char short_cmd[5] = {1, 200, 0, 'x', 'y'};
     unsigned char good[5] = {1, 1, 0, 'g', 'p'};
     struct mr_message m;
-    struct mr_envelope env;
     struct mr_counters before, after;
     (void)state;
     memset(es, 0, sizeof es);
@@ -170,13 +169,8 @@ static void test_malformed_entries_are_skipped(void **state)
     m.msg.commit = 4;
     m.msg.entries = es;
     m.msg.n_entries = 4;
-    memset(&env, 0, sizeof env);
-    env.from_node = 1;
-    env.to_node = 2;
-    env.messages = &m;
-    env.n_messages = 1;
     mr_get_counters(mrc_node(c, 2), &before);
-    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    assert_int_equal(mrc_receive_one(c, 1, 2, &m), MR_OK);
     mrc_settle(c);
     mr_get_counters(mrc_node(c, 2), &after);
     assert_int_equal(after.malformed - before.malformed, 3);
@@ -302,7 +296,6 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     unsigned char data[16];
     struct raft_entry e;
     struct mr_message mm;
-    struct mr_envelope env;
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 40);
@@ -328,12 +321,7 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     mm.msg.term = s2.term;
     mm.msg.entries = &e;
     mm.msg.n_entries = 1;
-    memset(&env, 0, sizeof env);
-    env.from_node = 2;
-    env.to_node = 1;
-    env.messages = &mm;
-    env.n_messages = 1;
-    assert_int_equal(mr_receive(mrc_node(c, 1), &env), MR_OK);
+    assert_int_equal(mrc_receive_one(c, 2, 1, &mm), MR_OK);
     assert_int_equal(mr_propose(mrc_node(c, 1), 1, 4, "D", 1, "d", 1, 0), MR_OK);
     mrc_settle(c);
     mrc_stall(c, 2, false);

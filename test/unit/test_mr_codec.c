@@ -138,7 +138,6 @@ static void test_garbage_snapshot_message(void **state)
     struct mrc_cluster *c;
     struct raft_snapshot snap;
     struct mr_message m;
-    struct mr_envelope env;
     struct mr_counters before, after;
     unsigned char junk[32];
     raft_id voters[3] = {1, 2, 3};
@@ -161,13 +160,8 @@ static void test_garbage_snapshot_message(void **state)
     m.msg.to = 2;
     m.msg.term = 2;
     m.msg.snapshot = &snap;
-    memset(&env, 0, sizeof env);
-    env.from_node = 1;
-    env.to_node = 2;
-    env.messages = &m;
-    env.n_messages = 1;
     mr_get_counters(mrc_node(c, 2), &before);
-    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    assert_int_equal(mrc_receive_one(c, 1, 2, &m), MR_OK);
     mrc_settle(c);
     mr_get_counters(mrc_node(c, 2), &after);
     assert_true(after.malformed > before.malformed);

@@ -73,7 +73,6 @@ static void test_remove_group(void **state)
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion rm, waiting;
     struct mr_message m;
-    struct mr_envelope env;
     raft_id min;
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
@@ -121,12 +120,7 @@ static void test_remove_group(void **state)
     m.msg.from = 2;
     m.msg.to = 1;
     m.msg.term = 50;
-    memset(&env, 0, sizeof env);
-    env.from_node = 2;
-    env.to_node = 1;
-    env.messages = &m;
-    env.n_messages = 1;
-    assert_int_equal(mr_receive(mrc_node(c, 1), &env), MR_OK);
+    assert_int_equal(mrc_receive_one(c, 2, 1, &m), MR_OK);
     assert_false(mr_group_exists(mrc_node(c, 1), 5));
     assert_true(mr_group_tombstoned(mrc_node(c, 1), 5));
     assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 9), MR_EEXIST);

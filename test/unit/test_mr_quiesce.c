@@ -275,7 +275,6 @@ static void inject_prevote(struct mrc_cluster *c, mr_group_id group)
 {
     struct mr_group_status s2, s3;
     struct mr_message mm;
-    struct mr_envelope env;
     assert_int_equal(mr_group_status(mrc_node(c, 2), group, &s2), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 3), group, &s3), MR_OK);
     memset(&mm, 0, sizeof mm);
@@ -286,12 +285,7 @@ static void inject_prevote(struct mrc_cluster *c, mr_group_id group)
     mm.msg.term = s3.term + 1;
     mm.msg.index = s3.last_index;
     mm.msg.log_term = s3.term; /* the leader's no-op of this term is the last entry */
-    memset(&env, 0, sizeof env);
-    env.from_node = 3;
-    env.to_node = 2;
-    env.messages = &mm;
-    env.n_messages = 1;
-    assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
+    assert_int_equal(mrc_receive_one(c, 3, 2, &mm), MR_OK);
     mrc_settle(c);
 }
 
