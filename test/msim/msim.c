@@ -532,27 +532,38 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     return r.violations;
 }
 
+/* A cluster for the failover and stall scenarios: `nodes` nodes, the default
+ * timing (E, HB), no leader-uniqueness check (these scenarios crash and stall
+ * leaders on purpose and check what they need themselves). */
+static struct mrc_cluster *scenario_cluster(uint32_t nodes, uint64_t seed)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = nodes;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    o.no_leader_check = true;
+    c = mrc_new(&o);
+    if (c == NULL)
+        abort();
+    return c;
+}
+
 /* Failover: returns violations; *worst = ticks until the last group had a leader. */
 static size_t failover(uint64_t seed, mr_group_id groups, uint64_t *worst, size_t *led_out,
                        char *err, size_t err_len)
 {
-    struct mrc_options o;
-    struct mrc_cluster *c;
+    struct mrc_cluster *c = scenario_cluster(3, seed);
     mr_node_id members[3] = {1, 2, 3};
     mr_group_id *led;
     raft_term *terms;
     size_t n_led = 0, violations = 0, done = 0;
     uint64_t crash_at;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = 2;
-    o.no_leader_check = true;
-    c = mrc_new(&o);
     led = calloc(groups, sizeof *led);
     terms = calloc(groups, sizeof *terms);
-    if (c == NULL || led == NULL || terms == NULL)
+    if (led == NULL || terms == NULL)
         abort();
     for (mr_group_id g = 1; g <= groups; g++)
         mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g);
@@ -599,23 +610,13 @@ static size_t failover(uint64_t seed, mr_group_id groups, uint64_t *worst, size_
  * `early` (2: the designated candidate of every group; 3: the other voter) stops
  * hearing node 1 `skew` ticks before node 1 crashes, the other survivor hears it
  * to the end.  Returns the ticks from the crash until every group has a new
- * leader (docs/sim-findings.md, finding 8: this took up to 36 ticks). */
+ * leader (docs/sim-findings.md, finding 8: this took up to 46 ticks). */
 static uint64_t failover_skew(uint64_t seed, mr_group_id groups, uint32_t skew,
                               mr_node_id early)
 {
-    struct mrc_options o;
-    struct mrc_cluster *c;
+    struct mrc_cluster *c = scenario_cluster(3, seed);
     mr_node_id members[3] = {1, 2, 3};
     uint64_t t0, took = 0;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
-    o.no_leader_check = true;
-    c = mrc_new(&o);
-    if (c == NULL)
-        abort();
     for (mr_group_id g = 1; g <= groups; g++)
         mr_create_group(mrc_node(c, 1), g, members, 3, g);
     mrc_run(c, 6 * E);
@@ -644,21 +645,13 @@ static uint64_t failover_skew(uint64_t seed, mr_group_id groups, uint32_t skew,
 static size_t stall_run(uint64_t seed, mr_group_id groups, uint32_t stall, size_t *led,
                         size_t *changed, size_t *collateral, char *err, size_t err_len)
 {
-    struct mrc_options o;
-    struct mrc_cluster *c;
+    struct mrc_cluster *c = scenario_cluster(5, seed);
     mr_node_id *before;
     raft_term *terms;
     size_t violations = 0, active = 0;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 5;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
-    o.no_leader_check = true;
-    c = mrc_new(&o);
     before = calloc(groups, sizeof *before);
     terms = calloc(groups, sizeof *terms);
-    if (c == NULL || before == NULL || terms == NULL)
+    if (before == NULL || terms == NULL)
         abort();
     for (mr_group_id g = 1; g <= groups; g++) {
         mr_node_id a = (mr_node_id)(1 + g % 5);
