@@ -168,12 +168,13 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
             /* Not the designated candidate.  Its election timer stays as it froze
              * and its lease ends lazily, when the candidate's PreVote arrives
              * (mr_lease_before_vote): ending it here would make every voter
-             * campaign within an election timeout.  And its own timeout waits (randomized, so
-             * that the others' do not fire together) while the candidate's PreVote
-             * is retried — the lease still ends as before, so it grants it.  Without
-             * the hold, a voter that declared the node down a few ticks after the
-             * candidate had its timer fire just as the candidate's retry succeeded:
-             * split votes (docs/sim-findings.md, finding 8). */
+             * campaign within an election timeout.  And its own timeout waits
+             * (randomized, so that the others' do not fire together) while the
+             * candidate's PreVote is retried — the lease still ends as before, so
+             * it grants it.  Without the hold, a voter that declared the node down
+             * a few ticks after the candidate had its timer fire just as the
+             * candidate's retry succeeded: split votes (docs/sim-findings.md,
+             * finding 8). */
             raft_defer_campaign(g->raft, e + mr_rand(n) % e);
         }
     }

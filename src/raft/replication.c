@@ -368,7 +368,7 @@ int raft_step_heartbeat_resp(struct raft *r, const struct raft_message *m)
      * progress stayed in snapshot state for good (test_snapshots_random, seeds
      * beyond 15). */
     if (pr->state == RAFT_PROGRESS_SNAPSHOT) {
-        uint32_t patience = r->election_tick / (r->heartbeat_tick ? r->heartbeat_tick : 1);
+        uint32_t patience = r->election_tick / r->heartbeat_tick; /* raft_new: both >= 1 */
         if (++pr->snapshot_waits >= (patience < 3 ? 3 : patience))
             raft_progress_become_probe(r, pr);
     }
