@@ -18,6 +18,18 @@ now()  { date +%s.%N; }
 secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { v = $1; printf \"%.${2:-3}f\", v }"; }
 
+# ---- the workload: the same 64 bytes are a multiraft command, a PostgreSQL row's
+# payload and an etcd value
+PAYLOAD_RAW="multiraft-bench-multiraft-bench-multiraft-bench-multiraft-bench-"
+PAYLOAD_HEX=$(printf '%s' "$PAYLOAD_RAW" | od -An -v -tx1 | tr -d ' \n')
+[ ${#PAYLOAD_RAW} -eq 64 ] || { echo "payload must be 64 bytes" >&2; exit 2; }
+# The multiraft transaction, as a pgbench script: a random group of 1..:groups
+# (pgbench -D groups=G).
+write_submit_script() {  # FILE
+    printf '%s\n' '\set g random(1, :groups)' \
+        "SELECT multiraft.submit(:g, '\\x$PAYLOAD_HEX'::bytea);" > "$1"
+}
+
 # ---- recording
 rec() { printf '%s\t%s\n' "$1" "${2:-null}" >> "$FIGURES"; }
 # rec_run SYSTEM CLIENTS GROUPS TPS TRANSACTIONS P50_MS P99_MS P999_MS ERRORS

@@ -136,8 +136,7 @@ mr_load_figures() {  # TAG
 
 mr_throughput() {
     local g c r k created=1 ports=($(mr_port 1) $(mr_port 2) $(mr_port 3))
-    printf '%s\n' '\set g random(1, :groups)' \
-        "SELECT multiraft.submit(:g, '\\x$PAYLOAD_HEX'::bytea);" > "$WORK/mr_submit.sql"
+    write_submit_script "$WORK/mr_submit.sql"
     for g in $GROUPS_LIST; do
         if [ "$g" -gt "$created" ]; then
             log "multiraft: creating groups $((created + 1))..$g"
