@@ -479,22 +479,27 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
 }
 
 /*
- * Batching by holding (a closed-loop Nagle): while commands this node proposed
- * (or forwarded) in a group are in flight — sent, not yet applied — a NEW command
- * waits instead of starting a round of its own, and the commands made meanwhile
- * leave together when that round is applied here (the completions mark the
- * group).  Under load each round then carries every command that arrived during
- * the previous one: one transaction and one WAL flush per member per round instead
+ * Batching by holding (a closed-loop Nagle), on the leader: while commands it
+ * proposed in a group are in flight — sent, not yet applied — a NEW command waits
+ * instead of starting a round of its own, and the commands made meanwhile leave
+ * together when that round is applied here (the completions mark the group).
+ * Under load each round then carries every command that arrived during the
+ * previous one: one transaction and one WAL flush per member per round instead
  * of per command.  A lone command never waits (nothing of ours is in flight), and
  * none waits longer than batch_hold_ticks (a round that cannot commit — lost
  * quorum — holds nothing hostage).  Only this node's own rounds count: other
  * nodes' traffic keeps a busy group's log ahead of its commit index nearly all
  * the time, and waiting for that would starve the commands made here.
  * Resubmissions are never held.
+ *
+ * A follower forwards at once: the leader holds forwarded commands for its next
+ * round (mr_hold_forwarded), and a follower's own round only comes back applied
+ * after that leader round, its commit notice and the follower's apply — holding
+ * there too cost each forwarded command about one leader round more.
  */
 static bool round_in_flight(const struct mr_node *n, const struct mr_group *g)
 {
-    if (n->cfg.disable_batch_hold)
+    if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER)
         return false;
     for (const struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
         if (w->kind == MR_REQ_COMMAND && w->state == MR_W_SENT)

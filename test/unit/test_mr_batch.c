@@ -339,6 +339,40 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     mrc_free(c);
 }
 
+/* A follower does not hold: its commands are forwarded at once, even while an
+ * earlier one of its own is still in flight, so that they join the leader's next
+ * round (where the holding happens) instead of waiting for their node's previous
+ * round to come back applied — about one round more per command. */
+static void test_followers_forward_without_holding(void **state)
+{
+    struct mrc_cluster *c = cluster(47);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_counters before, after;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    mr_get_counters(mrc_node(c, 2), &before);
+    mrc_stall(c, 1, true); /* X stays in flight */
+    assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "X", 1, "x", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 1, 2, "Y", 1, "y", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_false(mrc_completion(c, 2, 1, NULL));
+    mr_get_counters(mrc_node(c, 2), &after);
+    assert_int_equal(after.held_commands - before.held_commands, 0);
+    assert_int_equal(after.proposals - before.proposals, 2);
+    mrc_stall(c, 1, false);
+    mrc_settle(c);
+    assert_true(mrc_completion(c, 2, 1, NULL) && mrc_completion(c, 2, 2, NULL));
+    for (mr_node_id n = 1; n <= 3; n++) {
+        assert_int_equal(mrc_command_events(c, n, 1, "X", 1), 1);
+        assert_int_equal(mrc_command_events(c, n, 1, "Y", 1), 1);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_completes_everything),
         cmocka_unit_test(test_commands_wait_for_the_round_in_flight),
         cmocka_unit_test(test_forwarded_commands_join_the_leaders_next_round),
+        cmocka_unit_test(test_followers_forward_without_holding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
