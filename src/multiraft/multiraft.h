@@ -447,7 +447,11 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *   if n_entries: delete log rows with index >= entries[0].index, insert entries.
  *   if compacted: delete log rows with index <= log_start_index, and (at the host's
  *     leisure: any time is safe) the group's dedup records whose expires_after is
- *     nonzero and below `applied`.
+ *     nonzero and below `applied`.  A write without it may still move
+ *     log_start_index past rows not yet deleted (a quiesced group's log is dropped
+ *     from memory at once, its rows only every compact_threshold entries): the
+ *     host skips rows <= log_start_index when it loads, and the next compacted
+ *     write deletes them.
  *   if meta_changed: upsert the meta row (replica_id, hard_state, conf_state,
  *     applied, log_start_index, log_start_term, state).  Meta fields always hold the
  *     group's current values. */

@@ -164,6 +164,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		struct raft_entry *entries;
 		size_t		n = 0,
 					cap = 16;
+		uint64		deleted_upto;
 		HeapTuple	lt;
 
 		if (mt == NULL)
@@ -192,6 +193,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		 * its leftover rows would hide every later group's log).
 		 */
 		entries = palloc(sizeof(struct raft_entry) * cap);
+		deleted_upto = r.log_start_index;
 		while ((lt = cursor_row(&log)) != NULL)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
@@ -206,9 +208,17 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 			if (g < (int64) r.group)
 				continue;
 			index = col_u64(lt, ld, 2);
-			/* Rows at or below log_start_index are compacted away already. */
+			/*
+			 * Rows at or below log_start_index are compacted away: a quiesced
+			 * group's rows stay until its next compacted write (multiraft.h,
+			 * mr_group_write), which must then start below them.
+			 */
 			if (index <= r.log_start_index)
+			{
+				if (index <= deleted_upto)
+					deleted_upto = index - 1;
 				continue;
+			}
 			if (n == cap)
 			{
 				cap *= 2;
@@ -230,7 +240,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 
 		MemoryContextSwitchTo(outer);
 		if (fn(arg, &r))
-			storage_log_loaded(r.group, r.log_start_index,
+			storage_log_loaded(r.group, deleted_upto,
 							   n > 0 ? entries[n - 1].index : r.log_start_index);
 	}
 	MemoryContextSwitchTo(outer);

@@ -559,15 +559,20 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     HASH_ITER(hh, s->groups, g, gt) {
         struct mr_group_restore r;
         struct raft_entry *es;
+        size_t n_es;
         if (!g->has_meta)
             continue;
         es = xmalloc(g->n_log * sizeof *es + 1);
+        n_es = 0;
         for (size_t i = 0; i < g->n_log; i++) {
-            es[i].term = g->log[i].term;
-            es[i].index = g->log[i].index;
-            es[i].type = g->log[i].type;
-            es[i].len = g->log[i].len;
-            es[i].data = g->log[i].data;
+            if (g->log[i].index <= g->ls_index)
+                continue; /* left behind by a compaction not yet written */
+            es[n_es].term = g->log[i].term;
+            es[n_es].index = g->log[i].index;
+            es[n_es].type = g->log[i].type;
+            es[n_es].len = g->log[i].len;
+            es[n_es].data = g->log[i].data;
+            n_es++;
         }
         memset(&r, 0, sizeof r);
         r.group = g->id;
@@ -583,7 +588,7 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
         r.state = g->state;
         r.state_len = g->state_len;
         r.entries = es;
-        r.n_entries = g->n_log;
+        r.n_entries = n_es;
         rc = mr_restore_group(s->n, &r);
         free(es);
         if (rc != MR_OK) {
@@ -883,6 +888,12 @@ bool mrc_stored_group(const struct mrc_cluster *c, mr_node_id node, mr_group_id 
 {
     const struct st_group *g = st_find(&c->nodes[node], group);
     return g != NULL && g->has_meta;
+}
+
+size_t mrc_stored_log_rows(const struct mrc_cluster *c, mr_node_id node, mr_group_id group)
+{
+    const struct st_group *g = st_find(&c->nodes[node], group);
+    return g != NULL ? g->n_log : 0;
 }
 
 bool mrc_stored_tombstone(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
