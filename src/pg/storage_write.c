@@ -419,11 +419,18 @@ keep_events(const struct mr_event *ev, size_t n)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Whether the batch removes the group for good (a removal entry: its id never
+ * returns).  A replica removed while the group lives on (MR_GW_KEEP_DEDUP) keeps
+ * its records, this batch's included: a later replica here may apply the same
+ * entries again from an older snapshot and must find them.
+ */
 static bool
-group_removed_in(const struct mr_batch *b, mr_group_id g)
+group_removed_for_good(const struct mr_batch *b, mr_group_id g)
 {
 	for (size_t i = 0; i < b->n_groups; i++)
-		if (b->groups[i].group == g && (b->groups[i].flags & MR_GW_REMOVED))
+		if (b->groups[i].group == g && (b->groups[i].flags & MR_GW_REMOVED) &&
+			!(b->groups[i].flags & MR_GW_KEEP_DEDUP))
 			return true;
 	return false;
 }
@@ -449,8 +456,7 @@ write_dedup(const struct mr_batch *b)
 	{
 		const struct mr_dedup_record *d = &b->dedup[i];
 
-		/* A group removed by this batch keeps no records (its id never returns). */
-		if (any_removed && group_removed_in(b, d->group))
+		if (any_removed && group_removed_for_good(b, d->group))
 			continue;
 		storage_column_add(&g, U64_DATUM(d->group), false);
 		storage_column_add(&id, storage_bytea(d->command_id, d->command_id_len), false);

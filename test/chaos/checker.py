@@ -22,15 +22,19 @@ Definitions
                incarnation of a node that was a member from the start begins at
                RI[0]; it may skip entries only right after a `snapshot_applied`
                event whose index covers them (a replica that starts from a snapshot,
-               or catches up by one).  So every node's sequence is a prefix of R,
-               or R minus a snapshot-covered part.
+               or catches up by one), and a later incarnation skips the entries an
+               earlier one announced on the same node (exactly-once is per node: a
+               replica re-added from an older snapshot finds their command ids).  So
+               every node's sequence is a prefix of R, or R minus a snapshot-covered
+               part.
   converged    every current member (voters and learners as seen by the final
                leader) has applied exactly through max RI(g) and agrees with the
                leader's applied index.
 
 Checks (each one passes or fails as a whole; details list the violations)
   agreement         all nodes record the same entry at each index
-  log-order         within an incarnation, indexes strictly increase (no duplicate)
+  log-order         within an incarnation, indexes strictly increase, and no index
+                    is announced twice on a node, whatever the incarnations
   no-gaps           as defined above; snapshot skips are notes unless strict
   converged         as defined above (also: a leader exists for every group)
   acked-present     every ok submit is in R at the returned index, with its payload;
@@ -158,6 +162,7 @@ def check(history, events, final, strict_snapshots=False):
     for node in sorted(inc):
         for g in sorted(inc[node]):
             RI = ref_idx.get(g, [])
+            announced = set()               # indexes of this node's earlier incarnations
             for n_inc, items in enumerate(inc[node][g]):
                 ro.checked += 1
                 rg.checked += 1
@@ -177,9 +182,12 @@ def check(history, events, final, strict_snapshots=False):
                         ro.bad(f"node {node} group {g} incarnation {n_inc}: index {idx} "
                                f"(event {eid}) after index {prev}")
                         continue
+                    if idx in announced:
+                        ro.bad(f"node {node} group {g} incarnation {n_inc}: index {idx} "
+                               f"(event {eid}) announced again (an earlier incarnation did)")
                     prev = idx
                     p = bisect.bisect_left(RI, idx)
-                    missing = RI[pos:p]
+                    missing = [m for m in RI[pos:p] if m not in announced]
                     if missing:
                         if all(m <= covered for m in missing):
                             snapshot_skips += len(missing)
@@ -195,6 +203,7 @@ def check(history, events, final, strict_snapshots=False):
                     last_of[(node, g)] = prev
                 elif items:
                     last_of[(node, g)] = None
+                announced.update(idx for kind, idx, _, _ in items if kind == "entry")
     if snapshot_skips:
         rg.notes.append(f"{snapshot_skips} entries skipped by snapshot_applied (allowed"
                         f"{'' if not strict_snapshots else ' only without --strict-snapshots'})")

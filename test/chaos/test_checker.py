@@ -85,6 +85,26 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(stats["unknown_absent"], 2)      # e, f
         self.assertEqual(stats["snapshot_skips"], 0)      # node 4 starts from the snapshot
 
+    def readded(self, s, announce_again=False):
+        # node 3, removed at 7, is added back with a new replica that starts from a
+        # snapshot at 3: the entries its first replica announced are deduplicated
+        rows = s.events[3]
+        rows += [ev(20, 1, "group_created", None), ev(21, 1, "snapshot_applied", 3)]
+        if announce_again:
+            rows.append(ev(22, 1, "membership_change", 7, "m1", None, 3, "remove_voter"))
+        rows += [ev(23, 1, "membership_change", 8, "m2", None, 4, "add_voter"),
+                 ev(24, 1, "command", 9, "d", pl("d"))]
+
+    def test_readded_replica_skips_what_its_node_announced(self):
+        s = Scenario()
+        self.readded(s)
+        self.assertEqual(self.failing(s), [])
+
+    def test_entry_announced_again_by_a_later_replica(self):
+        s = Scenario()
+        self.readded(s, announce_again=True)
+        self.assertEqual(self.failing(s), ["log-order"])
+
     def test_divergent_entry(self):
         s = Scenario()
         s.events[2][2]["payload"] = pl("zz")              # node 2's b at index 4
