@@ -80,7 +80,7 @@ is(sql("SELECT count(*) FROM multiraft.events WHERE group_id = 3 AND event_type 
 $node->append_conf('postgresql.conf', 'multiraft.generated_id_window = 100');
 $node->reload;
 ok(poll_until($node, "SHOW multiraft.generated_id_window", '100'), 'a small generated-id window');
-ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'),
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '3'),
 	'the worker rebuilt its node for the new window');
 sql("DO \$\$ BEGIN FOR i IN 1..1000 LOOP
        PERFORM multiraft.submit(2, '\\x02'::bytea);
