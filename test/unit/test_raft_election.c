@@ -443,6 +443,15 @@ static void test_check_quorum(void **state)
     }
 }
 
+/* A VOTE for term t + 1 from a candidate whose log is ahead of everyone's: only a
+ * leader lease (or its absence) decides whether it is granted. */
+static void vote_from_ahead(struct raft_message *m, raft_id from, raft_id to, raft_term t)
+{
+    msg_init(m, RAFT_MSG_VOTE, from, to, t + 1);
+    m->index = 100;
+    m->log_term = t;
+}
+
 /* Dissertation §4.2.3: with CheckQuorum, a follower that heard from its leader within
  * the election timeout disregards VOTE requests (no term change). */
 static void test_lease_ignores_votes(void **state)
@@ -457,9 +466,7 @@ static void test_lease_ignores_votes(void **state)
     assert_int_equal(tc_init(&tc, 3, &cfg, 1), 0);
     assert_int_equal(tc_elect(&tc, 0), 0);
     t = raft_get_term(R(&tc, 1));
-    msg_init(&m, RAFT_MSG_VOTE, 3, 2, t + 1);
-    m.index = 100;
-    m.log_term = t;
+    vote_from_ahead(&m, 3, 2, t);
     tc_step(&tc, 1, &m);
     assert_int_equal(raft_get_term(R(&tc, 1)), t);
     assert_int_equal(raft_get_leader(R(&tc, 1)), 1);
@@ -505,9 +512,7 @@ static void test_defer_campaign(void **state)
     assert_int_equal(raft_get_role(R(&tc, 2)), RAFT_FOLLOWER);
     assert_int_equal(raft_get_term(R(&tc, 2)), t);
     /* its lease ran out all the same: another candidate gets its vote */
-    msg_init(&m, RAFT_MSG_VOTE, 2, 3, t + 1);
-    m.index = 100;
-    m.log_term = t;
+    vote_from_ahead(&m, 2, 3, t);
     tc_step(&tc, 2, &m);
     assert_int_equal(raft_get_term(R(&tc, 2)), t + 1);
     /* the new term ended the hold: its own timeout works again */
@@ -543,9 +548,7 @@ static void test_leader_heard_ago(void **state)
         raft_tick(R(&tc, 1));
     /* its own counter says "expired"; the outside evidence says "heard 2 ticks ago" */
     assert_int_equal(raft_set_leader_heard_ago(R(&tc, 1), 2), RAFT_OK);
-    msg_init(&m, RAFT_MSG_VOTE, 3, 2, t + 1);
-    m.index = 100;
-    m.log_term = t;
+    vote_from_ahead(&m, 3, 2, t);
     tc_step(&tc, 1, &m);
     assert_int_equal(raft_get_term(R(&tc, 1)), t);
     assert_int_equal(raft_get_leader(R(&tc, 1)), 1);
@@ -619,9 +622,7 @@ static void test_non_voter_lease_expires(void **state)
     tc_crash(&tc, 0);
     for (int k = 0; k < 19; k++)
         raft_tick(R(&tc, 2));
-    msg_init(&m, RAFT_MSG_VOTE, 2, 3, t + 1);
-    m.index = 100;
-    m.log_term = t;
+    vote_from_ahead(&m, 2, 3, t);
     tc_step(&tc, 2, &m);
     assert_int_equal(raft_get_term(R(&tc, 2)), t + 1);
     tc_process(&tc, 2);
