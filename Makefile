@@ -44,7 +44,7 @@ proto/%.pb-c.c proto/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=. $<
 $(PG_SRCS:.c=.o): proto/multiraft.pb-c.h
 $(PROTO_GEN:.c=.o): override CFLAGS += -Wno-error
-EXTRA_CLEAN = proto/*.pb-c.c proto/*.pb-c.h build tmp_check sql/multiraft--0.1.sql $(OBJS:.o=.d)
+EXTRA_CLEAN = test/tools/mr_link proto/*.pb-c.c proto/*.pb-c.h build tmp_check sql/multiraft--0.1.sql $(OBJS:.o=.d)
 
 # The extension script is assembled from one part per concern (sql/ext/NN_*.sql).
 EXT_PARTS := $(sort $(wildcard sql/ext/*.sql))
@@ -62,5 +62,9 @@ regress:
 	@mkdir -p tmp_check
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
 PROVE_FLAGS = -I test/perl
-tap:
+tap: test/tools/mr_link
 	$(prove_installcheck)
+
+# A peer's side of a node link, for the TAP tests (test/tools/mr_link.c).
+test/tools/mr_link: test/tools/mr_link.c
+	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -I$(libpq_srcdir) -o $@ $< -lpq

@@ -1,7 +1,14 @@
 -- ---------------------------------------------------------------- transport
 -- The node-to-node path (docs/transport.md): a peer's worker connects to this
--- server and calls multiraft.receive() once per message frame.  Only
--- multiraft_peer may call it; it validates the frame and hands it to the worker.
+-- server and calls multiraft.receive_stream() once per connection, which turns
+-- it into a COPY BOTH stream of message frames; multiraft.receive() takes one
+-- frame per call (tools, tests).  Only multiraft_peer may call them; they
+-- validate each frame and hand it to the worker.
+CREATE PROCEDURE multiraft.receive_stream(from_node int, to_node int, cluster_id bigint)
+    LANGUAGE C AS 'MODULE_PATHNAME', 'multiraft_receive_stream';
+REVOKE ALL ON PROCEDURE multiraft.receive_stream(int, int, bigint) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE multiraft.receive_stream(int, int, bigint) TO multiraft_peer;
+
 CREATE FUNCTION multiraft.receive(frame bytea) RETURNS void
     LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'multiraft_receive';
 REVOKE ALL ON FUNCTION multiraft.receive(bytea) FROM PUBLIC;

@@ -1,6 +1,7 @@
 /*
  * api_transport.c — SQL functions of the transport:
- *   multiraft.receive(bytea)      the door of the node-to-node path (multiraft_peer)
+ *   multiraft.receive(bytea)      one frame per call (multiraft_peer; the links
+ *                                 use receive_stream(), api_receive_stream.c)
  *   multiraft._transport_stats()  node-wide counters (unioned into multiraft.stats)
  *   multiraft._transport_peers()  per-peer link state (joined into multiraft.nodes)
  *   multiraft._node_registry_changed()  trigger: tell the worker to re-read
@@ -13,16 +14,14 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
-#include "utils/wait_event.h"
 
 #include "guc.h"
 #include "inbox.h"
 #include "shmem.h"
+#include "transport_door.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(multiraft_receive);
@@ -31,97 +30,29 @@ PG_FUNCTION_INFO_V1(multiraft_transport_peers);
 PG_FUNCTION_INFO_V1(multiraft_node_registry_changed);
 PG_FUNCTION_INFO_V1(multiraft_wire_roundtrip);
 
-/* How long a chunk may wait for room in a full inbox (ms), in steps. */
-#define MR_CHUNK_WAIT_MS 1000
-#define MR_CHUNK_WAIT_STEP_MS 10
-
-static int
-wire_errcode(WireResult r)
-{
-	switch (r)
-	{
-		case WIRE_TOO_LARGE:
-			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-		case WIRE_BAD_VERSION:
-			return ERRCODE_FEATURE_NOT_SUPPORTED;
-		case WIRE_BAD_CLUSTER:
-		case WIRE_BAD_NODE:
-			return ERRCODE_INVALID_PARAMETER_VALUE;
-		default:
-			return ERRCODE_INVALID_BINARY_REPRESENTATION;
-	}
-}
-
 /*
  * multiraft.receive(frame bytea) returns void
  *
- * Validates the frame by decoding it completely, then copies it into the
- * inbox and wakes the worker.  Invalid frames raise an ERROR (and are
- * counted); a full inbox drops the frame silently (counted): Raft recovers
- * from lost messages, and a sender must never be stalled by a busy receiver.
- * Chunks of a large batch wait briefly for room first, since losing one loses
- * the whole batch.
+ * One frame per call (transport_door.c): invalid frames raise an ERROR (and
+ * are counted); a full inbox drops the frame silently (counted).  The peers'
+ * workers use multiraft.receive_stream() instead; this door serves tools and
+ * tests.
  */
 Datum
 multiraft_receive(PG_FUNCTION_ARGS)
 {
 	bytea	   *frame = PG_GETARG_BYTEA_PP(0);
-	const char *data = VARDATA_ANY(frame);
-	size_t		len = VARSIZE_ANY_EXHDR(frame);
-	MemoryContext ctx;
-	MemoryContext old;
-	WireFrame	f;
-	WireResult	r;
 	char	   *err = NULL;
-	bool		is_chunk;
-	uint32		from_node;
+	WireResult	r;
 
 	multiraft_require_node_id();
-
-	ctx = AllocSetContextCreate(CurrentMemoryContext, "multiraft receive",
-								ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(ctx);
-	r = wire_decode_frame(data, len, (uint64) multiraft_cluster_id,
-						  (uint32) multiraft_node_id, &f, &err);
-	MemoryContextSwitchTo(old);
+	r = door_admit(VARDATA_ANY(frame), VARSIZE_ANY_EXHDR(frame), 0, &err);
 	if (r != WIRE_OK)
-	{
-		transport_counter_add(TC_REJECTED, 1);
 		ereport(ERROR,
-				(errcode(wire_errcode(r)),
+				(errcode(door_errcode(r)),
 				 errmsg("invalid multiraft message: %s", err),
 				 r == WIRE_BAD_CLUSTER ?
 				 errhint("Every node of a cluster needs the same multiraft.cluster_id.") : 0));
-	}
-	is_chunk = f.is_chunk;
-	from_node = f.from_node;
-	MemoryContextDelete(ctx);
-
-	if (!inbox_push(data, len))
-	{
-		bool		pushed = false;
-
-		for (int waited = 0; is_chunk && !pushed && waited < MR_CHUNK_WAIT_MS;
-			 waited += MR_CHUNK_WAIT_STEP_MS)
-		{
-			multiraft_wake_worker();
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 MR_CHUNK_WAIT_STEP_MS, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			pushed = inbox_push(data, len);
-		}
-		if (!pushed)
-		{
-			transport_counter_add(TC_INBOX_DROPS, 1);
-			multiraft_wake_worker();
-			PG_RETURN_VOID();
-		}
-	}
-	transport_counter_add(TC_FRAMES_RECEIVED, 1);
-	transport_counter_add(TC_BYTES_RECEIVED, len);
-	peer_stats_count_received((int32) from_node, len);
-	multiraft_wake_worker();
 	PG_RETURN_VOID();
 }
 
@@ -290,7 +221,7 @@ multiraft_wire_roundtrip(PG_FUNCTION_ARGS)
 						  (uint64) multiraft_cluster_id, (uint32) multiraft_node_id, &f, &err);
 	if (r != WIRE_OK)
 		ereport(ERROR,
-				(errcode(wire_errcode(r)),
+				(errcode(door_errcode(r)),
 				 errmsg("invalid multiraft message: %s", err)));
 	if (f.is_chunk)
 		ereport(ERROR,

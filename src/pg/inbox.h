@@ -24,7 +24,7 @@ extern void transport_define_gucs(void);
 /* Node-wide transport counters; names in inbox.c, same order. */
 typedef enum TransportCounter
 {
-	TC_FRAMES_RECEIVED = 0,		/* accepted by multiraft.receive() */
+	TC_FRAMES_RECEIVED = 0,		/* accepted by receive_stream() or receive() */
 	TC_BYTES_RECEIVED,
 	TC_ENVELOPES_RECEIVED,		/* decoded and handed to the worker */
 	TC_REJECTED,				/* frames/batches refused by validation */
@@ -36,7 +36,7 @@ typedef enum TransportCounter
 	TC_FRAMES_SENT,
 	TC_BYTES_SENT,
 	TC_SEND_DROPS,				/* envelopes dropped: queue full, peer down */
-	TC_SEND_ERRORS,				/* frames the peer answered with an error */
+	TC_SEND_ERRORS,				/* streams the peer ended with an error */
 	TC_ENCODE_FAILURES,			/* envelopes too large to encode */
 	TC_CONNECTS,				/* connections established */
 	TC_CONNECT_FAILURES,		/* attempts that failed */

@@ -1,18 +1,19 @@
 /*
  * transport_conn.c — one peer's libpq connection: connect without blocking,
- * send queued frames as pipelined executions of multiraft.receive(), collect
- * the results without blocking, and fall back to an exponential backoff after
- * any failure (see transport_peer.h for the states).
+ * open the peer's receive stream (CALL multiraft.receive_stream(), which turns
+ * the connection into COPY BOTH), send queued frames as CopyData messages, and
+ * fall back to an exponential backoff after any failure (see transport_peer.h
+ * for the states).
  *
  * Why a slow or dead peer never stalls the worker: libpq runs in non-blocking
  * mode, its output buffer only receives new frames once the previous ones were
  * flushed (so it stays bounded while the peer's socket is full), and every wait
  * is done by transport_wait() on all sockets at once.  A peer that accepts the
- * TCP connection but never answers (black hole) is cut off by deadlines.
+ * TCP connection but never answers (black hole), never opens the stream, or
+ * stops reading it is cut off by deadlines.
  */
 #include "postgres.h"
 
-#include "catalog/pg_type_d.h"
 #include "common/pg_prng.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
@@ -28,12 +29,8 @@ static uint64 conn_generation = 0;
 #define MR_BACKOFF_MIN_MS 100
 #define MR_BACKOFF_MAX_MS 2000
 #define MR_CONNECT_TIMEOUT_MS 5000	/* CONNECTING longer than this: give up */
-#define MR_REPLY_TIMEOUT_MS 15000	/* results outstanding, none for this long */
-#define MR_MAX_PENDING 512			/* queries in flight per connection */
+#define MR_STREAM_TIMEOUT_MS 15000	/* no stream yet, or output stuck, this long */
 #define MR_MAX_PUSH_BYTES (4 * 1024 * 1024) /* per push round */
-
-#define RECEIVE_STMT "mr_receive"
-#define RECEIVE_SQL "SELECT multiraft.receive($1::pg_catalog.bytea)"
 
 /* ---------------------------------------------------------------- stats */
 
@@ -144,7 +141,7 @@ schedule_retry(Peer *p)
 void
 peer_close(Peer *p, const char *why, bool failure)
 {
-	bool		was_connected = p->state == PEER_LINK_CONNECTED && !p->prepare_pending;
+	bool		was_connected = p->state == PEER_LINK_CONNECTED && !p->opening;
 
 	/* why may point into the connection's memory: keep it before closing */
 	if (failure && why)
@@ -159,8 +156,7 @@ peer_close(Peer *p, const char *why, bool failure)
 		ReleaseExternalFD();
 		p->fd_held = false;
 	}
-	p->pending = 0;
-	p->prepare_pending = false;
+	p->opening = false;
 	p->want_write = false;
 	/* Queued messages would be stale by the time a new connection exists. */
 	peer_drop_queue(p);
@@ -296,33 +292,57 @@ peer_start_connect(Peer *p)
 	peer_set_state(p, PEER_LINK_CONNECTING);
 }
 
-/* The connection is up: switch modes and prepare the receive statement. */
+/* Output is stuck (the socket is full) or flows again. */
+static void
+set_want_write(Peer *p, bool want)
+{
+	if (want && !p->want_write)
+		p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_STREAM_TIMEOUT_MS);
+	p->want_write = want;
+}
+
+/* Flush libpq's output; false if the connection was closed. */
+static bool
+flush_output(Peer *p)
+{
+	int			r = PQflush(p->conn);
+
+	if (r < 0)
+	{
+		peer_close(p, PQerrorMessage(p->conn), true);
+		return false;
+	}
+	set_want_write(p, r == 1);
+	return true;
+}
+
+/* The connection is up: ask the peer to open its receive stream. */
 static void
 connection_established(Peer *p)
 {
-	Oid			types[1] = {BYTEAOID};
+	char		sql[128];
 
-	if (PQsetnonblocking(p->conn, 1) != 0 || PQenterPipelineMode(p->conn) != 1 ||
-		PQsendPrepare(p->conn, RECEIVE_STMT, RECEIVE_SQL, 1, types) != 1 ||
-		PQpipelineSync(p->conn) != 1)
+	snprintf(sql, sizeof(sql), "CALL multiraft.receive_stream(%d, %d, %d)",
+			 multiraft_node_id, p->node_id, multiraft_cluster_id);
+	if (PQsetnonblocking(p->conn, 1) != 0 || PQsendQuery(p->conn, sql) != 1)
 	{
 		peer_close(p, PQerrorMessage(p->conn), true);
 		return;
 	}
-	p->pending = 2;				/* the prepare's result and the sync */
-	p->prepare_pending = true;
-	p->want_write = true;
-	p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_REPLY_TIMEOUT_MS);
+	p->opening = true;
+	p->want_write = false;
+	p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_STREAM_TIMEOUT_MS);
 	peer_set_state(p, PEER_LINK_CONNECTED);
-	/* Shown as connecting until the peer accepted the prepare (prepare_ok). */
+	/* Shown as connecting until the peer opened the stream (stream_opened). */
 	p->stats.state = PEER_LINK_CONNECTING;
+	(void) flush_output(p);
 }
 
-/* The peer has multiraft.receive(): the link is up. */
+/* The peer answered with CopyBothResponse: the link is up. */
 static void
-prepare_ok(Peer *p)
+stream_opened(Peer *p)
 {
-	p->prepare_pending = false;
+	p->opening = false;
 	p->stats.connects++;
 	transport_counter_add(TC_CONNECTS, 1);
 	if (p->failures > 0)
@@ -352,25 +372,25 @@ static void
 push_queue(Peer *p)
 {
 	size_t		pushed = 0;
-	int			queries = 0;
 
-	if (p->state != PEER_LINK_CONNECTED)
+	if (p->state != PEER_LINK_CONNECTED || p->opening)
 		return;
-	while (p->qhead != NULL && !p->want_write && p->pending < MR_MAX_PENDING &&
-		   pushed < MR_MAX_PUSH_BYTES)
+	while (p->qhead != NULL && !p->want_write && pushed < MR_MAX_PUSH_BYTES)
 	{
 		PeerFrame  *f = p->qhead;
-		const char *vals[1] = {f->data};
-		int			lens[1] = {(int) f->len};
-		int			fmts[1] = {1};	/* binary bytea */
+		int			r = PQputCopyData(p->conn, f->data, (int) f->len);
 
-		if (PQsendQueryPrepared(p->conn, RECEIVE_STMT, 1, vals, lens, fmts, 0) != 1)
+		if (r < 0)
 		{
 			peer_close(p, PQerrorMessage(p->conn), true);
 			return;
 		}
-		p->pending++;
-		queries++;
+		if (r == 0)
+		{
+			/* libpq could not take it now: keep it queued here */
+			set_want_write(p, true);
+			break;
+		}
 		pushed += f->len;
 		p->stats.frames_sent++;
 		p->stats.bytes_sent += f->len;
@@ -390,99 +410,87 @@ push_queue(Peer *p)
 		pfree(f);
 
 		/* flush as we go: once the socket is full, keep the rest queued here */
-		if (PQflush(p->conn) != 0)
-			p->want_write = true;
-	}
-	if (queries > 0)
-	{
-		/* One implicit transaction per push round (statements between syncs). */
-		if (PQpipelineSync(p->conn) != 1)
-		{
-			peer_close(p, PQerrorMessage(p->conn), true);
+		if (!flush_output(p))
 			return;
-		}
-		p->pending++;
-		if (p->pending == queries + 1)
-			p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													  MR_REPLY_TIMEOUT_MS);
-	}
-	if (queries > 0 || p->want_write)
-	{
-		int			r = PQflush(p->conn);
-
-		if (r < 0)
-		{
-			peer_close(p, PQerrorMessage(p->conn), true);
-			return;
-		}
-		p->want_write = r == 1;
 	}
 }
 
-/* ---------------------------------------------------------------- results */
+/* ---------------------------------------------------------------- reading */
 
-static void
-collect_results(Peer *p)
+/* Why the peer ended the stream, if libpq can tell without waiting. */
+static char *
+stream_end_reason(Peer *p, const char *fallback)
 {
-	int			nulls = 0;
+	char	   *why = NULL;
 
+	while (!PQisBusy(p->conn))
+	{
+		PGresult   *res = PQgetResult(p->conn);
+
+		if (res == NULL)
+			break;
+		if (why == NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
+			why = pstrdup(PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	return why ? why : pstrdup(fallback);
+}
+
+/*
+ * Input on the link.  While opening: the answer to the CALL.  Afterwards a
+ * healthy stream hears nothing, so anything but a closed socket is the end of
+ * the stream (an error, or the server shutting the backend down).
+ */
+static void
+read_input(Peer *p)
+{
 	if (PQconsumeInput(p->conn) != 1)
 	{
 		peer_close(p, PQerrorMessage(p->conn), true);
 		return;
 	}
-	while (p->pending > 0 && !PQisBusy(p->conn))
+	if (p->opening)
 	{
-		PGresult   *res = PQgetResult(p->conn);
+		PGresult   *res;
 
-		if (res == NULL)
+		if (PQisBusy(p->conn))
+			return;
+		res = PQgetResult(p->conn);
+		if (res != NULL && PQresultStatus(res) == PGRES_COPY_BOTH)
 		{
-			/* end of one statement's results; two in a row: nothing more now */
-			if (++nulls > 1)
-				break;
+			PQclear(res);
+			stream_opened(p);
+			return;
+		}
+		{
+			char	   *why = psprintf("could not open the receive stream: %s",
+									   res ? PQresultErrorMessage(res) : "no answer");
+
+			if (res)
+				PQclear(res);
+			/* e.g. multiraft not installed there yet: retry later */
+			peer_close(p, why, true);
+			return;
+		}
+	}
+	for (;;)
+	{
+		char	   *buf = NULL;
+		int			n = PQgetCopyData(p->conn, &buf, 1);
+
+		if (n > 0)
+		{
+			/* this version of the protocol sends nothing back: ignore it */
+			PQfreemem(buf);
 			continue;
 		}
-		nulls = 0;
-		p->pending--;
-		p->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MR_REPLY_TIMEOUT_MS);
-		switch (PQresultStatus(res))
-		{
-			case PGRES_PIPELINE_SYNC:
-			case PGRES_TUPLES_OK:
-			case PGRES_COMMAND_OK:
-				if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && p->prepare_pending)
-					prepare_ok(p);
-				break;
-			case PGRES_PIPELINE_ABORTED:
-				p->stats.send_errors++;
-				p->stats_dirty = true;
-				transport_counter_add(TC_SEND_ERRORS, 1);
-				break;
-			default:
-				{
-					char	   *msg = pstrdup(PQresultErrorMessage(res));
-
-					PQclear(res);
-					if (p->prepare_pending)
-					{
-						/* e.g. multiraft not installed there yet: retry later */
-						char	   *why = psprintf("could not prepare the receive call: %s", msg);
-
-						peer_close(p, why, true);
-						return;
-					}
-					p->stats.send_errors++;
-					transport_counter_add(TC_SEND_ERRORS, 1);
-					set_error(p, msg);
-					ereport(DEBUG1,
-							(errmsg("multiraft: node %d refused a message: %s",
-									p->node_id, msg)));
-					res = NULL;
-				}
-				break;
-		}
-		if (res)
-			PQclear(res);
+		if (n == 0)
+			break;
+		p->stats.send_errors++;
+		transport_counter_add(TC_SEND_ERRORS, 1);
+		peer_close(p, n == -1 ? stream_end_reason(p, "the node ended the stream")
+				   : PQerrorMessage(p->conn), true);
+		return;
 	}
 	if (PQstatus(p->conn) == CONNECTION_BAD)
 		peer_close(p, PQerrorMessage(p->conn), true);
@@ -517,20 +525,16 @@ peer_service(Peer *p, bool readable, bool writable)
 			break;
 		case PEER_LINK_CONNECTED:
 			if (readable)
-				collect_results(p);
-			if (p->state == PEER_LINK_CONNECTED && writable && p->want_write)
-			{
-				int			r = PQflush(p->conn);
-
-				if (r < 0)
-					peer_close(p, PQerrorMessage(p->conn), true);
-				else
-					p->want_write = r == 1;
-			}
+				read_input(p);
+			if (p->state == PEER_LINK_CONNECTED && writable && p->want_write &&
+				!flush_output(p))
+				break;
 			if (p->state == PEER_LINK_CONNECTED)
 				push_queue(p);
-			if (p->state == PEER_LINK_CONNECTED && p->pending > 0 && now >= p->deadline)
-				peer_close(p, "no reply from the node", true);
+			if (p->state == PEER_LINK_CONNECTED && (p->opening || p->want_write) &&
+				now >= p->deadline)
+				peer_close(p, p->opening ? "no answer from the node"
+						   : "the node stopped reading", true);
 			break;
 	}
 	peer_publish(p);
@@ -551,7 +555,7 @@ peer_wait_events(Peer *p, pgsocket *sock)
 			return p->poll == PGRES_POLLING_READING ? WL_SOCKET_READABLE
 				: WL_SOCKET_WRITEABLE;
 		case PEER_LINK_CONNECTED:
-			/* always readable: results, errors, and the peer closing */
+			/* always readable: the stream's answer, its end, the peer closing */
 			return WL_SOCKET_READABLE | (p->want_write ? WL_SOCKET_WRITEABLE : 0);
 		default:
 			return 0;
@@ -575,7 +579,7 @@ peer_timeout_ms(Peer *p, TimestampTz now)
 			when = p->deadline;
 			break;
 		case PEER_LINK_CONNECTED:
-			if (p->pending == 0)
+			if (!p->opening && !p->want_write)
 				return -1;
 			when = p->deadline;
 			break;

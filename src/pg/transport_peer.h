@@ -4,8 +4,8 @@
  *
  * A peer is a small state machine:
  *   IDLE -> CONNECTING (PQconnectStartParams; PQconnectPoll on socket events)
- *        -> CONNECTED  (non-blocking, pipeline mode; frames go out as pipelined
- *                       EXECUTEs of one prepared "SELECT multiraft.receive($1)")
+ *        -> CONNECTED  (non-blocking; "CALL multiraft.receive_stream(...)" turns
+ *                       the connection into COPY BOTH, each frame is one CopyData)
  *        -> BACKOFF    (after any failure; reconnect after an exponential delay)
  * Nothing here ever waits: every libpq call is non-blocking, and the wait for
  * sockets happens only in transport_wait().
@@ -41,9 +41,8 @@ typedef struct Peer
 	PeerLinkState state;
 	PostgresPollingStatusType poll; /* CONNECTING: what libpq waits for */
 	bool		want_write;		/* CONNECTED: libpq has unsent output */
-	int			pending;		/* results still to come (prepare, queries, syncs) */
-	bool		prepare_pending;	/* the first result is the PREPARE's */
-	TimestampTz deadline;		/* CONNECTING: give up; CONNECTED+pending: no reply */
+	bool		opening;		/* CONNECTED: the stream's CALL not answered yet */
+	TimestampTz deadline;		/* CONNECTING, opening, want_write: give up then */
 	TimestampTz next_attempt;	/* BACKOFF: reconnect then */
 	int			backoff_ms;
 	int			failures;		/* consecutive failed attempts */
