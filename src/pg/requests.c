@@ -66,6 +66,9 @@ typedef struct RequestsShared
 	int			nslots;
 	int			next_hint;		/* where the next claim starts scanning */
 	pg_atomic_uint64 command_seq;	/* for generated command ids */
+	/* Raised after a slot became PENDING or abandoned: requests_drain() scans
+	 * the slots only when it is set, not on every turn of the worker loop. */
+	pg_atomic_uint32 to_drain;
 	RequestSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } RequestsShared;
 
@@ -92,6 +95,7 @@ requests_shmem_init(void *area)
 
 	rs->nslots = slot_count();
 	pg_atomic_init_u64(&rs->command_seq, 0);
+	pg_atomic_init_u32(&rs->to_drain, 1);
 	for (int i = 0; i < rs->nslots; i++)
 	{
 		rs->slots[i].generation = 1;
@@ -249,7 +253,10 @@ release_slot(int slot_no, MultiraftResult *result, uint64 *index, char *detail)
 			if (s->worker_gen != live_gen)
 				h = free_slot_locked(s);	/* its worker is gone */
 			else
+			{
 				s->abandoned = true;	/* the worker frees it */
+				pg_atomic_write_u32(&rshared()->to_drain, 1);
+			}
 			break;
 		case SLOT_FREE:
 			break;
@@ -508,6 +515,7 @@ requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 		LWLockAcquire(rlock(), LW_EXCLUSIVE);
 		s->state = SLOT_PENDING;
 		LWLockRelease(rlock());
+		pg_atomic_write_u32(&rshared()->to_drain, 1);
 		multiraft_wake_worker();
 		outcome = wait_for_slot(slot_no, req->deadline);
 	}
@@ -592,6 +600,8 @@ worker_attach(void)
 	drained = MemoryContextAlloc(TopMemoryContext, rs->nslots * sizeof(int));
 	unpin = MemoryContextAlloc(TopMemoryContext, rs->nslots * sizeof(dsm_handle));
 	worker_gen = current_worker_gen(NULL, NULL);
+	/* What the previous worker left PENDING is this one's to take. */
+	pg_atomic_write_u32(&rs->to_drain, 1);
 
 	LWLockAcquire(rlock(), LW_EXCLUSIVE);
 	for (int i = 0; i < rs->nslots; i++)
@@ -668,6 +678,9 @@ requests_drain(MultiraftRequestHandler handle, void *arg)
 	if (!worker_attached)
 		worker_attach();
 
+	/* Reset before the scan: a slot that turns PENDING meanwhile raises it again. */
+	if (pg_atomic_exchange_u32(&rs->to_drain, 0) == 0)
+		return 0;
 	LWLockAcquire(rlock(), LW_EXCLUSIVE);
 	for (int i = 0; i < rs->nslots; i++)
 	{
