@@ -38,7 +38,8 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
 	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
 	SP_UPSERT_META,				/* $1..$11 one array per column */
-	SP_INSERT_DEDUP,			/* $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
+	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
+	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
 	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
 	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids, indexes <= index, expiries */

@@ -51,8 +51,21 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"  applied_index = EXCLUDED.applied_index, log_start_index = EXCLUDED.log_start_index, "
 		"  log_start_term = EXCLUDED.log_start_term, layer_state = EXCLUDED.layer_state",
 		11, {I8A, I8A, I8A, I8A, I8A, TXA, TXA, I8A, I8A, I8A, BYA}},
+	[SP_APPEND_DEDUP] = {
+		/*
+		 * The records of commands applied in this batch.  The layer applies a
+		 * command only after probing for its id in this transaction (and it
+		 * keeps the ids of the batch itself), so an id here is never stored
+		 * yet: a plain INSERT, not ON CONFLICT, whose speculative insertion
+		 * cost half again as much per row and one more WAL record.  Should the
+		 * layer ever break that, the batch fails loudly instead of hiding a
+		 * command applied twice.
+		 */
+		"INSERT INTO multiraft.dedup (group_id, command_id, log_index, expires_after) "
+		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[])",
+		4, {I8A, BYA, I8A, I8A}},
 	[SP_INSERT_DEDUP] = {
-		/* The layer never reports an id twice; should it, the first index wins. */
+		/* A snapshot's records come from a peer: a repeated id keeps the first. */
 		"INSERT INTO multiraft.dedup (group_id, command_id, log_index, expires_after) "
 		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[]) "
 		"ON CONFLICT DO NOTHING",

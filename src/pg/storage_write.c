@@ -468,7 +468,7 @@ write_dedup(const struct mr_batch *b)
 		Datum		v[4] = {storage_column_array(&g), storage_column_array(&id),
 		storage_column_array(&ix), storage_column_array(&ex)};
 
-		storage_exec(SP_INSERT_DEDUP, v, NULL, false, SPI_OK_INSERT);
+		storage_exec(SP_APPEND_DEDUP, v, NULL, false, SPI_OK_INSERT);
 	}
 }
 
