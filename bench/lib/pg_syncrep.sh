@@ -35,7 +35,16 @@ pgsr_setup() {
         as_pg timeout 120 "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$p" -U postgres -D "$d/s$s" \
             -X stream -R --no-sync >"$d/basebackup$s.log" 2>&1 & pids+=($!)
     done
-    for s in "${pids[@]}"; do wait "$s" || return 1; done
+    local failed=()
+    for s in 1 2; do wait "${pids[$((s - 1))]}" || failed+=("$s"); done
+    # Seen once: the WAL-streaming child of one of the two died at start-up. One
+    # more try, alone, before the baseline is given up.
+    for s in "${failed[@]}"; do
+        warn "pg_syncrep: base backup $s failed ($(tail -n 1 "$d/basebackup$s.log")); retrying"
+        rm -rf "$d/s$s"
+        as_pg timeout 120 "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$p" -U postgres -D "$d/s$s" \
+            -X stream -R --no-sync >"$d/basebackup$s.log" 2>&1 || return 1
+    done
     for s in 1 2; do
         # The conf copied from the primary names its port: the standby gets its own.
         pgsr_conf "$d/s$s" $((p + s))

@@ -85,6 +85,8 @@ multiraft_storage_selftest(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		failed = storage_conformance_run(&f, storage_selftest_report, &t, &n_checks);
+		failed += storage_selftest_recreate(&t);
+		n_checks++;
 	}
 	PG_CATCH();
 	{

@@ -37,7 +37,6 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_META,		/* $1 bigint[] */
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
 	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
-	SP_UPSERT_META,				/* $1..$11 one array per column */
 	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
 	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
@@ -156,6 +155,15 @@ extern void storage_column_init(StorageColumn *c, Oid elemtype, int cap_hint);
 extern void storage_column_add(StorageColumn *c, Datum v, bool isnull);
 /* The column as an array Datum (palloc'd in the current context). */
 extern Datum storage_column_array(StorageColumn *c);
+
+/* ---- storage_meta.c ---- */
+
+/* multiraft.group_meta's columns, in table order. */
+#define STORAGE_META_COLUMNS 11
+/* Writes row r of cols (one value per column, none NULL) unless skip[r]:
+ * updates the group's row, or inserts it. */
+extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip);
+extern void storage_meta_forget(void);
 
 /* uint64 raft values in bigint columns: same bit pattern. */
 #define U64_DATUM(x) Int64GetDatum((int64) (x))

@@ -38,19 +38,6 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"INSERT INTO multiraft.log (group_id, log_index, term, entry_type, data) "
 		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bytea[])",
 		5, {I8A, I8A, I8A, INT2ARRAYOID, BYA}},
-	[SP_UPSERT_META] = {
-		"INSERT INTO multiraft.group_meta AS m (group_id, replica_id, term, vote, commit_index, "
-		"  voters, learners, applied_index, log_start_index, log_start_term, layer_state) "
-		"SELECT g, r, t, v, c, vo::bigint[], le::bigint[], a, lsi, lst, st "
-		"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
-		"              $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bytea[]) "
-		"       AS u(g, r, t, v, c, vo, le, a, lsi, lst, st) "
-		"ON CONFLICT (group_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, "
-		"  term = EXCLUDED.term, vote = EXCLUDED.vote, commit_index = EXCLUDED.commit_index, "
-		"  voters = EXCLUDED.voters, learners = EXCLUDED.learners, "
-		"  applied_index = EXCLUDED.applied_index, log_start_index = EXCLUDED.log_start_index, "
-		"  log_start_term = EXCLUDED.log_start_term, layer_state = EXCLUDED.layer_state",
-		11, {I8A, I8A, I8A, I8A, I8A, TXA, TXA, I8A, I8A, I8A, BYA}},
 	[SP_APPEND_DEDUP] = {
 		/*
 		 * The records of commands applied in this batch.  The layer applies a
@@ -114,6 +101,7 @@ void
 storage_forget_plans(void)
 {
 	storage_forget_relations();
+	storage_meta_forget();
 	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{

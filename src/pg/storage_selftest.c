@@ -550,6 +550,76 @@ f_reopen(void *ctx, void **handle, struct raft_storage *st)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- one more check */
+
+typedef struct TwoWrites
+{
+	struct mr_group_write *first;
+	struct mr_group_write *second;
+} TwoWrites;
+
+/* Two batches in one transaction, as the worker's rounds are. */
+static void
+do_write_two(void *arg)
+{
+	TwoWrites  *a = arg;
+	struct mr_batch b;
+
+	memset(&b, 0, sizeof(b));
+	b.n_groups = 1;
+	push_current_snapshot();
+	storage_txn_begin();
+	b.groups = a->first;
+	storage_write_batch(&b);
+	CommandCounterIncrement();
+	b.groups = a->second;
+	storage_write_batch(&b);
+	storage_txn_finish();
+	PopActiveSnapshot();
+}
+
+/*
+ * A replica removed and created again within one transaction (a node removed
+ * from a group and added back at once): the new replica's meta row must
+ * replace the old one, which this same transaction deleted.  Returns the
+ * number of failed checks (0 or 1).
+ */
+int
+storage_selftest_recreate(StorageSelftest *t)
+{
+	struct raft_storage st;
+	void	   *h;
+	SelftestGroup *g;
+	struct mr_group_write rm;
+	struct mr_group_write cr;
+	TwoWrites	a = {&rm, &cr};
+	bool		ok;
+
+	if (f_create(t, &h, &st) != RAFT_OK)
+	{
+		storage_selftest_report(t, "recreate_in_one_transaction", "could not create the group");
+		return 1;
+	}
+	g = h;
+	write_init(g, &rm);
+	rm.flags = MR_GW_REMOVED | MR_GW_KEEP_DEDUP;
+	write_init(g, &cr);
+	cr.replica_id = 2;
+	cr.flags = MR_GW_CREATED | MR_GW_KEEP_DEDUP;
+	cr.meta_changed = true;
+	ok = guarded(t, do_write_two, &a);
+	if (!ok)
+		storage_selftest_report(t, "recreate_in_one_transaction", "the transaction failed");
+	else if (reload(t, g, false) != RAFT_OK || g->r.replica_id != 2)
+	{
+		storage_selftest_report(t, "recreate_in_one_transaction",
+								"the new replica's meta row was not stored");
+		ok = false;
+	}
+	f_destroy(t, g);
+	return ok ? 0 : 1;
+}
+
 /* ---------------------------------------------------------------- set-up */
 
 void

@@ -28,5 +28,7 @@ extern void storage_selftest_init(StorageSelftest *t, struct storage_factory *f,
 								  MemoryContext parent);
 /* storage_report_fn for storage_conformance_run(arg = t): adds a failure line. */
 extern void storage_selftest_report(void *arg, const char *check, const char *message);
+/* Checks beyond the core's suite; each returns its number of failed checks. */
+extern int	storage_selftest_recreate(StorageSelftest *t);
 
 #endif

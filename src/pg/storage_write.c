@@ -55,18 +55,16 @@ groups_unique(const struct mr_group_write *w, size_t n)
 	return unique;
 }
 
-/* "{1,2,3}": a bigint[] literal of replica ids (cast in the statement). */
+/* Replica ids as a bigint[] value. */
 static Datum
-id_array_text(const raft_id *ids, uint32 n)
+id_array(const raft_id *ids, uint32 n)
 {
-	StringInfoData s;
+	StorageColumn c;
 
-	initStringInfo(&s);
-	appendStringInfoChar(&s, '{');
+	storage_column_init(&c, INT8OID, Max(n, 1));
 	for (uint32 i = 0; i < n; i++)
-		appendStringInfo(&s, "%s" INT64_FORMAT, i ? "," : "", (int64) ids[i]);
-	appendStringInfoChar(&s, '}');
-	return PointerGetDatum(cstring_to_text_with_len(s.data, s.len));
+		storage_column_add(&c, U64_DATUM(ids[i]), false);
+	return storage_column_array(&c);
 }
 
 static void
@@ -107,7 +105,7 @@ typedef struct GroupIndex
 typedef struct TxnWrites
 {
 	bool		active;
-	StorageColumn meta[11];
+	StorageColumn meta[STORAGE_META_COLUMNS];
 	bool	   *meta_dropped;	/* per meta row: the group was removed later */
 	int			meta_cap;
 	HTAB	   *meta_pos;		/* group -> row in meta[] */
@@ -132,8 +130,8 @@ storage_txn_begin(void)
 	HASHCTL		ctl;
 
 	memset(&txn, 0, sizeof(txn));
-	for (int c = 0; c < 11; c++)
-		storage_column_init(&txn.meta[c], (c == 5 || c == 6) ? TEXTOID :
+	for (int c = 0; c < STORAGE_META_COLUMNS; c++)
+		storage_column_init(&txn.meta[c], (c == 5 || c == 6) ? INT8ARRAYOID :
 							c == 10 ? BYTEAOID : INT8OID, 16);
 	txn.meta_cap = 16;
 	txn.meta_dropped = palloc0(sizeof(bool) * txn.meta_cap);
@@ -174,15 +172,15 @@ txn_keep_meta(const struct mr_group_write *g)
 	uint64		key = g->group;
 	bool		found;
 	MetaPos    *e = hash_search(txn.meta_pos, &key, HASH_ENTER, &found);
-	Datum		v[11];
+	Datum		v[STORAGE_META_COLUMNS];
 
 	v[0] = U64_DATUM(g->group);
 	v[1] = U64_DATUM(g->replica_id);
 	v[2] = U64_DATUM(g->hard_state.term);
 	v[3] = U64_DATUM(g->hard_state.vote);
 	v[4] = U64_DATUM(g->hard_state.commit);
-	v[5] = id_array_text(g->conf_state.voters, g->conf_state.n_voters);
-	v[6] = id_array_text(g->conf_state.learners, g->conf_state.n_learners);
+	v[5] = id_array(g->conf_state.voters, g->conf_state.n_voters);
+	v[6] = id_array(g->conf_state.learners, g->conf_state.n_learners);
 	v[7] = U64_DATUM(g->applied);
 	v[8] = U64_DATUM(g->log_start_index);
 	v[9] = U64_DATUM(g->log_start_term);
@@ -190,14 +188,14 @@ txn_keep_meta(const struct mr_group_write *g)
 	if (found)
 	{
 		/* overwrite the row (the old values stay allocated until commit) */
-		for (int c = 0; c < 11; c++)
+		for (int c = 0; c < STORAGE_META_COLUMNS; c++)
 			txn.meta[c].values[e->row] = v[c];
 		txn.meta_dropped[e->row] = false;
 	}
 	else
 	{
 		e->row = txn.meta[0].n;
-		for (int c = 0; c < 11; c++)
+		for (int c = 0; c < STORAGE_META_COLUMNS; c++)
 			storage_column_add(&txn.meta[c], v[c], false);
 		if (e->row >= txn.meta_cap)
 		{
@@ -517,31 +515,14 @@ storage_write_batch(const struct mr_batch *b)
 void
 storage_txn_finish(void)
 {
-	Datum		v[11];
+	Datum		v[8];
 
 	if (!txn.active)
 		return;
 	txn.active = false;
 
 	/* meta rows: the last value of each group not removed since */
-	if (txn.meta[0].n > 0)
-	{
-		StorageColumn m[11];
-
-		for (int c = 0; c < 11; c++)
-		{
-			storage_column_init(&m[c], txn.meta[c].elemtype, txn.meta[0].n);
-			for (int r = 0; r < txn.meta[0].n; r++)
-				if (!txn.meta_dropped[r])
-					storage_column_add(&m[c], txn.meta[c].values[r], false);
-		}
-		if (m[0].n > 0)
-		{
-			for (int c = 0; c < 11; c++)
-				v[c] = storage_column_array(&m[c]);
-			storage_exec(SP_UPSERT_META, v, NULL, false, SPI_OK_INSERT);
-		}
-	}
+	storage_meta_write(txn.meta, txn.meta_dropped);
 
 	/* events, in batch order (event ids follow it) */
 	if (txn.ev[0].n > 0)
