@@ -165,6 +165,9 @@ extern Datum storage_column_array(StorageColumn *c);
 extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip);
 extern void storage_meta_forget(void);
 
+/* The OID of multiraft.<relname> (ERROR if missing). */
+extern Oid	storage_relid(const char *relname);
+
 /* uint64 raft values in bigint columns: same bit pattern. */
 #define U64_DATUM(x) Int64GetDatum((int64) (x))
 #define DATUM_U64(d) ((uint64) DatumGetInt64(d))

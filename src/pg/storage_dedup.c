@@ -14,7 +14,6 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
@@ -75,16 +74,11 @@ storage_forget_relations(void)
 static void
 resolve_relations(void)
 {
-	Oid			ns;
-
 	if (OidIsValid(dedup_rel))
 		return;
-	ns = get_namespace_oid("multiraft", false);
-	dedup_rel = get_relname_relid("dedup", ns);
-	dedup_idx = get_relname_relid("dedup_pkey", ns);
-	dedup_expiry_idx = get_relname_relid("dedup_expiry", ns);
-	if (!OidIsValid(dedup_rel) || !OidIsValid(dedup_idx) || !OidIsValid(dedup_expiry_idx))
-		elog(ERROR, "multiraft: table multiraft.dedup or one of its indexes is missing");
+	dedup_idx = storage_relid("dedup_pkey");
+	dedup_expiry_idx = storage_relid("dedup_expiry");
+	dedup_rel = storage_relid("dedup");
 }
 
 void

@@ -24,10 +24,8 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
-#include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -46,15 +44,10 @@ storage_meta_forget(void)
 static void
 resolve(void)
 {
-	Oid			ns;
-
 	if (OidIsValid(meta_rel))
 		return;
-	ns = get_namespace_oid("multiraft", false);
-	meta_rel = get_relname_relid("group_meta", ns);
-	meta_idx = get_relname_relid("group_meta_pkey", ns);
-	if (!OidIsValid(meta_rel) || !OidIsValid(meta_idx))
-		elog(ERROR, "multiraft: table multiraft.group_meta or its primary key is missing");
+	meta_idx = storage_relid("group_meta_pkey");
+	meta_rel = storage_relid("group_meta");
 }
 
 /* The row of group, as this transaction sees it now: its tid, or false. */

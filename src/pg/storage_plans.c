@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -95,6 +96,17 @@ storage_plan(StoragePlan p)
 		plans[p] = plan;
 	}
 	return plans[p];
+}
+
+/* The OID of multiraft.<relname>, a table or index of the extension. */
+Oid
+storage_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid("multiraft", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "multiraft: relation multiraft.%s is missing", relname);
+	return relid;
 }
 
 void
