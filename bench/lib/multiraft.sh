@@ -199,7 +199,7 @@ mr_idle() {
     for k in 1 2 3; do mr_snap c1 "$k"; done
     rate() { mr_rate c0 c1 "$@"; }
     # "Inter-node messages" = what crosses the wire: transport frames (one
-    # multiraft.receive() call on the peer each) when the transport counts them, else
+    # CopyData message on the link to the peer each) when the transport counts them, else
     # the raft-level messages_sent.  Both are kept, with the bytes and heartbeats.
     local msgkey=messages_sent bytekey=bytes_sent worst_m=0 worst_b=0 worst_c=0 mps bps cpu n
     [ -n "${c1[1:transport_frames_sent]:-}" ] && msgkey=transport_frames_sent
