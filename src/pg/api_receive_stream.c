@@ -29,6 +29,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/memutils.h"
 #include "utils/timeout.h"
 
@@ -73,6 +74,12 @@ drop_snapshot(FunctionCallInfo fcinfo)
 		elog(ERROR, "multiraft: SPI_connect failed");
 	SPI_commit();
 	SPI_finish();
+	/*
+	 * The transaction SPI_commit() began holds no snapshot, no xid and no lock
+	 * but its virtual xid's: do not show it as one that started when the link
+	 * did, or every long-transaction alert would name the node links.
+	 */
+	pgstat_report_xact_timestamp(0);
 }
 
 /* The end of a link that the peer closed: nothing to report. */

@@ -33,14 +33,22 @@ sub link1
 
 ok(poll_until($n[0], "SELECT count(*) FROM multiraft.nodes WHERE connected", '2'),
 	'node1 linked to node2');
-ok(poll_until($n[0], "$links AND state = 'active' AND backend_xmin IS NULL AND backend_xid IS NULL", '1'),
-	'the link from node2 is one active call holding no snapshot and no xid');
+ok(poll_until($n[0], "$links AND state = 'active' AND backend_xmin IS NULL AND backend_xid IS NULL AND xact_start IS NULL", '1'),
+	'the link from node2 is one active call holding no snapshot, no xid, no open-ended transaction');
+is(sql(0, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+            WHERE a.query LIKE 'CALL multiraft.receive_stream(%' AND l.locktype <> 'virtualxid'"),
+	'0', 'and no lock but its virtual xid');
+# So a concurrent index build, which waits out older snapshots, does not wait for it.
+sql(0, 'CREATE TABLE cic (x int)');
+my ($ret, $out, $err) = $n[0]->psql('postgres',
+	"SET statement_timeout = '60s'; CREATE INDEX CONCURRENTLY cic_x ON cic (x)");
+is($ret, 0, 'CREATE INDEX CONCURRENTLY is not held up by the links' . ($err ? ": $err" : ''));
 
 # Refused before the stream opens: the sender sees why.
 like(link1(2, 1, 42), qr/from cluster 42 rejected/, 'another cluster is refused at the door');
 like(link1(2, 7, 0), qr/link for node 7 reached node 1/, 'a link meant for another node is refused');
 like(link1(1, 1, 0), qr/link from invalid node 1/, 'a link claiming to come from this node is refused');
-my ($ret, $out, $err) = $n[0]->psql('postgres',
+($ret, $out, $err) = $n[0]->psql('postgres',
 	'BEGIN; CALL multiraft.receive_stream(2, 1, 0); COMMIT;');
 like($err, qr/must be called with CALL outside a transaction block/,
 	'inside a transaction block it would hold a snapshot: refused');
