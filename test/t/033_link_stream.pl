@@ -1,7 +1,8 @@
 # The node link's receive side, CALL multiraft.receive_stream(): one long call
 # per link that holds no snapshot, outlives statement_timeout, refuses a wrong
 # cluster or node up front, drops (and counts) bad frames without losing the
-# link, and is closed to everyone but multiraft_peer.  test/tools/mr_link plays
+# link, and is closed to everyone but multiraft_peer; and the sending side,
+# which cuts a link whose backend stopped reading.  test/tools/mr_link plays
 # the peer's worker.
 use strict;
 use warnings;
@@ -92,6 +93,28 @@ is(sql(1, "SELECT connects FROM multiraft.nodes WHERE node_id = 1"), $connects,
 	'node2 did not have to reconnect');
 sql(0, "ALTER SYSTEM RESET statement_timeout");
 $n[0]->reload;
+
+# A link whose backend stops reading (SIGSTOP) is cut once the sender's output
+# has been stuck for 15 s, and a new one takes its place.
+$n[1]->psql('postgres', 'SELECT multiraft.transfer_leadership(1, 2)');
+ok(poll_until($n[1], "SELECT leader_node_id FROM multiraft.status(1)", '2'), 'node2 leads group 1');
+my $stuck = sql(0, "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL multiraft.receive_stream(%'");
+kill 'STOP', $stuck;
+# 1 MB entries that node2 must send to node1 fill the socket buffers (they
+# cannot commit without node1: each submit times out).
+for my $i (1 .. 24)
+{
+	$n[1]->psql('postgres',
+		"SELECT multiraft.submit(1, pg_catalog.convert_to(repeat('x', 1000000), 'UTF8'), NULL, 100)");
+}
+ok(poll_until($n[1], "SELECT last_error LIKE '%stopped reading%' FROM multiraft.nodes WHERE node_id = 1", 't', 60),
+	'node2 cuts the link that stopped reading');
+kill 'CONT', $stuck;
+ok(poll_until($n[0], "SELECT count(*) FROM pg_stat_activity WHERE pid = $stuck", '0'),
+	'the stopped backend goes once it runs again');
+ok(poll_until($n[1], "SELECT connected FROM multiraft.nodes WHERE node_id = 1", 't'),
+	'node2 linked again');
+is(sql(1, "SELECT multiraft.submit(1, '\\x02') > 0"), 't', 'and group 1 commits again');
 
 # The sender learns why its stream ended.
 sql(0, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL multiraft.receive_stream(%'");
