@@ -45,6 +45,23 @@ typedef enum StoragePlan
 	SP_COUNT_
 } StoragePlan;
 
+/* The tables and indexes the storage files open directly (not through SPI). */
+typedef enum StorageRel
+{
+	SR_LOG = 0,
+	SR_LOG_PKEY,
+	SR_META,
+	SR_META_PKEY,
+	SR_DEDUP,
+	SR_DEDUP_PKEY,
+	SR_DEDUP_EXPIRY,			/* (group_id, expires_after) of generated ids */
+	SR_COUNT_
+} StorageRel;
+
+/* Its OID, resolved once per node start (ERROR if missing); storage_forget_plans()
+ * forgets them with the statements. */
+extern Oid	storage_rel(StorageRel r);
+
 /* The prepared statement (prepared on first use, kept for the process). */
 extern SPIPlanPtr storage_plan(StoragePlan p);
 /* Frees every kept statement and forgets the cached relation ids and log starts
@@ -116,11 +133,7 @@ extern void storage_prune_dedup(mr_group_id group, raft_index applied);
 /* ---- storage_dedup.c ---- */
 
 /* The callbacks to put in mr_config.storage. */
-/* Forget the cached relation ids (with storage_forget_plans). */
-extern void storage_forget_relations(void);
 extern void storage_callbacks(struct mr_storage_callbacks *cb);
-/* multiraft.dedup and its index on (group_id, expires_after) (storage_prune.c). */
-extern void storage_dedup_expiry_relation(Oid *rel, Oid *expiry_index);
 
 /*
  * The callbacks run inside mr_ready(), i.e. inside the pure layer, where an
@@ -163,10 +176,7 @@ extern Datum storage_column_array(StorageColumn *c);
 /* Writes row r of cols (one value per column, none NULL) unless skip[r]:
  * updates the group's row, or inserts it. */
 extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip);
-extern void storage_meta_forget(void);
 
-/* The OID of multiraft.<relname> (ERROR if missing). */
-extern Oid	storage_relid(const char *relname);
 
 /* uint64 raft values in bigint columns: same bit pattern. */
 #define U64_DATUM(x) Int64GetDatum((int64) (x))

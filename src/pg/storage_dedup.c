@@ -17,7 +17,6 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -56,40 +55,6 @@ remember_error(MemoryContext cxt)
 }
 
 /*
- * The dedup table, its primary key and its expiry index, resolved once per node
- * start (storage_forget_plans() forgets them with the statements).
- */
-static Oid	dedup_rel = InvalidOid;
-static Oid	dedup_idx = InvalidOid;
-static Oid	dedup_expiry_idx = InvalidOid;
-
-void
-storage_forget_relations(void)
-{
-	dedup_rel = InvalidOid;
-	dedup_idx = InvalidOid;
-	dedup_expiry_idx = InvalidOid;
-}
-
-static void
-resolve_relations(void)
-{
-	if (OidIsValid(dedup_rel))
-		return;
-	dedup_idx = storage_relid("dedup_pkey");
-	dedup_expiry_idx = storage_relid("dedup_expiry");
-	dedup_rel = storage_relid("dedup");
-}
-
-void
-storage_dedup_expiry_relation(Oid *rel, Oid *expiry_index)
-{
-	resolve_relations();
-	*rel = dedup_rel;
-	*expiry_index = dedup_expiry_idx;
-}
-
-/*
  * One probe of the primary key of multiraft.dedup.  This runs for every
  * command applied (the layer asks for each id it has not seen in the batch), so
  * it scans the index directly rather than through SPI and the executor: same
@@ -107,9 +72,8 @@ probe_dedup(mr_group_id group, const void *command_id, size_t command_id_len,
 	Datum		id = storage_bytea(command_id, command_id_len);
 	bool		found = false;
 
-	resolve_relations();
-	heap = table_open(dedup_rel, AccessShareLock);
-	index = index_open(dedup_idx, AccessShareLock);
+	heap = table_open(storage_rel(SR_DEDUP), AccessShareLock);
+	index = index_open(storage_rel(SR_DEDUP_PKEY), AccessShareLock);
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_BYTEAEQ, id);
 	slot = table_slot_create(heap, NULL);

@@ -21,11 +21,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -45,8 +43,6 @@ typedef struct LogStart
 } LogStart;
 
 static HTAB *log_starts = NULL;
-static Oid	log_rel = InvalidOid;
-static Oid	log_idx = InvalidOid;
 static Relation log_heap = NULL;
 static Relation log_index_rel = NULL;
 static Snapshot phase_snap = NULL;
@@ -57,8 +53,6 @@ storage_log_reset(void)
 	if (log_starts != NULL)
 		hash_destroy(log_starts);
 	log_starts = NULL;
-	log_rel = InvalidOid;
-	log_idx = InvalidOid;
 }
 
 static HTAB *
@@ -142,17 +136,8 @@ storage_log_begin(void)
 	phase_snap = NULL;
 	log_heap = NULL;
 	log_index_rel = NULL;
-	if (!OidIsValid(log_rel))
-	{
-		Oid			ns = get_namespace_oid("multiraft", false);
-
-		log_rel = get_relname_relid("log", ns);
-		log_idx = get_relname_relid("log_pkey", ns);
-		if (!OidIsValid(log_rel) || !OidIsValid(log_idx))
-			elog(ERROR, "multiraft: table multiraft.log or its primary key is missing");
-	}
-	log_heap = table_open(log_rel, RowExclusiveLock);
-	log_index_rel = index_open(log_idx, RowExclusiveLock);
+	log_heap = table_open(storage_rel(SR_LOG), RowExclusiveLock);
+	log_index_rel = index_open(storage_rel(SR_LOG_PKEY), RowExclusiveLock);
 }
 
 void

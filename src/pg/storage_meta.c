@@ -31,25 +31,6 @@
 
 #include "storage.h"
 
-static Oid	meta_rel = InvalidOid;
-static Oid	meta_idx = InvalidOid;
-
-void
-storage_meta_forget(void)
-{
-	meta_rel = InvalidOid;
-	meta_idx = InvalidOid;
-}
-
-static void
-resolve(void)
-{
-	if (OidIsValid(meta_rel))
-		return;
-	meta_idx = storage_relid("group_meta_pkey");
-	meta_rel = storage_relid("group_meta");
-}
-
 /* The row of group, as this transaction sees it now: its tid, or false. */
 static bool
 find_row(Relation heap, Relation index, Snapshot snap, TupleTableSlot *slot,
@@ -83,9 +64,8 @@ storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip)
 
 	if (n == 0)
 		return;
-	resolve();
-	heap = table_open(meta_rel, RowExclusiveLock);
-	index = index_open(meta_idx, RowExclusiveLock);
+	heap = table_open(storage_rel(SR_META), RowExclusiveLock);
+	index = index_open(storage_rel(SR_META_PKEY), RowExclusiveLock);
 	desc = RelationGetDescr(heap);
 	if (desc->natts != STORAGE_META_COLUMNS)
 		elog(ERROR, "multiraft: multiraft.group_meta has %d columns, expected %d",

@@ -98,22 +98,37 @@ storage_plan(StoragePlan p)
 	return plans[p];
 }
 
-/* The OID of multiraft.<relname>, a table or index of the extension. */
-Oid
-storage_relid(const char *relname)
-{
-	Oid			relid = get_relname_relid(relname, get_namespace_oid("multiraft", false));
+static const char *const rel_names[SR_COUNT_] = {
+	[SR_LOG] = "log",
+	[SR_LOG_PKEY] = "log_pkey",
+	[SR_META] = "group_meta",
+	[SR_META_PKEY] = "group_meta_pkey",
+	[SR_DEDUP] = "dedup",
+	[SR_DEDUP_PKEY] = "dedup_pkey",
+	[SR_DEDUP_EXPIRY] = "dedup_expiry",
+};
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "multiraft: relation multiraft.%s is missing", relname);
-	return relid;
+static Oid	rel_oids[SR_COUNT_];
+
+Oid
+storage_rel(StorageRel r)
+{
+	if (!OidIsValid(rel_oids[r]))
+	{
+		Oid			relid = get_relname_relid(rel_names[r],
+											  get_namespace_oid("multiraft", false));
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "multiraft: relation multiraft.%s is missing", rel_names[r]);
+		rel_oids[r] = relid;
+	}
+	return rel_oids[r];
 }
 
 void
 storage_forget_plans(void)
 {
-	storage_forget_relations();
-	storage_meta_forget();
+	memset(rel_oids, 0, sizeof(rel_oids));	/* InvalidOid */
 	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{

@@ -28,8 +28,6 @@ storage_prune_dedup(mr_group_id group, raft_index applied)
 	Relation	heap;
 	Relation	index;
 	ScanKeyData skey[3];
-	Oid			rel,
-				expiry_index;
 	int64		below = (int64) Min(applied, (raft_index) PG_INT64_MAX);
 
 	/* Applied indexes only grow within a replica: a smaller one is a new replica
@@ -38,9 +36,8 @@ storage_prune_dedup(mr_group_id group, raft_index applied)
 		*pruned = PG_INT64_MIN;
 	if (below == *pruned)
 		return;
-	storage_dedup_expiry_relation(&rel, &expiry_index);
-	heap = table_open(rel, RowExclusiveLock);
-	index = index_open(expiry_index, RowExclusiveLock);
+	heap = table_open(storage_rel(SR_DEDUP), RowExclusiveLock);
+	index = index_open(storage_rel(SR_DEDUP_EXPIRY), RowExclusiveLock);
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&skey[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(*pruned));
 	ScanKeyInit(&skey[2], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(below));
