@@ -87,6 +87,7 @@ int mr_group_start(struct mr_node *n, struct mr_group *g, raft_index applied)
     rc.seed = mr_rand(n);
     rc.pre_vote = !n->cfg.disable_pre_vote;
     rc.check_quorum = !n->cfg.disable_check_quorum;
+    rc.durable_notices = !n->cfg.disable_durable_notices;
     g->raft = raft_new(&rc, &n->a, &err);
     if (g->raft == NULL)
         return err == RAFT_ENOMEM ? MR_ENOMEM : MR_ECORRUPT;

@@ -226,6 +226,7 @@ struct mr_config {
                                        expires (mr_propose_generated) */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
+    bool disable_durable_notices;   /* raft.h DURABLE NOTICES are on by default */
 };
 
 struct mr_node;

@@ -45,6 +45,7 @@ void raft_progress_reset_all(struct raft *r)
         pr->match = 0;
         pr->read_ack = 0;
         pr->commit_sent = 0;
+        pr->durable_sent = 0;
         pr->recent_active = true;
         if (pr->id == r->id)
             pr->match = raft_log_stable_last(r);

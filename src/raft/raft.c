@@ -36,6 +36,7 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_allocator
     r->pre_vote = cfg->pre_vote;
     r->check_quorum = cfg->check_quorum;
     r->no_forward = cfg->disable_proposal_forwarding;
+    r->durable_notices = cfg->durable_notices;
     r->election_tick = cfg->election_tick;
     r->heartbeat_tick = cfg->heartbeat_tick;
     r->max_inflight = cfg->max_inflight_msgs ? cfg->max_inflight_msgs : 64;
@@ -190,6 +191,7 @@ static void reset(struct raft *r, raft_term term)
     if (r->role == RAFT_LEADER)
         raft_reads_drop_all(r);
     r->leader = RAFT_NONE;
+    r->leader_durable = 0;
     r->heartbeat_elapsed = 0;
     raft_reset_election_timer(r);
     raft_transfer_abort(r);
@@ -495,6 +497,11 @@ int raft_step(struct raft *r, const struct raft_message *m)
         return r->role == RAFT_LEADER ? raft_step_append_resp(r, m) : RAFT_OK;
     case RAFT_MSG_HEARTBEAT_RESP:
         return r->role == RAFT_LEADER ? raft_step_heartbeat_resp(r, m) : RAFT_OK;
+    case RAFT_MSG_DURABLE:
+        /* Only from the leader this follower follows (it does not claim leadership:
+         * an APPEND or heartbeat introduces the leader first). */
+        return r->role == RAFT_FOLLOWER && r->leader == m->from ? raft_step_durable(r, m)
+                                                                : RAFT_OK;
     default:
         return RAFT_OK;
     }

@@ -92,6 +92,30 @@
  *    A replica campaigns only if it is a voter of its own configuration.
  *
  * ---------------------------------------------------------------------------------
+ * DURABLE NOTICES (raft_config.durable_notices; off by default)
+ *  A follower in a group of two or three voters can learn that an entry committed
+ *  without asking the leader.  An entry is committed once the leader that created it
+ *  holds it durably on a majority (§5.3 — the leader merely finds out by counting);
+ *  with at most three voters the leader and any one voting follower are that
+ *  majority.  So the leader, when a Ready hands out its own new entries, adds a
+ *  DURABLE message for every voting follower in replicate state: "my log is durable
+ *  through index i".  It is an ordinary message of the Ready, sent only after the
+ *  persist step, so it is true when it leaves.  The follower then commits
+ *  min(i, its own durable last index) — if that entry is of the current term
+ *  (§5.4.2: only entries of the leader's term are committed by counting) — when the
+ *  notice arrives or when its own write completes (raft_advance), whichever is last.
+ *  A follower-submitted command then commits on its node right after both writes,
+ *  instead of a round trip later (its acknowledgement to the leader and the
+ *  leader's commit notice back).  The leader sends notices only while its whole
+ *  log holds no configuration change it has not applied: a change later in the log
+ *  takes effect only once committed, which commits the noticed entries first, so
+ *  the leader's own counting would call them committed with that follower's
+ *  acknowledgement — the same fact the follower concluded.  It then also skips the
+ *  empty APPEND that would tell such a follower a commit index it can work out
+ *  itself.  A lost notice only delays the follower's commit to the next APPEND or
+ *  heartbeat.  All replicas of a group must understand RAFT_MSG_DURABLE.
+ *
+ * ---------------------------------------------------------------------------------
  * BOOTSTRAP AND JOINING
  *  - The initial members of a group all start from the same storage state: a
  *    snapshot {index 1, term 1, conf = initial voters, data = empty state machine},
@@ -266,9 +290,10 @@ enum raft_msg_type {
     RAFT_MSG_PROPOSE = 11,        /* follower → leader: forwarded proposal (entries)         */
     RAFT_MSG_READ_INDEX = 12,     /* follower → leader: context = caller's read context      */
     RAFT_MSG_READ_INDEX_RESP = 13,/* leader → follower: index, context, reject               */
-    RAFT_MSG_TRANSFER_LEADER = 14 /* follower → leader: please transfer to msg.index (id)    */
+    RAFT_MSG_TRANSFER_LEADER = 14,/* follower → leader: please transfer to msg.index (id)    */
+    RAFT_MSG_DURABLE = 15         /* leader → follower: my log is durable through msg.index  */
 };
-#define RAFT_MSG_TYPE_MAX 14
+#define RAFT_MSG_TYPE_MAX 15
 #define RAFT_APPEND_COMMIT_ONLY 1   /* APPEND context, see below */
 
 /*
@@ -281,11 +306,12 @@ enum raft_msg_type {
  *              candidate's last entry.  APPEND_RESP reject: hint term (the follower's
  *              term at reject_hint, 0 if none).
  *   index      APPEND: prevLogIndex.  VOTE/PREVOTE: candidate's last index.
+ *              DURABLE: the leader's log is durable through this index.
  *              APPEND_RESP accepted: the follower's match index (last index known to
  *              be replicated).  APPEND_RESP rejected: the rejected prevLogIndex.
  *              READ_INDEX_RESP: the read index.  TRANSFER_LEADER: the target id.
- *   commit     APPEND, HEARTBEAT: leader's commit index (for HEARTBEAT it is already
- *              min(follower match, leader commit)).
+ *   commit     APPEND, HEARTBEAT, DURABLE: leader's commit index (for HEARTBEAT and
+ *              DURABLE it is already min(follower match, leader commit)).
  *   reject     responses: request refused (vote not granted, append inconsistent,
  *              read refused).
  *   reject_hint APPEND_RESP reject (fast backtracking, §5.3 end): if the follower's
@@ -424,6 +450,7 @@ struct raft_config {
     bool check_quorum;           /* dissertation §6.2 (also enables leases for votes:
                                     §4.2.3 — ignore votes while a leader is known) */
     bool disable_proposal_forwarding; /* followers refuse proposals (ENOTLEADER) */
+    bool durable_notices;        /* see DURABLE NOTICES above */
 };
 
 /* ----------------------------------------------------------------------------- */

@@ -126,6 +126,7 @@ struct raft_progress {
     raft_index pending_snapshot;
     uint64_t read_ack;         /* highest read-index round acknowledged */
     raft_index commit_sent;    /* highest commit index sent in an APPEND */
+    raft_index durable_sent;   /* highest index announced in a DURABLE (raft.h) */
     raft_index *infl;          /* ring of last indexes of APPENDs in flight */
     uint16_t infl_start;
     uint16_t infl_count;
@@ -206,6 +207,7 @@ struct raft {
     bool pre_vote;
     bool check_quorum;
     bool no_forward;
+    bool durable_notices;       /* raft.h, DURABLE NOTICES */
     bool busy;                  /* between ready and advance */
     bool conf_changed;          /* since the last Ready */
     bool removing_self;         /* leader: its own removal is in the uncommitted log */
@@ -223,6 +225,9 @@ struct raft {
     uint64_t prng;
 
     struct raft_log log;
+    /* Follower: the current leader's log is durable through this index (its
+     * DURABLE notices in this term; 0 = none). */
+    raft_index leader_durable;
 
     /* Configuration: the progress array is the membership (voters and learners). */
     struct raft_progress *prs;
@@ -273,6 +278,11 @@ int raft_step_heartbeat(struct raft *r, const struct raft_message *m);
 int raft_step_snapshot(struct raft *r, const struct raft_message *m);
 int raft_step_append_resp(struct raft *r, const struct raft_message *m);
 int raft_step_heartbeat_resp(struct raft *r, const struct raft_message *m);
+int raft_step_durable(struct raft *r, const struct raft_message *m);
+/* Leader: DURABLE notices for the entries of the Ready being built (raft.h). */
+int raft_send_durable_notices(struct raft *r, raft_index applied);
+/* Follower: commits what its leader's notices and its own durable log prove. */
+void raft_infer_commit(struct raft *r);
 /* Leader: advances commit per §5.3/§5.4.2; true if it moved. */
 bool raft_maybe_commit(struct raft *r);
 /* Leader: maybe_commit and, if it moved, broadcast the new commit. */

@@ -1,7 +1,8 @@
 /*
  * read_index.c — linearizable reads without log writes (dissertation §6.4).
  *
- * The leader records its commit index for each request, then confirms it is still
+ * The leader records its commit index for each request (or the higher index its
+ * DURABLE notices let a follower commit, see read_bound), then confirms it is still
  * the leader by a heartbeat round: every round has a sequence number carried in the
  * HEARTBEAT context; once a quorum of voters acknowledged round s, all requests of
  * rounds <= s are answered.  A leader that has not committed an entry of its own term
@@ -68,14 +69,29 @@ int raft_reads_on_ack(struct raft *r)
     return rc;
 }
 
+/* The index a read must wait for: the commit index, or beyond it the highest
+ * index announced in DURABLE notices (raft.h), because a follower may have
+ * committed — and its node answered a write — up to there before this leader
+ * counted the acknowledgements.  Those entries are this leader's own and commit
+ * with them; the reader merely waits for them too. */
+static raft_index read_bound(const struct raft *r)
+{
+    raft_index bound = r->log.committed;
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].durable_sent > bound)
+            bound = r->prs[i].durable_sent;
+    return bound;
+}
+
 /* Starts a heartbeat round for every request without one. */
 static int start_round(struct raft *r)
 {
     uint64_t seq = ++r->read_seq;
+    raft_index index = read_bound(r);
     for (uint32_t i = 0; i < r->n_reads; i++) {
         if (r->reads[i].seq == 0) {
             r->reads[i].seq = seq;
-            r->reads[i].index = r->log.committed;
+            r->reads[i].index = index;
         }
     }
     if (r->n_voters > 1) {

@@ -130,6 +130,13 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
             (rc = apply_conf_entry(r, &r->out->rd_comm[i])) != RAFT_OK)
             return rc;
     }
+    /* The notices ride in this Ready: sent after its persist step, they are true
+     * when they leave (conf changes handed out above count as applied). */
+    rc = raft_send_durable_notices(r, r->out->n_rd_comm > 0
+                                          ? r->out->rd_comm[r->out->n_rd_comm - 1].index
+                                          : r->log.applied);
+    if (rc != RAFT_OK)
+        return rc;
 
     rd->snapshot = NULL;
     rd->role = r->role;
@@ -184,6 +191,8 @@ int raft_advance(struct raft *r, const struct raft_ready *rd)
     raft_log_stable(r, r->log.n_handed);
     r->log.n_handed = 0;
     r->busy = false;
+    if (r->role == RAFT_FOLLOWER)
+        raft_infer_commit(r); /* our write may complete what a notice proved */
     if (r->role == RAFT_LEADER) {
         /* The leader's own entries count toward commitment once persisted. */
         struct raft_progress *self = raft_progress_find(r, r->id);

@@ -177,6 +177,14 @@ int raft_send_append(struct raft *r, struct raft_progress *pr, bool send_if_empt
     return rc == RAFT_OK ? 1 : rc;
 }
 
+/* The commit index the follower of pr knows or works out itself: what the APPENDs
+ * told it, or what its durable log (its match) and the DURABLE notices prove. */
+static raft_index commit_known(const struct raft_progress *pr)
+{
+    raft_index proven = pr->match < pr->durable_sent ? pr->match : pr->durable_sent;
+    return proven > pr->commit_sent ? proven : pr->commit_sent;
+}
+
 int raft_broadcast_append(struct raft *r)
 {
     for (uint32_t i = 0; i < r->n_prs; i++) {
@@ -186,8 +194,8 @@ int raft_broadcast_append(struct raft *r)
             continue;
         /* A pipelining follower with APPENDs in flight will answer them; the new
          * commit goes out then (step_append_resp), saving an empty APPEND. */
-        if (pr->state == RAFT_PROGRESS_REPLICATE && pr->infl_count > 0 &&
-            pr->next > raft_log_last_index(r))
+        if (pr->state == RAFT_PROGRESS_REPLICATE && pr->next > raft_log_last_index(r) &&
+            (pr->infl_count > 0 || commit_known(pr) >= r->log.committed))
             continue;
         rc = raft_send_append(r, pr, true);
         if (rc < 0)
@@ -211,6 +219,41 @@ int raft_broadcast_heartbeat(struct raft *r, uint64_t ctx)
         /* Never tell a follower to commit beyond what it is known to match. */
         m.commit = pr->match < r->log.committed ? pr->match : r->log.committed;
         m.context = ctx;
+        if ((rc = raft_send(r, &m)) != RAFT_OK)
+            return rc;
+    }
+    return RAFT_OK;
+}
+
+int raft_send_durable_notices(struct raft *r, raft_index applied)
+{
+    raft_index last;
+    raft_term last_term;
+    int rc;
+    /* raft.h, DURABLE NOTICES: only for the leader's new entries, with at most
+     * three voters (so it and one follower are a majority), and while no change of
+     * the configuration is in its log beyond what it applied. */
+    if (!r->durable_notices || r->role != RAFT_LEADER || r->log.n == r->log.n_stable ||
+        r->n_voters > 3 || r->pending_conf_index > applied || !raft_is_voter(r, r->id))
+        return RAFT_OK;
+    last = raft_log_last_index(r);
+    last_term = raft_log_term(r, last, &rc);
+    if (rc != RAFT_OK || last_term != r->term)
+        return RAFT_OK;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        struct raft_progress *pr = &r->prs[i];
+        struct raft_message m;
+        if (pr->id == r->id || pr->learner || pr->state != RAFT_PROGRESS_REPLICATE ||
+            pr->durable_sent >= last)
+            continue;
+        memset(&m, 0, sizeof m);
+        m.type = RAFT_MSG_DURABLE;
+        m.to = pr->id;
+        m.term = r->term;
+        m.index = last;
+        m.log_term = last_term;
+        m.commit = pr->match < r->log.committed ? pr->match : r->log.committed;
+        pr->durable_sent = last;
         if ((rc = raft_send(r, &m)) != RAFT_OK)
             return rc;
     }
@@ -337,7 +380,7 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
         if (rc < 0)
             return rc;
         /* Tell it a commit index it has not heard of yet (see broadcast_append). */
-        if (pr->commit_sent < r->log.committed && pr->commit_sent < pr->match &&
+        if (commit_known(pr) < (pr->match < r->log.committed ? pr->match : r->log.committed) &&
             pr->state == RAFT_PROGRESS_REPLICATE && pr->infl_count == 0 &&
             (rc = raft_send_append(r, pr, true)) < 0)
             return rc;
@@ -474,6 +517,37 @@ int raft_step_heartbeat(struct raft *r, const struct raft_message *m)
     resp.term = r->term;
     resp.context = m->context;
     return raft_send(r, &resp);
+}
+
+void raft_infer_commit(struct raft *r)
+{
+    raft_index i;
+    int rc;
+    if (r->role != RAFT_FOLLOWER || r->leader_durable == 0)
+        return;
+    /* Durable on the leader (its notices) and here (the stable log): a majority
+     * when the leader sends notices at all (raft.h, DURABLE NOTICES). */
+    i = raft_log_stable_last(r);
+    if (i > r->leader_durable)
+        i = r->leader_durable;
+    if (i <= r->log.committed)
+        return;
+    /* §5.4.2: counting replicas commits only entries of the leader's term; entries of
+     * that term here are the leader's own (one leader per term, Log Matching). */
+    if (raft_log_term(r, i, &rc) != r->term || rc != RAFT_OK)
+        return;
+    raft_log_commit_to(r, i);
+}
+
+int raft_step_durable(struct raft *r, const struct raft_message *m)
+{
+    raft_index last = raft_log_last_index(r);
+    if (m->index > r->leader_durable)
+        r->leader_durable = m->index;
+    /* As for a heartbeat: the leader sent min(our match, its commit). */
+    raft_log_commit_to(r, m->commit < last ? m->commit : last);
+    raft_infer_commit(r);
+    return RAFT_OK;
 }
 
 int raft_step_snapshot(struct raft *r, const struct raft_message *m)

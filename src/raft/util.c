@@ -296,7 +296,7 @@ const char *raft_msg_type_name(int type)
     static const char *const names[] = {
         "?", "APPEND", "APPEND_RESP", "VOTE", "VOTE_RESP", "PREVOTE", "PREVOTE_RESP",
         "HEARTBEAT", "HEARTBEAT_RESP", "SNAPSHOT", "TIMEOUT_NOW", "PROPOSE",
-        "READ_INDEX", "READ_INDEX_RESP", "TRANSFER_LEADER",
+        "READ_INDEX", "READ_INDEX_RESP", "TRANSFER_LEADER", "DURABLE",
     };
     if (type < 1 || type > RAFT_MSG_TYPE_MAX)
         return "?";

@@ -80,7 +80,7 @@ const char *sim_msg_type_name(int type)
     static const char *const names[] = {
         "?", "APPEND", "APPEND_RESP", "VOTE", "VOTE_RESP", "PREVOTE", "PREVOTE_RESP",
         "HEARTBEAT", "HEARTBEAT_RESP", "SNAPSHOT", "TIMEOUT_NOW", "PROPOSE",
-        "READ_INDEX", "READ_INDEX_RESP", "TRANSFER_LEADER"};
+        "READ_INDEX", "READ_INDEX_RESP", "TRANSFER_LEADER", "DURABLE"};
     if (type < 0 || type > RAFT_MSG_TYPE_MAX)
         return "?";
     return names[type];
@@ -113,6 +113,10 @@ void sim_msg_format(const struct raft_message *m, char *buf, size_t len)
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:
         snprintf(buf + k, len - (size_t)k, "%s", m->reject ? " REJECT" : " GRANT");
+        break;
+    case RAFT_MSG_DURABLE:
+        snprintf(buf + k, len - (size_t)k, " i=%llu c=%llu", (unsigned long long)m->index,
+                 (unsigned long long)m->commit);
         break;
     case RAFT_MSG_HEARTBEAT:
         snprintf(buf + k, len - (size_t)k, " c=%llu ctx=%llu", (unsigned long long)m->commit,

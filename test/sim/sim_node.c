@@ -110,6 +110,7 @@ int sim_node_start(struct sim_node *n, uint64_t seed)
     cfg.max_inflight_msgs = n->params.max_inflight_msgs;
     cfg.seed = seed;
     cfg.pre_vote = n->params.pre_vote;
+    cfg.durable_notices = n->params.durable_notices;
     cfg.check_quorum = n->params.check_quorum;
     cfg.disable_proposal_forwarding = n->params.disable_proposal_forwarding;
     int rc = RAFT_OK;

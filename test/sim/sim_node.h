@@ -37,6 +37,7 @@ struct sim_node_params {
     bool pre_vote;
     bool check_quorum;
     bool disable_proposal_forwarding;
+    bool durable_notices;
 };
 
 enum sim_crash_point {

@@ -20,6 +20,7 @@ static void choose_params(struct sim_cluster *c)
     p->pre_vote = sim_rng_below(r, 2);
     p->check_quorum = sim_rng_below(r, 2);
     p->disable_proposal_forwarding = sim_rng_below(r, 5) == 0;
+    p->durable_notices = sim_rng_below(r, 2);
 }
 
 void sim_run(const struct sim_opts *o, struct sim_result *res)
@@ -41,9 +42,9 @@ void sim_run(const struct sim_opts *o, struct sim_result *res)
     uint32_t n = sim_rng_below(&c->rng, 2) ? 5 : 3;
     const struct sim_node_params *p = &c->params;
     sim_trace(&c->trace, "seed %llu: %u replicas, election %u heartbeat %u, prevote %d "
-              "checkquorum %d nofwd %d, max msg %llu, max ready %llu, inflight %u%s",
+              "checkquorum %d nofwd %d durable %d, max msg %llu, max ready %llu, inflight %u%s",
               (unsigned long long)o->seed, n, p->election_tick, p->heartbeat_tick, p->pre_vote,
-              p->check_quorum, p->disable_proposal_forwarding,
+              p->check_quorum, p->disable_proposal_forwarding, p->durable_notices,
               (unsigned long long)p->max_size_per_msg,
               (unsigned long long)p->max_committed_size_per_ready, p->max_inflight_msgs,
               c->storm ? ", storm" : "");
