@@ -7,6 +7,7 @@
 #ifndef MULTIRAFT_RAFT_UNIT_H
 #define MULTIRAFT_RAFT_UNIT_H
 
+#include <stdio.h>
 #include <string.h>
 
 #include "raft.h"
@@ -36,6 +37,28 @@ static inline void msg_init(struct raft_message *m, int type, raft_id from, raft
     m->from = from;
     m->to = to;
     m->term = term;
+}
+
+/* Restarts node i with its storage holding entries of the given terms (indexes
+ * 1..n) and hard state {current_term, no vote, commit 0}. */
+static inline void preload(struct test_cluster *tc, int i, const raft_term *terms, size_t n,
+                           raft_term current_term)
+{
+    struct raft_hard_state hs = {current_term, 0, 0};
+    tc_crash(tc, i);
+    for (size_t k = 0; k < n; k++) {
+        struct raft_entry e;
+        char buf[32];
+        memset(&e, 0, sizeof e);
+        snprintf(buf, sizeof buf, "pre%zu-t%llu", k + 1, (unsigned long long)terms[k]);
+        e.index = k + 1;
+        e.term = terms[k];
+        e.data = buf;
+        e.len = (uint32_t)strlen(buf);
+        assert_int_equal(raft_memory_storage_append(tc->nodes[i].ms, &e, 1), RAFT_OK);
+    }
+    raft_memory_storage_set_hard_state(tc->nodes[i].ms, &hs);
+    assert_int_equal(tc_restart(tc, i), 0);
 }
 
 #endif

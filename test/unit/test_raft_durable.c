@@ -96,23 +96,12 @@ static void test_stale_tail_not_committed(void **state)
     struct test_cluster tc;
     struct raft_config cfg;
     struct raft_message m;
-    struct raft_hard_state hs = {2, 0, 0};
+    const raft_term terms[5] = {1, 1, 2, 2, 2};
     (void)state;
     tc_default_config(&cfg);
     cfg.durable_notices = true;
     assert_int_equal(tc_init(&tc, 3, &cfg, 7), 0);
-    tc_crash(&tc, 1);
-    for (raft_index i = 1; i <= 5; i++) {
-        struct raft_entry e;
-        memset(&e, 0, sizeof e);
-        e.index = i;
-        e.term = i <= 2 ? 1 : 2;
-        e.data = "old";
-        e.len = 3;
-        assert_int_equal(raft_memory_storage_append(tc.nodes[1].ms, &e, 1), RAFT_OK);
-    }
-    raft_memory_storage_set_hard_state(tc.nodes[1].ms, &hs);
-    assert_int_equal(tc_restart(&tc, 1), 0);
+    preload(&tc, 1, terms, 5, 2);
     /* Leader 1 of term 3 matched the follower at index 2 ... */
     msg_init(&m, RAFT_MSG_APPEND, 1, 2, 3);
     m.index = 2;

@@ -34,27 +34,6 @@ static raft_index storage_last(struct test_cluster *tc, int i)
     return st.last_index(st.user);
 }
 
-/* Preloads node i's storage with entries of the given terms (indexes 1..n). */
-static void preload(struct test_cluster *tc, int i, const raft_term *terms, size_t n,
-                    raft_term current_term)
-{
-    struct raft_hard_state hs = {current_term, 0, 0};
-    tc_crash(tc, i);
-    for (size_t k = 0; k < n; k++) {
-        struct raft_entry e;
-        char buf[32];
-        memset(&e, 0, sizeof e);
-        snprintf(buf, sizeof buf, "pre%zu-t%llu", k + 1, (unsigned long long)terms[k]);
-        e.index = k + 1;
-        e.term = terms[k];
-        e.data = buf;
-        e.len = (uint32_t)strlen(buf);
-        assert_int_equal(raft_memory_storage_append(tc->nodes[i].ms, &e, 1), RAFT_OK);
-    }
-    raft_memory_storage_set_hard_state(tc->nodes[i].ms, &hs);
-    assert_int_equal(tc_restart(tc, i), 0);
-}
-
 static void test_basic_commit(void **state)
 {
     struct test_cluster tc;
