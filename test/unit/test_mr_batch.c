@@ -1,7 +1,8 @@
 /*
  * test_mr_batch.c — one batch for all groups (one write per group, one envelope per
  * destination), completions travel with the writes that make them true, restart
- * from the persisted model without duplicates, malformed input, shutdown.
+ * from the persisted model without duplicates, malformed input, shutdown, durable
+ * notices in the late part of envelopes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -373,6 +374,58 @@ static void test_followers_forward_without_holding(void **state)
     mrc_free(c);
 }
 
+/* Durable notices (raft.h) claim that the leader's write is done: they must be in
+ * the late part of an envelope, which the host sends only after persisting the
+ * batch, never among the early APPENDs.  With them a follower commits its own
+ * command without a commit-only APPEND from the leader. */
+struct notices {
+    size_t early, late, commit_only;
+};
+
+static void observe_notices(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct notices *o = arg;
+    if (node != 1)
+        return;
+    for (size_t i = 0; i < b->n_envelopes; i++) {
+        const struct mr_envelope *e = &b->envelopes[i];
+        for (size_t k = 0; k < e->n_messages; k++) {
+            const struct raft_message *m = &e->messages[k].msg;
+            if (m->type == RAFT_MSG_DURABLE && k < e->n_early_messages)
+                o->early++;
+            else if (m->type == RAFT_MSG_DURABLE)
+                o->late++;
+            if (m->type == RAFT_MSG_APPEND && m->n_entries == 0 &&
+                m->context == RAFT_APPEND_COMMIT_ONLY)
+                o->commit_only++;
+        }
+    }
+}
+
+static void test_durable_notices_leave_after_the_write(void **state)
+{
+    struct mrc_cluster *c = cluster(53);
+    mr_node_id members[3] = {1, 2, 3};
+    struct notices o;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    memset(&o, 0, sizeof o);
+    mrc_set_batch_observer(c, observe_notices, &o);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "F", 1, "f", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_true(mrc_completion(c, 2, 1, NULL));
+    assert_int_equal(o.early, 0);
+    assert_true(o.late >= 2); /* one per follower */
+    assert_int_equal(o.commit_only, 0);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, "F", 1), 1);
+    mrc_set_batch_observer(c, NULL, NULL);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_commands_wait_for_the_round_in_flight),
         cmocka_unit_test(test_forwarded_commands_join_the_leaders_next_round),
         cmocka_unit_test(test_followers_forward_without_holding),
+        cmocka_unit_test(test_durable_notices_leave_after_the_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
