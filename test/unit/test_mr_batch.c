@@ -25,6 +25,17 @@ static struct mrc_cluster *cluster(uint64_t seed)
     return mrc_new(&o);
 }
 
+/* A cluster whose group 1 (members 1, 2, 3) is led by node 1. */
+static struct mrc_cluster *one_group(uint64_t seed)
+{
+    struct mrc_cluster *c = cluster(seed);
+    mr_node_id members[3] = {1, 2, 3};
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    return c;
+}
+
 struct observed {
     size_t max_writes, max_envelopes_to_one, batches, bad_completions, completions;
     bool dup_dest;
@@ -240,15 +251,12 @@ static void watch_rounds(void *arg, mr_node_id node, const struct mr_batch *b)
 
 static void test_commands_wait_for_the_round_in_flight(void **state)
 {
-    struct mrc_cluster *c = cluster(45);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
     struct round_watch w;
     struct mr_counters before, after;
     uint64_t t0;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    c = one_group(45);
     memset(&w, 0, sizeof w);
     mrc_set_batch_observer(c, watch_rounds, &w);
     /* Same pass: A and B leave together. */
@@ -289,8 +297,7 @@ static void test_commands_wait_for_the_round_in_flight(void **state)
  * flight: they join its next round instead of starting one of their own. */
 static void test_forwarded_commands_join_the_leaders_next_round(void **state)
 {
-    struct mrc_cluster *c = cluster(46);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
     struct mr_group_status s2;
     struct round_watch w;
     struct mr_counters before, after;
@@ -298,9 +305,7 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     struct raft_entry e;
     struct mr_message mm;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    c = one_group(46);
     assert_int_equal(mr_group_status(mrc_node(c, 2), 1, &s2), MR_OK);
     mr_get_counters(mrc_node(c, 1), &before);
     memset(&w, 0, sizeof w);
@@ -346,13 +351,10 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
  * round to come back applied — about one round more per command. */
 static void test_followers_forward_without_holding(void **state)
 {
-    struct mrc_cluster *c = cluster(47);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
     struct mr_counters before, after;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    c = one_group(47);
     mr_get_counters(mrc_node(c, 2), &before);
     mrc_stall(c, 1, true); /* X stays in flight */
     assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "X", 1, "x", 1, 0), MR_OK);
@@ -404,13 +406,10 @@ static void observe_notices(void *arg, mr_node_id node, const struct mr_batch *b
 
 static void test_durable_notices_leave_after_the_write(void **state)
 {
-    struct mrc_cluster *c = cluster(53);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
     struct notices o;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    c = one_group(53);
     memset(&o, 0, sizeof o);
     mrc_set_batch_observer(c, observe_notices, &o);
     assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "F", 1, "f", 1, 0), MR_OK);
