@@ -177,6 +177,13 @@ int raft_send_append(struct raft *r, struct raft_progress *pr, bool send_if_empt
     return rc == RAFT_OK ? 1 : rc;
 }
 
+/* The highest commit index pr's follower may be told without an APPEND: never
+ * beyond what it is known to match (HEARTBEAT, DURABLE). */
+static raft_index commit_for(const struct raft *r, const struct raft_progress *pr)
+{
+    return pr->match < r->log.committed ? pr->match : r->log.committed;
+}
+
 /* The commit index the follower of pr knows or works out itself: what the APPENDs
  * told it, or what its durable log (its match) and the DURABLE notices prove. */
 static raft_index commit_known(const struct raft_progress *pr)
@@ -216,8 +223,7 @@ int raft_broadcast_heartbeat(struct raft *r, uint64_t ctx)
         m.type = RAFT_MSG_HEARTBEAT;
         m.to = pr->id;
         m.term = r->term;
-        /* Never tell a follower to commit beyond what it is known to match. */
-        m.commit = pr->match < r->log.committed ? pr->match : r->log.committed;
+        m.commit = commit_for(r, pr);
         m.context = ctx;
         if ((rc = raft_send(r, &m)) != RAFT_OK)
             return rc;
@@ -252,7 +258,7 @@ int raft_send_durable_notices(struct raft *r, raft_index applied)
         m.term = r->term;
         m.index = last;
         m.log_term = last_term;
-        m.commit = pr->match < r->log.committed ? pr->match : r->log.committed;
+        m.commit = commit_for(r, pr);
         pr->durable_sent = last;
         if ((rc = raft_send(r, &m)) != RAFT_OK)
             return rc;
@@ -380,7 +386,7 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
         if (rc < 0)
             return rc;
         /* Tell it a commit index it has not heard of yet (see broadcast_append). */
-        if (commit_known(pr) < (pr->match < r->log.committed ? pr->match : r->log.committed) &&
+        if (commit_known(pr) < commit_for(r, pr) &&
             pr->state == RAFT_PROGRESS_REPLICATE && pr->infl_count == 0 &&
             (rc = raft_send_append(r, pr, true)) < 0)
             return rc;
