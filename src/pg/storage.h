@@ -18,6 +18,8 @@
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
  *                     straight through the primary key
  *   storage_prune.c   deletes of generated-id dedup records past their bound
+ *   storage_insert.c  many rows of one table through multi-insert and its
+ *                     indexes (log rows, dedup records, events), not the executor
  */
 #ifndef MULTIRAFT_STORAGE_H
 #define MULTIRAFT_STORAGE_H
@@ -55,12 +57,15 @@ typedef enum StorageRel
 	SR_DEDUP,
 	SR_DEDUP_PKEY,
 	SR_DEDUP_EXPIRY,			/* (group_id, expires_after) of generated ids */
+	SR_EVENTS,
 	SR_COUNT_
 } StorageRel;
 
 /* Its OID, resolved once per node start (ERROR if missing); storage_forget_plans()
  * forgets them with the statements. */
 extern Oid	storage_rel(StorageRel r);
+/* The sequence of multiraft.events.event_id (resolved and forgotten likewise). */
+extern Oid	storage_events_sequence(void);
 
 /* The prepared statement (prepared on first use, kept for the process). */
 extern SPIPlanPtr storage_plan(StoragePlan p);
@@ -168,6 +173,20 @@ extern void storage_column_init(StorageColumn *c, Oid elemtype, int cap_hint);
 extern void storage_column_add(StorageColumn *c, Datum v, bool isnull);
 /* The column as an array Datum (palloc'd in the current context). */
 extern Datum storage_column_array(StorageColumn *c);
+
+/* ---- storage_insert.c ---- */
+
+/*
+ * Rows given as columns (cols[c].values[r]), one column per attribute of the
+ * table in table order, with cols[c].elemtype its type.  storage_insert_open
+ * opens the table if it is as the extension created it (no triggers, rules,
+ * check constraints, generated columns or row security; exactly these columns),
+ * else answers NULL and the caller runs its SQL statement.  storage_insert_rows
+ * inserts cols[0].n rows into every index too, closes the table and increments
+ * the command counter (as an SPI statement would).
+ */
+extern Relation storage_insert_open(StorageRel r, const StorageColumn *cols, int ncols);
+extern void storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols);
 
 /* ---- storage_meta.c ---- */
 

@@ -6,9 +6,13 @@
  * batch: the rows travel as one array per column and unnest() turns them back
  * into rows.  So a batch costs a fixed number of executor runs whatever the
  * number of groups and entries in it (measured in bench/single-node/README.md).
+ * The inserts of log rows, dedup records and events skip even that while their
+ * table is as created (storage_insert.c); their statements here serve a table
+ * an operator gave a trigger or a constraint.
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
@@ -106,9 +110,11 @@ static const char *const rel_names[SR_COUNT_] = {
 	[SR_DEDUP] = "dedup",
 	[SR_DEDUP_PKEY] = "dedup_pkey",
 	[SR_DEDUP_EXPIRY] = "dedup_expiry",
+	[SR_EVENTS] = "events",
 };
 
 static Oid	rel_oids[SR_COUNT_];
+static Oid	events_seq;
 
 Oid
 storage_rel(StorageRel r)
@@ -125,10 +131,19 @@ storage_rel(StorageRel r)
 	return rel_oids[r];
 }
 
+Oid
+storage_events_sequence(void)
+{
+	if (!OidIsValid(events_seq))
+		events_seq = getIdentitySequence(storage_rel(SR_EVENTS), 1, false);
+	return events_seq;
+}
+
 void
 storage_forget_plans(void)
 {
 	memset(rel_oids, 0, sizeof(rel_oids));	/* InvalidOid */
+	events_seq = InvalidOid;
 	storage_log_reset();
 	for (int i = 0; i < SP_COUNT_; i++)
 	{

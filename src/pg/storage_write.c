@@ -7,22 +7,27 @@
  * (worker_batch.c) and a group's meta row, like its notification, only needs
  * its last value.  The caller commits: one commit, one WAL flush for every group.
  *
- * Each stage is one statement for all groups of the batch (arrays + unnest),
- * except the ranged log deletes, which go straight through the primary key
- * (storage_log.c).  That keeps the per-group order of mr_group_write
- * (remove/create, snapshot, entries, compaction, meta) because every group
- * appears at most once in a batch; if a batch ever lists a group twice, its
+ * Each stage is one write for all groups of the batch: the rows of a table go
+ * in together (storage_insert.c: multi-insert and index inserts, or one
+ * statement over arrays + unnest when an operator changed the table), the
+ * deletes are statements over arrays, except the ranged log deletes, which go
+ * straight through the primary key (storage_log.c).  That keeps the per-group
+ * order of mr_group_write (remove/create, snapshot, entries, compaction, meta)
+ * because every group appears at most once in a batch; if a batch ever lists a group twice, its
  * writes are done one at a time in batch order instead.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "storage.h"
 
@@ -208,6 +213,29 @@ txn_keep_meta(const struct mr_group_write *g)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Inserts the rows of cols (one column per column of the table, in order):
+ * straight into the table and its indexes while it is as the extension created
+ * it (storage_insert.c), else with statement p, which takes the same columns
+ * as arrays — so triggers an operator added still fire.
+ */
+static void
+insert_rows(StorageRel r, StoragePlan p, StorageColumn *cols, int ncols)
+{
+	Relation	rel = storage_insert_open(r, cols, ncols);
+	Datum		v[8];
+
+	Assert(ncols <= lengthof(v));
+	if (rel != NULL)
+	{
+		storage_insert_rows(rel, cols, ncols);
+		return;
+	}
+	for (int c = 0; c < ncols; c++)
+		v[c] = storage_column_array(&cols[c]);
+	storage_exec(p, v, NULL, false, SPI_OK_INSERT);
+}
+
 /* Writes groups w[0..n-1] (each group at most once) stage by stage. */
 static void
 write_groups(const struct mr_group_write *w, size_t n)
@@ -292,11 +320,9 @@ write_groups(const struct mr_group_write *w, size_t n)
 	}
 	if (lg.n > 0)
 	{
-		Datum		v[5] = {storage_column_array(&lg), storage_column_array(&li),
-			storage_column_array(&lt), storage_column_array(&ly),
-		storage_column_array(&ld)};
+		StorageColumn cols[5] = {lg, li, lt, ly, ld};
 
-		storage_exec(SP_INSERT_LOG, v, NULL, false, SPI_OK_INSERT);
+		insert_rows(SR_LOG, SP_INSERT_LOG, cols, 5);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].n_entries > 0)
@@ -463,10 +489,9 @@ write_dedup(const struct mr_batch *b)
 	}
 	if (g.n > 0)
 	{
-		Datum		v[4] = {storage_column_array(&g), storage_column_array(&id),
-		storage_column_array(&ix), storage_column_array(&ex)};
+		StorageColumn cols[4] = {g, id, ix, ex};
 
-		storage_exec(SP_APPEND_DEDUP, v, NULL, false, SPI_OK_INSERT);
+		insert_rows(SR_DEDUP, SP_APPEND_DEDUP, cols, 4);
 	}
 }
 
@@ -512,11 +537,44 @@ storage_write_batch(const struct mr_batch *b)
 	write_tombstones(b->tombstones, b->n_tombstones);
 }
 
+/*
+ * The events of the transaction.  Directly, the table's defaults are the
+ * caller's to supply: event_id from its identity sequence, row by row in batch
+ * order, and created_at = now() (the transaction's start).
+ */
+static void
+write_events(void)
+{
+	StorageColumn cols[10];
+	Relation	rel;
+	Datum		v[8];
+	int			n = txn.ev[0].n;
+
+	storage_column_init(&cols[0], INT8OID, n);
+	memcpy(&cols[1], txn.ev, sizeof(txn.ev));
+	storage_column_init(&cols[9], TIMESTAMPTZOID, n);
+	rel = storage_insert_open(SR_EVENTS, cols, 10);
+	if (rel != NULL)
+	{
+		Oid			seq = storage_events_sequence();
+		Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+		for (int r = 0; r < n; r++)
+		{
+			storage_column_add(&cols[0], Int64GetDatum(nextval_internal(seq, false)), false);
+			storage_column_add(&cols[9], now, false);
+		}
+		storage_insert_rows(rel, cols, 10);
+		return;
+	}
+	for (int k = 0; k < 8; k++)
+		v[k] = storage_column_array(&txn.ev[k]);
+	storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
+}
+
 void
 storage_txn_finish(void)
 {
-	Datum		v[8];
-
 	if (!txn.active)
 		return;
 	txn.active = false;
@@ -526,11 +584,7 @@ storage_txn_finish(void)
 
 	/* events, in batch order (event ids follow it) */
 	if (txn.ev[0].n > 0)
-	{
-		for (int k = 0; k < 8; k++)
-			v[k] = storage_column_array(&txn.ev[k]);
-		storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
-	}
+		write_events();
 
 	/*
 	 * One notification per group and transaction:

@@ -1,5 +1,5 @@
-# An ERROR inside the worker's batch transaction (here a trigger on
-# multiraft.events that fails once): the worker process survives, nothing of the
+# An ERROR inside the worker's batch transaction (a trigger on multiraft.events
+# that fails once; then a unique index on it that the direct path maintains): the worker process survives, nothing of the
 # failed batch is kept, the request in flight fails with "raft processing
 # stopped", the node reloads its groups from the tables and carries on, and the
 # command can be submitted again and is then applied exactly once.
@@ -55,6 +55,30 @@ my $other = sql("SELECT multiraft.submit(2, '\\x02'::bytea, 'other')");
 ok($other > 0, 'other groups are unaffected');
 is(sql("SELECT count(*) FROM (SELECT 1 FROM multiraft.events WHERE event_type = 'command'
          GROUP BY group_id, log_index HAVING count(*) > 1) d"), '0', 'no duplicated event');
+
+# Without the trigger the worker writes events straight into the table and its
+# indexes (storage_insert.c), an index the operator added included: a unique one
+# that the second '\xbeef' payload violates fails that batch the same way.
+sql(q{
+	DROP TRIGGER fail_once ON multiraft.events;
+	CREATE UNIQUE INDEX one_beef ON multiraft.events (payload) WHERE payload = '\xbeef'::bytea;
+});
+my $beef = sql("SELECT multiraft.submit(1, '\\xbeef'::bytea, 'beef-1')");
+cmp_ok($beef, '>', $again, 'a command commits through the direct path');
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'beef-1' AND created_at IS NOT NULL
+        AND event_id > (SELECT max(event_id) FROM multiraft.events WHERE command_id = 'poison')"),
+	'1', '... with its event, an event id from the sequence and created_at');
+$offset = -s $node->logfile;
+($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.submit(1, '\\xbeef'::bytea, 'beef-2')");
+like($err, qr/raft processing stopped/, 'a unique index the operator added fails the batch');
+ok($node->wait_for_log(qr/multiraft: could not persist a batch .*one_beef/, $offset),
+	'... which the worker logs');
+is(sql("SELECT count(*) FROM multiraft.dedup WHERE group_id = 1 AND command_id = 'beef-2'::bytea"), '0',
+	'nothing of it was kept');
+sql("DROP INDEX multiraft.one_beef");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'the groups lead again');
+cmp_ok(sql("SELECT multiraft.submit(1, '\\xbeef'::bytea, 'beef-2')"), '>', $beef, 'and it commits once the index is gone');
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'beef-2'"), '1', '... once');
 
 # Undecodable stored state of one group: that group stays down (WARNING), the
 # others come back.
