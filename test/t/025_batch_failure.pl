@@ -56,6 +56,28 @@ ok($other > 0, 'other groups are unaffected');
 is(sql("SELECT count(*) FROM (SELECT 1 FROM multiraft.events WHERE event_type = 'command'
          GROUP BY group_id, log_index HAVING count(*) > 1) d"), '0', 'no duplicated event');
 
+# Triggers on the log and dedup tables fire too: with one, the worker writes
+# that table's rows by statement instead of directly.
+sql(q{
+	CREATE TABLE public.seen (tab text);
+	CREATE FUNCTION public.note_row() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO public.seen VALUES (TG_TABLE_NAME);
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER note_row AFTER INSERT ON multiraft.log FOR EACH ROW EXECUTE FUNCTION public.note_row();
+	CREATE TRIGGER note_row AFTER INSERT ON multiraft.dedup FOR EACH ROW EXECUTE FUNCTION public.note_row();
+});
+my $noted = sql("SELECT multiraft.submit(2, '\\x0b'::bytea, 'noted')");
+is(sql("SELECT string_agg(DISTINCT tab, ',' ORDER BY tab) FROM public.seen"), 'dedup,log',
+	'triggers on multiraft.log and multiraft.dedup fire');
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'noted' AND log_index = $noted"), '1',
+	'... and the command is applied once');
+sql(q{
+	DROP TRIGGER note_row ON multiraft.log;
+	DROP TRIGGER note_row ON multiraft.dedup;
+});
+
 # Without the trigger the worker writes events straight into the table and its
 # indexes (storage_insert.c), an index the operator added included: a unique one
 # that the second '\xbeef' payload violates fails that batch the same way.
