@@ -39,6 +39,7 @@
 static void quiesce(struct mr_node *n, struct mr_group *g)
 {
     mr_group_sleep(n, g);
+    mr_group_mark(n, g); /* its status changed: the next batch reports it visited */
     g->flags &= ~MR_G_QREQ;
     raft_release_memory(g->raft);
     mr_group_compact(n, g, true);
@@ -153,6 +154,7 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
             continue;
         if (asleep) {
             mr_group_wake(n, g);
+            mr_group_mark(n, g); /* awake now: reported visited by the next batch */
             n->c.woken++;
         }
         if (!raft_is_voter(g->raft, g->replica_id) || !quorum_alive(n, g))

@@ -239,8 +239,15 @@ int mr_ready(struct mr_node *n, struct mr_batch *out)
      * is built, so marking it again meanwhile is a no-op. */
     for (size_t i = 0; i < n->dirty.len; i++)
         process_group(n, ((struct mr_group **)n->dirty.data)[i], &must_sync);
-    for (size_t i = 0; i < n->dirty.len; i++)
-        ((struct mr_group **)n->dirty.data)[i]->flags &= ~MR_G_DIRTY;
+    if (n->dirty.len > 0 &&
+        (out->visited = mr_arena_alloc(n, n->dirty.len * sizeof *out->visited)) != NULL)
+        out->n_visited = n->dirty.len;
+    for (size_t i = 0; i < n->dirty.len; i++) {
+        struct mr_group *g = ((struct mr_group **)n->dirty.data)[i];
+        if (out->visited != NULL)
+            out->visited[i] = g->id;
+        g->flags &= ~MR_G_DIRTY;
+    }
     n->dirty.len = 0;
     if (mr_build_envelopes(n) != MR_OK)
         return MR_ENOMEM;

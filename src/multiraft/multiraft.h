@@ -552,6 +552,11 @@ struct mr_batch {
     struct mr_tombstone *tombstones; size_t n_tombstones;
     struct mr_completion *completions; size_t n_completions;
     struct mr_envelope *envelopes;  size_t n_envelopes;  /* one per destination */
+    mr_group_id *visited;           size_t n_visited;    /* every group the batch
+                                       visited: what mr_group_status() shows for them
+                                       may have changed (role, leader, term, commit,
+                                       quiescence — often with nothing to write), and
+                                       only for them */
     bool must_sync;                 /* a write needs a durable flush before sending;
                                        false: the batch only holds state derived from
                                        the already durable log (applied index, events,

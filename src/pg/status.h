@@ -3,8 +3,11 @@
  * with a replica on this node (multiraft.status / multiraft.groups) and the
  * node-wide counters (multiraft.stats).
  *
- * The worker is the only writer of group rows (status_publish / status_remove);
- * backends read them under MR_LOCK_STATUS.  Counters are atomics any process
+ * The worker is the only writer of group rows (status_publish / status_remove):
+ * every group at node start, then after each batch the groups it visited
+ * (mr_batch.visited: a group whose status changes is visited, quiescing at a
+ * tick included), so an idle node publishes nothing.  Backends read them under
+ * MR_LOCK_STATUS.  Counters are atomics any process
  * may add to (the receive path runs in backends).
  *
  * The table is a fixed-capacity open-addressing hash in the "multiraft status"

@@ -56,16 +56,14 @@ PGDLLEXPORT void multiraft_worker_main(Datum arg);
 /* Milliseconds between checks for CREATE EXTENSION while it has not run yet. */
 #define EXTENSION_POLL_MS 1000
 /* Milliseconds between maintenance rounds (extension still there? node registry
- * changed? full status refresh). */
+ * changed?).  Group status needs no refresh: every batch reports the groups it
+ * visited, and a group whose status changes is visited (mr_batch.visited). */
 #define MAINTENANCE_MS 1000
 /* After a failed batch, wait this long before rebuilding the node. */
 #define RECOVERY_BACKOFF_MS 1000
 /* A worker that fell behind ticks at most this many times at once: timeouts
  * measured in ticks stretch rather than fire in a burst. */
 #define MAX_TICK_BURST 3
-/* Above this many groups the once-a-second full status refresh is skipped (the
- * status of groups touched by batches is always published). */
-#define FULL_REFRESH_MAX_GROUPS 20000
 
 static void
 worker_detach(int code, Datum arg)
@@ -288,8 +286,6 @@ maintenance(void)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	pgstat_report_stat(false);
-	if (present && mr_group_count(worker_node) <= FULL_REFRESH_MAX_GROUPS)
-		worker_publish_all_groups();
 	worker_publish_counters();
 	return present;
 }

@@ -57,7 +57,7 @@ typedef struct Held
 	struct mr_completion *done;
 	size_t		ndone;
 	size_t		capdone;
-	mr_group_id *groups;		/* touched groups, for the status table */
+	mr_group_id *groups;		/* touched or visited groups, for the status table */
 	size_t		ngroups;
 	size_t		capgroups;
 	uint64		elections;
@@ -116,6 +116,8 @@ hold(Held *h, const struct mr_batch *b)
 	}
 	for (size_t i = 0; i < b->n_completions; i++)
 		hold_group(h, b->completions[i].group);
+	for (size_t i = 0; i < b->n_visited; i++)
+		hold_group(h, b->visited[i]);
 	h->wrote |= batch_has_writes(b);
 }
 

@@ -45,6 +45,7 @@ extern void worker_complete(const struct mr_completion *c, size_t n);
 
 /* Publishes the status of these groups (removing rows of groups gone). */
 extern void worker_publish_groups(const mr_group_id *groups, size_t n);
+/* ... of every group (once the node is built). */
 extern void worker_publish_all_groups(void);
 /* Adds the layer's counter increments since the last call to the stats. */
 extern void worker_publish_counters(void);

@@ -139,6 +139,8 @@ struct mrc_cluster {
     struct leader_rec *leaders;
     void (*observer)(void *arg, mr_node_id node, const struct mr_batch *b);
     void *observer_arg;
+    void (*visited)(void *arg, mr_node_id node, const mr_group_id *groups, size_t n);
+    void *visited_arg;
     size_t violations;
     char first_violation[256];
 };
@@ -535,6 +537,19 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
         rc.token = b.completions[i].token;
         rc.c = b.completions[i];
         PUSH(s->comps, s->n_comps, s->cap_comps, rc);
+    }
+    if (c->visited != NULL) {
+        /* As a host publishes status: for the visited groups, after the advance. */
+        size_t n = b.n_visited;
+        mr_group_id *ids = malloc((n > 0 ? n : 1) * sizeof *ids);
+        if (ids == NULL)
+            abort();
+        if (n > 0)
+            memcpy(ids, b.visited, n * sizeof *ids);
+        mr_advance(s->n, &b);
+        c->visited(c->visited_arg, s->id, ids, n);
+        free(ids);
+        return;
     }
     mr_advance(s->n, &b);
 }
@@ -1053,4 +1068,13 @@ void mrc_set_batch_observer(struct mrc_cluster *c,
 {
     c->observer = fn;
     c->observer_arg = arg;
+}
+
+void mrc_set_visited_observer(struct mrc_cluster *c,
+                              void (*fn)(void *arg, mr_node_id node,
+                                         const mr_group_id *groups, size_t n),
+                              void *arg)
+{
+    c->visited = fn;
+    c->visited_arg = arg;
 }

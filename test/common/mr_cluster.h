@@ -118,6 +118,12 @@ uint64_t mrc_empty_envelopes(const struct mrc_cluster *c, mr_node_id a, mr_node_
 void mrc_set_batch_observer(struct mrc_cluster *c,
                             void (*fn)(void *arg, mr_node_id node, const struct mr_batch *b),
                             void *arg);
+/* Called after every advance with the groups that batch visited (mr_batch.visited),
+ * when a host would refresh the status it shows for them. */
+void mrc_set_visited_observer(struct mrc_cluster *c,
+                              void (*fn)(void *arg, mr_node_id node,
+                                         const mr_group_id *groups, size_t n),
+                              void *arg);
 
 /* Safety checks over everything recorded so far: at most one leader per (group,
  * term) observed (checked at every tick), and for each group every node's command /

@@ -101,6 +101,72 @@ static void test_proposal_wakes_group(void **state)
     mrc_free(c);
 }
 
+/* A host shows each group's status (multiraft.groups) and refreshes it only for
+ * the groups a batch visited (mr_batch.visited).  That mirror must stay true while
+ * groups quiesce — which happens at a tick, after their last batch — and while
+ * the followers of a dead node's groups wake and elect. */
+#define MIRROR_GROUPS 30
+struct status_mirror {
+    struct mrc_cluster *c;
+    bool present[4][MIRROR_GROUPS + 1];
+    struct mr_group_status st[4][MIRROR_GROUPS + 1];
+};
+
+static void mirror_visited(void *arg, mr_node_id node, const mr_group_id *groups, size_t n)
+{
+    struct status_mirror *m = arg;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(groups[i] >= 1 && groups[i] <= MIRROR_GROUPS);
+        m->present[node][groups[i]] =
+            mr_group_status(mrc_node(m->c, node), groups[i], &m->st[node][groups[i]]) == MR_OK;
+    }
+}
+
+static void assert_mirror_true(const struct status_mirror *m, mr_node_id from, mr_node_id to)
+{
+    for (mr_node_id n = from; n <= to; n++)
+        for (mr_group_id g = 1; g <= MIRROR_GROUPS; g++) {
+            struct mr_group_status st;
+            const struct mr_group_status *shown = &m->st[n][g];
+            assert_int_equal(mr_group_status(mrc_node(m->c, n), g, &st), MR_OK);
+            assert_true(m->present[n][g]);
+            assert_int_equal(shown->quiesced, st.quiesced);
+            assert_int_equal(shown->role, st.role);
+            assert_int_equal(shown->term, st.term);
+            assert_int_equal(shown->leader_node, st.leader_node);
+            assert_int_equal(shown->commit, st.commit);
+            assert_int_equal(shown->applied, st.applied);
+        }
+}
+
+static void test_visited_groups_keep_status_true(void **state)
+{
+    static struct status_mirror m;
+    struct mr_group_status st;
+    (void)state;
+    memset(&m, 0, sizeof m);
+    m.c = cluster(21);
+    mrc_set_visited_observer(m.c, mirror_visited, &m);
+    create_groups(m.c, MIRROR_GROUPS);
+    mrc_run(m.c, 40);
+    assert_int_equal(mr_group_status(mrc_node(m.c, 2), 1, &st), MR_OK);
+    assert_true(st.quiesced);
+    assert_mirror_true(&m, 1, 3);
+    /* Node 1 dies: the followers of its groups wake on the others and elect (the
+     * groups stay active: a member is missing). */
+    mrc_crash(m.c, 1);
+    mrc_run(m.c, 3 * E);
+    assert_true(mr_active_group_count(mrc_node(m.c, 2)) > 0);
+    assert_mirror_true(&m, 2, 3);
+    /* It comes back: everything quiesces again. */
+    assert_int_equal(mrc_restart(m.c, 1), MR_OK);
+    mrc_run(m.c, 60);
+    assert_int_equal(mr_active_group_count(mrc_node(m.c, 2)), 0);
+    assert_mirror_true(&m, 2, 3);
+    assert_int_equal(mrc_check(m.c, NULL, 0), 0);
+    mrc_free(m.c);
+}
+
 static void test_failover_of_quiesced_groups(void **state)
 {
     struct mrc_cluster *c = cluster(13);
@@ -388,6 +454,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_groups_quiesce_everywhere),
         cmocka_unit_test(test_proposal_wakes_group),
+        cmocka_unit_test(test_visited_groups_keep_status_true),
         cmocka_unit_test(test_failover_of_quiesced_groups),
         cmocka_unit_test(test_partitioned_leader_node),
         cmocka_unit_test(test_stall_below_threshold_keeps_leaders),
