@@ -106,10 +106,11 @@ static void test_proposal_wakes_group(void **state)
  * groups quiesce — which happens at a tick, after their last batch — and while
  * the followers of a dead node's groups wake and elect. */
 #define MIRROR_GROUPS 30
+#define MIRROR_NODES 4
 struct status_mirror {
     struct mrc_cluster *c;
-    bool present[4][MIRROR_GROUPS + 1];
-    struct mr_group_status st[4][MIRROR_GROUPS + 1];
+    bool present[MIRROR_NODES + 1][MIRROR_GROUPS + 1];
+    struct mr_group_status st[MIRROR_NODES + 1][MIRROR_GROUPS + 1];
 };
 
 static void mirror_visited(void *arg, mr_node_id node, const mr_group_id *groups, size_t n)
@@ -164,6 +165,56 @@ static void test_visited_groups_keep_status_true(void **state)
     assert_int_equal(mr_active_group_count(mrc_node(m.c, 2)), 0);
     assert_mirror_true(&m, 2, 3);
     assert_int_equal(mrc_check(m.c, NULL, 0), 0);
+    mrc_free(m.c);
+}
+
+/* The same mirror for a learner: when its group's leader node is declared dead it
+ * wakes but cannot campaign, so nothing of its own happens to it until the new
+ * leader writes.  The batch after that tick must still report it (mr_quiesce.c
+ * marks a group it wakes; the first tick of the woken group may mark it too). */
+static void test_woken_learner_status_is_reported(void **state)
+{
+    static struct status_mirror m;
+    struct mrc_options o;
+    struct mr_counters before, now;
+    struct mr_completion comp;
+    mr_node_id members[3] = {1, 2, 3};
+    mr_node_id leader;
+    raft_term term;
+    uint64_t t0;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 4;
+    o.seed = 22;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    memset(&m, 0, sizeof m);
+    m.c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(m.c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(m.c, 40);
+    leader = mrc_leader(m.c, 1, &term);
+    assert_true(leader >= 1 && leader <= 3);
+    assert_int_equal(mr_propose_conf_change(mrc_node(m.c, leader), 1, 9, MR_CHANGE_ADD_LEARNER, 4,
+                                            "learn4", 6, NULL, 0, 200),
+                     MR_OK);
+    mrc_run(m.c, 60);
+    assert_true(mrc_completion(m.c, leader, 9, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(mr_active_group_count(mrc_node(m.c, 4)), 0);
+    /* The host published every group when it started; from now on, visited only. */
+    for (mr_node_id n = 1; n <= 4; n++)
+        m.present[n][1] = mr_group_status(mrc_node(m.c, n), 1, &m.st[n][1]) == MR_OK;
+    mrc_set_visited_observer(m.c, mirror_visited, &m);
+    mr_get_counters(mrc_node(m.c, 4), &before);
+    mrc_crash(m.c, leader);
+    t0 = mrc_now(m.c);
+    do {
+        mrc_tick(m.c);
+        mr_get_counters(mrc_node(m.c, 4), &now);
+    } while (now.woken == before.woken && mrc_now(m.c) - t0 < 10 * E);
+    assert_true(now.woken > before.woken);
+    assert_true(m.present[4][1]);
+    assert_false(m.st[4][1].quiesced);
     mrc_free(m.c);
 }
 
@@ -455,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_idle_groups_quiesce_everywhere),
         cmocka_unit_test(test_proposal_wakes_group),
         cmocka_unit_test(test_visited_groups_keep_status_true),
+        cmocka_unit_test(test_woken_learner_status_is_reported),
         cmocka_unit_test(test_failover_of_quiesced_groups),
         cmocka_unit_test(test_partitioned_leader_node),
         cmocka_unit_test(test_stall_below_threshold_keeps_leaders),
