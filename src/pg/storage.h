@@ -11,8 +11,8 @@
  *   storage_plans.c   the prepared statements (SPI_prepare + SPI_keepplan once)
  *   storage_load.c    start-up: every group and tombstone into the layer
  *                     (and one group, for storage_selftest.c)
- *   storage_write.c   mr_batches -> rows; per transaction: meta rows, events,
- *                     one NOTIFY per group
+ *   storage_write.c   mr_batches -> rows; per transaction: meta rows
+ *   storage_events.c  per transaction: the events, one NOTIFY per group
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
  *                     host part of snapshots) and the snapshot blob format
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
@@ -129,6 +129,15 @@ extern void storage_delete_range(Relation heap, Relation index, ScanKey keys, in
 extern void storage_txn_begin(void);
 extern void storage_write_batch(const struct mr_batch *b);
 extern void storage_txn_finish(void);
+
+/* ---- storage_events.c ---- */
+
+/* Within the transaction of storage_txn_begin: start keeping events, keep a
+ * batch's (in batch order), write them and queue one NOTIFY per group
+ * (storage_txn_finish calls these). */
+extern void storage_events_begin(void);
+extern void storage_events_keep(const struct mr_event *ev, size_t n);
+extern void storage_events_finish(void);
 
 /* ---- storage_prune.c ---- */
 

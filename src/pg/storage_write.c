@@ -2,10 +2,10 @@
  * storage_write.c — persists the batches of the multi-raft layer (mr_batch) in
  * the worker's current transaction: the groups' rows in the order
  * mr_group_write prescribes, dedup records and tombstones per batch; the meta
- * rows, the events and one NOTIFY per group once per transaction
- * (storage_txn_finish), because one transaction may carry several batches
- * (worker_batch.c) and a group's meta row, like its notification, only needs
- * its last value.  The caller commits: one commit, one WAL flush for every group.
+ * rows once per transaction (storage_txn_finish), because one transaction may
+ * carry several batches (worker_batch.c) and a group's meta row only needs its
+ * last value — as do the events and their notifications (storage_events.c).
+ * The caller commits: one commit, one WAL flush for every group.
  *
  * Each stage is one write for all groups of the batch: the rows of a table go
  * in together (storage_insert.c: multi-insert and index inserts, or one
@@ -13,25 +13,17 @@
  * deletes are statements over arrays, except the ranged log deletes, which go
  * straight through the primary key (storage_log.c).  That keeps the per-group
  * order of mr_group_write (remove/create, snapshot, entries, compaction, meta)
- * because every group appears at most once in a batch; if a batch ever lists a group twice, its
- * writes are done one at a time in batch order instead.
+ * because every group appears at most once in a batch; if a batch ever lists a
+ * group twice, its writes are done one at a time in batch order instead.
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
-#include "commands/sequence.h"
-#include "mb/pg_wchar.h"
 #include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/timestamp.h"
 
 #include "storage.h"
-
-#define NOTIFY_CHANNEL "multiraft_events"
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -95,17 +87,10 @@ exec_pairs(StoragePlan p, StorageColumn *a, StorageColumn *b, int expected)
 	storage_exec(p, v, NULL, false, expected);
 }
 
-typedef struct GroupIndex
-{
-	uint64		group;
-	uint64		index;
-} GroupIndex;
-
 /*
  * What the batches of the current transaction leave for storage_txn_finish: the
- * latest meta row of each group, the events in batch order, and the groups to
- * notify.  Allocated in TopTransactionContext, so an aborted transaction takes
- * it along.
+ * latest meta row of each group (the events: storage_events.c).  Allocated in
+ * TopTransactionContext, so an aborted transaction takes it along.
  */
 typedef struct TxnWrites
 {
@@ -114,10 +99,6 @@ typedef struct TxnWrites
 	bool	   *meta_dropped;	/* per meta row: the group was removed later */
 	int			meta_cap;
 	HTAB	   *meta_pos;		/* group -> row in meta[] */
-	StorageColumn ev[8];
-	GroupIndex *notify;
-	int			nnotify;
-	int			capnotify;
 } TxnWrites;
 
 typedef struct MetaPos
@@ -145,18 +126,9 @@ storage_txn_begin(void)
 	ctl.hcxt = TopTransactionContext;
 	txn.meta_pos = hash_create("multiraft meta rows", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	storage_column_init(&txn.ev[0], INT8OID, 16);
-	storage_column_init(&txn.ev[1], TEXTOID, 16);
-	storage_column_init(&txn.ev[2], INT8OID, 16);
-	storage_column_init(&txn.ev[3], INT8OID, 16);
-	storage_column_init(&txn.ev[4], TEXTOID, 16);
-	storage_column_init(&txn.ev[5], BYTEAOID, 16);
-	storage_column_init(&txn.ev[6], INT4OID, 16);
-	storage_column_init(&txn.ev[7], TEXTOID, 16);
-	txn.capnotify = 16;
-	txn.notify = palloc(sizeof(GroupIndex) * txn.capnotify);
 	txn.active = true;
 	MemoryContextSwitchTo(old);
+	storage_events_begin();
 }
 
 static void
@@ -355,95 +327,6 @@ write_groups(const struct mr_group_write *w, size_t n)
 }
 
 /*
- * Command ids are bytes; the events table shows them as text.  Ids given through
- * the SQL API are text already; anything else that is not valid in the database
- * encoding is shown as '\x' followed by hex, and an empty (internal) id as NULL.
- */
-static Datum
-command_id_text(const void *id, size_t len, bool *isnull)
-{
-	*isnull = (len == 0);
-	if (len == 0)
-		return (Datum) 0;
-	if (pg_verify_mbstr(GetDatabaseEncoding(), id, (int) len, true))
-		return PointerGetDatum(cstring_to_text_with_len(id, (int) len));
-	else
-	{
-		char	   *hex = palloc(2 * len + 3);
-
-		hex[0] = '\\';
-		hex[1] = 'x';
-		hex_encode(id, len, hex + 2);
-		hex[2 * len + 2] = '\0';
-		return PointerGetDatum(cstring_to_text(hex));
-	}
-}
-
-static int
-cmp_group_index(const void *a, const void *b)
-{
-	const GroupIndex *x = a;
-	const GroupIndex *y = b;
-
-	if (x->group != y->group)
-		return x->group < y->group ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
-}
-
-/* Keeps the events of one batch for storage_txn_finish (in batch order). */
-static void
-keep_events(const struct mr_event *ev, size_t n)
-{
-	MemoryContext old;
-
-	if (n == 0)
-		return;
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	for (size_t i = 0; i < n; i++)
-	{
-		const struct mr_event *e = &ev[i];
-		const char *type = mr_event_type_name(e->type);
-		bool		logged = (e->type == MR_EVENT_COMMAND ||
-							  e->type == MR_EVENT_MEMBERSHIP_CHANGE);
-		bool		has_index = logged || e->type == MR_EVENT_GROUP_REMOVED ||
-			e->type == MR_EVENT_SNAPSHOT_APPLIED;
-		bool		has_node = e->type == MR_EVENT_MEMBERSHIP_CHANGE ||
-			e->type == MR_EVENT_LEADER_ELECTED ||
-			e->type == MR_EVENT_ELECTION_STARTED ||
-			e->type == MR_EVENT_GROUP_CREATED;
-		const char *change = e->type == MR_EVENT_MEMBERSHIP_CHANGE ?
-			mr_change_type_name(e->change_type) : NULL;
-		bool		cid_null;
-		Datum		cid = command_id_text(e->command_id, e->command_id_len, &cid_null);
-
-		/* change_membership's payload defaults to NULL: empty shows as NULL */
-		bool		no_payload = !logged ||
-			(e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->payload_len == 0);
-
-		storage_column_add(&txn.ev[0], U64_DATUM(e->group), false);
-		storage_column_add(&txn.ev[1], CStringGetTextDatum(type ? type : "unknown"), false);
-		storage_column_add(&txn.ev[2], U64_DATUM(e->index), !has_index);
-		storage_column_add(&txn.ev[3], U64_DATUM(e->term), e->type == MR_EVENT_GROUP_CREATED);
-		storage_column_add(&txn.ev[4], cid, cid_null);
-		storage_column_add(&txn.ev[5], no_payload ? (Datum) 0 :
-						   storage_bytea(e->payload, e->payload_len), no_payload);
-		storage_column_add(&txn.ev[6], Int32GetDatum((int32) e->node_id),
-						   !has_node || e->node_id == 0);
-		storage_column_add(&txn.ev[7], change ? CStringGetTextDatum(change) : (Datum) 0,
-						   change == NULL);
-		if (txn.nnotify == txn.capnotify)
-		{
-			txn.capnotify *= 2;
-			txn.notify = repalloc(txn.notify, sizeof(GroupIndex) * txn.capnotify);
-		}
-		txn.notify[txn.nnotify].group = e->group;
-		txn.notify[txn.nnotify].index = has_index ? e->index : 0;
-		txn.nnotify++;
-	}
-	MemoryContextSwitchTo(old);
-}
-
-/*
  * Whether the batch removes the group for good (a removal entry: its id never
  * returns).  A replica removed while the group lives on (MR_GW_KEEP_DEDUP) keeps
  * its records, this batch's included: a later replica here may apply the same
@@ -532,44 +415,9 @@ storage_write_batch(const struct mr_batch *b)
 		for (size_t i = 0; i < b->n_groups; i++)
 			write_groups(&b->groups[i], 1);
 	storage_log_end();
-	keep_events(b->events, b->n_events);
+	storage_events_keep(b->events, b->n_events);
 	write_dedup(b);
 	write_tombstones(b->tombstones, b->n_tombstones);
-}
-
-/*
- * The events of the transaction.  Directly, the table's defaults are the
- * caller's to supply: event_id from its identity sequence, row by row in batch
- * order, and created_at = now() (the transaction's start).
- */
-static void
-write_events(void)
-{
-	StorageColumn cols[10];
-	Relation	rel;
-	Datum		v[8];
-	int			n = txn.ev[0].n;
-
-	storage_column_init(&cols[0], INT8OID, n);
-	memcpy(&cols[1], txn.ev, sizeof(txn.ev));
-	storage_column_init(&cols[9], TIMESTAMPTZOID, n);
-	rel = storage_insert_open(SR_EVENTS, cols, 10);
-	if (rel != NULL)
-	{
-		Oid			seq = storage_events_sequence();
-		Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-
-		for (int r = 0; r < n; r++)
-		{
-			storage_column_add(&cols[0], Int64GetDatum(nextval_internal(seq, false)), false);
-			storage_column_add(&cols[9], now, false);
-		}
-		storage_insert_rows(rel, cols, 10);
-		return;
-	}
-	for (int k = 0; k < 8; k++)
-		v[k] = storage_column_array(&txn.ev[k]);
-	storage_exec(SP_INSERT_EVENTS, v, NULL, false, SPI_OK_INSERT);
 }
 
 void
@@ -582,24 +430,6 @@ storage_txn_finish(void)
 	/* meta rows: the last value of each group not removed since */
 	storage_meta_write(txn.meta, txn.meta_dropped);
 
-	/* events, in batch order (event ids follow it) */
-	if (txn.ev[0].n > 0)
-		write_events();
-
-	/*
-	 * One notification per group and transaction:
-	 * '<group_id>:<highest log index of its events>'.  Async_Notify queues it;
-	 * PostgreSQL delivers it when this transaction commits.
-	 */
-	qsort(txn.notify, txn.nnotify, sizeof(GroupIndex), cmp_group_index);
-	for (int i = 0; i < txn.nnotify; i++)
-	{
-		char		payload[64];
-
-		if (i + 1 < txn.nnotify && txn.notify[i + 1].group == txn.notify[i].group)
-			continue;			/* the last of a group has its highest index */
-		snprintf(payload, sizeof(payload), INT64_FORMAT ":" UINT64_FORMAT,
-				 (int64) txn.notify[i].group, txn.notify[i].index);
-		Async_Notify(NOTIFY_CHANNEL, payload);
-	}
+	/* events, in batch order, and one NOTIFY per group */
+	storage_events_finish();
 }
