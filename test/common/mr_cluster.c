@@ -538,20 +538,22 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
         rc.c = b.completions[i];
         PUSH(s->comps, s->n_comps, s->cap_comps, rc);
     }
+    /* As a host publishes status: for the visited groups, after the advance (which
+     * releases the batch, so the ids are copied first). */
+    size_t n_visited = b.n_visited;
+    mr_group_id *visited = NULL;
     if (c->visited != NULL) {
-        /* As a host publishes status: for the visited groups, after the advance. */
-        size_t n = b.n_visited;
-        mr_group_id *ids = malloc((n > 0 ? n : 1) * sizeof *ids);
-        if (ids == NULL)
+        visited = malloc((n_visited > 0 ? n_visited : 1) * sizeof *visited);
+        if (visited == NULL)
             abort();
-        if (n > 0)
-            memcpy(ids, b.visited, n * sizeof *ids);
-        mr_advance(s->n, &b);
-        c->visited(c->visited_arg, s->id, ids, n);
-        free(ids);
-        return;
+        if (n_visited > 0)
+            memcpy(visited, b.visited, n_visited * sizeof *visited);
     }
     mr_advance(s->n, &b);
+    if (c->visited != NULL) {
+        c->visited(c->visited_arg, s->id, visited, n_visited);
+        free(visited);
+    }
 }
 
 static int start_node(struct mrc_cluster *c, mr_node_id id)
