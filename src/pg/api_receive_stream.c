@@ -17,6 +17,10 @@
  * the stream runs, so the sender sees an error only when its stream ends.
  * Frames that fail validation are dropped and counted (transport_rejected):
  * one bad frame does not cost the link.
+ *
+ * Usually the backend serves the stream only up to the CopyBothResponse: then
+ * it hands the connection to the worker and exits (transport_adopt.h), and the
+ * loop below runs only for links that cannot be handed over.
  */
 #include "postgres.h"
 
@@ -29,12 +33,16 @@
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "storage/latch.h"
 #include "utils/backend_status.h"
 #include "utils/memutils.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "guc.h"
 #include "inbox.h"
+#include "transport_adopt.h"
 #include "transport_door.h"
 
 PG_FUNCTION_INFO_V1(multiraft_receive_stream);
@@ -90,6 +98,19 @@ peer_gone(void)
 	proc_exit(0);
 }
 
+/* How often a link that stayed here offers itself to the worker again. */
+#define HAND_OVER_RETRY_MS 1000
+
+/* Give the connection to the worker, between two messages; exits if it took it. */
+static void
+hand_over(int32 from_node)
+{
+	if (!adopt_hand_over(from_node))
+		return;
+	ereport(DEBUG1, (errmsg("multiraft: handed the link from node %d to the worker", from_node)));
+	proc_exit(0);
+}
+
 Datum
 multiraft_receive_stream(PG_FUNCTION_ARGS)
 {
@@ -101,6 +122,7 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 	StringInfoData msg;
 	StringInfoData buf;
 	uint64		rejected = 0;
+	TimestampTz last_try;
 
 	if (PG_NARGS() != 3 || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -127,6 +149,10 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 	pq_endmessage(&buf);
 	pq_flush();
 
+	/* The worker reads the stream itself when it can (transport_adopt.h). */
+	hand_over(from_node);
+	last_try = GetCurrentTimestamp();
+
 	for (;;)
 	{
 		int			mtype;
@@ -135,6 +161,29 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 		WireResult	r;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * The worker may not have listened yet (it starts after the server, and
+		 * restarts after a failure): offer the link again now and then, also
+		 * while the peer has nothing to send.
+		 */
+		if (adopt_may_hand_over() && !pq_buffer_has_data())
+		{
+			int			rc;
+
+			if (TimestampDifferenceExceeds(last_try, GetCurrentTimestamp(), HAND_OVER_RETRY_MS))
+			{
+				hand_over(from_node);
+				last_try = GetCurrentTimestamp();
+			}
+			rc = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   MyProcPort->sock, HAND_OVER_RETRY_MS, PG_WAIT_CLIENT);
+			if (rc & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+			if (!(rc & WL_SOCKET_READABLE))
+				continue;
+		}
 		MemoryContextReset(frame_cxt);
 		initStringInfo(&msg);
 

@@ -46,6 +46,8 @@ static const char *const counter_names[TC_COUNT_] = {
 	[TC_CONNECTS] = "transport_connects",
 	[TC_CONNECT_FAILURES] = "transport_connect_failures",
 	[TC_DISCONNECTS] = "transport_disconnects",
+	[TC_LINKS_ADOPTED] = "transport_links_adopted",
+	[TC_ADOPTED_CLOSED] = "transport_adopted_links_closed",
 };
 
 /* ---------------------------------------------------------------- shmem */

@@ -1,6 +1,7 @@
 /*
  * inbox.h — the transport's shared memory: the inbox through which backends
- * running multiraft.receive() hand frames to the worker, the node-wide
+ * running multiraft.receive() or receive_stream() hand frames to the worker
+ * (links the worker adopted bypass it: transport_adopt.h), the node-wide
  * transport counters, the per-peer link state shown by multiraft.nodes, and the
  * registry generation that tells the worker to re-read multiraft.node.
  *
@@ -41,6 +42,8 @@ typedef enum TransportCounter
 	TC_CONNECTS,				/* connections established */
 	TC_CONNECT_FAILURES,		/* attempts that failed */
 	TC_DISCONNECTS,				/* established connections lost */
+	TC_LINKS_ADOPTED,			/* incoming links the worker took over */
+	TC_ADOPTED_CLOSED,			/* adopted links closed (by either end) */
 	TC_COUNT_
 } TransportCounter;
 

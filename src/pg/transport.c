@@ -2,7 +2,8 @@
  * transport.c — the worker's side of the node-to-node transport (transport.h):
  * the peer table loaded from multiraft.node, sending envelopes, and the one
  * wait of the worker loop.  Connections are in transport_conn.c, the receive
- * side in transport_recv.c and api_transport.c, the wire format in wire.c.
+ * side in transport_recv.c, transport_adopt.c and api_*.c, the wire format in
+ * wire.c.
  */
 #include "postgres.h"
 
@@ -19,6 +20,7 @@
 
 #include "guc.h"
 #include "transport.h"
+#include "transport_adopt.h"
 #include "transport_peer.h"
 #include "wire.h"
 
@@ -59,6 +61,7 @@ transport_init(void)
 	SendContext = AllocSetContextCreate(TransportContext, "multiraft transport send",
 										ALLOCSET_DEFAULT_SIZES);
 	transport_recv_init();
+	adopt_init();
 	/* Stream ids of chunked batches must differ from the previous incarnation's. */
 	next_stream_id = (uint64) GetCurrentTimestamp();
 	loaded_generation = 0;		/* forces a load at the first transport_wait */
@@ -317,17 +320,22 @@ transport_send(const struct mr_envelope *env)
 /*
  * The wait set is kept between calls while the sockets in it stay the same
  * (an epoll set costs system calls to build): one entry per peer socket, keyed
- * by node, socket and connection generation.  Only the requested events change
- * in place.  While a peer is connecting libpq may swap its socket under the same
- * number, so the set is rebuilt on every call then.
+ * by node, socket and connection generation, then the adopted links' sockets
+ * (transport_adopt.h), keyed by slot, socket and serial.  Only the requested
+ * events change in place.  While a peer is connecting libpq may swap its socket
+ * under the same number, so the set is rebuilt on every call then.
  */
 typedef struct WaitEntry
 {
-	int32		node_id;
+	intptr_t	tag;			/* a peer's node id (> 0) or ADOPT_TAG(slot) */
 	pgsocket	sock;
 	uint64		conn_gen;
 	uint32		events;
 } WaitEntry;
+
+/* Tags of the adopted links: slot -1 (the datagram socket) is -1, slot k is -2 - k. */
+#define ADOPT_TAG(slot) ((intptr_t) -2 - (slot))
+#define ADOPT_SLOT(tag) ((int) (-2 - (tag)))
 
 static WaitEventSet *wait_set = NULL;
 static WaitEntry *wait_entries = NULL;
@@ -337,8 +345,11 @@ static bool wait_set_volatile = false;
 static WaitEventSet *
 current_wait_set(void)
 {
-	WaitEntry  *want = palloc(sizeof(WaitEntry) * Max(n_peers, 1));
+	int			max_adopt = adopt_max_wait_entries();
+	WaitEntry  *want = palloc(sizeof(WaitEntry) * (n_peers + max_adopt));
+	AdoptWait  *adopt = palloc(sizeof(AdoptWait) * max_adopt);
 	int			n = 0;
+	int			n_adopt;
 	bool		same;
 	bool		any_connecting = false;
 
@@ -351,16 +362,26 @@ current_wait_set(void)
 			any_connecting = true;
 		if (ev == 0)
 			continue;
-		want[n].node_id = peers[i].node_id;
+		want[n].tag = peers[i].node_id;
 		want[n].sock = sock;
 		want[n].conn_gen = peers[i].conn_gen;
 		want[n].events = ev;
 		n++;
 	}
+	n_adopt = adopt_wait_entries(adopt, max_adopt);
+	for (int i = 0; i < n_adopt; i++)
+	{
+		want[n].tag = ADOPT_TAG(adopt[i].slot);
+		want[n].sock = adopt[i].sock;
+		want[n].conn_gen = adopt[i].serial;
+		want[n].events = WL_SOCKET_READABLE;
+		n++;
+	}
+	pfree(adopt);
 
 	same = wait_set != NULL && !wait_set_volatile && n == n_wait_entries;
 	for (int i = 0; same && i < n; i++)
-		same = want[i].node_id == wait_entries[i].node_id &&
+		same = want[i].tag == wait_entries[i].tag &&
 			want[i].sock == wait_entries[i].sock &&
 			want[i].conn_gen == wait_entries[i].conn_gen;
 	if (same)
@@ -385,7 +406,7 @@ current_wait_set(void)
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < n; i++)
 		AddWaitEventToSet(wait_set, want[i].events, want[i].sock, NULL,
-						  (void *) (intptr_t) want[i].node_id);
+						  (void *) want[i].tag);
 	wait_entries = MemoryContextAlloc(TransportContext, sizeof(WaitEntry) * Max(n, 1));
 	memcpy(wait_entries, want, sizeof(WaitEntry) * n);
 	n_wait_entries = n;
@@ -436,12 +457,20 @@ transport_wait(long timeout_ms)
 	n = WaitEventSetWait(set, timeout_ms, events, nevents, PG_WAIT_EXTENSION);
 	for (int i = 0; i < n; i++)
 	{
-		int32		node_id = (int32) (intptr_t) events[i].user_data;
+		intptr_t	tag = (intptr_t) events[i].user_data;
 		Peer	   *p;
 
 		if (events[i].events & WL_LATCH_SET)
 			ResetLatch(MyLatch);
-		if (node_id == 0 || (p = find_peer(node_id)) == NULL)
+		if (events[i].events & WL_POSTMASTER_DEATH)
+			continue;
+		if (tag < 0)
+		{
+			if (events[i].events & WL_SOCKET_READABLE)
+				adopt_mark_readable(ADOPT_SLOT(tag));
+			continue;
+		}
+		if (tag == 0 || (p = find_peer((int32) tag)) == NULL)
 			continue;
 		if (events[i].events & WL_SOCKET_READABLE)
 			readable[p - peers] = true;

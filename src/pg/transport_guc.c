@@ -8,12 +8,17 @@
  *
  * multiraft.inbox_size: shared memory for received, not yet processed frames
  * (sized at server start).
+ *
+ * multiraft.adopt_links: whether a receive_stream() backend hands its link to
+ * the worker after the handshake (transport_adopt.h).  Off keeps every link in
+ * its backend, visible in pg_stat_activity; it applies to links opened after.
  */
 #include "postgres.h"
 
 #include "utils/guc.h"
 
 #include "inbox.h"
+#include "transport_adopt.h"
 #include "wire.h"
 
 int			multiraft_cluster_id = 0;
@@ -34,4 +39,10 @@ transport_define_gucs(void)
 							&multiraft_inbox_size_kb, 8 * 1024,
 							(4 * MR_WIRE_MAX_FRAME) / 1024, 1024 * 1024,
 							PGC_POSTMASTER, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomBoolVariable("multiraft.adopt_links",
+							 "Whether the worker reads its peers' links itself.",
+							 "When on, a node link's backend hands its connection to the worker "
+							 "after the handshake (unless it uses TLS or GSS encryption) and exits.",
+							 &multiraft_adopt_links, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 }

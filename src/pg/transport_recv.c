@@ -1,10 +1,12 @@
 /*
- * transport_recv.c — the worker's receive side: drain the shared-memory inbox,
- * reassemble chunked batches, decode, and hand envelopes to the worker.
+ * transport_recv.c — the worker's receive side: drain the shared-memory inbox
+ * and the adopted links (transport_adopt.c), reassemble chunked batches,
+ * decode, and hand envelopes to the worker.
  *
- * Frames were validated by multiraft.receive() already; they are decoded again
- * here (the inbox holds bytes, not pointers) and anything that fails now is
- * rejected and counted like at the door.
+ * Inbox frames were validated by a backend's door already; they are decoded
+ * again here (the inbox holds bytes, not pointers) and anything that fails now
+ * is rejected and counted like at the door.  Frames of adopted links are
+ * validated here only, with the same checks.
  *
  * Chunks: a sender cuts an encoded Batch larger than MR_WIRE_CHUNK_SIZE into
  * frames numbered 0..count-1 under one stream id and sends them in order on its
@@ -18,6 +20,7 @@
 
 #include "guc.h"
 #include "inbox.h"
+#include "transport_adopt.h"
 #include "transport.h"
 #include "transport_peer.h"
 #include "wire.h"
@@ -179,12 +182,57 @@ take_chunk(const WireFrame *f, EnvelopeFn fn, void *arg)
 	}
 }
 
+typedef struct DrainTarget
+{
+	EnvelopeFn	fn;
+	void	   *arg;
+} DrainTarget;
+
+/*
+ * One frame, from the inbox (expect_from 0: the door validated and counted it)
+ * or from an adopted link (expect_from: the node its handshake named; validated
+ * and counted here, as door_admit() does at a backend's door).
+ */
+static void
+take_frame(const char *data, size_t len, uint32 expect_from, void *arg)
+{
+	DrainTarget *t = (DrainTarget *) arg;
+	WireFrame	f;
+	char	   *err = NULL;
+
+	if (len == 0)
+		return;
+	if (wire_decode_frame(data, len, (uint64) multiraft_cluster_id,
+						  (uint32) multiraft_node_id, &f, &err) != WIRE_OK ||
+		(expect_from != 0 && f.from_node != expect_from))
+	{
+		transport_counter_add(TC_REJECTED, 1);
+		ereport(DEBUG1, (errmsg("multiraft: dropped a message from node %u: %s", expect_from,
+								err ? err : "it names another sender")));
+	}
+	else
+	{
+		if (expect_from != 0)
+		{
+			transport_counter_add(TC_FRAMES_RECEIVED, 1);
+			transport_counter_add(TC_BYTES_RECEIVED, len);
+			peer_stats_count_received((int32) expect_from, len);
+		}
+		if (f.is_chunk)
+			take_chunk(&f, t->fn, t->arg);
+		else
+			deliver(&f.env, t->fn, t->arg);
+	}
+	MemoryContextReset(DrainContext);
+}
+
 void
 transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), void *arg)
 {
 	/* Only what is there now: producers keep adding while we work. */
 	uint32		n = inbox_count();
 	MemoryContext old;
+	DrainTarget t = {fn, arg};
 
 	if (DrainContext == NULL)
 		return;					/* transport_init() not called */
@@ -194,25 +242,11 @@ transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), voi
 	{
 		char	   *data;
 		size_t		len;
-		WireFrame	f;
-		char	   *err = NULL;
 
 		if (!inbox_pop(&data, &len))
 			break;
-		if (len > 0)
-		{
-			if (wire_decode_frame(data, len, (uint64) multiraft_cluster_id,
-								  (uint32) multiraft_node_id, &f, &err) != WIRE_OK)
-			{
-				transport_counter_add(TC_REJECTED, 1);
-				ereport(DEBUG1, (errmsg("multiraft: dropped an inbox message: %s", err)));
-			}
-			else if (f.is_chunk)
-				take_chunk(&f, fn, arg);
-			else
-				deliver(&f.env, fn, arg);
-		}
-		MemoryContextReset(DrainContext);
+		take_frame(data, len, 0, &t);
 	}
+	adopt_drain(take_frame, &t);
 	MemoryContextSwitchTo(old);
 }

@@ -8,7 +8,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MultiraftTest;
 
-my @nodes = start_cluster(3);
+# Links stay in their backends (multiraft.adopt_links = off): this test cuts
+# them with pg_terminate_backend.  034_link_adoption.pl covers adopted links.
+my @nodes = start_cluster(3, 'multiraft.adopt_links' => 'off');
 
 my $workers = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'multiraft worker'";
 sub worker_pid

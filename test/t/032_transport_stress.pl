@@ -12,7 +12,9 @@ use IPC::Run;
 use MultiraftTest;
 use Time::HiRes qw(time);
 
-my @n = start_cluster(3, 'multiraft.inbox_size' => "'2304kB'");
+# Links stay in their backends (multiraft.adopt_links = off), so frames go
+# through the small inbox and the links can be cut with pg_terminate_backend.
+my @n = start_cluster(3, 'multiraft.inbox_size' => "'2304kB'", 'multiraft.adopt_links' => 'off');
 
 for my $i (0 .. 2)
 {

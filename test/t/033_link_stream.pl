@@ -11,7 +11,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MultiraftTest;
 
-my @n = start_cluster(2);
+# The backend's side of a link: multiraft.adopt_links = off keeps every link
+# there (034_link_adoption.pl covers the hand-over to the worker).
+my @n = start_cluster(2, 'multiraft.adopt_links' => 'off');
 my $tool = ($ENV{TESTDIR} // '.') . '/test/tools/mr_link';
 my $links = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL multiraft.receive_stream(%'";
 

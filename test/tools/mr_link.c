@@ -6,11 +6,17 @@
  *   "done"            the CALL completed
  *   "error: MESSAGE"  the server refused the stream or ended it with an error
  *
- * usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [HEX ...]
+ * --raw HEX writes the bytes as they are on the connection's socket instead
+ * (hostile framing), and the tool stops after them: "closed" if the server
+ * then closed the connection, "open" if it still held it 5 s later.
+ *
+ * usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--raw HEX] [HEX ...]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "libpq-fe.h"
 
@@ -71,7 +77,7 @@ main(int argc, char **argv)
 
 	if (argc < 5)
 	{
-		fprintf(stderr, "usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [HEX ...]\n");
+		fprintf(stderr, "usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--raw HEX] [HEX ...]\n");
 		return 2;
 	}
 	conn = PQconnectdb(argv[1]);
@@ -96,6 +102,35 @@ main(int argc, char **argv)
 		{
 			fail = argv[++i];
 			continue;
+		}
+		if (strcmp(argv[i], "--raw") == 0 && i + 1 < argc)
+		{
+			struct pollfd pfd;
+
+			len = unhex(argv[++i], frame, sizeof(frame));
+			if (len < 0 || PQflush(conn) != 0 || write(PQsocket(conn), frame, len) != len)
+			{
+				fprintf(stderr, "mr_link: could not write the raw bytes\n");
+				return 2;
+			}
+			/* Readable with nothing to read: the server closed the connection. */
+			pfd.fd = PQsocket(conn);
+			pfd.events = POLLIN;
+			for (;;)
+			{
+				char		c;
+
+				if (poll(&pfd, 1, 5000) <= 0)
+				{
+					printf("open\n");
+					return 0;
+				}
+				if (read(pfd.fd, &c, 1) <= 0)
+				{
+					printf("closed\n");
+					return 0;
+				}
+			}
 		}
 		len = unhex(argv[i], frame, sizeof(frame));
 		if (len < 0)
