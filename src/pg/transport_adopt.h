@@ -23,9 +23,12 @@
 
 #include "postgres.h"
 
-/* The worker's datagram socket, relative to the data directory (every server
- * process runs there). */
-#define MR_ADOPT_SOCKET_NAME "multiraft_links.socket"
+/*
+ * The worker's datagram socket, relative to the data directory (every server
+ * process runs there).  pg_stat_tmp holds transient files and base backups
+ * leave its contents out (a socket would only draw a warning).
+ */
+#define MR_ADOPT_SOCKET_NAME "pg_stat_tmp/multiraft_links.socket"
 
 extern bool multiraft_adopt_links;
 

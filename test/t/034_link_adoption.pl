@@ -48,8 +48,8 @@ for my $i (0 .. 2)
 	ok(poll_until($n[$i], $backends, '0'), "node" . ($i + 1) . " serves no link in a backend");
 	cmp_ok(counter($i, 'transport_links_adopted'), '>=', 2, "node" . ($i + 1) . " adopted its links");
 }
-my $sock = $n[0]->data_dir . '/multiraft_links.socket';
-ok(-S $sock, 'the hand-over socket is in the data directory');
+my $sock = $n[0]->data_dir . '/pg_stat_tmp/multiraft_links.socket';
+ok(-S $sock, 'the hand-over socket is in the data directory (pg_stat_tmp)');
 is(sprintf('%o', (stat $sock)[2] & 0777), '600', 'and only the server user may use it');
 
 # Commands, small and chunked, cross adopted links.
@@ -108,7 +108,7 @@ is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '3', 'the rea
 	$rejected = counter(0, 'transport_rejected');
 	chdir $n[0]->data_dir or die "chdir: $!";
 	socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
-	my $to = pack_sockaddr_un('multiraft_links.socket');
+	my $to = pack_sockaddr_un('pg_stat_tmp/multiraft_links.socket');
 	send($s, 'not a hand-over', 0, $to) or die "send: $!";
 	send($s, pack('Llll', 0x4d524c4b, 2, 1, 0), 0, $to) or die "send: $!";
 	close $s;
