@@ -22,6 +22,15 @@
  * only after it is "persisted", i.e. after the first round's mr_advance).
  * As soon as a round has envelopes to send, the transaction commits first.
  *
+ * And as soon as a round that needs no flush has completions: then the
+ * transaction commits without waiting for its flush and the requests complete
+ * at once.  Under load the round after a leader's apply proposes the commands
+ * held while the applied round was in flight; in the same transaction their
+ * appends would leave only after its flush (early appends are a first round's
+ * only) and the applied commands' completions would wait for that flush too.
+ * In a transaction of their own the appends leave before the leader's flush,
+ * as every round's should (bench/README.md, eighth analysis).
+ *
  * Early appends (dissertation §10.2.1).  A leader may replicate entries before
  * its own write of them is durable: it counts itself towards their commit only
  * after that write (the core's self-progress moves at mr_advance), and its term
@@ -231,8 +240,12 @@ worker_process_batch(void)
 				hold(&h, &b);
 				MemoryContextSwitchTo(old);
 			}
-			/* Another round only if this one sends nothing (see the top). */
-			if (round == MAX_ROUNDS || b.n_envelopes > 0)
+			/*
+			 * Another round only if this one sends nothing and completes
+			 * nothing that could leave without a flush (see the top).
+			 */
+			if (round == MAX_ROUNDS || b.n_envelopes > 0 ||
+				(!sync && b.n_completions > 0))
 				break;
 			rc = mr_advance(worker_node, &b);
 			if (rc != MR_OK)
