@@ -178,7 +178,7 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 			}
 			rc = WaitLatchOrSocket(MyLatch,
 								   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   MyProcPort->sock, HAND_OVER_RETRY_MS, PG_WAIT_CLIENT);
+								   MyProcPort->sock, HAND_OVER_RETRY_MS, WAIT_EVENT_CLIENT_READ);
 			if (rc & WL_LATCH_SET)
 				ResetLatch(MyLatch);
 			if (!(rc & WL_SOCKET_READABLE))

@@ -458,8 +458,12 @@ read_link(AdoptedLink *l,
 		ssize_t		n;
 		size_t		want;
 
-		/* Room for the next chunk, or for the whole message being read. */
-		if (l->start > 0 && (l->start == l->len || l->cap - l->len < MR_ADOPT_READ_CHUNK))
+		/*
+		 * The partial message left by the last parse moves to the front (it is
+		 * short but for a large frame's first part), then there is room for the
+		 * next chunk, or for the whole message being read.
+		 */
+		if (l->start > 0)
 		{
 			memmove(l->buf, l->buf + l->start, l->len - l->start);
 			l->len -= l->start;
