@@ -201,6 +201,12 @@ struct mr_node {
     struct mr_group **active;
     uint32_t n_active, cap_active;
     struct mr_vec dirty;      /* struct mr_group * */
+    /* Batching by holding across groups (mr_request.c): the groups whose commands
+     * this node's current round proposed, and the groups holding commands. */
+    struct mr_vec round_groups;  /* mr_group_id */
+    struct mr_vec held_groups;   /* mr_group_id */
+    bool round_in_flight;        /* judged at each mr_ready */
+    uint64_t round_started_at;   /* tick the node's current round began */
     struct mr_peer **peers;
     uint32_t n_peers, cap_peers;
     /* Output accumulated for the next batch. */
@@ -300,6 +306,7 @@ size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
 /* -------------------------------------------------------------- mr_group.c */
 
 struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id);
+void mr_judge_round(struct mr_node *n);
 struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id);
 int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit);
 /* Creates the group object with an empty (or given) configuration; not yet in the

@@ -91,6 +91,8 @@ void mr_node_free(struct mr_node *n)
     mr_arena_reset(n);
     mr_vec_free(n, &n->arena);
     mr_vec_free(n, &n->dirty);
+    mr_vec_free(n, &n->round_groups);
+    mr_vec_free(n, &n->held_groups);
     mr_vec_free(n, &n->events);
     mr_vec_free(n, &n->dedup);
     mr_vec_free(n, &n->tombstones);

@@ -235,6 +235,7 @@ int mr_ready(struct mr_node *n, struct mr_batch *out)
     if (n->busy)
         return MR_EBUSY;
     memset(out, 0, sizeof *out);
+    mr_judge_round(n);
     /* A group is visited once per batch: its DIRTY flag stays set while the batch
      * is built, so marking it again meanwhile is a no-op. */
     for (size_t i = 0; i < n->dirty.len; i++)

@@ -479,32 +479,83 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
 }
 
 /*
- * Batching by holding (a closed-loop Nagle), on the leader: while commands it
- * proposed in a group are in flight — sent, not yet applied — a NEW command waits
- * instead of starting a round of its own, and the commands made meanwhile leave
- * together when that round is applied here (the completions mark the group).
- * Under load each round then carries every command that arrived during the
- * previous one: one transaction and one WAL flush per member per round instead
- * of per command.  A lone command never waits (nothing of ours is in flight), and
- * none waits longer than batch_hold_ticks (a round that cannot commit — lost
- * quorum — holds nothing hostage).  Only this node's own rounds count: other
- * nodes' traffic keeps a busy group's log ahead of its commit index nearly all
- * the time, and waiting for that would starve the commands made here.
- * Resubmissions are never held.
+ * Batching by holding (a closed-loop Nagle), on the leader: while a round of
+ * commands this node proposed is in flight — sent, not yet applied, in any of
+ * the groups it leads — a NEW command waits instead of starting a round of its
+ * own, and the commands made meanwhile, in every group, leave together when
+ * that round is applied here (the held groups are then marked).  Under load each
+ * round then carries every command that arrived during the previous one: one
+ * transaction and one WAL flush per member per round instead of per command —
+ * also with many groups, each seeing a command only now and then, which a
+ * round per group would not batch at all.  A lone command never waits (nothing
+ * of ours is in flight), and none waits longer than batch_hold_ticks (a round
+ * that cannot commit — lost quorum — holds nothing hostage, and the next round
+ * starts without it).  Only this node's own rounds count: other nodes' traffic
+ * keeps a busy group's log ahead of its commit index nearly all the time, and
+ * waiting for that would starve the commands made here.  Resubmissions are
+ * never held.
  *
  * A follower forwards at once: the leader holds forwarded commands for its next
  * round (mr_hold_forwarded), and a follower's own round only comes back applied
  * after that leader round, its commit notice and the follower's apply — holding
  * there too cost each forwarded command about one leader round more.
  */
-static bool round_in_flight(const struct mr_node *n, const struct mr_group *g)
+static bool group_round_in_flight(const struct mr_group *g)
 {
-    if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER)
+    if (raft_get_role(g->raft) != RAFT_LEADER)
         return false;
     for (const struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
         if (w->kind == MR_REQ_COMMAND && w->state == MR_W_SENT)
             return true;
     return false;
+}
+
+static bool round_in_flight(const struct mr_node *n)
+{
+    return !n->cfg.disable_batch_hold && n->round_in_flight;
+}
+
+/*
+ * The node's round is in flight while a group it proposed in still has a command
+ * of it sent and not applied, for at most batch_hold_ticks: a group that cannot
+ * commit (lost quorum) must not hold the others' commands longer than that, and
+ * the next round starts without it.  When the round lands, the groups that held
+ * commands meanwhile are visited, so that those leave together at once.
+ */
+void mr_judge_round(struct mr_node *n)
+{
+    mr_group_id *ids = n->round_groups.data;
+    size_t kept = 0;
+    bool was = n->round_in_flight;
+
+    if (n->now < n->round_started_at + n->cfg.batch_hold_ticks)
+        for (size_t i = 0; i < n->round_groups.len; i++) {
+            struct mr_group *g = mr_group_find(n, ids[i]);
+            if (g != NULL && !(g->flags & MR_G_GONE) && group_round_in_flight(g))
+                ids[kept++] = ids[i];
+        }
+    n->round_groups.len = kept;
+    n->round_in_flight = kept > 0;
+    if (!n->round_in_flight)
+        n->round_started_at = n->now; /* what this pass proposes is the next round */
+    if (was && !n->round_in_flight) {
+        mr_group_id *held = n->held_groups.data;
+        for (size_t i = 0; i < n->held_groups.len; i++) {
+            struct mr_group *g = mr_group_find(n, held[i]);
+            if (g != NULL)
+                mr_group_mark(n, g);
+        }
+        n->held_groups.len = 0;
+    }
+}
+
+static void note_group(struct mr_node *n, struct mr_vec *v, mr_group_id id)
+{
+    mr_group_id *ids = v->data;
+    for (size_t i = 0; i < v->len; i++)
+        if (ids[i] == id)
+            return;
+    (void)mr_vec_push(n, v, sizeof id, &id);
 }
 
 static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)
@@ -523,7 +574,7 @@ static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)
 bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m)
 {
     if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER ||
-        m->n_entries == 0 || !round_in_flight(n, g))
+        m->n_entries == 0 || !round_in_flight(n))
         return false;
     for (uint32_t i = 0; i < m->n_entries; i++) {
         struct mr_entry_view v;
@@ -568,7 +619,7 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
         return;
     /* Judged once, before this pass proposes anything: the commands of one pass
      * leave together or wait together. */
-    in_flight = round_in_flight(n, g);
+    in_flight = round_in_flight(n) && raft_get_role(g->raft) == RAFT_LEADER;
     if (g->n_boot > 0)
         service_boot(n, g);
     for (w = g->waiters; w != NULL; w = next) {
@@ -587,11 +638,15 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                 if (!w->held)
                     n->c.held_commands++;
                 w->held = true;
+                note_group(n, &n->held_groups, g->id);
                 break;
             }
             rc = raft_propose(g->raft, w->data, w->data_len, NULL, NULL);
-            if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+            if (rc == RAFT_OK || rc == RAFT_FORWARDED) {
                 sent(n, w, resubmit);
+                if (rc == RAFT_OK && w->kind == MR_REQ_COMMAND && !n->cfg.disable_batch_hold)
+                    note_group(n, &n->round_groups, g->id);
+            }
             break;
         case MR_REQ_CONF_CHANGE:
             /* Strictly one at a time and in order: a later request is validated

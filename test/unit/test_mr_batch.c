@@ -345,6 +345,117 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     mrc_free(c);
 }
 
+/* Appends node 1 sent to node 2, in any group: one per envelope that has some. */
+static void watch_node_rounds(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct round_watch *w = arg;
+    if (node != 1)
+        return;
+    for (size_t i = 0; i < b->n_envelopes; i++) {
+        size_t entries = 0;
+        for (size_t k = 0; b->envelopes[i].to_node == 2 && k < b->envelopes[i].n_messages; k++) {
+            const struct mr_message *mm = &b->envelopes[i].messages[k];
+            if (mm->msg.type == RAFT_MSG_APPEND)
+                entries += mm->msg.n_entries;
+        }
+        if (entries > 0)
+            w->rounds++;
+        if (entries > w->max_entries)
+            w->max_entries = entries;
+    }
+}
+
+/* The round in flight is the node's, not a group's: a command in another group
+ * this node leads waits for it too, and leaves at once when it lands, together
+ * with the commands of every group made meanwhile.  (With many groups each sees
+ * a command only now and then: a round per group would batch nothing.) */
+static void test_other_groups_wait_for_the_nodes_round(void **state)
+{
+    struct mrc_cluster *c = cluster(47);
+    mr_node_id members[3] = {1, 2, 3};
+    struct round_watch w;
+    struct mr_counters before, after;
+    uint64_t t0;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 2, members, 3, 2), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    assert_int_equal(mrc_leader(c, 2, NULL), 1);
+    mrc_settle(c);
+    memset(&w, 0, sizeof w);
+    mrc_set_batch_observer(c, watch_node_rounds, &w);
+    mr_get_counters(mrc_node(c, 1), &before);
+    t0 = mrc_now(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 3, "C", 1, "c", 1, 0), MR_OK);
+    mrc_stall(c, 2, true);
+    mrc_stall(c, 3, true);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 2, 4, "D", 1, "d", 1, 0), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 5, "E", 1, "e", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_false(mrc_completion(c, 1, 3, NULL));
+    mrc_stall(c, 2, false);
+    mrc_stall(c, 3, false);
+    mrc_settle(c);
+    assert_int_equal(mrc_now(c), t0); /* no tick needed */
+    for (uint64_t t = 3; t <= 5; t++)
+        assert_true(mrc_completion(c, 1, t, NULL));
+    mr_get_counters(mrc_node(c, 1), &after);
+    assert_int_equal(after.held_commands - before.held_commands, 2);
+    assert_int_equal(w.rounds, 2);      /* C's round, then D + E in one envelope */
+    assert_int_equal(w.max_entries, 2);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A group that cannot commit (its followers are down) holds the node's other
+ * groups for at most batch_hold_ticks, once: the next round starts without it. */
+static void test_a_group_without_quorum_holds_the_others_briefly(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id m1[3] = {1, 2, 3}, m2[3] = {1, 4, 5};
+    struct mr_counters before, after;
+    uint64_t t0;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 5;
+    o.seed = 48;
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, m1, 3, 1), MR_OK);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 2, m2, 3, 2), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    assert_int_equal(mrc_leader(c, 2, NULL), 1);
+    mrc_settle(c);
+    mrc_crash(c, 2);
+    mrc_crash(c, 3);
+    mr_get_counters(mrc_node(c, 1), &before);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 10, "A", 1, "a", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 2, 11, "B", 1, "b", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_false(mrc_completion(c, 1, 11, NULL)); /* held behind A's round */
+    t0 = mrc_now(c);
+    while (!mrc_completion(c, 1, 11, NULL) && mrc_now(c) < t0 + 10) {
+        mrc_tick(c);
+        mrc_settle(c);
+    }
+    assert_true(mrc_completion(c, 1, 11, NULL));
+    assert_true(mrc_now(c) <= t0 + 2); /* batch_hold_ticks */
+    /* The next command of group 2 does not wait for group 1 again. */
+    t0 = mrc_now(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 2, 12, "C", 1, "c", 1, 0), MR_OK);
+    mrc_settle(c);
+    assert_true(mrc_completion(c, 1, 12, NULL));
+    assert_int_equal(mrc_now(c), t0);
+    assert_false(mrc_completion(c, 1, 10, NULL));
+    mr_get_counters(mrc_node(c, 1), &after);
+    assert_int_equal(after.held_commands - before.held_commands, 1);
+    mrc_free(c);
+}
+
 /* A follower does not hold: its commands are forwarded at once, even while an
  * earlier one of its own is still in flight, so that they join the leader's next
  * round (where the holding happens) instead of waiting for their node's previous
@@ -435,6 +546,8 @@ int main(void)
         cmocka_unit_test(test_commands_wait_for_the_round_in_flight),
         cmocka_unit_test(test_forwarded_commands_join_the_leaders_next_round),
         cmocka_unit_test(test_followers_forward_without_holding),
+        cmocka_unit_test(test_other_groups_wait_for_the_nodes_round),
+        cmocka_unit_test(test_a_group_without_quorum_holds_the_others_briefly),
         cmocka_unit_test(test_durable_notices_leave_after_the_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
