@@ -306,7 +306,6 @@ size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
 /* -------------------------------------------------------------- mr_group.c */
 
 struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id);
-void mr_judge_round(struct mr_node *n);
 struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id);
 int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit);
 /* Creates the group object with an empty (or given) configuration; not yet in the
@@ -380,6 +379,9 @@ void mr_waiter_free(struct mr_node *n, struct mr_waiter *w);
 void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
 /* Completes and frees every waiter of g. */
 void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
+/* At the start of each mr_ready: whether this node's round is still in flight;
+ * when it lands, the groups that held commands are marked. */
+void mr_judge_round(struct mr_node *n);
 /* Submits queued requests to the core (called from mr_ready only: may look up
  * command ids through the storage callback). */
 void mr_service_group(struct mr_node *n, struct mr_group *g);

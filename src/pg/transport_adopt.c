@@ -220,7 +220,7 @@ adopt_shutdown(void)
 int
 adopt_max_wait_entries(void)
 {
-	return 1 + MR_MAX_ADOPTED_LINKS;
+	return 1 + n_links;			/* the datagram socket and the slots in use */
 }
 
 int

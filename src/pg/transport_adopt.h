@@ -54,7 +54,7 @@ typedef struct AdoptWait
 
 /* Fills out[0..max) and returns how many entries are wanted. */
 extern int	adopt_wait_entries(AdoptWait *out, int max);
-/* Bound on adopt_wait_entries() (for the caller's array). */
+/* Bound on adopt_wait_entries() now (for the caller's array). */
 extern int	adopt_max_wait_entries(void);
 /* The wait saw slot (-1: the datagram socket) readable. */
 extern void adopt_mark_readable(int slot);

@@ -207,8 +207,11 @@ take_frame(const char *data, size_t len, uint32 expect_from, void *arg)
 		(expect_from != 0 && f.from_node != expect_from))
 	{
 		transport_counter_add(TC_REJECTED, 1);
-		ereport(DEBUG1, (errmsg("multiraft: dropped a message from node %u: %s", expect_from,
-								err ? err : "it names another sender")));
+		if (expect_from == 0)
+			ereport(DEBUG1, (errmsg("multiraft: dropped an inbox message: %s", err)));
+		else
+			ereport(DEBUG1, (errmsg("multiraft: dropped a message on the link of node %u: %s",
+									expect_from, err ? err : "it names another sender")));
 	}
 	else
 	{

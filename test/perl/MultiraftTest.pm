@@ -8,9 +8,10 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use IPC::Run ();
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_cluster poll_until node_conf);
+our @EXPORT = qw(start_cluster poll_until node_conf transport_counter mr_link);
 
 # Extra postgresql.conf lines for node $id; %opts may override settings.
 sub node_conf
@@ -74,6 +75,28 @@ sub poll_until
 	}
 	Test::More::diag("poll_until: '$query' gave '$last', expected '$expected'");
 	return 0;
+}
+
+
+# A node-wide transport counter of $node (multiraft._transport_stats()).
+sub transport_counter
+{
+	my ($node, $name) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT value FROM multiraft._transport_stats() WHERE name = '$name'");
+}
+
+# test/tools/mr_link against $node, playing a peer's worker: @args are its
+# FROM_NODE TO_NODE CLUSTER_ID and options/frames; returns its one-line answer.
+sub mr_link
+{
+	my ($node, @args) = @_;
+	my $tool = ($ENV{TESTDIR} // '.') . '/test/tools/mr_link';
+	my $conninfo = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
+	my ($out, $err);
+	IPC::Run::run([ $tool, $conninfo, @args ], '>', \$out, '2>', \$err);
+	chomp $out;
+	return $out || "stderr: $err";
 }
 
 1;

@@ -14,25 +14,9 @@ use MultiraftTest;
 # The backend's side of a link: multiraft.adopt_links = off keeps every link
 # there (034_link_adoption.pl covers the hand-over to the worker).
 my @n = start_cluster(2, 'multiraft.adopt_links' => 'off');
-my $tool = ($ENV{TESTDIR} // '.') . '/test/tools/mr_link';
 my $links = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL multiraft.receive_stream(%'";
 
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
-sub counter
-{
-	my ($i, $name) = @_;
-	return sql($i, "SELECT value FROM multiraft._transport_stats() WHERE name = '$name'");
-}
-# mr_link against node1 as node $from; returns its one-line answer.
-sub link1
-{
-	my ($from, $to, $cluster, @frames) = @_;
-	my $conninfo = 'host=' . $n[0]->host . ' port=' . $n[0]->port . ' dbname=postgres';
-	my ($out, $err);
-	IPC::Run::run([ $tool, $conninfo, $from, $to, $cluster, @frames ], '>', \$out, '2>', \$err);
-	chomp $out;
-	return $out || "stderr: $err";
-}
 
 ok(poll_until($n[0], "SELECT count(*) FROM multiraft.nodes WHERE connected", '2'),
 	'node1 linked to node2');
@@ -48,9 +32,9 @@ my ($ret, $out, $err) = $n[0]->psql('postgres',
 is($ret, 0, 'CREATE INDEX CONCURRENTLY is not held up by the links' . ($err ? ": $err" : ''));
 
 # Refused before the stream opens: the sender sees why.
-like(link1(2, 1, 42), qr/from cluster 42 rejected/, 'another cluster is refused at the door');
-like(link1(2, 7, 0), qr/link for node 7 reached node 1/, 'a link meant for another node is refused');
-like(link1(1, 1, 0), qr/link from invalid node 1/, 'a link claiming to come from this node is refused');
+like(mr_link($n[0], 2, 1, 42), qr/from cluster 42 rejected/, 'another cluster is refused at the door');
+like(mr_link($n[0], 2, 7, 0), qr/link for node 7 reached node 1/, 'a link meant for another node is refused');
+like(mr_link($n[0], 1, 1, 0), qr/link from invalid node 1/, 'a link claiming to come from this node is refused');
 ($ret, $out, $err) = $n[0]->psql('postgres',
 	'BEGIN; CALL multiraft.receive_stream(2, 1, 0); COMMIT;');
 like($err, qr/must be called with CALL outside a transaction block/,
@@ -58,15 +42,15 @@ like($err, qr/must be called with CALL outside a transaction block/,
 
 # Frames: good ones reach the worker, bad ones are dropped and counted, and the
 # stream goes on to the end.
-my $rejected = counter(0, 'transport_rejected');
-my $envelopes = counter(0, 'transport_envelopes_received');
-is(link1(2, 1, 0, '\x080118022001', '\x0123456789abcdef', '\x080118032001', '\x080118022001'),
+my $rejected = transport_counter($n[0], 'transport_rejected');
+my $envelopes = transport_counter($n[0], 'transport_envelopes_received');
+is(mr_link($n[0], 2, 1, 0, '\x080118022001', '\x0123456789abcdef', '\x080118032001', '\x080118022001'),
 	'done', 'a stream with two bad frames among good ones runs to its end');
-is(counter(0, 'transport_rejected') - $rejected, 2, 'the garbage and the frame from another node are counted');
+is(transport_counter($n[0], 'transport_rejected') - $rejected, 2, 'the garbage and the frame from another node are counted');
 ok(poll_until($n[0],
 	"SELECT value >= $envelopes + 2 FROM multiraft._transport_stats() WHERE name = 'transport_envelopes_received'",
 	't'), 'the two good frames reached the worker');
-like(link1(2, 1, 0, '--fail', 'sender gave up', '\x080118022001'),
+like(mr_link($n[0], 2, 1, 0, '--fail', 'sender gave up', '\x080118022001'),
 	qr/multiraft node link ended by the peer: sender gave up/, 'CopyFail ends the call with the reason');
 is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '2',
 	'the real link was not disturbed');

@@ -15,29 +15,13 @@ use Cwd ();
 use MultiraftTest;
 
 my @n = start_cluster(3);
-my $tool = ($ENV{TESTDIR} // '.') . '/test/tools/mr_link';
 my $backends = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL multiraft.receive_stream(%'";
 
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
-sub counter
-{
-	my ($i, $name) = @_;
-	return sql($i, "SELECT value FROM multiraft._transport_stats() WHERE name = '$name'");
-}
 sub worker_pid
 {
 	my ($i) = @_;
 	return sql($i, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
-}
-# mr_link against node1; returns its one-line answer.
-sub link1
-{
-	my (@args) = @_;
-	my $conninfo = 'host=' . $n[0]->host . ' port=' . $n[0]->port . ' dbname=postgres';
-	my ($out, $err);
-	IPC::Run::run([ $tool, $conninfo, @args ], '>', \$out, '2>', \$err);
-	chomp $out;
-	return $out || "stderr: $err";
 }
 
 for my $i (0 .. 2)
@@ -46,7 +30,7 @@ for my $i (0 .. 2)
 	ok(poll_until($n[$i], "SELECT count(*) FROM multiraft.nodes WHERE connected", '3'),
 		"node" . ($i + 1) . " linked to both peers");
 	ok(poll_until($n[$i], $backends, '0'), "node" . ($i + 1) . " serves no link in a backend");
-	cmp_ok(counter($i, 'transport_links_adopted'), '>=', 2, "node" . ($i + 1) . " adopted its links");
+	cmp_ok(transport_counter($n[$i], 'transport_links_adopted'), '>=', 2, "node" . ($i + 1) . " adopted its links");
 }
 my $sock = $n[0]->data_dir . '/pg_stat_tmp/multiraft_links.socket';
 ok(-S $sock, 'the hand-over socket is in the data directory (pg_stat_tmp)');
@@ -68,36 +52,36 @@ for my $i (0 .. 2)
 }
 is(sql(2, "SELECT max(length(payload)) FROM multiraft.events WHERE group_id = 1"), '700000',
 	'the chunked command arrived whole');
-cmp_ok(counter(0, 'transport_chunked_batches_received') + counter(2, 'transport_chunked_batches_received'),
+cmp_ok(transport_counter($n[0], 'transport_chunked_batches_received') + transport_counter($n[2], 'transport_chunked_batches_received'),
 	'>', 0, 'in chunks');
 
 # Frames on an adopted link: good ones reach the worker, bad ones are dropped
 # and counted, and the stream goes on to its CopyDone.  mr_link plays node 9.
-my $rejected = counter(0, 'transport_rejected');
-my $envelopes = counter(0, 'transport_envelopes_received');
-my $adopted = counter(0, 'transport_links_adopted');
-is(link1(9, 1, 0, '\x080118092001', '\x0123456789abcdef', '\x080118022001', '\x080118092001'),
+my $rejected = transport_counter($n[0], 'transport_rejected');
+my $envelopes = transport_counter($n[0], 'transport_envelopes_received');
+my $adopted = transport_counter($n[0], 'transport_links_adopted');
+is(mr_link($n[0], 9, 1, 0, '\x080118092001', '\x0123456789abcdef', '\x080118022001', '\x080118092001'),
 	'done', 'a stream with two bad frames among good ones runs to its end');
-cmp_ok(counter(0, 'transport_links_adopted'), '>=', $adopted + 1, 'the worker served it');
+cmp_ok(transport_counter($n[0], 'transport_links_adopted'), '>=', $adopted + 1, 'the worker served it');
 ok(poll_until($n[0], "SELECT value - $rejected FROM multiraft._transport_stats() WHERE name = 'transport_rejected'", '2'),
 	'the garbage and the frame naming another sender are counted');
-cmp_ok(counter(0, 'transport_envelopes_received'), '>=', $envelopes + 2, 'the two good frames reached the worker');
+cmp_ok(transport_counter($n[0], 'transport_envelopes_received'), '>=', $envelopes + 2, 'the two good frames reached the worker');
 
 # Refused before the hand-over, as before.
-like(link1(9, 1, 42), qr/from cluster 42 rejected/, 'another cluster is refused at the door');
+like(mr_link($n[0], 9, 1, 42), qr/from cluster 42 rejected/, 'another cluster is refused at the door');
 
 my $pid1 = worker_pid(0);
 my $log_offset = -s $n[0]->logfile;
-like(link1(9, 1, 0, '--fail', 'sender gave up', '\x080118092001'), qr/error/,
+like(mr_link($n[0], 9, 1, 0, '--fail', 'sender gave up', '\x080118092001'), qr/error/,
 	'CopyFail ends an adopted stream');
 ok($n[0]->wait_for_log(qr/link from node 9 ended by the peer: sender gave up/, $log_offset),
 	'and the worker logs why');
 
 # Broken framing closes that link only.
-is(link1(9, 1, 0, '--raw', 'ff00000004'), 'closed', 'an unknown message type closes the link');
-is(link1(9, 1, 0, '--raw', '647fffffff'), 'closed', 'a CopyData longer than any frame closes the link');
-is(link1(9, 1, 0, '--raw', '6400000002'), 'closed', 'a length shorter than its own field closes the link');
-is(link1(9, 1, 0, '--raw', '6400000010000102'), 'open', 'half a message waits for the rest');
+is(mr_link($n[0], 9, 1, 0, '--raw', 'ff00000004'), 'closed', 'an unknown message type closes the link');
+is(mr_link($n[0], 9, 1, 0, '--raw', '647fffffff'), 'closed', 'a CopyData longer than any frame closes the link');
+is(mr_link($n[0], 9, 1, 0, '--raw', '6400000002'), 'closed', 'a length shorter than its own field closes the link');
+is(mr_link($n[0], 9, 1, 0, '--raw', '6400000010000102'), 'open', 'half a message waits for the rest');
 is(worker_pid(0), $pid1, 'the worker lives on');
 is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '3', 'the real links were not disturbed');
 
@@ -105,7 +89,7 @@ is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '3', 'the rea
 # the data directory: the full path may exceed what sockaddr_un holds.)
 {
 	my $cwd = Cwd::getcwd();
-	$rejected = counter(0, 'transport_rejected');
+	$rejected = transport_counter($n[0], 'transport_rejected');
 	chdir $n[0]->data_dir or die "chdir: $!";
 	socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
 	my $to = pack_sockaddr_un('pg_stat_tmp/multiraft_links.socket');
@@ -119,7 +103,7 @@ is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '3', 'the rea
 }
 
 # A worker restart closes the adopted links; the peers link again and are adopted.
-$adopted = counter(0, 'transport_links_adopted');
+$adopted = transport_counter($n[0], 'transport_links_adopted');
 sql(0, "SELECT pg_terminate_backend($pid1)");
 ok(poll_until($n[0], "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'multiraft worker' AND pid <> $pid1", '1'),
 	'node1 has a new worker');
