@@ -165,7 +165,8 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
         if (e->index <= g->applied)
             continue; /* already applied (restart replays nothing twice) */
         g->applied = e->index;
-        g->flags |= MR_G_META;
+        if (g->applied - g->meta_applied >= MR_META_LAG)
+            g->flags |= MR_G_META; /* else the row may lag (MR_META_LAG) */
         n->c.entries_applied++;
         if (e->type == RAFT_ENTRY_CONF_CHANGE) {
             apply_conf_change(n, g, e);

@@ -126,7 +126,25 @@ struct mr_group {
     raft_index applied;       /* last index applied by the layer (events emitted) */
     raft_index log_start_index;
     raft_term log_start_term;
+    /* What the meta row holds (as of the last write that carried it, or the
+     * restore): the applied index and commit may run ahead of it by up to
+     * MR_META_LAG entries (mr_apply.c), term and vote never (handle_ready). */
+    raft_index meta_applied;
+    raft_term meta_term;
+    raft_id meta_vote;
 };
+
+/* Entries the applied index (and with it the commit index) may run ahead of the
+ * meta row.  Both are volatile in Raft (§3, Figure 3.1): after a restart the
+ * layer re-applies the entries past the stored applied index, and the host's
+ * dedup records (written in the same transaction as their events) make that
+ * emit nothing twice, as it already does after an asynchronous commit lost in
+ * a crash (mr_ready).  Writing the meta row only every MR_META_LAG entries
+ * saves a row update per group per round when rounds spread over many groups;
+ * the price is at most this many entries re-applied per group after a crash.
+ * The row is still written at once for everything else it holds: term, vote,
+ * configuration, log start, the layer's state. */
+#define MR_META_LAG 64
 
 /* Tombstone (group -> minimum replica id allowed here). */
 struct mr_tomb {

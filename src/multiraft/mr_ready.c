@@ -93,7 +93,10 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
             n->c.malformed++;
         n->c.entries_appended += rd->n_entries;
     }
-    if (rd->has_hard_state)
+    /* A new term or vote is stored before anything is sent (§3.8, Figure 3.1's
+     * persistent state); a commit index alone may lag with applied (MR_META_LAG). */
+    if (rd->has_hard_state &&
+        (rd->hard_state.term != g->meta_term || rd->hard_state.vote != g->meta_vote))
         g->flags |= MR_G_META;
     /* 2. send (the host sends after persisting the whole batch, except the
      * early part: a leader's appends in a term already durable — §10.2.1; a
@@ -125,8 +128,7 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
                         const struct snap_install *si)
 {
     struct mr_group_write w;
-    bool any = rd != NULL &&
-               (rd->n_entries > 0 || rd->has_hard_state || rd->snapshot != NULL);
+    bool any = rd != NULL && (rd->n_entries > 0 || rd->snapshot != NULL);
     unsigned char *state;
     if (!any && !(g->flags & (MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_GONE)))
         return;
@@ -190,8 +192,14 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
     } else {
         w.state_len = 0;
     }
-    if (mr_vec_push(n, &n->writes, sizeof w, &w) != NULL)
+    if (mr_vec_push(n, &n->writes, sizeof w, &w) != NULL) {
         g->flags &= ~(MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_BOOTSTRAP);
+        if (w.meta_changed) {
+            g->meta_applied = w.applied;
+            g->meta_term = w.hard_state.term;
+            g->meta_vote = w.hard_state.vote;
+        }
+    }
 }
 
 static void process_group(struct mr_node *n, struct mr_group *g, bool *must_sync)

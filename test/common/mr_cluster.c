@@ -907,6 +907,12 @@ bool mrc_stored_group(const struct mrc_cluster *c, mr_node_id node, mr_group_id 
     return g != NULL && g->has_meta;
 }
 
+raft_index mrc_stored_applied(const struct mrc_cluster *c, mr_node_id node, mr_group_id group)
+{
+    const struct st_group *g = st_find(&c->nodes[node], group);
+    return g != NULL && g->has_meta ? g->applied : 0;
+}
+
 size_t mrc_stored_log_rows(const struct mrc_cluster *c, mr_node_id node, mr_group_id group)
 {
     const struct st_group *g = st_find(&c->nodes[node], group);

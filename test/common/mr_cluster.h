@@ -100,6 +100,8 @@ bool mrc_has_dedup(const struct mrc_cluster *c, mr_node_id node, mr_group_id gro
 bool mrc_stored_group(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
 bool mrc_stored_tombstone(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                           raft_id *min_replica);
+/* The applied index of the group's stored meta row (0 without one). */
+raft_index mrc_stored_applied(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
 /* How many log rows of the group the node has persisted (compacted ones included
  * until a compacted write deletes them). */
 size_t mrc_stored_log_rows(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);

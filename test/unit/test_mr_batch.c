@@ -53,16 +53,17 @@ static void observe(void *arg, mr_node_id node, const struct mr_batch *b)
         for (size_t k = 0; k < i; k++)
             if (b->envelopes[i].to_node == b->envelopes[k].to_node)
                 o->dup_dest = true;
-    /* A command completion comes with the write that applies its index (or with a
-     * dedup hit already persisted earlier). */
+    /* A command completion comes with the dedup record of its first application
+     * (the fact a restart re-applies against; the meta row's applied index may
+     * lag, MR_META_LAG). */
     for (size_t i = 0; i < b->n_completions; i++) {
         const struct mr_completion *c = &b->completions[i];
         bool covered = false;
         if (c->kind != MR_REQ_COMMAND || c->result != MR_OK)
             continue;
         o->completions++;
-        for (size_t k = 0; k < b->n_groups; k++)
-            if (b->groups[k].group == c->group && b->groups[k].applied >= c->index)
+        for (size_t k = 0; k < b->n_dedup; k++)
+            if (b->dedup[k].group == c->group && b->dedup[k].index == c->index)
                 covered = true;
         if (!covered)
             o->bad_completions++;

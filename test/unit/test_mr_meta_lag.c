@@ -1,0 +1,149 @@
+/*
+ * test_mr_meta_lag.c — the meta row's applied index may lag the group's by up to
+ * MR_META_LAG entries (mr_internal.h): a crash then makes the node re-apply those
+ * entries, and the dedup records written with their events keep every command at
+ * one event; the row catches up every MR_META_LAG entries; a new term is stored
+ * at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mr_internal.h" /* MR_META_LAG */
+#include "mr_cluster.h"
+
+/* A 3-node cluster whose group 1 is led by node 1, settled. */
+static struct mrc_cluster *one_group(uint64_t seed)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    return c;
+}
+
+static raft_index applied_in_memory(struct mrc_cluster *c, mr_node_id node)
+{
+    struct mr_group_status st;
+    assert_int_equal(mr_group_status(mrc_node(c, node), 1, &st), MR_OK);
+    return st.applied;
+}
+
+/* Proposes commands "k<from>".."k<to - 1>" on node 1, one settle each. */
+static void propose_range(struct mrc_cluster *c, int from, int to)
+{
+    char cmd[16];
+    for (int i = from; i < to; i++) {
+        snprintf(cmd, sizeof cmd, "k%d", i);
+        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 1000 + (uint64_t)i, cmd, strlen(cmd),
+                                    "v", 1, 200),
+                         MR_OK);
+        mrc_settle(c);
+    }
+}
+
+static void assert_one_event_each(struct mrc_cluster *c, mr_node_id node, int to)
+{
+    char cmd[16];
+    for (int i = 0; i < to; i++) {
+        snprintf(cmd, sizeof cmd, "k%d", i);
+        assert_int_equal(mrc_command_events(c, node, 1, cmd, strlen(cmd)), 1);
+        assert_true(mrc_has_dedup(c, node, 1, cmd, strlen(cmd)));
+    }
+}
+
+static void test_a_crash_re_applies_the_lag_without_duplicates(void **state)
+{
+    struct mrc_cluster *c = one_group(71);
+    raft_index stored, live;
+    (void)state;
+    propose_range(c, 0, 10);
+    live = applied_in_memory(c, 2);
+    stored = mrc_stored_applied(c, 2, 1);
+    /* Ten commands moved the applied index, not the row. */
+    assert_true(stored > 0);
+    assert_true(stored < live);
+    assert_true(live - stored < MR_META_LAG);
+    assert_one_event_each(c, 2, 10);
+
+    mrc_crash(c, 2);
+    assert_int_equal(mrc_restart(c, 2), MR_OK);
+    /* Restored from the row: the lagging entries are applied again... */
+    assert_int_equal(applied_in_memory(c, 2), stored);
+    mrc_run(c, 40);
+    assert_true(applied_in_memory(c, 2) >= live);
+    /* ... and none of them emitted a second event. */
+    assert_one_event_each(c, 2, 10);
+    propose_range(c, 10, 12);
+    assert_one_event_each(c, 2, 12);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_the_row_catches_up_every_lag(void **state)
+{
+    struct mrc_cluster *c = one_group(72);
+    (void)state;
+    propose_range(c, 0, 3 * MR_META_LAG);
+    for (mr_node_id n = 1; n <= 3; n++) {
+        raft_index live = applied_in_memory(c, n);
+        raft_index stored = mrc_stored_applied(c, n, 1);
+        assert_true(live >= 3 * MR_META_LAG);
+        assert_true(stored <= live);
+        assert_true(live - stored < MR_META_LAG);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_a_new_term_is_stored_at_once(void **state)
+{
+    struct mrc_cluster *c = one_group(73);
+    raft_term before, after;
+    mr_node_id leader;
+    (void)state;
+    propose_range(c, 0, 5);
+    (void)mrc_leader(c, 1, &before);
+    /* The leader goes: the next one's term must survive the voters' crashes. */
+    mrc_crash(c, 1);
+    mrc_run(c, 80);
+    leader = mrc_leader(c, 1, &after);
+    assert_true(leader == 2 || leader == 3);
+    assert_true(after > before);
+    mrc_crash(c, 2);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 2), MR_OK);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    {
+        struct mr_group_status st;
+        assert_int_equal(mr_group_status(mrc_node(c, 2), 1, &st), MR_OK);
+        assert_true(st.term >= after);
+        assert_int_equal(mr_group_status(mrc_node(c, 3), 1, &st), MR_OK);
+        assert_true(st.term >= after);
+    }
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 80);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_crash_re_applies_the_lag_without_duplicates),
+        cmocka_unit_test(test_the_row_catches_up_every_lag),
+        cmocka_unit_test(test_a_new_term_is_stored_at_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
