@@ -11,7 +11,11 @@
 --                        state), voters, learners (conf state as of applied_index,
 --                        replica ids), applied_index, log_start_index,
 --                        log_start_term, layer_state (the layer's opaque state:
---                        replica map, ...).
+--                        replica map, ...).  Term, vote, configuration and log
+--                        start are current; commit_index and applied_index may
+--                        trail the group's by up to 64 entries (MR_META_LAG: a
+--                        restart re-applies them, the dedup records keep that
+--                        free of duplicates), multiraft.status() has the live ones.
 --   multiraft.dedup      (group_id, command_id) -> log_index: the first index at
 --                        which each command id was applied (exactly-once).
 --   multiraft.tombstone  group_id -> min_replica_id: replicas of the group with a

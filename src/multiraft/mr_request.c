@@ -490,7 +490,11 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
  * round per group would not batch at all.  A lone command never waits (nothing
  * of ours is in flight), and none waits longer than batch_hold_ticks (a round
  * that cannot commit — lost quorum — holds nothing hostage, and the next round
- * starts without it).  Only this node's own rounds count: other nodes' traffic
+ * starts without it).  Nor does any wait when the batch being built flushes
+ * anyway, for entries of groups this node follows (batch_syncs_anyway): with
+ * leadership spread over the nodes, each node's follower writes come between its
+ * rounds, and a command held past one of them cost a flush of its own later.
+ * Only this node's own rounds count: other nodes' traffic
  * keeps a busy group's log ahead of its commit index nearly all the time, and
  * waiting for that would starve the commands made here.  Resubmissions are
  * never held.
@@ -522,6 +526,19 @@ static bool round_in_flight(const struct mr_node *n)
  * the next round starts without it.  When the round lands, the groups that held
  * commands meanwhile are visited, so that those leave together at once.
  */
+/* Whether the batch being built will flush anyway: a group dirty for it has new
+ * entries to persist (a follower's appends from another leader).  Commands held
+ * for this node's round are better proposed in it: its flush is paid already. */
+static bool batch_syncs_anyway(const struct mr_node *n)
+{
+    struct mr_group *const *dirty = n->dirty.data;
+    for (size_t i = 0; i < n->dirty.len; i++)
+        if (dirty[i]->raft != NULL && raft_get_role(dirty[i]->raft) != RAFT_LEADER &&
+            raft_has_unstable_entries(dirty[i]->raft))
+            return true;
+    return false;
+}
+
 void mr_judge_round(struct mr_node *n)
 {
     mr_group_id *ids = n->round_groups.data;
@@ -535,7 +552,7 @@ void mr_judge_round(struct mr_node *n)
                 ids[kept++] = ids[i];
         }
     n->round_groups.len = kept;
-    n->round_in_flight = kept > 0;
+    n->round_in_flight = kept > 0 && !batch_syncs_anyway(n);
     if (!n->round_in_flight)
         n->round_started_at = n->now; /* what this pass proposes is the next round */
     if (was && !n->round_in_flight) {

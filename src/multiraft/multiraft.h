@@ -455,7 +455,10 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *     write deletes them.
  *   if meta_changed: upsert the meta row (replica_id, hard_state, conf_state,
  *     applied, log_start_index, log_start_term, state).  Meta fields always hold the
- *     group's current values. */
+ *     group's current values.  A write that only moves the commit and applied
+ *     indexes leaves meta_changed false until they are 64 entries past the row
+ *     (MR_META_LAG): after a crash the layer re-applies those entries, and the
+ *     dedup records written with their events make that emit nothing twice. */
 struct mr_group_write {
     mr_group_id group;
     raft_id replica_id;

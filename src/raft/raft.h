@@ -590,6 +590,8 @@ struct raft_ready {
 
 /* Whether raft_ready() would return anything. */
 bool raft_has_ready(const struct raft *r);
+/* Whether the next Ready carries entries to persist (appended since the last one). */
+bool raft_has_unstable_entries(const struct raft *r);
 /* Collects the pending output.  RAFT_EBUSY if the previous Ready was not advanced;
  * RAFT_ESTORAGE/RAFT_ENOMEM on failure to read committed entries. */
 int raft_ready(struct raft *r, struct raft_ready *rd);

@@ -13,6 +13,11 @@ static raft_index apply_from(const struct raft *r)
     return lo;
 }
 
+bool raft_has_unstable_entries(const struct raft *r)
+{
+    return !r->busy && r->log.n > r->log.n_stable;
+}
+
 bool raft_has_ready(const struct raft *r)
 {
     if (r->busy)
