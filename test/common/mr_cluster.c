@@ -637,6 +637,31 @@ struct mrc_cluster *mrc_new(const struct mrc_options *o)
     return c;
 }
 
+struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed)
+{
+    struct mrc_options o;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = n_nodes;
+    o.seed = seed;
+    return mrc_new(&o);
+}
+
+struct mrc_cluster *mrc_new_one_group(uint64_t seed)
+{
+    struct mrc_cluster *c = mrc_new_nodes(3, seed);
+    mr_node_id members[3] = {1, 2, 3};
+    if (mr_create_group(mrc_node(c, 1), 1, members, 3, 1) != MR_OK) {
+        mrc_free(c);
+        return NULL;
+    }
+    mrc_run(c, 40);
+    if (mrc_leader(c, 1, NULL) != 1) {
+        mrc_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static void slot_free(struct mrc_nodeslot *s)
 {
     struct st_group *g, *gt;

@@ -46,6 +46,11 @@ struct mrc_event {
 struct mrc_cluster;
 
 struct mrc_cluster *mrc_new(const struct mrc_options *o);
+/* n_nodes nodes with default options. */
+struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed);
+/* 3 nodes and group 1 (members 1, 2, 3) created by node 1 and led by it after 40
+ * ticks; NULL if the seed made that otherwise. */
+struct mrc_cluster *mrc_new_one_group(uint64_t seed);
 void mrc_free(struct mrc_cluster *c);
 
 /* The live node (NULL if crashed). */

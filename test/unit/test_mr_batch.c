@@ -16,26 +16,6 @@
 #include "mr_internal.h" /* mr_entry_encode: a hand-made PROPOSE */
 #include "mr_cluster.h"
 
-static struct mrc_cluster *cluster(uint64_t seed)
-{
-    struct mrc_options o;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    return mrc_new(&o);
-}
-
-/* A cluster whose group 1 (members 1, 2, 3) is led by node 1. */
-static struct mrc_cluster *one_group(uint64_t seed)
-{
-    struct mrc_cluster *c = cluster(seed);
-    mr_node_id members[3] = {1, 2, 3};
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
-    return c;
-}
-
 struct observed {
     size_t max_writes, max_envelopes_to_one, batches, bad_completions, completions;
     bool dup_dest;
@@ -72,7 +52,7 @@ static void observe(void *arg, mr_node_id node, const struct mr_batch *b)
 
 static void test_one_batch_for_all_groups(void **state)
 {
-    struct mrc_cluster *c = cluster(41);
+    struct mrc_cluster *c = mrc_new_nodes(3, 41);
     mr_node_id members[3] = {1, 2, 3};
     struct observed o;
     char cmd[16];
@@ -100,7 +80,7 @@ static void test_one_batch_for_all_groups(void **state)
 
 static void test_restart_without_duplicates(void **state)
 {
-    struct mrc_cluster *c = cluster(42);
+    struct mrc_cluster *c = mrc_new_nodes(3, 42);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp, again;
     char cmd[16];
@@ -159,7 +139,7 @@ static void test_restart_without_duplicates(void **state)
 
 static void test_malformed_entries_are_skipped(void **state)
 {
-    struct mrc_cluster *c = cluster(43);
+    struct mrc_cluster *c = mrc_new_nodes(3, 43);
     struct raft_entry es[4];
     unsigned char bad_cc[5] = {1, 2, 3, 4, 5};
     unsigned char bad_normal[4] = {9, 0, 0, 0};
@@ -193,7 +173,7 @@ static void test_malformed_entries_are_skipped(void **state)
 
 static void test_shutdown_completes_everything(void **state)
 {
-    struct mrc_cluster *c = cluster(44);
+    struct mrc_cluster *c = mrc_new_nodes(3, 44);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     (void)state;
@@ -256,7 +236,8 @@ static void test_durable_notices_leave_after_the_write(void **state)
     struct mrc_cluster *c;
     struct notices o;
     (void)state;
-    c = one_group(53);
+    c = mrc_new_one_group(53);
+    assert_non_null(c);
     memset(&o, 0, sizeof o);
     mrc_set_batch_observer(c, observe_notices, &o);
     assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "F", 1, "f", 1, 0), MR_OK);

@@ -17,26 +17,6 @@
 #include "mr_internal.h" /* mr_entry_encode: a hand-made PROPOSE */
 #include "mr_cluster.h"
 
-static struct mrc_cluster *cluster(uint64_t seed)
-{
-    struct mrc_options o;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    return mrc_new(&o);
-}
-
-/* A cluster whose group 1 (members 1, 2, 3) is led by node 1. */
-static struct mrc_cluster *one_group(uint64_t seed)
-{
-    struct mrc_cluster *c = cluster(seed);
-    mr_node_id members[3] = {1, 2, 3};
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
-    return c;
-}
-
 /* Batching by holding (mr_request.c): a command made while its group has a round
  * in flight waits for that round to commit and then leaves at once — no tick — in
  * one append with the others made meanwhile; commands made in the same pass are
@@ -73,7 +53,8 @@ static void test_commands_wait_for_the_round_in_flight(void **state)
     struct mr_counters before, after;
     uint64_t t0;
     (void)state;
-    c = one_group(45);
+    c = mrc_new_one_group(45);
+    assert_non_null(c);
     memset(&w, 0, sizeof w);
     mrc_set_batch_observer(c, watch_rounds, &w);
     /* Same pass: A and B leave together. */
@@ -122,7 +103,8 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
     struct raft_entry e;
     struct mr_message mm;
     (void)state;
-    c = one_group(46);
+    c = mrc_new_one_group(46);
+    assert_non_null(c);
     assert_int_equal(mr_group_status(mrc_node(c, 2), 1, &s2), MR_OK);
     mr_get_counters(mrc_node(c, 1), &before);
     memset(&w, 0, sizeof w);
@@ -168,7 +150,7 @@ static void test_forwarded_commands_join_the_leaders_next_round(void **state)
  * a command only now and then: a round per group would batch nothing.) */
 static void test_other_groups_wait_for_the_nodes_round(void **state)
 {
-    struct mrc_cluster *c = cluster(47);
+    struct mrc_cluster *c = mrc_new_nodes(3, 47);
     mr_node_id members[3] = {1, 2, 3};
     struct round_watch w;
     struct mr_counters before, after;
@@ -210,16 +192,12 @@ static void test_other_groups_wait_for_the_nodes_round(void **state)
  * groups for at most batch_hold_ticks, once: the next round starts without it. */
 static void test_a_group_without_quorum_holds_the_others_briefly(void **state)
 {
-    struct mrc_options o;
     struct mrc_cluster *c;
     mr_node_id m1[3] = {1, 2, 3}, m2[3] = {1, 4, 5};
     struct mr_counters before, after;
     uint64_t t0;
     (void)state;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 5;
-    o.seed = 48;
-    c = mrc_new(&o);
+    c = mrc_new_nodes(5, 48);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, m1, 3, 1), MR_OK);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 2, m2, 3, 2), MR_OK);
     mrc_run(c, 40);
@@ -262,7 +240,8 @@ static void test_followers_forward_without_holding(void **state)
     struct mrc_cluster *c;
     struct mr_counters before, after;
     (void)state;
-    c = one_group(47);
+    c = mrc_new_one_group(47);
+    assert_non_null(c);
     mr_get_counters(mrc_node(c, 2), &before);
     mrc_stall(c, 1, true); /* X stays in flight */
     assert_int_equal(mr_propose(mrc_node(c, 2), 1, 1, "X", 1, "x", 1, 0), MR_OK);
@@ -297,17 +276,13 @@ static raft_index last_index(struct mrc_cluster *c, mr_node_id node, mr_group_id
  * the node's round cost each held command a flush of its own. */
 static void test_held_commands_ride_a_flush_made_for_another_leader(void **state)
 {
-    struct mrc_options o;
     struct mrc_cluster *c;
     mr_node_id m1[3] = {1, 3, 4}, m2[3] = {2, 1, 5};
     struct mr_counters before, after;
     raft_index last1;
     uint64_t t0;
     (void)state;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 5;
-    o.seed = 49;
-    c = mrc_new(&o);
+    c = mrc_new_nodes(5, 49);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, m1, 3, 1), MR_OK);
     assert_int_equal(mr_create_group(mrc_node(c, 2), 2, m2, 3, 2), MR_OK);
     mrc_run(c, 40);

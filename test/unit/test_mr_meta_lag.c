@@ -17,22 +17,6 @@
 #include "mr_internal.h" /* MR_META_LAG */
 #include "mr_cluster.h"
 
-/* A 3-node cluster whose group 1 is led by node 1, settled. */
-static struct mrc_cluster *one_group(uint64_t seed)
-{
-    struct mrc_options o;
-    struct mrc_cluster *c;
-    mr_node_id members[3] = {1, 2, 3};
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    c = mrc_new(&o);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
-    return c;
-}
-
 static raft_index applied_in_memory(struct mrc_cluster *c, mr_node_id node)
 {
     struct mr_group_status st;
@@ -65,9 +49,10 @@ static void assert_one_event_each(struct mrc_cluster *c, mr_node_id node, int to
 
 static void test_a_crash_re_applies_the_lag_without_duplicates(void **state)
 {
-    struct mrc_cluster *c = one_group(71);
+    struct mrc_cluster *c = mrc_new_one_group(71);
     raft_index stored, live;
     (void)state;
+    assert_non_null(c);
     propose_range(c, 0, 10);
     live = applied_in_memory(c, 2);
     stored = mrc_stored_applied(c, 2, 1);
@@ -93,8 +78,9 @@ static void test_a_crash_re_applies_the_lag_without_duplicates(void **state)
 
 static void test_the_row_catches_up_every_lag(void **state)
 {
-    struct mrc_cluster *c = one_group(72);
+    struct mrc_cluster *c = mrc_new_one_group(72);
     (void)state;
+    assert_non_null(c);
     propose_range(c, 0, 3 * MR_META_LAG);
     for (mr_node_id n = 1; n <= 3; n++) {
         raft_index live = applied_in_memory(c, n);
@@ -109,10 +95,11 @@ static void test_the_row_catches_up_every_lag(void **state)
 
 static void test_a_new_term_is_stored_at_once(void **state)
 {
-    struct mrc_cluster *c = one_group(73);
+    struct mrc_cluster *c = mrc_new_one_group(73);
     raft_term before, after;
     mr_node_id leader;
     (void)state;
+    assert_non_null(c);
     propose_range(c, 0, 5);
     (void)mrc_leader(c, 1, &before);
     /* The leader goes: the next one's term must survive the voters' crashes. */
