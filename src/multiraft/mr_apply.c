@@ -25,7 +25,10 @@ static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cm
     struct mr_dedup_record rec;
     struct mr_cmd *c;
     if (mr_command_applied(n, g, cmd, cmd_len, first)) {
-        n->c.duplicates++;
+        /* The same entry applied again (a restart re-applies what the meta row
+         * trailed by, MR_META_LAG) is not a client's duplicate. */
+        if (*first != index)
+            n->c.duplicates++;
         return false;
     }
     *first = index;

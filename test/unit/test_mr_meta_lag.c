@@ -68,8 +68,14 @@ static void test_a_crash_re_applies_the_lag_without_duplicates(void **state)
     assert_int_equal(applied_in_memory(c, 2), stored);
     mrc_run(c, 40);
     assert_true(applied_in_memory(c, 2) >= live);
-    /* ... and none of them emitted a second event. */
+    /* ... and none of them emitted a second event, or counts as a duplicate. */
     assert_one_event_each(c, 2, 10);
+    {
+        struct mr_counters k;
+        mr_get_counters(mrc_node(c, 2), &k);
+        assert_true(k.entries_applied >= live - stored);
+        assert_int_equal(k.duplicates, 0);
+    }
     propose_range(c, 10, 12);
     assert_one_event_each(c, 2, 12);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
