@@ -268,9 +268,11 @@ worker_process_batch(void)
 		 * A transaction that holds only state derived from the durable log
 		 * (mr_batch.must_sync false: applied index, events, dedup records) need
 		 * not wait for its WAL flush: after a crash the worker re-applies the
-		 * log and writes the same rows again, exactly once, because they and the
-		 * applied index commit together.  The next synchronous commit flushes it
-		 * anyway.  This saves the leader one flush per command.
+		 * log past the stored applied index and writes the lost rows again,
+		 * exactly once, because each command's event and dedup record commit
+		 * together (the meta row may trail anyway, MR_META_LAG).  The next
+		 * synchronous commit flushes it anyway.  This saves the leader one flush
+		 * per command.
 		 */
 		if (!sync)
 			synchronous_commit = SYNCHRONOUS_COMMIT_OFF;
