@@ -126,12 +126,10 @@ struct mr_group {
     raft_index applied;       /* last index applied by the layer (events emitted) */
     raft_index log_start_index;
     raft_term log_start_term;
-    /* What the meta row holds (as of the last write that carried it, or the
-     * restore): the applied index and commit may run ahead of it by up to
-     * MR_META_LAG entries (mr_apply.c), term and vote never (handle_ready). */
+    /* The applied index of the meta row (as of the last write that carried it,
+     * or the restore): the group's may run ahead of it by up to MR_META_LAG
+     * entries (mr_apply.c); term and vote never (handle_ready). */
     raft_index meta_applied;
-    raft_term meta_term;
-    raft_id meta_vote;
 };
 
 /* Entries the applied index (and with it the commit index) may run ahead of the

@@ -256,8 +256,6 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
         goto fail;
     g->applied = r->applied;
     g->meta_applied = r->applied;
-    g->meta_term = r->hard_state.term;
-    g->meta_vote = r->hard_state.vote;
     g->log_start_index = r->log_start_index;
     g->log_start_term = r->log_start_term;
     if ((rc = mr_group_start(n, g, r->applied)) != MR_OK)

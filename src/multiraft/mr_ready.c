@@ -95,8 +95,7 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     }
     /* A new term or vote is stored before anything is sent (§3.8, Figure 3.1's
      * persistent state); a commit index alone may lag with applied (MR_META_LAG). */
-    if (rd->has_hard_state &&
-        (rd->hard_state.term != g->meta_term || rd->hard_state.vote != g->meta_vote))
+    if (rd->term_or_vote_changed)
         g->flags |= MR_G_META;
     /* 2. send (the host sends after persisting the whole batch, except the
      * early part: a leader's appends in a term already durable — §10.2.1; a
@@ -194,11 +193,8 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
     }
     if (mr_vec_push(n, &n->writes, sizeof w, &w) != NULL) {
         g->flags &= ~(MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_BOOTSTRAP);
-        if (w.meta_changed) {
+        if (w.meta_changed)
             g->meta_applied = w.applied;
-            g->meta_term = w.hard_state.term;
-            g->meta_vote = w.hard_state.vote;
-        }
     }
 }
 

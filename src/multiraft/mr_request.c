@@ -519,13 +519,6 @@ static bool round_in_flight(const struct mr_node *n)
     return !n->cfg.disable_batch_hold && n->round_in_flight;
 }
 
-/*
- * The node's round is in flight while a group it proposed in still has a command
- * of it sent and not applied, for at most batch_hold_ticks: a group that cannot
- * commit (lost quorum) must not hold the others' commands longer than that, and
- * the next round starts without it.  When the round lands, the groups that held
- * commands meanwhile are visited, so that those leave together at once.
- */
 /* Whether the batch being built will flush anyway: a group dirty for it has new
  * entries to persist (a follower's appends from another leader).  Commands held
  * for this node's round are better proposed in it: its flush is paid already. */
@@ -533,12 +526,20 @@ static bool batch_syncs_anyway(const struct mr_node *n)
 {
     struct mr_group *const *dirty = n->dirty.data;
     for (size_t i = 0; i < n->dirty.len; i++)
-        if (dirty[i]->raft != NULL && raft_get_role(dirty[i]->raft) != RAFT_LEADER &&
+        if (raft_get_role(dirty[i]->raft) != RAFT_LEADER &&
             raft_has_unstable_entries(dirty[i]->raft))
             return true;
     return false;
 }
 
+/*
+ * The node's round is in flight while a group it proposed in still has a command
+ * of it sent and not applied, for at most batch_hold_ticks (a group that cannot
+ * commit — lost quorum — must not hold the others' commands longer than that, and
+ * the next round starts without it), and unless the batch being built flushes
+ * anyway (batch_syncs_anyway).  When the round lands, the groups that held
+ * commands meanwhile are visited, so that those leave together at once.
+ */
 void mr_judge_round(struct mr_node *n)
 {
     mr_group_id *ids = n->round_groups.data;

@@ -573,6 +573,8 @@ struct raft_ready {
     size_t n_entries;
     bool has_hard_state;
     struct raft_hard_state hard_state;
+    bool term_or_vote_changed;  /* the part of has_hard_state that must be durable
+                                   before sending (a commit index alone need not) */
     bool must_sync;             /* fsync needed before sending messages */
 
     /* 2. Send (after persisting). */

@@ -150,8 +150,8 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->hard_state.term = r->term;
     rd->hard_state.vote = r->vote;
     rd->hard_state.commit = r->log.committed;
-    rd->has_hard_state = r->term != r->prev_hs.term || r->vote != r->prev_hs.vote ||
-                         r->log.committed != r->prev_hs.commit;
+    rd->term_or_vote_changed = r->term != r->prev_hs.term || r->vote != r->prev_hs.vote;
+    rd->has_hard_state = rd->term_or_vote_changed || r->log.committed != r->prev_hs.commit;
     if (r->log.snap != NULL && !r->log.snap_handed) {
         rd->snapshot = r->log.snap;
         r->log.snap_handed = true;
@@ -159,8 +159,7 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->entries = r->log.ents != NULL ? r->log.ents + r->log.n_stable : NULL;
     rd->n_entries = r->log.n - r->log.n_stable;
     r->log.n_handed = r->log.n - r->log.n_stable;
-    rd->must_sync = rd->n_entries > 0 || rd->snapshot != NULL ||
-                    r->term != r->prev_hs.term || r->vote != r->prev_hs.vote;
+    rd->must_sync = rd->n_entries > 0 || rd->snapshot != NULL || rd->term_or_vote_changed;
     rd->committed = r->out->rd_comm;
     rd->n_committed = r->out->n_rd_comm;
     rd->conf_changed = r->conf_changed;
