@@ -152,8 +152,8 @@ mr_throughput() {
     for g in $GROUPS_LIST; do
         if [ "$first" = 0 ]; then
             log "multiraft: a new cluster for the $g-group series"
-            mr_fresh_cluster || { warn "multiraft: ${MR_ERROR:-cluster did not start}; skipping $g groups"; created=0; continue; }
             created=0
+            mr_fresh_cluster || { warn "multiraft: ${MR_ERROR:-cluster did not start}; skipping $g groups"; continue; }
         fi
         first=0
         if [ "$g" -gt "$created" ]; then

@@ -25,6 +25,7 @@
 #include "libpq/libpq.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/memutils.h"
@@ -373,11 +374,14 @@ take_new_links(void)
 	}
 }
 
+/* A message's length word (network order, maybe unaligned). */
 static uint32
 get_u32(const char *p)
 {
-	return ((uint32) (unsigned char) p[0] << 24) | ((uint32) (unsigned char) p[1] << 16) |
-		((uint32) (unsigned char) p[2] << 8) | (uint32) (unsigned char) p[3];
+	uint32		x;
+
+	memcpy(&x, p, sizeof(x));
+	return pg_ntoh32(x);
 }
 
 /* The end of the stream a CopyDone asks for: what receive_stream() answers. */
