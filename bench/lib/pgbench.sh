@@ -1,7 +1,9 @@
 # bench/lib/pgbench.sh — one pgbench load run, optionally spread over several servers.
 #
 # pgbench_run TAG CLIENTS SECONDS SCRIPT PORT... [-- EXTRA PGBENCH ARGS]
-#   prints "tps transactions p50_ms p99_ms p999_ms errors" (one line)
+#   prints "tps transactions p50_ms p99_ms p999_ms errors cpu_us_per_tx busy_pct" (one line)
+#   cpu_us_per_tx: the whole machine's CPU time (/proc/stat, every process: servers,
+#   pgbench, kernel) over the run, per transaction; busy_pct: how busy it was.
 #
 # With one port: one pgbench process, -j min(clients, 3) threads.
 # With several ports (a "random member" per client): clients are dealt out over the
@@ -26,6 +28,8 @@ pgbench_run() {
             "${extra[@]}" postgres >"$dir/out$1" 2>"$dir/err$1"
     }
 
+    local cpu0 cpu1
+    cpu0=$(head -n1 /proc/stat)
     if [ "$n" -eq 1 ]; then
         one 0 "${ports[0]}" "$clients" $(( clients < 3 ? clients : 3 )) "$secs"
         outs=(0)
@@ -39,6 +43,7 @@ pgbench_run() {
         done
         wait "${pids[@]}"
     fi
+    cpu1=$(head -n1 /proc/stat)
 
     # tps: sum over concurrent processes, mean over sequential ones.
     local tps txns errs mode=sum
@@ -56,5 +61,16 @@ pgbench_run() {
     local lat
     lat=$(python3 "$BENCH_LIB/latency.py" pgbench "$dir"/log*) || lat="null null null"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$dir"/log*
-    echo "$tps $txns $lat $errs"
+    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns")"
+}
+
+# "cpu_us_per_tx busy_pct" from two "cpu ..." lines of /proc/stat (idle and iowait
+# are the not-busy columns 4 and 5).
+machine_cpu() {  # LINE0 LINE1 TRANSACTIONS
+    local hz; hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+    awk -v a="$1" -v b="$2" -v tx="$3" -v hz="$hz" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); tot = 0; busy = 0
+        for (i = 2; i <= n; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
+        if (tx > 0 && tot > 0) printf "%.0f %.1f", busy * 1e6 / hz / tx, 100 * busy / tot
+        else print "null null" }'
 }

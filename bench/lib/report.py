@@ -11,7 +11,7 @@ writes  OUT_PREFIX.json     everything, structured
         RESDIR/throughput.dat, RESDIR/latency.dat   gnuplot input (plot.sh)
         RESDIR/summary.json the one-line flat JSON bench/run prints last
 Ratios are multiraft / baseline for every figure: above 1 is better for throughput,
-below 1 is better for latency.
+below 1 is better for latency and CPU per transaction.
 """
 import json
 import os
@@ -67,7 +67,7 @@ def ratio(a, b):
 ratios = {}
 for c in clients:
     for g in groups:
-        for m in ("tps", "p50_ms", "p99_ms", "p999_ms"):
+        for m in ("tps", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_tx"):
             mr = figures.get(f"submit_{m}_c{c}_g{g}")
             for base in ("pg_syncrep", "etcd"):
                 ratios[f"submit_vs_{base}_{m}_c{c}_g{g}"] = ratio(mr, figures.get(f"{base}_{m}_c{c}"))
@@ -157,12 +157,15 @@ md = [f"# multiraft benchmark — {meta.get('run')} ({meta.get('mode')} run)", "
       f"Each load run: {meta.get('set_duration_s')} s; command/row/value size {meta.get('set_payload_bytes')} bytes; "
       f"load average at start {meta.get('host_loadavg_start')}, at end {meta.get('host_loadavg_end')}.", "",
       "Ratios are multiraft ÷ baseline at the same number of clients (throughput: higher is "
-      "better; latency: lower is better). A dash: not measured (see the run's log).", "",
+      "better; latency and CPU per transaction: lower is better). CPU per transaction is the "
+      "whole machine's (/proc/stat: servers, clients, kernel) over the load run. "
+      "A dash: not measured (see the run's log).", "",
       "## Throughput and latency", "",
       "| figure | multiraft | PG sync rep | ratio | etcd | ratio |",
       "|---|---:|---:|---:|---:|---:|"]
 for m, label, unit, dg in (("tps", "throughput", "tx/s", 0), ("p50_ms", "p50 latency", "ms", 2),
-                           ("p99_ms", "p99 latency", "ms", 2), ("p999_ms", "p99.9 latency", "ms", 2)):
+                           ("p99_ms", "p99 latency", "ms", 2), ("p999_ms", "p99.9 latency", "ms", 2),
+                           ("cpu_us_per_tx", "machine CPU per transaction, all processes", "µs", 0)):
     for g in groups:
         for c in clients:
             mr = figures.get(f"submit_{m}_c{c}_g{g}")
@@ -192,7 +195,8 @@ if diag:
                   f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} |")
 
 if pairs_run:
-    md += ["", f"## Paired rounds (16 clients; {pairs_run} rounds, each system on new servers, back to back)", "",
+    md += ["", f"## Paired rounds (16 clients; {pairs_run} round{'s' if pairs_run > 1 else ''}, "
+           "each system on new servers, back to back)", "",
            "| round | PG sync rep (tx/s) | " + " | ".join(f"multiraft, {g} group{'s' if g > 1 else ''} (tx/s) | ratio"
                                                       for g in pair_groups) + " |",
            "|---:|---:|" + "---:|---:|" * len(pair_groups)]
