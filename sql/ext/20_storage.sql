@@ -21,6 +21,9 @@
 --   multiraft.tombstone  group_id -> min_replica_id: replicas of the group with a
 --                        smaller id never come back here; -1 (all bits set,
 --                        UINT64_MAX) means the group was removed here.
+--                        applied_index: how far those replicas applied the
+--                        group's log here (a later replica announces no event
+--                        of those entries again).
 --   multiraft.events     the SPEC's event stream (see SPEC.md "Events"): one row
 --                        per event of the multi-raft layer, written in the
 --                        transaction that advances the applied index; columns
@@ -64,23 +67,20 @@ CREATE TABLE multiraft.group_meta (
 ALTER TABLE multiraft.group_meta SET (fillfactor = 50,
                                       autovacuum_vacuum_scale_factor = 0.01);
 
--- expires_after: NULL for a command_id given by the caller (kept as long as the
--- group); for a generated one (submit with command_id NULL) the bound its copies
--- carry: once the group's applied index is past it no copy can apply, and the
--- worker deletes the row (src/multiraft/multiraft.h, mr_propose_generated).
+-- The command ids given by callers, kept as long as the group.  Commands
+-- submitted without one (generated ids) leave no row: the proposing node's
+-- session in layer_state stands for them (src/multiraft/mr_session.c).
 CREATE TABLE multiraft.dedup (
-    group_id      bigint NOT NULL,
-    command_id    bytea NOT NULL,
-    log_index     bigint NOT NULL,
-    expires_after bigint,
+    group_id   bigint NOT NULL,
+    command_id bytea NOT NULL,
+    log_index  bigint NOT NULL,
     PRIMARY KEY (group_id, command_id)
 );
-CREATE INDEX dedup_expiry ON multiraft.dedup (group_id, expires_after)
-    WHERE expires_after IS NOT NULL;
 
 CREATE TABLE multiraft.tombstone (
     group_id       bigint PRIMARY KEY,
-    min_replica_id bigint NOT NULL
+    min_replica_id bigint NOT NULL,
+    applied_index  bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE multiraft.events (

@@ -19,7 +19,7 @@ struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id grou
 /* First application of cmd in g: remember it for the rest of the batch and emit the
  * dedup record.  false if it is a duplicate (*first = its first index). */
 static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                  uint16_t cmd_len, raft_index index, raft_index expires, raft_index *first)
+                  uint16_t cmd_len, raft_index index, raft_index *first)
 {
     MR_HASH_CTX(n);
     struct mr_dedup_record rec;
@@ -46,9 +46,57 @@ static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cm
     rec.command_id = cmd;       /* points into the committed entry (valid until advance) */
     rec.command_id_len = cmd_len;
     rec.index = index;
-    rec.expires_after = expires;
     (void)mr_vec_push(n, &n->dedup, sizeof rec, &rec);
     return true;
+}
+
+/* The event of the entry at index, unless an earlier replica of the group on this
+ * node announced it already (a node removed and added again replays the log:
+ * mr_tombstone.applied).  NULL if none. */
+static struct mr_event *entry_event(struct mr_node *n, struct mr_group *g, uint8_t type,
+                                    raft_index index)
+{
+    if (index <= g->announced)
+        return NULL;
+    return mr_event_push(n, type, g->id);
+}
+
+static void command_event(struct mr_node *n, struct mr_group *g, const struct raft_entry *e,
+                          const struct mr_entry_view *v)
+{
+    struct mr_event *ev = entry_event(n, g, MR_EVENT_COMMAND, e->index);
+    if (ev != NULL) {
+        ev->index = e->index;
+        ev->term = e->term;
+        ev->command_id = v->cmd;
+        ev->command_id_len = v->cmd_len;
+        ev->payload = v->payload;
+        ev->payload_len = v->payload_len;
+    }
+}
+
+/* Kind 4: exactly-once by the proposer's session (mr_session.c), no dedup record. */
+static void apply_generated(struct mr_node *n, struct mr_group *g, const struct raft_entry *e,
+                            const struct mr_entry_view *v)
+{
+    if (e->index > v->expires) {
+        /* Past its bound: a decision of the log position alone, so every replica
+         * makes it, and no record of the command is needed beyond the bound. */
+        n->c.expired++;
+        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+        return;
+    }
+    if (!mr_session_apply(n, g, &v->session, v->expires, e->index)) {
+        /* Decided before: applied (its waiter completed then), or given up by its
+         * waiter.  A waiter still here means a snapshot skipped the part of the
+         * log that applied it, or the session gave its gap up: either way no
+         * index to report (mr_waiters_expired tells the two apart). */
+        n->c.duplicates++;
+        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+        return;
+    }
+    command_event(n, g, e, v);
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, e->index);
 }
 
 static void apply_command(struct mr_node *n, struct mr_group *g, const struct raft_entry *e,
@@ -59,24 +107,12 @@ static void apply_command(struct mr_node *n, struct mr_group *g, const struct ra
         n->c.malformed++;
         return;
     }
-    if (v->kind == MR_KIND_GENERATED && e->index > v->expires) {
-        /* Past its bound: a decision of the log position alone, so every replica
-         * makes it, and no record of the id is needed beyond the bound. */
-        n->c.expired++;
-        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+    if (v->kind == MR_KIND_GENERATED) {
+        apply_generated(n, g, e, v);
         return;
     }
-    if (dedup(n, g, v->cmd, v->cmd_len, e->index, v->expires, &first)) {
-        struct mr_event *ev = mr_event_push(n, MR_EVENT_COMMAND, g->id);
-        if (ev != NULL) {
-            ev->index = e->index;
-            ev->term = e->term;
-            ev->command_id = v->cmd;
-            ev->command_id_len = v->cmd_len;
-            ev->payload = v->payload;
-            ev->payload_len = v->payload_len;
-        }
-    }
+    if (dedup(n, g, v->cmd, v->cmd_len, e->index, &first))
+        command_event(n, g, e, v);
     mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
 }
 
@@ -136,8 +172,8 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
                     break;
                 }
         } else {
-            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, 0, &first)) {
-                struct mr_event *ev = mr_event_push(n, MR_EVENT_MEMBERSHIP_CHANGE, g->id);
+            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, &first)) {
+                struct mr_event *ev = entry_event(n, g, MR_EVENT_MEMBERSHIP_CHANGE, e->index);
                 if (ev != NULL) {
                     ev->index = e->index;
                     ev->term = e->term;

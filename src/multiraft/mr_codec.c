@@ -60,21 +60,40 @@ size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
     return size;
 }
 
-size_t mr_entry_encode_generated(raft_index expires, const void *cmd, uint16_t cmd_len,
+size_t mr_entry_encode_generated(raft_index expires, const struct mr_session_ref *ref,
+                                 const void *cmd, uint16_t cmd_len,
                                  const void *payload, size_t payload_len,
                                  unsigned char *buf)
 {
     size_t size = MR_ENTRY_GEN_HEADER + cmd_len + payload_len;
+    unsigned char *p = buf + MR_ENTRY_HEADER;
     if (buf == NULL)
         return size;
     buf[0] = MR_KIND_GENERATED;
     mr_put_u16(buf + 1, cmd_len);
-    mr_put_u64(buf + MR_ENTRY_HEADER, expires);
+    mr_put_u64(p, expires);
+    mr_put_u32(p + 8, ref->node);
+    mr_put_u64(p + 12, ref->epoch);
+    mr_put_u64(p + 20, ref->seq);
+    mr_put_u64(p + 28, ref->floor);
     if (cmd_len > 0)
         memcpy(buf + MR_ENTRY_GEN_HEADER, cmd, cmd_len);
     if (payload_len > 0)
         memcpy(buf + MR_ENTRY_GEN_HEADER + cmd_len, payload, payload_len);
     return size;
+}
+
+/* Kind 4's fields after the common header; false if they cannot be a session's
+ * (seq 0 or the largest, a floor above the seq, node 0). */
+static bool decode_generated(const unsigned char *p, struct mr_entry_view *out)
+{
+    out->expires = mr_get_u64(p);
+    out->session.node = mr_get_u32(p + 8);
+    out->session.epoch = mr_get_u64(p + 12);
+    out->session.seq = mr_get_u64(p + 20);
+    out->session.floor = mr_get_u64(p + 28);
+    return out->session.node != 0 && out->session.seq != 0 &&
+           out->session.seq != UINT64_MAX && out->session.floor <= out->session.seq;
 }
 
 bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out)
@@ -87,11 +106,11 @@ bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out)
     if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_GENERATED)
         return false;
     out->expires = 0;
+    memset(&out->session, 0, sizeof out->session);
     if (out->kind == MR_KIND_GENERATED) {
         header = MR_ENTRY_GEN_HEADER;
-        if (len < header)
+        if (len < header || !decode_generated(p + MR_ENTRY_HEADER, out))
             return false;
-        out->expires = mr_get_u64(p + MR_ENTRY_HEADER);
     }
     out->cmd_len = mr_get_u16(p + 1);
     if (len - header < out->cmd_len)
@@ -161,14 +180,23 @@ bool mr_conf_request_decode(const void *data, size_t len,
     return true;
 }
 
-#define MR_STATE_VERSION 1
+/* Version 1 had no sessions (read as none). */
+#define MR_STATE_VERSION 2
 
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 {
-    size_t size = 1 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
+    return mr_state_encode_with(g, NULL, 0, buf);
+}
+
+size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
+                            size_t sessions_len, unsigned char *buf)
+{
+    size_t fixed = 1 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
     unsigned char *p = buf;
+    if (sessions == NULL)
+        sessions_len = mr_sessions_encode(g, NULL);
     if (buf == NULL)
-        return size;
+        return fixed + sessions_len;
     *p++ = MR_STATE_VERSION;
     mr_put_u64(p, g->next_replica_id);
     p += 8;
@@ -183,7 +211,11 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
     p += 4;
     for (uint32_t i = 0; i < g->n_boot; i++, p += 4)
         mr_put_u32(p, g->boot[i]);
-    return size;
+    if (sessions == NULL)
+        mr_sessions_encode(g, p);
+    else
+        memcpy(p, sessions, sessions_len);
+    return fixed + sessions_len;
 }
 
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
@@ -192,7 +224,8 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     const unsigned char *p = data;
     uint32_t cnt, nb;
     raft_id next;
-    if (p == NULL || len < 13 || p[0] != MR_STATE_VERSION)
+    size_t fixed, used = 0;
+    if (p == NULL || len < 13 || (p[0] != 1 && p[0] != MR_STATE_VERSION))
         return false;
     next = mr_get_u64(p + 1);
     cnt = mr_get_u32(p + 9);
@@ -200,6 +233,14 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
         return false;
     nb = mr_get_u32(p + 13 + (size_t)cnt * 12);
     if ((len - 17 - (size_t)cnt * 12) / 4 < nb)
+        return false;
+    fixed = 17 + (size_t)cnt * 12 + (size_t)nb * 4;
+    /* The sessions are replaced whole (state as of the applied index, or a
+     * snapshot's index); malformed ones leave them as they were. */
+    if (p[0] == 1)
+        mr_sessions_free(n, g);
+    else if (!mr_sessions_decode(n, g, p + fixed, len - fixed, &used) ||
+             used != len - fixed)
         return false;
     for (uint32_t i = 0; i < cnt; i++) {
         const unsigned char *e = p + 13 + (size_t)i * 12;

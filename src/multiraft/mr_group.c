@@ -19,7 +19,8 @@ struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id)
     return t;
 }
 
-int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit)
+int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica,
+                raft_index announced, bool emit)
 {
     MR_HASH_CTX(n);
     struct mr_tomb *t = mr_tomb_find(n, id);
@@ -35,11 +36,14 @@ int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emi
             return MR_ENOMEM;
         }
     }
-    if (min_replica <= t->min_replica)
+    if (min_replica <= t->min_replica && announced <= t->announced)
         return MR_OK; /* tombstones only ever move forward */
-    t->min_replica = min_replica;
+    if (min_replica > t->min_replica)
+        t->min_replica = min_replica;
+    if (announced > t->announced)
+        t->announced = announced;
     if (emit) {
-        struct mr_tombstone ts = {id, min_replica};
+        struct mr_tombstone ts = {id, t->min_replica, t->announced};
         if (mr_vec_push(n, &n->tombstones, sizeof ts, &ts) == NULL)
             return MR_ENOMEM;
     }
@@ -127,6 +131,7 @@ void mr_group_destroy(struct mr_node *n, struct mr_group *g)
     if (g->raft != NULL)
         raft_free(g->raft);
     raft_memory_storage_free(g->ms);
+    mr_sessions_free(n, g);
     mr_free(n, g->map);
     mr_free(n, g->boot);
     mr_free(n, g->x);
@@ -275,6 +280,7 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
     struct mr_tomb *t = mr_tomb_find(n, id);
     struct mr_group *g = mr_group_find(n, id);
     struct mr_event *ev;
+    raft_index announced;
     if (replica == RAFT_NONE || (t != NULL && replica < t->min_replica))
         return NULL;
     if (g != NULL) {
@@ -289,14 +295,17 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
             ev->node_id = n->cfg.node_id;
             ev->replica_id = g->replica_id;
         }
+        announced = g->applied;
         mr_group_destroy(n, g);
         n->c.groups_removed++;
-        if (mr_tomb_set(n, id, replica, true) != MR_OK)
+        if (mr_tomb_set(n, id, replica, announced, true) != MR_OK)
             return NULL;
     }
     g = mr_group_alloc(n, id, replica);
     if (g == NULL)
         return NULL;
+    if ((t = mr_tomb_find(n, id)) != NULL)
+        g->announced = t->announced;
     if (mr_map_set(n, g, replica, n->cfg.node_id) != MR_OK ||
         mr_group_start(n, g, 0) != MR_OK) {
         mr_group_destroy(n, g);
@@ -320,7 +329,7 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
     if (g->flags & MR_G_GONE)
         return;
     mr_fail_waiters(n, g, waiter_result);
-    (void)mr_tomb_set(n, g->id, tomb_min, true);
+    (void)mr_tomb_set(n, g->id, tomb_min, g->applied, true);
     if (tomb_min == UINT64_MAX && mr_tomb_find(n, g->id) != NULL)
         mr_tomb_find(n, g->id)->removed_at = index;
     if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, g->id)) != NULL) {
@@ -377,9 +386,17 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
     if (limit <= g->log_start_index)
         return;
     raft_get_conf_state(g->raft, &cs);
-    /* The snapshot a lagging member would receive: the configuration as of applied
-     * (the core applies conf changes as they are handed out committed). */
-    (void)raft_memory_storage_create_snapshot(g->ms, applied, &cs, NULL, 0);
+    /* The snapshot a lagging member would receive: the configuration and the
+     * sessions as of applied (the core applies conf changes as they are handed out
+     * committed). */
+    {
+        size_t len;
+        unsigned char *sessions = mr_sessions_copy(n, g, &len);
+        if (sessions == NULL)
+            return;
+        (void)raft_memory_storage_create_snapshot(g->ms, applied, &cs, sessions, len);
+        mr_free(n, sessions);
+    }
     raft_memory_storage_interface(g->ms, &st);
     if (st.term(st.user, limit, &t) != RAFT_OK)
         return;

@@ -55,6 +55,8 @@ struct mr_waiter {
     uint64_t retry_at;        /* tick at which a SENT request is resubmitted */
     uint64_t queued_at;       /* tick the request was made */
     raft_index gen_from;      /* generated id: the commit index its bound counts from */
+    uint64_t gen_seq;         /* generated id: its number in this node's session
+                                 (0: not one of this node's generated commands) */
     uint64_t read_ctx;        /* read: context given to the core */
     raft_index index;         /* read: read index */
     uint8_t kind;             /* enum mr_request_kind */
@@ -81,6 +83,19 @@ struct mr_waiter {
 #define MR_G_QREQ      0x0020u  /* a MR_HB_QUIESCE heartbeat was received */
 #define MR_G_BOOTSTRAP 0x0040u  /* next write carries the bootstrap entry (index 1) */
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
+
+/* A proposer's session in a group's replicated state (dissertation §6.3; the
+ * commands with a generated id, mr_session.c).  Every seq below floor is decided —
+ * applied, or never to be applied — and seqs holds the ones applied above it. */
+struct mr_session {
+    mr_node_id node;
+    uint64_t epoch;           /* the proposer's mr_config.session_epoch */
+    uint64_t floor;
+    raft_index expires;       /* largest bound of its applied commands: past it no
+                                 copy of them can apply, and the record goes */
+    uint32_t n_seqs, cap_seqs;
+    uint64_t *seqs;           /* sorted, all > floor */
+};
 
 /* Rarely needed per-group state, allocated on demand and freed when the group
  * quiesces: keeps quiesced groups small. */
@@ -123,7 +138,11 @@ struct mr_group {
     raft_index snap_index;    /* last snapshot installed since this node started */
     struct mr_waiter *waiters;
     struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
+    struct mr_session *sessions; /* replicated: proposers' sessions */
+    uint32_t n_sessions;
     raft_index applied;       /* last index applied by the layer (events emitted) */
+    raft_index announced;     /* earlier replicas here announced the entries up to
+                                 this one: no event for them again (mr_tombstone) */
     raft_index log_start_index;
     raft_term log_start_term;
     /* The applied index of the meta row (as of the last write that carried it,
@@ -150,6 +169,7 @@ struct mr_tomb {
     mr_group_id group;
     raft_id min_replica;
     raft_index removed_at;    /* index of the removal entry (0 unknown: restored) */
+    raft_index announced;     /* mr_tombstone.applied */
 };
 
 /* A growable array of fixed-size elements. */
@@ -211,6 +231,9 @@ struct mr_node {
     bool stopped;
     bool hb_flush_due;
     uint64_t next_read_ctx;
+    uint64_t gen_seq;         /* last seq of this node's session (mr_session.c): one
+                                 sequence for all groups, so a replica made again
+                                 here never reuses a number its group has seen */
     struct mr_group *groups;  /* uthash by id */
     struct mr_tomb *tombs;    /* uthash by group id */
     size_t n_groups;
@@ -257,12 +280,17 @@ uint64_t mr_rand(struct mr_node *n);
 enum { MR_KIND_COMMAND = 1, MR_KIND_REMOVE = 2, MR_KIND_CONF_REQUEST = 3,
        MR_KIND_GENERATED = 4 };
 #define MR_ENTRY_HEADER 3u       /* u8 kind | u16 command id length */
-#define MR_ENTRY_GEN_HEADER 11u  /* ... | u64 expires (kind 4) */
+#define MR_ENTRY_GEN_HEADER 39u  /* ... | u64 expires | u32 node | u64 epoch |
+                                    u64 seq | u64 floor (kind 4) */
 #define MR_CONTEXT_HEADER 6u     /* u32 node | u16 command id length */
 
 struct mr_entry_view {
     uint8_t kind;
     raft_index expires;       /* kind 4; 0 otherwise */
+    struct mr_session_ref {   /* kind 4: the proposer's session */
+        mr_node_id node;
+        uint64_t epoch, seq, floor;
+    } session;
     const unsigned char *cmd;
     uint16_t cmd_len;
     const unsigned char *payload;
@@ -292,8 +320,9 @@ uint64_t mr_get_u64(const unsigned char *p);
 /* NORMAL entry data; returns size written (buf NULL: size needed). */
 size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
                        const void *payload, size_t payload_len, unsigned char *buf);
-/* Kind 4: a generated-id command with its bound. */
-size_t mr_entry_encode_generated(raft_index expires, const void *cmd, uint16_t cmd_len,
+/* Kind 4: a generated-id command with its bound and its proposer's session. */
+size_t mr_entry_encode_generated(raft_index expires, const struct mr_session_ref *s,
+                                 const void *cmd, uint16_t cmd_len,
                                  const void *payload, size_t payload_len,
                                  unsigned char *buf);
 bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out);
@@ -306,8 +335,12 @@ size_t mr_conf_request_encode(uint8_t change_type, mr_node_id node, const void *
 bool mr_conf_request_decode(const void *data, size_t len,
                             struct mr_conf_request_view *out);
 /* The group's replicated state: u8 version | u64 next_replica_id | u32 n |
- * n x (u64 replica, u32 node) | u32 n_boot | n_boot x u32 node. */
+ * n x (u64 replica, u32 node) | u32 n_boot | n_boot x u32 node | the sessions
+ * (version 2, mr_sessions_encode). */
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf);
+/* The same with the sessions given encoded (a snapshot's, mr_sessions_copy). */
+size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
+                            size_t sessions_len, unsigned char *buf);
 /* Decodes into g (map merged: entries already known are kept); false if malformed. */
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
                      bool with_boot);
@@ -323,7 +356,10 @@ size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
 
 struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id);
 struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id);
-int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica, bool emit);
+/* Moves the tombstone forward (min_replica, announced: each only grows); emit:
+ * into the batch. */
+int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica,
+                raft_index announced, bool emit);
 /* Creates the group object with an empty (or given) configuration; not yet in the
  * active set.  conf may be NULL.  The raft is created by mr_group_start(). */
 struct mr_group *mr_group_alloc(struct mr_node *n, mr_group_id id, raft_id replica);
@@ -431,6 +467,34 @@ bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned ch
 /* Applies the committed entries of rd (events, dedup, removals). */
 void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd);
 struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id group);
+
+/* ------------------------------------------------------------ mr_session.c */
+
+/* Most seqs a session keeps above its floor; past that the floor rises over the
+ * oldest gap (the commands missing there can then never apply). */
+#define MR_SESSION_MAX_SEQS 1024u
+
+/* The dedup decision for a generated-id command at `index` (its bound already
+ * checked): true if its seq is new in its session (now recorded), false if it was
+ * decided before — applied, or never to be.  Drops the sessions whose bound
+ * `index` has passed; flags the meta row (the sessions are in its state). */
+bool mr_session_apply(struct mr_node *n, struct mr_group *g,
+                      const struct mr_session_ref *ref, raft_index expires,
+                      raft_index index);
+/* The sessions as bytes: u32 n | n x (u32 node | u64 epoch | u64 floor |
+ * u64 expires | u32 n_seqs | n_seqs x u64 seq).  Returns the size (buf NULL: size
+ * needed). */
+size_t mr_sessions_encode(const struct mr_group *g, unsigned char *buf);
+/* Replaces g's sessions with the encoded ones; *used = bytes read.  false if
+ * malformed (g unchanged). */
+bool mr_sessions_decode(struct mr_node *n, struct mr_group *g, const unsigned char *p,
+                        size_t len, size_t *used);
+void mr_sessions_free(struct mr_node *n, struct mr_group *g);
+/* The sessions as of now, encoded (mr_sessions_encode) into memory the caller
+ * frees with mr_free; NULL if out of memory.  It goes with every snapshot the
+ * group's memory storage takes (its data): a snapshot sent later carries the
+ * sessions as of its own index, not the applied one (mr_peer.c). */
+unsigned char *mr_sessions_copy(struct mr_node *n, const struct mr_group *g, size_t *len);
 
 /* ------------------------------------------------------------ mr_quiesce.c */
 

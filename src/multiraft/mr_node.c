@@ -30,6 +30,8 @@ static void fill_defaults(struct mr_config *c)
         c->batch_hold_ticks = 2;
     if (c->generated_id_window == 0)
         c->generated_id_window = 1000000;
+    if (c->session_epoch == 0)
+        c->session_epoch = c->seed != 0 ? c->seed : 1;
     if (c->proposal_retry_ticks == 0)
         c->proposal_retry_ticks = 2 * c->election_ticks;
     if (c->compact_threshold == 0)
@@ -216,6 +218,8 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
 int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
 {
     struct mr_group *g;
+    unsigned char *sessions = NULL;
+    size_t sessions_len = 0;
     int rc;
     if (n->busy)
         return MR_EBUSY;
@@ -227,12 +231,24 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
     if (g == NULL)
         return MR_ENOMEM;
     rc = MR_ECORRUPT;
+    /* The state first: the memory storage's snapshot keeps the sessions as of
+     * its index (mr_sessions_copy), and that index is the applied one. */
+    if (r->state_len > 0 && !mr_state_decode(n, g, r->state, r->state_len, true))
+        goto fail;
+    if ((sessions = mr_sessions_copy(n, g, &sessions_len)) == NULL) {
+        rc = MR_ENOMEM;
+        goto fail;
+    }
     if (r->log_start_index > 0) {
         struct raft_snapshot s;
         memset(&s, 0, sizeof s);
         s.index = r->log_start_index;
         s.term = r->log_start_term;
         s.conf = r->conf_state;
+        if (r->applied == r->log_start_index) {
+            s.data = sessions;
+            s.len = sessions_len;
+        }
         if (raft_memory_storage_apply_snapshot(g->ms, &s) != RAFT_OK)
             goto fail;
     }
@@ -248,14 +264,20 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
         r->applied > r->log_start_index + r->n_entries)
         goto fail;
     if (r->applied > r->log_start_index)
-        (void)raft_memory_storage_create_snapshot(g->ms, r->applied, &r->conf_state, NULL, 0);
-    if (r->state_len > 0 && !mr_state_decode(n, g, r->state, r->state_len, true))
-        goto fail;
+        (void)raft_memory_storage_create_snapshot(g->ms, r->applied, &r->conf_state,
+                                                  sessions, sessions_len);
+    mr_free(n, sessions);
+    sessions = NULL;
     if (mr_map_node(g, r->replica_id) == 0 &&
         mr_map_set(n, g, r->replica_id, n->cfg.node_id) != MR_OK)
         goto fail;
     g->applied = r->applied;
     g->meta_applied = r->applied;
+    {
+        struct mr_tomb *t = mr_tomb_find(n, r->group);
+        if (t != NULL && r->replica_id >= t->min_replica)
+            g->announced = t->announced;
+    }
     g->log_start_index = r->log_start_index;
     g->log_start_term = r->log_start_term;
     if ((rc = mr_group_start(n, g, r->applied)) != MR_OK)
@@ -264,15 +286,25 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
     mr_group_wake(n, g);
     return MR_OK;
 fail:
+    mr_free(n, sessions);
     mr_group_destroy(n, g);
     return rc;
 }
 
-int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id)
+int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
+                         raft_index applied)
 {
+    struct mr_group *g = mr_group_find(n, group);
+    int rc;
     if (n->busy)
         return MR_EBUSY;
-    return mr_tomb_set(n, group, min_replica_id, false);
+    if ((rc = mr_tomb_set(n, group, min_replica_id, applied, false)) != MR_OK)
+        return rc;
+    /* Restored before its tombstone: a later replica (a node added again) learns
+     * how far the earlier ones announced. */
+    if (g != NULL && g->replica_id >= min_replica_id && applied > g->announced)
+        g->announced = applied;
+    return MR_OK;
 }
 
 /* ------------------------------------------------------------ tick */

@@ -79,15 +79,25 @@ void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartb
         p->urgent_hb = true;
 }
 
-/* SNAPSHOT: the core's snapshot carries no data (the layer stores none); the data
- * sent is u32 state_len | the group's replicated state | the host's blob. */
+/* SNAPSHOT: the core's snapshot carries the group's sessions as of its index (the
+ * memory storage keeps them with it, mr_sessions_copy); the data sent is
+ * u32 state_len | the group's replicated state as of the snapshot | the host's
+ * blob.  (The replica map and the next replica id are merged by the receiver,
+ * never rewound: the current ones serve.) */
 static const struct raft_snapshot *build_snapshot(struct mr_node *n, struct mr_group *g,
                                                   const struct raft_snapshot *s)
 {
-    const void *blob = NULL;
-    size_t blob_len = 0, state_len = mr_state_encode(g, NULL);
+    const void *blob = NULL, *sessions = NULL;
+    size_t blob_len = 0, sessions_len = 0, state_len;
     struct raft_snapshot *copy;
     unsigned char *data;
+    if (s->index != g->applied) {
+        if (s->data == NULL || s->len < 4)
+            return NULL; /* the sessions as of that index are not known */
+        sessions = s->data;
+        sessions_len = s->len;
+    }
+    state_len = mr_state_encode_with(g, sessions, sessions_len, NULL);
     if (n->cfg.storage.snapshot_data != NULL &&
         n->cfg.storage.snapshot_data(n->cfg.storage.user, g->id, s->index, &blob,
                                      &blob_len) < 0)
@@ -98,7 +108,7 @@ static const struct raft_snapshot *build_snapshot(struct mr_node *n, struct mr_g
         return NULL;
     *copy = *s;
     mr_put_u32(data, (uint32_t)state_len);
-    mr_state_encode(g, data + 4);
+    mr_state_encode_with(g, sessions, sessions_len, data + 4);
     if (blob_len > 0)
         memcpy(data + 4 + state_len, blob, blob_len);
     copy->data = data;

@@ -58,10 +58,13 @@ static void install_snapshot(struct mr_node *n, struct mr_group *g,
         si->blob = NULL;
         si->blob_len = 0;
     }
-    /* The layer keeps no snapshot data in memory: it is rebuilt when sent. */
-    meta.data = NULL;
-    meta.len = 0;
+    /* The layer keeps only the sessions as the snapshot's data (mr_peer.c
+     * rebuilds the rest when it sends one). */
+    meta.data = mr_sessions_copy(n, g, &meta.len);
+    if (meta.data == NULL)
+        meta.len = 0;
     (void)raft_memory_storage_apply_snapshot(g->ms, &meta);
+    mr_free(n, (void *)meta.data);
     si->has = true;
     g->log_start_index = s->index;
     g->log_start_term = s->term;

@@ -106,24 +106,40 @@ static int check_cmd(size_t cmd_len)
 
 /*
  * Encode the entry a waiter proposes into w->data (its command id then stands at
- * w->cmd): of `kind`, or of kind 4 with bound `expires` if that is not 0.  On
- * allocation failure the waiter is unlinked and false returned.
+ * w->cmd): of `kind`, or of kind 4 (a generated id) if `generated`.  On allocation
+ * failure the waiter is unlinked and false returned.
  */
 static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
-                          uint8_t kind, raft_index expires, const void *cmd,
+                          uint8_t kind, bool generated, const void *cmd,
                           uint16_t cmd_len, const void *payload, size_t payload_len)
 {
-    size_t header = expires != 0 ? MR_ENTRY_GEN_HEADER : MR_ENTRY_HEADER;
+    size_t header = generated ? MR_ENTRY_GEN_HEADER : MR_ENTRY_HEADER;
     w->data_len = header + cmd_len + payload_len;
     w->data = mr_alloc(n, w->data_len);
     if (w->data == NULL) {
         mr_waiter_unlink(n, g, w);
         return false;
     }
-    if (expires != 0)
-        mr_entry_encode_generated(expires, cmd, cmd_len, payload, payload_len, w->data);
-    else
+    if (generated) {
+        /* The bound and the session's seq and floor are fixed here, for every
+         * copy this waiter will send (mr_session.c). */
+        struct mr_session_ref ref;
+        ref.node = n->cfg.node_id;
+        ref.epoch = n->cfg.session_epoch;
+        ref.seq = w->gen_seq;
+        ref.floor = w->gen_seq;
+        /* Waiters stand in the order they were made, so the first generated one
+         * of this node's is the lowest seq still waiting. */
+        for (const struct mr_waiter *o = g->waiters; o != NULL; o = o->next)
+            if (o->gen_seq != 0) {
+                ref.floor = o->gen_seq;
+                break;
+            }
+        mr_entry_encode_generated(w->gen_from + n->cfg.generated_id_window, &ref, cmd,
+                                  cmd_len, payload, payload_len, w->data);
+    } else {
         mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
+    }
     w->cmd = w->data + header;
     w->cmd_len = cmd_len;
     return true;
@@ -148,10 +164,10 @@ static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    /* A generated id's bound is fixed here, for every copy this waiter will send. */
     w->gen_from = raft_get_commit(g->raft);
-    if (!waiter_encode(n, g, w, MR_KIND_COMMAND,
-                       generated ? w->gen_from + n->cfg.generated_id_window : 0, command_id,
+    if (generated)
+        w->gen_seq = ++n->gen_seq;
+    if (!waiter_encode(n, g, w, MR_KIND_COMMAND, generated, command_id,
                        (uint16_t)command_id_len, payload, payload_len))
         return MR_ENOMEM;
     request_added(n, g);
@@ -307,7 +323,7 @@ int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
     w = waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    if (!waiter_encode(n, g, w, MR_KIND_REMOVE, 0, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
+    if (!waiter_encode(n, g, w, MR_KIND_REMOVE, false, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
         return MR_ENOMEM;
     request_added(n, g);
     return MR_OK;

@@ -106,11 +106,20 @@ int mr_storage_ensure(struct mr_node *n, struct mr_group *g)
         return MR_ENOMEM;
     if (g->log_start_index > 0) {
         struct raft_snapshot s;
+        unsigned char *sessions = NULL;
+        int rc;
         memset(&s, 0, sizeof s);
         s.index = g->log_start_index;
         s.term = g->log_start_term;
         raft_get_conf_state(g->raft, &s.conf);
-        if (raft_memory_storage_apply_snapshot(ms, &s) != RAFT_OK) {
+        /* Released with an empty log: the log start is the applied index, and
+         * the sessions are as of it (mr_peer.c). */
+        if (g->applied == g->log_start_index &&
+            (s.data = sessions = mr_sessions_copy(n, g, &s.len)) == NULL)
+            s.len = 0;
+        rc = raft_memory_storage_apply_snapshot(ms, &s);
+        mr_free(n, sessions);
+        if (rc != RAFT_OK) {
             raft_memory_storage_free(ms);
             return MR_ENOMEM;
         }

@@ -65,9 +65,13 @@
  *     kind 3 = conf-change request forwarded by a follower (internal, no event):
  *              payload = u8 change_type | u32 node_id | change payload bytes
  *     kind 4 = command with a generated id (mr_propose_generated):
- *       u8 4 | u16 command_id_len | u64 expires | command_id bytes | payload bytes
- *              applied like kind 1 at an index <= expires; at a later index it is
- *              expired: no event, no dedup record, its waiters fail MR_EEXPIRED —
+ *       u8 4 | u16 command_id_len | u64 expires | u32 node | u64 epoch | u64 seq |
+ *       u64 floor | command_id bytes | payload bytes
+ *              (node, epoch) is the proposer's session, seq the command's number
+ *              in it, floor the lowest seq the session still had in flight in the
+ *              group (1 <= floor <= seq < 2^64 - 1).  At an index <= expires it is
+ *              applied unless its session decided seq before (EXACTLY-ONCE); at a
+ *              later index it is expired: no event, its waiters fail MR_EEXPIRED —
  *              the same on every replica, whichever copy arrives when.
  *   CONF_CHANGE entry: the core's encoding (raft_conf_change_encode) whose context is
  *       u32 node_id | u16 command_id_len | command_id bytes | payload bytes
@@ -77,6 +81,9 @@
  *
  * ---------------------------------------------------------------------------------
  * EXACTLY-ONCE
+ *   A command with a generated id (kind 4) is deduplicated by its proposer's
+ *   session, kept in the group's replicated state (mr_group_write.state, in the
+ *   same batch as the command's event; dissertation §6.3): no dedup record.
  *   When a committed command (kind 1) or conf change with command id C is applied
  *   in group G, the layer checks whether C was already applied in G:
  *   first in its in-memory set (ids applied in this batch), then through
@@ -224,6 +231,11 @@ struct mr_config {
     uint64_t generated_id_window;   /* 0 = 1,000,000: entries after which a
                                        generated-id command that has not committed
                                        expires (mr_propose_generated) */
+    uint64_t session_epoch;         /* 0 = seed: this start's session for
+                                       generated-id commands; must differ from
+                                       every earlier start of this node whose
+                                       commands may still be within their bound
+                                       (e.g. the start time in microseconds) */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
     bool disable_durable_notices;   /* raft.h DURABLE NOTICES are on by default */
@@ -267,8 +279,11 @@ struct mr_group_restore {
 int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r);
 
 /* Re-creates a tombstone: replicas of `group` with id < min_replica_id never come
- * back here (UINT64_MAX = the group was removed here: its id is never reused). */
-int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id);
+ * back here (UINT64_MAX = the group was removed here: its id is never reused), and
+ * a later replica announces no event of an entry at or below `applied` (the
+ * earlier ones did: mr_tombstone).  Groups and tombstones restore in any order. */
+int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
+                         raft_index applied);
 
 /* ----------------------------------------------------------------------------- */
 /* Requests (each returns MR_OK = exactly one completion later, or an error)     */
@@ -299,13 +314,16 @@ int mr_propose(struct mr_node *n, mr_group_id group, uint64_t token,
                const void *payload, size_t payload_len, uint32_t deadline_ticks);
 
 /* The same for a command whose id the host generated, unique by construction: its
- * duplicates can only be this node's own resubmissions.  The entry carries a bound,
- * expires = this node's commit index + mr_config.generated_id_window, fixed for
- * every copy; a copy committed past it is not applied (kind 4 in ENCODINGS), so the
- * dedup record of such a command (mr_dedup_record.expires_after) is useless once
- * the group's applied index passes the bound, and the host may delete it then.
- * That keeps the dedup state of generated ids bounded (about one window of
- * records per group) while exactly-once holds. */
+ * duplicates can only be this node's own resubmissions, so the layer numbers it in
+ * this node's session (mr_config.session_epoch) and the group's replicated state
+ * remembers the session's decided numbers instead of the id: no dedup record.
+ * The entry carries a bound, expires = this node's commit index +
+ * mr_config.generated_id_window, fixed for every copy; a copy committed past it
+ * is not applied (kind 4 in ENCODINGS), and a session is dropped from the state
+ * once the group's applied index passes the bounds of all its commands.  A copy of
+ * a command whose waiter had given up (deadline) may be refused even within the
+ * bound, once later commands of the session have applied: its caller was told the
+ * outcome is unknown. */
 int mr_propose_generated(struct mr_node *n, mr_group_id group, uint64_t token,
                          const void *command_id, size_t command_id_len,
                          const void *payload, size_t payload_len,
@@ -446,9 +464,8 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *     earlier replica of the group applied here must not make the node apply those
  *     commands again.
  *   if n_entries: delete log rows with index >= entries[0].index, insert entries.
- *   if compacted: delete log rows with index <= log_start_index, and (at the host's
- *     leisure: any time is safe) the group's dedup records whose expires_after is
- *     nonzero and below `applied`.  A write without it may still move
+ *   if compacted: delete log rows with index <= log_start_index.  A write
+ *     without it may still move
  *     log_start_index past rows not yet deleted (a quiesced group's log is dropped
  *     from memory at once, its rows only every compact_threshold entries): the
  *     host skips rows <= log_start_index when it loads, and the next compacted
@@ -458,7 +475,8 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *     group's current values.  A write that only moves the commit and applied
  *     indexes leaves meta_changed false until they are 64 entries past the row
  *     (MR_META_LAG): after a crash the layer re-applies those entries, and the
- *     dedup records written with their events make that emit nothing twice. */
+ *     dedup records written with their events make that emit nothing twice (a
+ *     command with a generated id changes the state, so it always writes the row). */
 struct mr_group_write {
     mr_group_id group;
     raft_id replica_id;
@@ -524,16 +542,17 @@ struct mr_dedup_record {
     const void *command_id;
     size_t command_id_len;
     raft_index index;
-    raft_index expires_after;  /* 0: keep for ever; else a generated id whose record
-                                  may be deleted once the group's applied index is
-                                  past this (no copy can apply any more) */
 };
 
 /* Replicas of `group` with id < min_replica_id must never come back here.
- * UINT64_MAX: the group was removed (its id is refused by mr_create_group). */
+ * UINT64_MAX: the group was removed (its id is refused by mr_create_group).
+ * applied: how far the replicas before min_replica_id applied the group's log
+ * here — their events are out; a later replica that replays those entries
+ * (a node removed and added again) announces none of them again. */
 struct mr_tombstone {
     mr_group_id group;
     raft_id min_replica_id;
+    raft_index applied;
 };
 
 enum mr_request_kind {

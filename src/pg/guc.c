@@ -125,7 +125,7 @@ multiraft_define_gucs(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.generated_id_window",
 							"Log entries within which a command submitted without a command_id must commit.",
-							"Its command-id record is kept that long, not for ever; a copy that commits later is not applied and the submit fails.",
+							"A copy that commits later is not applied and the submit fails (safe to retry); the proposing node's session is kept in the group's state that long.",
 							&multiraft_generated_id_window, 1000000, 16, PG_INT32_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.max_command_size",

@@ -17,7 +17,6 @@
  *                     host part of snapshots) and the snapshot blob format
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
  *                     straight through the primary key
- *   storage_prune.c   deletes of generated-id dedup records past their bound
  *   storage_insert.c  many rows of one table through multi-insert and its
  *                     indexes (log rows, dedup records, events), not the executor
  */
@@ -39,11 +38,11 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_META,		/* $1 bigint[] */
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
 	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
-	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
-	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes, $4 expiries */
+	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes */
+	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
-	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids */
-	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids, indexes <= index, expiries */
+	SP_UPSERT_TOMBSTONE,		/* $1 groups, $2 min replica ids, $3 applied indexes */
+	SP_SNAPSHOT_DEDUP,			/* $1 group, $2 index: ids and indexes <= index */
 	SP_COUNT_
 } StoragePlan;
 
@@ -56,7 +55,6 @@ typedef enum StorageRel
 	SR_META_PKEY,
 	SR_DEDUP,
 	SR_DEDUP_PKEY,
-	SR_DEDUP_EXPIRY,			/* (group_id, expires_after) of generated ids */
 	SR_EVENTS,
 	SR_COUNT_
 } StorageRel;
@@ -106,8 +104,6 @@ extern void storage_log_compact(mr_group_id group, raft_index upto);
 extern void storage_log_loaded(mr_group_id group, raft_index start, raft_index last);
 extern void storage_log_appended(mr_group_id group, raft_index last);
 extern void storage_log_forget(mr_group_id group);
-/* Where storage_prune_dedup() stopped for group (PG_INT64_MIN: from the start). */
-extern int64 *storage_log_dedup_pruned(mr_group_id group);
 /* Per batch: open / close the log relation for the calls above; a new phase
  * (a new snapshot for the deletes) after statements that deleted rows. */
 extern void storage_log_begin(void);
@@ -138,11 +134,6 @@ extern void storage_txn_finish(void);
 extern void storage_events_begin(void);
 extern void storage_events_keep(const struct mr_event *ev, size_t n);
 extern void storage_events_finish(void);
-
-/* ---- storage_prune.c ---- */
-
-/* Deletes group's generated-id dedup records with expires_after < applied. */
-extern void storage_prune_dedup(mr_group_id group, raft_index applied);
 
 /* ---- storage_dedup.c ---- */
 

@@ -23,8 +23,8 @@
 
 #include "storage.h"
 
-/* n x (u16 id length | id | u64 index | u64 expires_after, 0 = never) */
-#define BLOB_MAGIC "MRD2"
+/* n x (u16 id length | id | u64 index) */
+#define BLOB_MAGIC "MRD3"
 
 static ErrorData *callback_error = NULL;
 static StringInfoData snapshot_buf;
@@ -184,12 +184,10 @@ snapshot_data(void *user, mr_group_id group, raft_index index,
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		n1,
-						n2,
-						n3;
+						n2;
 			bytea	   *id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
 														  SPI_tuptable->tupdesc, 1, &n1));
 			Datum		ix = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n2);
-			Datum		ex = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &n3);
 			size_t		idlen = VARSIZE_ANY_EXHDR(id);
 
 			if (idlen > MR_MAX_COMMAND_ID_LEN)
@@ -198,7 +196,6 @@ snapshot_data(void *user, mr_group_id group, raft_index index,
 			put_u16(&snapshot_buf, (uint16) idlen);
 			appendBinaryStringInfo(&snapshot_buf, VARDATA_ANY(id), idlen);
 			put_u64(&snapshot_buf, DATUM_U64(ix));
-			put_u64(&snapshot_buf, n3 ? 0 : DATUM_U64(ex));
 		}
 		SPI_freetuptable(SPI_tuptable);
 		*data = snapshot_buf.data;
@@ -228,8 +225,7 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 	const unsigned char *end = p + len;
 	StorageColumn g,
 				id,
-				ix,
-				ex;
+				ix;
 	uint32		count;
 	uint32		done = 0;
 
@@ -247,23 +243,19 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 	storage_column_init(&g, INT8OID, Min(count, 1024));
 	storage_column_init(&id, BYTEAOID, Min(count, 1024));
 	storage_column_init(&ix, INT8OID, Min(count, 1024));
-	storage_column_init(&ex, INT8OID, Min(count, 1024));
 	for (; done < count; done++)
 	{
 		size_t		idlen;
-		uint64		expires;
 
 		if (end - p < 2)
 			break;
 		idlen = get_le(p, 2);
-		if ((size_t) (end - p) < 2 + idlen + 16 || idlen == 0)
+		if ((size_t) (end - p) < 2 + idlen + 8 || idlen == 0)
 			break;
-		expires = get_le(p + 2 + idlen + 8, 8);
 		storage_column_add(&g, U64_DATUM(group), false);
 		storage_column_add(&id, storage_bytea(p + 2, idlen), false);
 		storage_column_add(&ix, U64_DATUM(get_le(p + 2 + idlen, 8)), false);
-		storage_column_add(&ex, U64_DATUM(expires), expires == 0);
-		p += 2 + idlen + 16;
+		p += 2 + idlen + 8;
 	}
 	if (done < count || p != end)
 		ereport(WARNING,
@@ -271,8 +263,8 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 						(uint64) group, done, count)));
 	if (g.n > 0)
 	{
-		Datum		v[4] = {storage_column_array(&g), storage_column_array(&id),
-		storage_column_array(&ix), storage_column_array(&ex)};
+		Datum		v[3] = {storage_column_array(&g), storage_column_array(&id),
+		storage_column_array(&ix)};
 
 		storage_exec(SP_INSERT_DEDUP, v, NULL, false, SPI_OK_INSERT);
 	}

@@ -9,8 +9,8 @@
  * multi-insert — as COPY FROM does it: one WAL record per heap page instead of
  * one per row — and then into every index of the table with
  * ExecInsertIndexTuples, which checks uniqueness (a command id stored twice
- * fails the batch, as the plain INSERT did) and evaluates partial-index
- * predicates (dedup_expiry).
+ * fails the batch, as the plain INSERT did) and evaluates the predicates of
+ * any partial index.
  *
  * Only while the table is as the extension created it: no triggers, rules,
  * check constraints, generated columns or row security, and exactly the

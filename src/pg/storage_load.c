@@ -280,7 +280,7 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 			 errhint("The group stays unavailable on this node; its rows are kept.")));
 	/* Never let this replica come back with a forgotten vote. */
 	if (r->replica_id < PG_UINT64_MAX)
-		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1);
+		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1, r->applied);
 	return false;
 }
 
@@ -294,7 +294,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	(void) read_groups(false, 0, restore_into_node, &s);
 	*ngroups = s.ngroups;
 
-	if (SPI_execute("SELECT group_id, min_replica_id FROM multiraft.tombstone",
+	if (SPI_execute("SELECT group_id, min_replica_id, applied_index FROM multiraft.tombstone",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not read the tombstones");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -302,8 +302,9 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		HeapTuple	t = SPI_tuptable->vals[i];
 		uint64		g = col_u64(t, SPI_tuptable->tupdesc, 1);
 		uint64		min = col_u64(t, SPI_tuptable->tupdesc, 2);
+		uint64		applied = col_u64(t, SPI_tuptable->tupdesc, 3);
 
-		rc = mr_restore_tombstone(node, g, min);
+		rc = mr_restore_tombstone(node, g, min, applied);
 		if (rc != MR_OK)
 			ereport(WARNING,
 					(errmsg("multiraft: tombstone of group " UINT64_FORMAT " could not be restored: %s",

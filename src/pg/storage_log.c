@@ -38,8 +38,6 @@ typedef struct LogStart
 	uint64		start;			/* rows <= start are deleted already (0: unknown) */
 	uint64		last;			/* no row above last exists ... */
 	bool		last_known;		/* ... if this is set */
-	int64		dedup_pruned;	/* dedup records with expires_after below this are
-								 * deleted already (storage_prune.c) */
 } LogStart;
 
 static HTAB *log_starts = NULL;
@@ -83,15 +81,8 @@ entry(mr_group_id group)
 		e->start = 0;
 		e->last = 0;
 		e->last_known = false;
-		e->dedup_pruned = PG_INT64_MIN;
 	}
 	return e;
-}
-
-int64 *
-storage_log_dedup_pruned(mr_group_id group)
-{
-	return &entry(group)->dedup_pruned;
 }
 
 void

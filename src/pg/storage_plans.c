@@ -53,15 +53,15 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		 * layer ever break that, the batch fails loudly instead of hiding a
 		 * command applied twice.
 		 */
-		"INSERT INTO multiraft.dedup (group_id, command_id, log_index, expires_after) "
-		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[])",
-		4, {I8A, BYA, I8A, I8A}},
+		"INSERT INTO multiraft.dedup (group_id, command_id, log_index) "
+		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[])",
+		3, {I8A, BYA, I8A}},
 	[SP_INSERT_DEDUP] = {
 		/* A snapshot's records come from a peer: a repeated id keeps the first. */
-		"INSERT INTO multiraft.dedup (group_id, command_id, log_index, expires_after) "
-		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[]) "
+		"INSERT INTO multiraft.dedup (group_id, command_id, log_index) "
+		"SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) "
 		"ON CONFLICT DO NOTHING",
-		4, {I8A, BYA, I8A, I8A}},
+		3, {I8A, BYA, I8A}},
 	[SP_INSERT_EVENTS] = {
 		"INSERT INTO multiraft.events (group_id, event_type, log_index, term, command_id, "
 		"  payload, node_id, change_type) "
@@ -69,16 +69,14 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"                     $6::bytea[], $7::int[], $8::text[])",
 		8, {I8A, TXA, I8A, I8A, TXA, BYA, INT4ARRAYOID, TXA}},
 	[SP_UPSERT_TOMBSTONE] = {
-		"INSERT INTO multiraft.tombstone (group_id, min_replica_id) "
-		"SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
-		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id",
-		2, {I8A, I8A}},
+		"INSERT INTO multiraft.tombstone (group_id, min_replica_id, applied_index) "
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
+		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id, "
+		"  applied_index = EXCLUDED.applied_index",
+		3, {I8A, I8A, I8A}},
 	[SP_SNAPSHOT_DEDUP] = {
-		/* A record past its bound is of no use to the receiver (and may be gone on
-		 * some members already). */
-		"SELECT command_id, log_index, expires_after FROM multiraft.dedup "
-		"WHERE group_id = $1 AND log_index <= $2 "
-		"  AND (expires_after IS NULL OR expires_after >= $2) ORDER BY log_index",
+		"SELECT command_id, log_index FROM multiraft.dedup "
+		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",
 		2, {INT8OID, INT8OID}},
 };
 
@@ -109,7 +107,6 @@ static const char *const rel_names[SR_COUNT_] = {
 	[SR_META_PKEY] = "group_meta_pkey",
 	[SR_DEDUP] = "dedup",
 	[SR_DEDUP_PKEY] = "dedup_pkey",
-	[SR_DEDUP_EXPIRY] = "dedup_expiry",
 	[SR_EVENTS] = "events",
 };
 

@@ -75,15 +75,17 @@ exec_group_list(StoragePlan p, StorageColumn *groups)
 	storage_exec(p, v, NULL, false, SPI_OK_DELETE);
 }
 
+/* One statement over parallel columns (none if the first is empty). */
 static void
-exec_pairs(StoragePlan p, StorageColumn *a, StorageColumn *b, int expected)
+exec_columns(StoragePlan p, StorageColumn *cols, int ncols, int expected)
 {
-	Datum		v[2];
+	Datum		v[4];
 
-	if (a->n == 0)
+	Assert(ncols <= (int) lengthof(v));
+	if (cols[0].n == 0)
 		return;
-	v[0] = storage_column_array(a);
-	v[1] = storage_column_array(b);
+	for (int i = 0; i < ncols; i++)
+		v[i] = storage_column_array(&cols[i]);
 	storage_exec(p, v, NULL, false, expected);
 }
 
@@ -306,16 +308,6 @@ write_groups(const struct mr_group_write *w, size_t n)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
 			storage_log_compact(w[i].group, w[i].log_start_index);
 
-	/*
-	 * 4b. with each compaction (every few dozen applied entries of a group), the
-	 * group's generated-id dedup records past their bound go too
-	 * (storage_prune.c): that keeps them at about one window per group however
-	 * long the group lives.
-	 */
-	for (size_t i = 0; i < n; i++)
-		if (!(w[i].flags & MR_GW_REMOVED) && w[i].compacted)
-			storage_prune_dedup(w[i].group, w[i].applied);
-
 	/* 5. meta rows: kept for storage_txn_finish (the last value wins) */
 	for (size_t i = 0; i < n; i++)
 	{
@@ -347,8 +339,7 @@ write_dedup(const struct mr_batch *b)
 {
 	StorageColumn g,
 				id,
-				ix,
-				ex;
+				ix;
 	bool		any_removed = false;
 
 	if (b->n_dedup == 0)
@@ -358,7 +349,6 @@ write_dedup(const struct mr_batch *b)
 	storage_column_init(&g, INT8OID, b->n_dedup);
 	storage_column_init(&id, BYTEAOID, b->n_dedup);
 	storage_column_init(&ix, INT8OID, b->n_dedup);
-	storage_column_init(&ex, INT8OID, b->n_dedup);
 	for (size_t i = 0; i < b->n_dedup; i++)
 	{
 		const struct mr_dedup_record *d = &b->dedup[i];
@@ -368,39 +358,39 @@ write_dedup(const struct mr_batch *b)
 		storage_column_add(&g, U64_DATUM(d->group), false);
 		storage_column_add(&id, storage_bytea(d->command_id, d->command_id_len), false);
 		storage_column_add(&ix, U64_DATUM(d->index), false);
-		storage_column_add(&ex, U64_DATUM(d->expires_after), d->expires_after == 0);
 	}
 	if (g.n > 0)
 	{
-		StorageColumn cols[4] = {g, id, ix, ex};
+		StorageColumn cols[3] = {g, id, ix};
 
-		insert_rows(SR_DEDUP, SP_APPEND_DEDUP, cols, 4);
+		insert_rows(SR_DEDUP, SP_APPEND_DEDUP, cols, 3);
 	}
 }
 
 static void
 write_tombstones(const struct mr_tombstone *t, size_t n)
 {
-	StorageColumn g,
-				r;
+	StorageColumn cols[3];
 
 	if (n == 0)
 		return;
-	storage_column_init(&g, INT8OID, n);
-	storage_column_init(&r, INT8OID, n);
+	for (int c = 0; c < 3; c++)
+		storage_column_init(&cols[c], INT8OID, n);
 	for (size_t i = 0; i < n; i++)
 	{
 		bool		later = false;
 
-		/* ON CONFLICT DO UPDATE touches a row once per statement: last one wins. */
+		/* ON CONFLICT DO UPDATE touches a row once per statement: last one wins
+		 * (each tombstone record holds the whole tombstone, never less). */
 		for (size_t k = i + 1; k < n && !later; k++)
 			later = t[k].group == t[i].group;
 		if (later)
 			continue;
-		storage_column_add(&g, U64_DATUM(t[i].group), false);
-		storage_column_add(&r, U64_DATUM(t[i].min_replica_id), false);
+		storage_column_add(&cols[0], U64_DATUM(t[i].group), false);
+		storage_column_add(&cols[1], U64_DATUM(t[i].min_replica_id), false);
+		storage_column_add(&cols[2], U64_DATUM(t[i].applied), false);
 	}
-	exec_pairs(SP_UPSERT_TOMBSTONE, &g, &r, SPI_OK_INSERT);
+	exec_columns(SP_UPSERT_TOMBSTONE, cols, 3, SPI_OK_INSERT);
 }
 
 void

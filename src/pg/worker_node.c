@@ -147,6 +147,9 @@ worker_node_start(void)
 	cfg.allocator = &node_allocator;
 	storage_callbacks(&cfg.storage);
 	cfg.seed = random_seed();
+	/* A new session for the commands without a command_id at every build of the
+	 * node (a start, or new settings): 64 random bits never meet an earlier one. */
+	cfg.session_epoch = random_seed();
 	node_settings(&cfg);
 	memset(&built_from, 0, sizeof(built_from));
 	node_settings(&built_from);

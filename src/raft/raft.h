@@ -581,7 +581,10 @@ struct raft_ready {
     struct raft_message *messages;
     size_t n_messages;
 
-    /* 3. Apply (after persisting). */
+    /* 3. Apply (after persisting).  A Ready that carries a snapshot carries no
+     * committed entries: those after it come in the next Ready, once the
+     * application has persisted the snapshot's state (with anything its state
+     * machine needs to apply them: dedup records, say). */
     const struct raft_entry *committed;
     size_t n_committed;
     bool conf_changed;          /* configuration changed by rd.committed/snapshot */

@@ -101,6 +101,12 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
 
     lo = apply_from(r);
     hi = r->log.committed + 1;
+    /* A snapshot to install goes alone: the state machine must hold it before it
+     * applies what follows (entries after it are judged against its state — a
+     * command id it recorded as applied, say), so the committed entries after it
+     * wait for the next Ready, after the application persisted it. */
+    if (r->log.snap != NULL && !r->log.snap_handed)
+        hi = lo;
     r->out->rd_comm = NULL;
     r->out->n_rd_comm = 0;
     if (lo < hi && lo >= r->log.offset && r->log.snap == NULL) {

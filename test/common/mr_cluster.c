@@ -56,7 +56,6 @@ struct st_entry {
 struct st_dedup {
     UT_hash_handle hh;
     raft_index index;
-    raft_index expires;        /* 0: for ever (mr_dedup_record.expires_after) */
     uint16_t len;
     unsigned char id[];
 };
@@ -82,6 +81,7 @@ struct st_tomb {
     UT_hash_handle hh;
     mr_group_id id;
     raft_id min;
+    raft_index applied;        /* mr_tombstone.applied */
 };
 
 struct st_snapmark {
@@ -128,6 +128,7 @@ struct leader_rec {
 struct mrc_cluster {
     struct mrc_options o;
     uint64_t now;
+    uint64_t starts;           /* node starts so far: each one's session epoch */
     uint64_t prng;
     struct mrc_nodeslot nodes[MRC_MAX_NODES + 1];
     bool blocked[MRC_MAX_NODES + 1][MRC_MAX_NODES + 1];
@@ -193,8 +194,7 @@ static void st_group_free(struct mrc_nodeslot *s, struct st_group *g)
     free(g);
 }
 
-static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_index index,
-                         raft_index expires)
+static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_index index)
 {
     struct st_dedup *d = NULL;
     HASH_FIND(hh, g->dedup, cmd, len, d);
@@ -203,7 +203,6 @@ static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_i
     d = xmalloc(sizeof *d + len);
     memset(d, 0, sizeof *d);
     d->index = index;
-    d->expires = expires;
     d->len = (uint16_t)len;
     memcpy(d->id, cmd, len);
     HASH_ADD_KEYPTR(hh, g->dedup, d->id, d->len, d);
@@ -217,30 +216,17 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-/* Blob format of this host: n x (u16 len | id | u64 index | u64 expires). */
+/* Blob format of this host: n x (u16 len | id | u64 index). */
 static void st_load_blob(struct st_group *g, const unsigned char *p, size_t len)
 {
     size_t off = 0;
     /* added to the records already there (st_add_dedup keeps existing ones) */
     while (off + 2 <= len) {
         uint16_t l = (uint16_t)(p[off] | (p[off + 1] << 8));
-        if (off + 2 + l + 16 > len)
+        if (off + 2 + l + 8 > len)
             break;
-        st_add_dedup(g, p + off + 2, l, get64(p + off + 2 + l), get64(p + off + 2 + l + 8));
-        off += 2 + (size_t)l + 16;
-    }
-}
-
-/* What a host may do at any time: forget the records of generated ids whose bound
- * the group's applied index has passed (no copy of them can apply any more). */
-static void st_prune_dedup(struct st_group *g)
-{
-    struct st_dedup *d, *t;
-    HASH_ITER(hh, g->dedup, d, t) {
-        if (d->expires != 0 && d->expires < g->applied) {
-            HASH_DEL(g->dedup, d);
-            free(d);
-        }
+        st_add_dedup(g, p + off + 2, l, get64(p + off + 2 + l));
+        off += 2 + (size_t)l + 8;
     }
 }
 
@@ -342,12 +328,7 @@ static void persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
         struct st_group *g = st_find(s, b->dedup[i].group);
         if (g != NULL)
             st_add_dedup(g, b->dedup[i].command_id, b->dedup[i].command_id_len,
-                         b->dedup[i].index, b->dedup[i].expires_after);
-    }
-    for (size_t i = 0; i < b->n_groups; i++) {
-        struct st_group *g = st_find(s, b->groups[i].group);
-        if (g != NULL)
-            st_prune_dedup(g);
+                         b->dedup[i].index);
     }
     for (size_t i = 0; i < b->n_tombstones; i++) {
         struct st_tomb *t = NULL;
@@ -360,6 +341,8 @@ static void persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
         }
         if (b->tombstones[i].min_replica_id > t->min)
             t->min = b->tombstones[i].min_replica_id;
+        if (b->tombstones[i].applied > t->applied)
+            t->applied = b->tombstones[i].applied;
     }
     for (size_t i = 0; i < b->n_events; i++)
         record_event(s, &b->events[i]);
@@ -394,11 +377,9 @@ static int cb_snapshot(void *user, mr_group_id group, raft_index index, const vo
     if (g == NULL)
         return 0;
     HASH_ITER(hh, g->dedup, d, t) {
-        size_t need = off + 2 + d->len + 16;
+        size_t need = off + 2 + d->len + 8;
         if (d->index > index)
             continue; /* the blob is the state as of the snapshot index */
-        if (d->expires != 0 && d->expires < index)
-            continue; /* past its bound: useless to the receiver */
         if (need > s->blob_cap) {
             s->blob_cap = need * 2;
             s->blob = xrealloc(s->blob, s->blob_cap);
@@ -406,10 +387,8 @@ static int cb_snapshot(void *user, mr_group_id group, raft_index index, const vo
         s->blob[off] = (unsigned char)d->len;
         s->blob[off + 1] = (unsigned char)(d->len >> 8);
         memcpy(s->blob + off + 2, d->id, d->len);
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < 8; i++)
             s->blob[off + 2 + d->len + i] = (unsigned char)(d->index >> (8 * i));
-            s->blob[off + 2 + d->len + 8 + i] = (unsigned char)(d->expires >> (8 * i));
-        }
         off = need;
     }
     *data = s->blob;
@@ -565,6 +544,7 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     int rc;
     cfg.node_id = id;
     cfg.seed = c->o.seed * 1000003u + id * 7919u + c->now;
+    cfg.session_epoch = ++c->starts;
     cfg.storage.user = s;
     cfg.storage.lookup_command = cb_lookup;
     cfg.storage.snapshot_data = cb_snapshot;
@@ -572,7 +552,7 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     if (s->n == NULL)
         return rc;
     HASH_ITER(hh, s->tombs, t, tt)
-        mr_restore_tombstone(s->n, t->id, t->min);
+        mr_restore_tombstone(s->n, t->id, t->min, t->applied);
     HASH_ITER(hh, s->groups, g, gt) {
         struct mr_group_restore r;
         struct raft_entry *es;
@@ -1001,6 +981,61 @@ struct idx_rec {
     mr_node_id node;
 };
 
+/*
+ * Replicas agree on what each entry did: a command (or membership change) applied
+ * at (group, index) on one node is applied there on every node that went past that
+ * index by applying entries — not by installing a snapshot that covered it.  (A
+ * node that treated the entry as a duplicate where another applied it would differ
+ * in state: the dedup decision must depend on the log alone.)
+ */
+static void check_no_entry_skipped(struct mrc_cluster *c, struct idx_rec *byidx)
+{
+    char msg[256];
+    for (mr_node_id n = 1; n <= c->o.n_nodes; n++) {
+        const struct mrc_nodeslot *s = &c->nodes[n];
+        struct lastidx {
+            UT_hash_handle hh;
+            mr_group_id group;
+            raft_index prev;
+        } *last = NULL, *l, *lt;
+        for (size_t i = 0; i < s->n_events; i++) {
+            const struct mrc_event *e = &s->events[i];
+            if (e->type != MR_EVENT_COMMAND && e->type != MR_EVENT_MEMBERSHIP_CHANGE &&
+                e->type != MR_EVENT_SNAPSHOT_APPLIED)
+                continue;
+            HASH_FIND(hh, last, &e->group, sizeof e->group, l);
+            if (l == NULL) {
+                l = xmalloc(sizeof *l);
+                l->group = e->group;
+                l->prev = e->index; /* where this node's record of the group begins */
+                HASH_ADD(hh, last, group, sizeof l->group, l);
+                continue;
+            }
+            if (e->type != MR_EVENT_SNAPSHOT_APPLIED)
+                for (raft_index k = l->prev + 1; k < e->index; k++) {
+                    struct idx_rec *r;
+                    struct { mr_group_id group; raft_index index; } key;
+                    memset(&key, 0, sizeof key);
+                    key.group = e->group;
+                    key.index = k;
+                    HASH_FIND(hh, byidx, &key, sizeof key, r);
+                    if (r != NULL) {
+                        snprintf(msg, sizeof msg,
+                                 "group %llu index %llu: applied on node %u, passed over on node %u",
+                                 (unsigned long long)e->group, (unsigned long long)k, r->node, n);
+                        violation(c, msg);
+                    }
+                }
+            if (e->index > l->prev)
+                l->prev = e->index;
+        }
+        HASH_ITER(hh, last, l, lt) {
+            HASH_DEL(last, l);
+            free(l);
+        }
+    }
+}
+
 size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
 {
     struct idx_rec *byidx = NULL, *r, *rt;
@@ -1086,6 +1121,7 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
             free(sn);
         }
     }
+    check_no_entry_skipped(c, byidx);
     HASH_ITER(hh, byidx, r, rt) {
         HASH_DEL(byidx, r);
         free(r);

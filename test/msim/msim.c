@@ -114,15 +114,18 @@ static void propose_some(struct run *r, int count)
                 memcpy(p.cmd, old->cmd, sizeof p.cmd);
         }
         /* A third of the fresh ones with a generated id: a small window
-         * (generated_id_window) makes some expire and their records get pruned. */
+         * (generated_id_window) makes some expire and sessions get dropped. */
         if (p.cmd[0] == 0) {
             p.generated = rnd(r) % 3 == 0;
             snprintf(p.cmd, sizeof p.cmd, "%s%llu", p.generated ? "g" : "c",
                      (unsigned long long)p.token);
         }
+        /* A quarter of the generated ones with a short deadline: their waiters
+         * give up (MR_ETIMEOUT), the session's floor passes them, and their late
+         * copies must then never apply on any node. */
         if ((p.generated ? mr_propose_generated : mr_propose)(
                 mrc_node(r->c, on), g, p.token, p.cmd, strlen(p.cmd), p.cmd, strlen(p.cmd),
-                0) != MR_OK)
+                p.generated && rnd(r) % 4 == 0 ? 2 + (uint32_t)(rnd(r) % 20) : 0) != MR_OK)
             continue;
         if (r->n_props == r->cap_props) {
             r->cap_props = r->cap_props ? 2 * r->cap_props : 1024;
@@ -371,7 +374,7 @@ static void check_acked(struct run *r)
             size_t ev = mrc_command_events(r->c, n, p->group, p->cmd, strlen(p->cmd));
             if (ev == 1)
                 continue;
-            /* (A generated id's record may be gone: pruned past its bound.) */
+            /* (A generated id has no record: its session stands for it.) */
             if (ev == 0 && mrc_snapshot_installed(r->c, n, p->group) &&
                 (p->generated || mrc_has_dedup(r->c, n, p->group, p->cmd, strlen(p->cmd))))
                 continue;
@@ -405,7 +408,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     o.base.heartbeat_ticks = 2;
     o.base.compact_threshold = 8;    /* compact often: snapshots get exercised */
     o.base.log_retention = 16;
-    o.base.generated_id_window = 40; /* small: expiry and pruning happen */
+    o.base.generated_id_window = 40; /* small: expiry and dropped sessions happen */
     r.c = mrc_new(&o);
     r.members = calloc(groups, sizeof *r.members);
     r.removing = calloc(groups, sizeof *r.removing);

@@ -59,7 +59,8 @@ is(sql("SELECT bool_and(a.event_id < b.event_id) FROM multiraft.events a JOIN mu
 is(sql("SELECT multiraft.submit(1, '\\xffff'::bytea, 'cmd-a')"), $i1, 'duplicate id returns the first index');
 is(sql("SELECT count(*) FROM multiraft.events WHERE group_id = 1 AND command_id = 'cmd-a'"), '1',
 	'duplicate adds no event');
-is(sql("SELECT count(*) FROM multiraft.dedup WHERE group_id = 1"), '3', 'one dedup record per id');
+is(sql("SELECT count(*) FROM multiraft.dedup WHERE group_id = 1"), '2',
+	'one dedup record per id given (a generated one has none: its session stands for it)');
 
 # ---------------------------------------------------------------- many groups
 sql("SELECT multiraft.create_group(g, ARRAY[1]) FROM generate_series(2, 6) g");
@@ -120,8 +121,9 @@ ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader
 	'the five groups come back and lead');
 is(sql("SELECT count(*) FROM multiraft.events WHERE event_type IN ('command', 'membership_change')"),
 	$commands_before, 'no command event re-applied after restart');
-is(sql("SELECT count(*) FROM multiraft.events WHERE event_type IN ('command', 'membership_change') AND group_id <> 6"),
-	sql("SELECT count(*) FROM multiraft.dedup"), 'one dedup record per command event');
+is(sql("SELECT count(*) FROM multiraft.events WHERE event_type IN ('command', 'membership_change') AND group_id <> 6
+          AND command_id !~ '^[0-9]+-[0-9]+-[0-9a-f]{16}\$'"),
+	sql("SELECT count(*) FROM multiraft.dedup"), 'one dedup record per command event with a given id');
 is(sql("SELECT multiraft.submit(1, '\\x00'::bytea, 'cmd-c')"), $i3, 'dedup survives the restart');
 my $i5 = sql("SELECT multiraft.submit(1, '\\x0a05'::bytea, 'cmd-e')");
 ok($i5 > $i3, 'new commands continue the log');

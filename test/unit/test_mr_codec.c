@@ -43,16 +43,35 @@ static void test_entry_and_context_round_trip(void **state)
         assert_false(mr_entry_decode(buf, k, &v));
     buf[0] = 9;
     assert_false(mr_entry_decode(buf, len, &v));
-    /* Kind 4: the bound travels with every copy. */
-    len = mr_entry_encode_generated(12345, "g-1", 3, "pl", 2, buf);
-    assert_int_equal(len, 11 + 3 + 2);
-    assert_true(mr_entry_decode(buf, len, &v));
-    assert_int_equal(v.kind, MR_KIND_GENERATED);
-    assert_int_equal(v.expires, 12345);
-    assert_memory_equal(v.cmd, "g-1", 3);
-    assert_memory_equal(v.payload, "pl", 2);
-    for (size_t k = 0; k < 11 + 3; k++)
-        assert_false(mr_entry_decode(buf, k, &v));
+    /* Kind 4: the bound and the session travel with every copy. */
+    {
+        struct mr_session_ref ref = {7, 0x1122334455667788ULL, 40, 38};
+        len = mr_entry_encode_generated(12345, &ref, "g-1", 3, "pl", 2, buf);
+        assert_int_equal(len, 39 + 3 + 2);
+        assert_true(mr_entry_decode(buf, len, &v));
+        assert_int_equal(v.kind, MR_KIND_GENERATED);
+        assert_int_equal(v.expires, 12345);
+        assert_int_equal(v.session.node, 7);
+        assert_true(v.session.epoch == 0x1122334455667788ULL);
+        assert_int_equal(v.session.seq, 40);
+        assert_int_equal(v.session.floor, 38);
+        assert_memory_equal(v.cmd, "g-1", 3);
+        assert_memory_equal(v.payload, "pl", 2);
+        for (size_t k = 0; k < 39 + 3; k++)
+            assert_false(mr_entry_decode(buf, k, &v));
+        /* A floor above the seq, seq 0, node 0: not a session's command. */
+        ref.floor = 41;
+        len = mr_entry_encode_generated(12345, &ref, "g-1", 3, "pl", 2, buf);
+        assert_false(mr_entry_decode(buf, len, &v));
+        ref.floor = 0;
+        ref.seq = 0;
+        len = mr_entry_encode_generated(12345, &ref, "g-1", 3, "pl", 2, buf);
+        assert_false(mr_entry_decode(buf, len, &v));
+        ref.seq = 1;
+        ref.node = 0;
+        len = mr_entry_encode_generated(12345, &ref, "g-1", 3, "pl", 2, buf);
+        assert_false(mr_entry_decode(buf, len, &v));
+    }
     len = mr_context_encode(42, "c", 1, "xy", 2, buf);
     assert_true(mr_context_decode(buf, len, &cv));
     assert_int_equal(cv.node, 42);
@@ -112,7 +131,7 @@ static void test_restore_refuses_corrupt_state(void **state)
     for (int i = 0; i < 200; i++) {
         for (size_t k = 0; k < sizeof junk; k++)
             junk[k] = (unsigned char)next(&s);
-        junk[0] = 1; /* right version: the lengths are what is wrong */
+        junk[0] = (unsigned char)(1 + i % 2); /* a right version: the lengths are wrong */
         r.state = junk;
         r.state_len = next(&s) % sizeof junk;
         int rc = mr_restore_group(n, &r);

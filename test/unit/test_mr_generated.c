@@ -1,7 +1,8 @@
 /*
  * test_mr_generated.c — commands with a generated id (mr_propose_generated): the
  * bound each copy carries, expiry decided by the log position on every replica,
- * the dedup record's expires_after, and the outcome a proposer reports.
+ * the proposer's session instead of a dedup record (duplicates, reordering, a
+ * given-up command, restarts, snapshots), and the outcome a proposer reports.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mr_cluster.h"
+#include "mr_internal.h"
 
 #define WINDOW 5
 
@@ -25,44 +28,195 @@ static struct mrc_cluster *cluster(uint64_t seed)
     return mrc_new(&o);
 }
 
-struct dedup_watch {
-    raft_index index, expires_after;
-    size_t seen;
+/* Every dedup record of any node, and node 1's last stored state of group 1. */
+struct batch_watch {
+    size_t dedup_records;
+    unsigned char state[512];
+    size_t state_len;
 };
 
-static void watch_dedup(void *arg, mr_node_id node, const struct mr_batch *b)
+static void watch_batches(void *arg, mr_node_id node, const struct mr_batch *b)
 {
-    struct dedup_watch *w = arg;
-    for (size_t i = 0; node == 2 && i < b->n_dedup; i++)
-        if (b->dedup[i].command_id_len == 2 && memcmp(b->dedup[i].command_id, "g1", 2) == 0) {
-            w->seen++;
-            w->index = b->dedup[i].index;
-            w->expires_after = b->dedup[i].expires_after;
+    struct batch_watch *w = arg;
+    w->dedup_records += b->n_dedup;
+    for (size_t i = 0; node == 1 && i < b->n_groups; i++)
+        if (b->groups[i].group == 1 && b->groups[i].meta_changed &&
+            b->groups[i].state_len <= sizeof w->state) {
+            memcpy(w->state, b->groups[i].state, b->groups[i].state_len);
+            w->state_len = b->groups[i].state_len;
         }
 }
 
-static void test_generated_command_carries_its_bound(void **state)
+/* The sessions of a stored state, decoded into a scratch group. */
+static struct mr_group *decode_state(struct mr_node **scratch, const struct batch_watch *w)
+{
+    struct mr_config cfg;
+    struct mr_group *g;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.node_id = 9;
+    *scratch = mr_node_new(&cfg, NULL);
+    assert_non_null(*scratch);
+    g = mr_group_alloc(*scratch, 1, 1);
+    assert_non_null(g);
+    assert_true(mr_state_decode(*scratch, g, w->state, w->state_len, true));
+    return g;
+}
+
+/* A generated id leaves no dedup record: its proposer's session, in the group's
+ * state, records it — as a floor past its seq, once nothing else is in flight. */
+static void test_generated_command_keeps_no_record(void **state)
 {
     struct mrc_cluster *c = cluster(61);
     mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
     struct mr_completion comp;
-    struct dedup_watch w;
+    struct batch_watch w;
+    struct mr_node *scratch;
+    struct mr_group *g;
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 40);
-    assert_int_equal(mr_group_status(mrc_node(c, 2), 1, &st), MR_OK);
     memset(&w, 0, sizeof w);
-    mrc_set_batch_observer(c, watch_dedup, &w);
+    mrc_set_batch_observer(c, watch_batches, &w);
     assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 7, "g1", 2, "x", 1, 0), MR_OK);
+    assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 8, "g2", 2, "y", 1, 0), MR_OK);
     mrc_run(c, 5);
     assert_true(mrc_completion(c, 2, 7, &comp));
     assert_int_equal(comp.result, MR_OK);
-    for (mr_node_id n = 1; n <= 3; n++)
+    assert_true(mrc_completion(c, 2, 8, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    for (mr_node_id n = 1; n <= 3; n++) {
         assert_int_equal(mrc_command_events(c, n, 1, "g1", 2), 1);
-    assert_int_equal(w.seen, 1);
-    assert_int_equal(w.index, comp.index);
-    assert_int_equal(w.expires_after, st.commit + WINDOW);
+        assert_int_equal(mrc_command_events(c, n, 1, "g2", 2), 1);
+        assert_false(mrc_has_dedup(c, n, 1, "g1", 2));
+    }
+    assert_int_equal(w.dedup_records, 0);
+    g = decode_state(&scratch, &w);
+    assert_int_equal(g->n_sessions, 1);
+    assert_int_equal(g->sessions[0].node, 2);
+    assert_int_equal(g->sessions[0].floor, 3); /* seqs 1 and 2 applied */
+    assert_int_equal(g->sessions[0].n_seqs, 0);
+    mr_node_free(scratch);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Copies of node 2's commands reach the leader as forwarded proposals, as
+ * retries and a duplicating network make them, in any order. */
+static void forward(struct mrc_cluster *c, uint64_t seq, uint64_t floor, const char *id)
+{
+    mr_node_id leader = mrc_leader(c, 1, NULL), from = leader == 2 ? 3 : 2;
+    struct mr_group_status sf, sl;
+    struct mr_session_ref ref = {2, 999, seq, floor};
+    unsigned char data[96];
+    struct raft_entry e;
+    struct mr_message mm;
+    assert_true(leader != 0);
+    assert_int_equal(mr_group_status(mrc_node(c, from), 1, &sf), MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, leader), 1, &sl), MR_OK);
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_ENTRY_NORMAL;
+    e.data = data;
+    e.len = (uint32_t)mr_entry_encode_generated(1000, &ref, id, (uint16_t)strlen(id), "p", 1,
+                                                data);
+    memset(&mm, 0, sizeof mm);
+    mm.group = 1;
+    mm.msg.type = RAFT_MSG_PROPOSE;
+    mm.msg.from = sf.replica_id;
+    mm.msg.to = sl.replica_id;
+    mm.msg.term = sf.term;
+    mm.msg.entries = &e;
+    mm.msg.n_entries = 1;
+    assert_int_equal(mrc_receive_one(c, from, leader, &mm), MR_OK);
+    mrc_run(c, 3);
+}
+
+static void assert_applied_everywhere(struct mrc_cluster *c, const char *id, size_t times)
+{
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, id, (uint16_t)strlen(id)), times);
+}
+
+static void test_copies_apply_once_in_any_order(void **state)
+{
+    struct mrc_cluster *c = cluster(63);
+    mr_node_id members[3] = {1, 2, 3};
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    forward(c, 1, 1, "s1");
+    forward(c, 1, 1, "s1");          /* a duplicate */
+    forward(c, 3, 1, "s3");          /* 2 still in flight: above the floor */
+    forward(c, 2, 1, "s2");          /* arrives after 3 */
+    forward(c, 3, 1, "s3");
+    forward(c, 6, 5, "s6");          /* 4 was given up: floor 5 */
+    forward(c, 4, 1, "s4");          /* its late copy never applies */
+    forward(c, 5, 5, "s5");
+    forward(c, 6, 5, "s6");
+    assert_applied_everywhere(c, "s1", 1);
+    assert_applied_everywhere(c, "s2", 1);
+    assert_applied_everywhere(c, "s3", 1);
+    assert_applied_everywhere(c, "s4", 0);
+    assert_applied_everywhere(c, "s5", 1);
+    assert_applied_everywhere(c, "s6", 1);
+    /* The sessions survive a restart of every node (they are in the meta row). */
+    for (mr_node_id n = 1; n <= 3; n++)
+        mrc_crash(c, n);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_restart(c, n), MR_OK);
+    mrc_run(c, 60);
+    forward(c, 2, 1, "s2");
+    forward(c, 5, 1, "s5");
+    forward(c, 7, 7, "s7");
+    assert_applied_everywhere(c, "s2", 1);
+    assert_applied_everywhere(c, "s5", 1);
+    assert_applied_everywhere(c, "s7", 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A follower cut off while the leader compacts past it catches up by a snapshot
+ * taken at the leader's applied index — the sessions in it are as of that
+ * index — then from the log: it applies every command after the snapshot, none
+ * twice. */
+static void test_snapshot_carries_the_sessions(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion comp;
+    char id[16];
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = 64;
+    o.base.generated_id_window = 1000;
+    o.base.compact_threshold = 4;
+    o.base.log_retention = 2;
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    mrc_partition(c, 3, 1, true);
+    mrc_partition(c, 3, 2, true);
+    for (int i = 0; i < 22; i++) {
+        snprintf(id, sizeof id, "a%d", i);
+        assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 100 + (uint64_t)i, id,
+                                              strlen(id), "v", 1, 0), MR_OK);
+        mrc_run(c, 2);
+    }
+    mrc_heal_all(c);
+    mrc_run(c, 40);
+    assert_true(mrc_snapshot_installed(c, 3, 1));
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "b%d", i);
+        assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 200 + (uint64_t)i, id,
+                                              strlen(id), "v", 1, 0), MR_OK);
+        mrc_run(c, 3);
+        assert_true(mrc_completion(c, 2, 200 + (uint64_t)i, &comp));
+        assert_int_equal(comp.result, MR_OK);
+        assert_applied_everywhere(c, id, 1);
+    }
     assert_int_equal(mrc_check(c, NULL, 0), 0);
     mrc_free(c);
 }
@@ -109,11 +263,63 @@ static void test_copy_past_its_bound_expires_everywhere(void **state)
     mrc_free(c);
 }
 
+/* A node removed from a group and added again replays the log from the start in
+ * its new replica (the leader kept it): the generated commands its earlier replica
+ * announced are not announced again on that node (its tombstone remembers how far
+ * they were, across a restart), and the later ones are, those made while it was
+ * out included. */
+static void test_readded_node_announces_each_command_once(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[4] = {1, 2, 3, 4};
+    struct mr_completion comp;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 4;
+    o.seed = 65;
+    o.base.quiesce_ticks = 100000; /* no quiescence: the leader keeps its log */
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 4, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mr_propose_generated(mrc_node(c, 4), 1, 10, "early", 5, "e", 1, 0), MR_OK);
+    mrc_run(c, 5);
+    assert_int_equal(mrc_command_events(c, 4, 1, "early", 5), 1);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 11, MR_CHANGE_REMOVE_VOTER, 4,
+                                            "rm4", 3, NULL, 0, 200), MR_OK);
+    mrc_run(c, 20);
+    assert_false(mr_group_exists(mrc_node(c, 4), 1));
+    /* The tombstone keeps how far: a restart in between forgets nothing. */
+    mrc_crash(c, 4);
+    assert_int_equal(mrc_restart(c, 4), MR_OK);
+    assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 12, "between", 7, "b", 1, 0),
+                     MR_OK);
+    mrc_run(c, 5);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 13, MR_CHANGE_ADD_VOTER, 4,
+                                            "add4", 4, NULL, 0, 200), MR_OK);
+    mrc_run(c, 30);
+    assert_true(mrc_completion(c, 1, 13, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_true(mr_group_exists(mrc_node(c, 4), 1));
+    assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 14, "late", 4, "l", 1, 0), MR_OK);
+    mrc_run(c, 10);
+    assert_int_equal(mrc_command_events(c, 4, 1, "early", 5), 1);
+    assert_int_equal(mrc_command_events(c, 4, 1, "between", 7), 1);
+    assert_int_equal(mrc_command_events(c, 4, 1, "late", 4), 1);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, "between", 7), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generated_command_carries_its_bound),
+        cmocka_unit_test(test_generated_command_keeps_no_record),
         cmocka_unit_test(test_copy_past_its_bound_expires_everywhere),
+        cmocka_unit_test(test_copies_apply_once_in_any_order),
+        cmocka_unit_test(test_snapshot_carries_the_sessions),
+        cmocka_unit_test(test_readded_node_announces_each_command_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
