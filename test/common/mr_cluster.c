@@ -981,6 +981,38 @@ struct idx_rec {
     mr_node_id node;
 };
 
+/* Per group, an index (the last one seen by a check), in a uthash by group. */
+struct group_mark {
+    UT_hash_handle hh;
+    mr_group_id group;
+    raft_index index;
+};
+
+/* The group's mark, made with index `init` (*made set) if it had none. */
+static struct group_mark *group_mark(struct group_mark **marks, mr_group_id group,
+                                     raft_index init, bool *made)
+{
+    struct group_mark *m;
+    HASH_FIND(hh, *marks, &group, sizeof group, m);
+    *made = m == NULL;
+    if (m == NULL) {
+        m = xmalloc(sizeof *m);
+        m->group = group;
+        m->index = init;
+        HASH_ADD(hh, *marks, group, sizeof m->group, m);
+    }
+    return m;
+}
+
+static void group_marks_free(struct group_mark **marks)
+{
+    struct group_mark *m, *t;
+    HASH_ITER(hh, *marks, m, t) {
+        HASH_DEL(*marks, m);
+        free(m);
+    }
+}
+
 /*
  * Replicas agree on what each entry did: a command (or membership change) applied
  * at (group, index) on one node is applied there on every node that went past that
@@ -993,26 +1025,20 @@ static void check_no_entry_skipped(struct mrc_cluster *c, struct idx_rec *byidx)
     char msg[256];
     for (mr_node_id n = 1; n <= c->o.n_nodes; n++) {
         const struct mrc_nodeslot *s = &c->nodes[n];
-        struct lastidx {
-            UT_hash_handle hh;
-            mr_group_id group;
-            raft_index prev;
-        } *last = NULL, *l, *lt;
+        struct group_mark *prev = NULL; /* per group: the last index it went past */
         for (size_t i = 0; i < s->n_events; i++) {
             const struct mrc_event *e = &s->events[i];
+            struct group_mark *l;
+            bool made;
             if (e->type != MR_EVENT_COMMAND && e->type != MR_EVENT_MEMBERSHIP_CHANGE &&
                 e->type != MR_EVENT_SNAPSHOT_APPLIED)
                 continue;
-            HASH_FIND(hh, last, &e->group, sizeof e->group, l);
-            if (l == NULL) {
-                l = xmalloc(sizeof *l);
-                l->group = e->group;
-                l->prev = e->index; /* where this node's record of the group begins */
-                HASH_ADD(hh, last, group, sizeof l->group, l);
+            /* The first one is where this node's record of the group begins. */
+            l = group_mark(&prev, e->group, e->index, &made);
+            if (made)
                 continue;
-            }
             if (e->type != MR_EVENT_SNAPSHOT_APPLIED)
-                for (raft_index k = l->prev + 1; k < e->index; k++) {
+                for (raft_index k = l->index + 1; k < e->index; k++) {
                     struct idx_rec *r;
                     struct { mr_group_id group; raft_index index; } key;
                     memset(&key, 0, sizeof key);
@@ -1026,13 +1052,10 @@ static void check_no_entry_skipped(struct mrc_cluster *c, struct idx_rec *byidx)
                         violation(c, msg);
                     }
                 }
-            if (e->index > l->prev)
-                l->prev = e->index;
+            if (e->index > l->index)
+                l->index = e->index;
         }
-        HASH_ITER(hh, last, l, lt) {
-            HASH_DEL(last, l);
-            free(l);
-        }
+        group_marks_free(&prev);
     }
 }
 
@@ -1043,11 +1066,8 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
     for (mr_node_id n = 1; n <= c->o.n_nodes; n++) {
         const struct mrc_nodeslot *s = &c->nodes[n];
         /* per group: last index seen and the set of command ids (as keys) */
-        struct lastidx {
-            UT_hash_handle hh;
-            mr_group_id group;
-            raft_index last;
-        } *last = NULL, *l, *lt;
+        struct group_mark *last = NULL, *l;
+        bool made;
         struct seen {
             UT_hash_handle hh;
             size_t len;
@@ -1057,20 +1077,14 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
             const struct mrc_event *e = &s->events[i];
             if (e->type != MR_EVENT_COMMAND && e->type != MR_EVENT_MEMBERSHIP_CHANGE)
                 continue;
-            HASH_FIND(hh, last, &e->group, sizeof e->group, l);
-            if (l == NULL) {
-                l = xmalloc(sizeof *l);
-                l->group = e->group;
-                l->last = 0;
-                HASH_ADD(hh, last, group, sizeof l->group, l);
-            }
-            if (e->index <= l->last) {
+            l = group_mark(&last, e->group, 0, &made);
+            if (e->index <= l->index) {
                 snprintf(msg, sizeof msg, "node %u group %llu: event index %llu after %llu", n,
                          (unsigned long long)e->group, (unsigned long long)e->index,
-                         (unsigned long long)l->last);
+                         (unsigned long long)l->index);
                 violation(c, msg);
             }
-            l->last = e->index;
+            l->index = e->index;
             {
                 size_t klen = 8 + e->cmd_len;
                 struct seen *x = xmalloc(sizeof *x + klen);
@@ -1112,10 +1126,7 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
                 }
             }
         }
-        HASH_ITER(hh, last, l, lt) {
-            HASH_DEL(last, l);
-            free(l);
-        }
+        group_marks_free(&last);
         HASH_ITER(hh, seen, sn, st) {
             HASH_DEL(seen, sn);
             free(sn);

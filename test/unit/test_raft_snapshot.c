@@ -1,7 +1,8 @@
 /*
  * test_raft_snapshot.c — log compaction and InstallSnapshot (§7): a follower behind the
  * leader's first index gets a snapshot, installs it from the Ready and continues after
- * it; snapshot status reporting; restart from a compacted log.
+ * it; snapshot status reporting; restart from a compacted log; a snapshot goes alone
+ * in its Ready.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,6 +266,82 @@ static void test_snapshots_random(void **state)
     }
 }
 
+/* A message from leader 1 (term 1) to replica 2, after index 10 of term 1. */
+static struct raft_message from_leader(uint8_t type, raft_index commit)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.from = 1;
+    m.to = 2;
+    m.term = 1;
+    m.index = 10;
+    m.log_term = 1;
+    m.commit = commit;
+    return m;
+}
+
+/* A snapshot and the entries after it arrive before the follower's next Ready:
+ * the Ready carries the snapshot alone, and the committed entries after it come
+ * in the next one, once the application has persisted the snapshot's state (the
+ * multi-raft layer judges the entries after it against the dedup records in the
+ * snapshot's blob, which it can only look up once stored). */
+static void test_snapshot_goes_alone(void **state)
+{
+    const struct raft_allocator *a = raft_default_allocator();
+    struct raft_memory_storage *ms = raft_memory_storage_new(a);
+    struct raft_config cfg;
+    struct raft *r;
+    struct raft_ready rd;
+    struct raft_snapshot snap;
+    struct raft_entry ents[2];
+    struct raft_message m;
+    raft_id voters[3] = {1, 2, 3};
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id = 2;
+    cfg.election_tick = 10;
+    cfg.heartbeat_tick = 1;
+    raft_memory_storage_interface(ms, &cfg.storage);
+    r = raft_new(&cfg, a, NULL);
+    assert_non_null(r);
+    memset(&snap, 0, sizeof snap);
+    snap.index = 10;
+    snap.term = 1;
+    snap.conf.voters = voters;
+    snap.conf.n_voters = 3;
+    m = from_leader(RAFT_MSG_SNAPSHOT, 10);
+    m.snapshot = &snap;
+    assert_int_equal(raft_step(r, &m), RAFT_OK);
+    memset(ents, 0, sizeof ents);
+    for (int i = 0; i < 2; i++) {
+        ents[i].index = 11 + (raft_index)i;
+        ents[i].term = 1;
+        ents[i].type = RAFT_ENTRY_NORMAL;
+    }
+    m = from_leader(RAFT_MSG_APPEND, 12);
+    m.entries = ents;
+    m.n_entries = 2;
+    assert_int_equal(raft_step(r, &m), RAFT_OK);
+    assert_int_equal(raft_ready(r, &rd), RAFT_OK);
+    assert_non_null(rd.snapshot);
+    assert_int_equal(rd.snapshot->index, 10);
+    assert_int_equal(rd.n_entries, 2);
+    assert_int_equal(rd.hard_state.commit, 12);
+    assert_int_equal(rd.n_committed, 0);
+    assert_int_equal(raft_memory_storage_apply_snapshot(ms, rd.snapshot), RAFT_OK);
+    assert_int_equal(raft_memory_storage_append(ms, rd.entries, rd.n_entries), RAFT_OK);
+    assert_int_equal(raft_advance(r, &rd), RAFT_OK);
+    assert_true(raft_has_ready(r));
+    assert_int_equal(raft_ready(r, &rd), RAFT_OK);
+    assert_null(rd.snapshot);
+    assert_int_equal(rd.n_committed, 2);
+    assert_int_equal(rd.committed[0].index, 11);
+    assert_int_equal(raft_advance(r, &rd), RAFT_OK);
+    raft_free(r);
+    raft_memory_storage_free(ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_carries_configuration),
         cmocka_unit_test(test_restart_after_compaction),
         cmocka_unit_test(test_snapshots_random),
+        cmocka_unit_test(test_snapshot_goes_alone),
     };
     return cmocka_run_group_tests_name("raft_snapshot", tests, NULL, NULL);
 }
