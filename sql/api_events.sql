@@ -28,6 +28,8 @@ SELECT bool_and(a.event_id < b.event_id) AS increasing
     ON b.r = a.r + 1;
 SELECT group_id, log_index, created_at IS NOT NULL AS stamped FROM multiraft.consume_events();
 SELECT * FROM multiraft.consume_events();
+-- what was taken is remembered per group: the highest log_index
+SELECT * FROM multiraft.events_consumed ORDER BY group_id;
 SELECT count(*) FROM multiraft.events;
 -- an error changes nothing
 INSERT INTO multiraft.events (group_id, event_type, log_index) VALUES (9, 'command', 1);

@@ -3,17 +3,18 @@
 SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE n.nspname = 'multiraft' AND c.relname IN ('log', 'group_meta', 'dedup', 'tombstone', 'events')
+ WHERE n.nspname = 'multiraft' AND c.relname IN ('log', 'group_meta', 'dedup', 'tombstone', 'events',
+                                                  'events_consumed')
  ORDER BY c.relname, a.attnum;
 SELECT indexrelid::regclass AS index, indisprimary, pg_get_indexdef(indexrelid) AS definition
   FROM pg_index
  WHERE indrelid IN ('multiraft.log'::regclass, 'multiraft.group_meta'::regclass,
                     'multiraft.dedup'::regclass, 'multiraft.tombstone'::regclass,
-                    'multiraft.events'::regclass)
+                    'multiraft.events'::regclass, 'multiraft.events_consumed'::regclass)
  ORDER BY indexrelid::regclass::text;
 SELECT t, p, has_table_privilege('public', t, p) AS public_has
   FROM unnest(ARRAY['multiraft.log', 'multiraft.group_meta', 'multiraft.dedup',
-                    'multiraft.tombstone', 'multiraft.events']) t,
+                    'multiraft.tombstone', 'multiraft.events', 'multiraft.events_consumed']) t,
        unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p
  WHERE has_table_privilege('public', t, p);
 SELECT has_sequence_privilege('public', 'multiraft.events_event_id_seq', 'USAGE') AS public_seq;

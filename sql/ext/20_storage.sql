@@ -100,8 +100,18 @@ CREATE TABLE multiraft.events (
 CREATE INDEX events_group_idx ON multiraft.events (group_id, event_id);
 ALTER TABLE multiraft.events SET (autovacuum_vacuum_scale_factor = 0.01);
 
+-- The highest log_index of the events consume_events took, per group.  With the
+-- events still queued it tells the worker, at start, how far each group's events
+-- went out: the entries a group's meta row trailed by are applied again then, and
+-- must not be announced twice (src/multiraft/multiraft.h, mr_restore_announced).
+-- One row per group that ever had events consumed, as with tombstones.
+CREATE TABLE multiraft.events_consumed (
+    group_id  bigint PRIMARY KEY,
+    log_index bigint NOT NULL
+);
+
 REVOKE ALL ON multiraft.log, multiraft.group_meta, multiraft.dedup,
-              multiraft.tombstone, multiraft.events FROM PUBLIC;
+              multiraft.tombstone, multiraft.events, multiraft.events_consumed FROM PUBLIC;
 REVOKE ALL ON SEQUENCE multiraft.events_event_id_seq FROM PUBLIC;
 
 -- pg_dump keeps the raft state and undelivered events with the extension.
@@ -110,3 +120,4 @@ SELECT pg_catalog.pg_extension_config_dump('multiraft.group_meta', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.dedup', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.tombstone', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.events', '');
+SELECT pg_catalog.pg_extension_config_dump('multiraft.events_consumed', '');

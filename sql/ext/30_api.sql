@@ -66,6 +66,7 @@ BEGIN
         RAISE EXCEPTION 'max_events must not be negative, not %', max_events
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- What was taken is remembered per group (multiraft.events_consumed).
     RETURN QUERY
         WITH taken AS (
             DELETE FROM multiraft.events e
@@ -75,7 +76,13 @@ BEGIN
                                    ORDER BY q.event_id
                                    LIMIT consume_events.max_events
                                    FOR UPDATE SKIP LOCKED)
-            RETURNING e.*)
+            RETURNING e.*),
+        marked AS (
+            INSERT INTO multiraft.events_consumed AS c (group_id, log_index)
+            SELECT t.group_id, max(t.log_index) FROM taken t
+             WHERE t.log_index IS NOT NULL GROUP BY t.group_id
+            ON CONFLICT ON CONSTRAINT events_consumed_pkey DO UPDATE
+               SET log_index = GREATEST(c.log_index, EXCLUDED.log_index))
         SELECT t.* FROM taken t ORDER BY t.event_id;
 END
 $$;

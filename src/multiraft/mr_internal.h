@@ -141,8 +141,9 @@ struct mr_group {
     struct mr_session *sessions; /* replicated: proposers' sessions */
     uint32_t n_sessions;
     raft_index applied;       /* last index applied by the layer (events emitted) */
-    raft_index announced;     /* earlier replicas here announced the entries up to
-                                 this one: no event for them again (mr_tombstone) */
+    raft_index announced;     /* this node announced the entries up to this one
+                                 already (an earlier replica: mr_tombstone; before
+                                 a crash: mr_restore_announced): no event again */
     raft_index log_start_index;
     raft_term log_start_term;
     /* The applied index of the meta row (as of the last write that carried it,
@@ -153,14 +154,16 @@ struct mr_group {
 
 /* Entries the applied index (and with it the commit index) may run ahead of the
  * meta row.  Both are volatile in Raft (§3, Figure 3.1): after a restart the
- * layer re-applies the entries past the stored applied index, and the host's
- * dedup records (written in the same transaction as their events) make that
- * emit nothing twice, as it already does after an asynchronous commit lost in
- * a crash (mr_ready).  Writing the meta row only every MR_META_LAG entries
- * saves a row update per group per round when rounds spread over many groups;
- * the price is at most this many entries re-applied per group after a crash.
- * The row is still written at once for everything else it holds: term, vote,
- * configuration, log start, the layer's state. */
+ * layer re-applies the entries past the stored applied index from the row's
+ * state (sessions included), making the same decisions, and the host's highest
+ * stored event index (mr_restore_announced; the events are written in the same
+ * transaction as the rest of their batch) makes that emit nothing twice, as
+ * after an asynchronous commit lost in a crash (mr_ready).  Writing the meta row
+ * only every MR_META_LAG entries saves a row update per group per round when
+ * rounds spread over many groups; the price is at most this many entries
+ * re-applied per group after a crash.  The row is still written at once for
+ * everything else it holds: term, vote, configuration, log start, the replica
+ * map (the sessions of generated ids, also in the layer's state, lag too). */
 #define MR_META_LAG 64
 
 /* Tombstone (group -> minimum replica id allowed here). */
@@ -477,7 +480,7 @@ struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id grou
 /* The dedup decision for a generated-id command at `index` (its bound already
  * checked): true if its seq is new in its session (now recorded), false if it was
  * decided before — applied, or never to be.  Drops the sessions whose bound
- * `index` has passed; flags the meta row (the sessions are in its state). */
+ * `index` has passed.  (The meta row that holds them may trail: MR_META_LAG.) */
 bool mr_session_apply(struct mr_node *n, struct mr_group *g,
                       const struct mr_session_ref *ref, raft_index expires,
                       raft_index index);

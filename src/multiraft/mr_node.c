@@ -291,6 +291,18 @@ fail:
     return rc;
 }
 
+int mr_restore_announced(struct mr_node *n, mr_group_id group, raft_index index)
+{
+    struct mr_group *g;
+    if (n->busy)
+        return MR_EBUSY;
+    if ((g = mr_group_find(n, group)) == NULL)
+        return MR_ENOGROUP;
+    if (index > g->announced)
+        g->announced = index;
+    return MR_OK;
+}
+
 int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
                          raft_index applied)
 {

@@ -21,9 +21,11 @@
  * command from growing it.  A session goes once the group's log passes the
  * largest bound (`expires`) of its commands: past it, no copy of them can apply.
  *
- * The sessions travel in the group's state (meta row, snapshots), which is
- * written in the same batch as the events of the commands that changed them; a
- * snapshot carries them as of its own index (mr_sessions_copy).
+ * The sessions travel in the group's state (meta row, snapshots).  The meta row
+ * may trail the applied index (MR_META_LAG): after a crash the layer re-applies
+ * from the row's state and makes the same decisions, and the host's highest
+ * stored event index (mr_restore_announced) keeps it from announcing them again.
+ * A snapshot carries them as of its own index (mr_sessions_copy).
  */
 #include "mr_internal.h"
 
@@ -112,7 +114,6 @@ bool mr_session_apply(struct mr_node *n, struct mr_group *g,
     struct mr_session *s;
     uint32_t pos;
     drop_expired(n, g, index);
-    g->flags |= MR_G_META;
     if ((s = session_get(n, g, ref)) == NULL) {
         n->c.dropped++; /* out of memory: applied, but its copies are not recognised */
         return true;

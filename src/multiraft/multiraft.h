@@ -20,7 +20,8 @@
  *
  *     node = mr_node_new(&cfg, &rc);
  *     for each group in storage: mr_restore_group(node, &restore);
- *     for each tombstone in storage: mr_restore_tombstone(node, group, min_replica);
+ *     for each tombstone in storage: mr_restore_tombstone(node, group, min_replica, ..);
+ *     for each group with events: mr_restore_announced(node, group, index);
  *     loop {
  *         inputs: mr_tick() every tick interval, mr_receive() per envelope received,
  *                 mr_propose()/mr_read_index()/... per request;
@@ -285,6 +286,13 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r);
 int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
                          raft_index applied);
 
+/* Tells a restored group the highest log index of any event the host ever stored
+ * for it (entries applied, snapshots installed; events consumed since included).
+ * The layer re-applies the entries its meta row trailed by (MR_META_LAG) and must
+ * not announce those again: the sessions of generated ids (mr_session.c) are
+ * written with the row, not with every command.  MR_ENOGROUP if not restored. */
+int mr_restore_announced(struct mr_node *n, mr_group_id group, raft_index index);
+
 /* ----------------------------------------------------------------------------- */
 /* Requests (each returns MR_OK = exactly one completion later, or an error)     */
 
@@ -473,10 +481,11 @@ int mr_report_unreachable(struct mr_node *n, mr_node_id node);
  *   if meta_changed: upsert the meta row (replica_id, hard_state, conf_state,
  *     applied, log_start_index, log_start_term, state).  Meta fields always hold the
  *     group's current values.  A write that only moves the commit and applied
- *     indexes leaves meta_changed false until they are 64 entries past the row
- *     (MR_META_LAG): after a crash the layer re-applies those entries, and the
- *     dedup records written with their events make that emit nothing twice (a
- *     command with a generated id changes the state, so it always writes the row). */
+ *     indexes (and the sessions in the state) leaves meta_changed false until they
+ *     are 64 entries past the row (MR_META_LAG): after a crash the layer re-applies
+ *     those entries from the row's state, making the same decisions, and emits no
+ *     event for an entry at or below what the host reports with
+ *     mr_restore_announced (nor for a command id whose dedup record has its index). */
 struct mr_group_write {
     mr_group_id group;
     raft_id replica_id;

@@ -9,8 +9,9 @@
  * transaction and rebuilds its in-memory state from the tables (worker.c).
  *
  *   storage_plans.c   the prepared statements (SPI_prepare + SPI_keepplan once)
- *   storage_load.c    start-up: every group and tombstone into the layer
- *                     (and one group, for storage_selftest.c)
+ *   storage_load.c    start-up: every group and tombstone into the layer, and
+ *                     how far each group's events went (and one group, for
+ *                     storage_selftest.c)
  *   storage_write.c   mr_batches -> rows; per transaction: meta rows
  *   storage_events.c  per transaction: the events, one NOTIFY per group
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the

@@ -284,6 +284,34 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 	return false;
 }
 
+/*
+ * How far each group's events went out: the highest log_index among the events
+ * still queued and those consume_events took (multiraft.events_consumed).  The
+ * layer re-applies what a meta row trailed by (MR_META_LAG) without announcing
+ * it again.  One pass over the queue at start-up.
+ */
+static void
+restore_announced(struct mr_node *node)
+{
+	if (SPI_execute("SELECT group_id, max(log_index) FROM ("
+					"  SELECT group_id, log_index FROM multiraft.events"
+					"   WHERE log_index IS NOT NULL"
+					"  UNION ALL"
+					"  SELECT group_id, log_index FROM multiraft.events_consumed) a"
+					" GROUP BY group_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not read how far the events went");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+
+		/* A group not restored here (removed, or failed to load) has none. */
+		(void) mr_restore_announced(node, col_u64(t, SPI_tuptable->tupdesc, 1),
+									col_u64(t, SPI_tuptable->tupdesc, 2));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
 void
 storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 {
@@ -313,6 +341,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 			(*ntombstones)++;
 	}
 	SPI_freetuptable(SPI_tuptable);
+	restore_announced(node);
 }
 
 /* One group, copied out into the caller's context (storage_load_group). */

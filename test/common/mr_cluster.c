@@ -208,6 +208,38 @@ static void st_add_dedup(struct st_group *g, const void *cmd, size_t len, raft_i
     HASH_ADD_KEYPTR(hh, g->dedup, d->id, d->len, d);
 }
 
+/* Per group, an index (the last one seen), in a uthash by group. */
+struct group_mark {
+    UT_hash_handle hh;
+    mr_group_id group;
+    raft_index index;
+};
+
+/* The group's mark, made with index `init` (*made set) if it had none. */
+static struct group_mark *group_mark(struct group_mark **marks, mr_group_id group,
+                                     raft_index init, bool *made)
+{
+    struct group_mark *m;
+    HASH_FIND(hh, *marks, &group, sizeof group, m);
+    *made = m == NULL;
+    if (m == NULL) {
+        m = xmalloc(sizeof *m);
+        m->group = group;
+        m->index = init;
+        HASH_ADD(hh, *marks, group, sizeof m->group, m);
+    }
+    return m;
+}
+
+static void group_marks_free(struct group_mark **marks)
+{
+    struct group_mark *m, *t;
+    HASH_ITER(hh, *marks, m, t) {
+        HASH_DEL(*marks, m);
+        free(m);
+    }
+}
+
 static uint64_t get64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -595,6 +627,22 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
             violation(c, msg);
         }
     }
+    /* The highest event index stored per group (this host never deletes events):
+     * what the meta rows trail by is re-applied without announcing it again. */
+    {
+        struct group_mark *marks = NULL, *m, *mt;
+        bool made;
+        for (size_t i = 0; i < s->n_events; i++) {
+            const struct mrc_event *e = &s->events[i];
+            m = group_mark(&marks, e->group, e->index, &made);
+            if (e->index > m->index)
+                m->index = e->index;
+        }
+        HASH_ITER(hh, marks, m, mt)
+            if (m->index > 0 && mr_group_exists(s->n, m->group))
+                (void)mr_restore_announced(s->n, m->group, m->index);
+        group_marks_free(&marks);
+    }
     return MR_OK;
 }
 
@@ -980,38 +1028,6 @@ struct idx_rec {
     const struct mrc_event *ev;
     mr_node_id node;
 };
-
-/* Per group, an index (the last one seen by a check), in a uthash by group. */
-struct group_mark {
-    UT_hash_handle hh;
-    mr_group_id group;
-    raft_index index;
-};
-
-/* The group's mark, made with index `init` (*made set) if it had none. */
-static struct group_mark *group_mark(struct group_mark **marks, mr_group_id group,
-                                     raft_index init, bool *made)
-{
-    struct group_mark *m;
-    HASH_FIND(hh, *marks, &group, sizeof group, m);
-    *made = m == NULL;
-    if (m == NULL) {
-        m = xmalloc(sizeof *m);
-        m->group = group;
-        m->index = init;
-        HASH_ADD(hh, *marks, group, sizeof m->group, m);
-    }
-    return m;
-}
-
-static void group_marks_free(struct group_mark **marks)
-{
-    struct group_mark *m, *t;
-    HASH_ITER(hh, *marks, m, t) {
-        HASH_DEL(*marks, m);
-        free(m);
-    }
-}
 
 /*
  * Replicas agree on what each entry did: a command (or membership change) applied

@@ -2,7 +2,8 @@
 # shutdown, each while pgbench submits to four groups.  Afterwards every
 # acknowledged submit is present exactly once, no event is duplicated, every
 # applied command entry still in the log has its event, no event lies beyond the
-# applied index, and the groups carry on.
+# applied index, and the groups carry on.  Then a kill -9 right after the events
+# were consumed: none of them is announced again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -143,6 +144,29 @@ cmp_ok(scalar(@acked2), '>', 10, 'submits acknowledged before the immediate stop
 $load->kill_kill;
 $node->start;
 check_state('immediate', @acked, @acked2);
+
+# ---- round 3: events consumed just before a kill -9 do not come back.  A group's
+# meta row trails its applied index by up to 64 entries, so the restarted worker
+# applies those entries again; multiraft.events_consumed tells it how far their
+# events went out once they are no longer in the queue.
+sql("SELECT multiraft.create_group(5, ARRAY[1])");
+ok(poll_until($node, "SELECT role FROM multiraft.groups WHERE group_id = 5", 'leader'), 'group 5');
+sql("DO \$\$ BEGIN FOR i IN 1..20 LOOP
+       PERFORM multiraft.submit(5, '\\x05'::bytea);
+     END LOOP; END \$\$");
+is(sql("SELECT count(*) FROM multiraft.consume_events(1000, 5) WHERE event_type = 'command'"), '20',
+	'its 20 command events are consumed');
+cmp_ok(sql("SELECT s.applied_index - m.applied_index FROM multiraft.groups s
+             JOIN multiraft.group_meta m USING (group_id) WHERE group_id = 5"), '>', 0,
+	'its meta row trails the applied index');
+$node->kill9;
+ok(restart_after_crash(), 'restarted after kill -9 right after consuming');
+ok(poll_until($node, "SELECT s.applied_index >= c.log_index
+                        FROM multiraft.groups s JOIN multiraft.events_consumed c USING (group_id)
+                       WHERE group_id = 5", 't'),
+	'group 5 applied again past what was consumed');
+is(sql("SELECT count(*) FROM multiraft.events WHERE group_id = 5 AND event_type = 'command'"), '0',
+	'no consumed event is announced again');
 
 # ---- the groups carry on and still refuse duplicates of acknowledged ids
 my $last = $acked2[-1];

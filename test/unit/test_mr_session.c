@@ -62,7 +62,6 @@ static void test_decisions_and_floor(void **state)
     assert_true(apply(f, 2, 7, 7, 100, 7));
     assert_true(apply(f, 3, 1, 1, 100, 8));   /* another session */
     assert_int_equal(f->g->n_sessions, 2);
-    assert_true(f->g->flags & MR_G_META);
 }
 
 static void test_a_stuck_gap_is_given_up(void **state)
