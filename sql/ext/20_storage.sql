@@ -104,11 +104,14 @@ ALTER TABLE multiraft.events SET (autovacuum_vacuum_scale_factor = 0.01);
 -- events still queued it tells the worker, at start, how far each group's events
 -- went out: the entries a group's meta row trailed by are applied again then, and
 -- must not be announced twice (src/multiraft/multiraft.h, mr_restore_announced).
--- One row per group that ever had events consumed, as with tombstones.
+-- Insert-only, so that concurrent consumers never wait for each other: each call
+-- adds its highest index per group and deletes the lower rows no one holds, which
+-- leaves about one row per group (and one per consumer still in a transaction).
 CREATE TABLE multiraft.events_consumed (
-    group_id  bigint PRIMARY KEY,
+    group_id  bigint NOT NULL,
     log_index bigint NOT NULL
 );
+CREATE INDEX events_consumed_group ON multiraft.events_consumed (group_id, log_index);
 
 REVOKE ALL ON multiraft.log, multiraft.group_meta, multiraft.dedup,
               multiraft.tombstone, multiraft.events, multiraft.events_consumed FROM PUBLIC;

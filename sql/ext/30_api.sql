@@ -77,12 +77,20 @@ BEGIN
                                    LIMIT consume_events.max_events
                                    FOR UPDATE SKIP LOCKED)
             RETURNING e.*),
+        tops AS (
+            SELECT t.group_id, max(t.log_index) AS log_index FROM taken t
+             WHERE t.log_index IS NOT NULL GROUP BY t.group_id),
         marked AS (
-            INSERT INTO multiraft.events_consumed AS c (group_id, log_index)
-            SELECT t.group_id, max(t.log_index) FROM taken t
-             WHERE t.log_index IS NOT NULL GROUP BY t.group_id
-            ON CONFLICT ON CONSTRAINT events_consumed_pkey DO UPDATE
-               SET log_index = GREATEST(c.log_index, EXCLUDED.log_index))
+            INSERT INTO multiraft.events_consumed (group_id, log_index)
+            SELECT tp.group_id, tp.log_index FROM tops tp),
+        pruned AS (
+            -- Never waits: rows another consumer holds stay for a later call.
+            DELETE FROM multiraft.events_consumed c
+             WHERE c.ctid IN (SELECT o.ctid FROM multiraft.events_consumed o
+                               WHERE o.group_id IN (SELECT tp.group_id FROM tops tp)
+                                 AND o.log_index < (SELECT tp.log_index FROM tops tp
+                                                     WHERE tp.group_id = o.group_id)
+                                 FOR UPDATE OF o SKIP LOCKED))
         SELECT t.* FROM taken t ORDER BY t.event_id;
 END
 $$;

@@ -1,6 +1,7 @@
 # consume_events with concurrent consumers: a consumer never gets an event another
-# one holds (FOR UPDATE SKIP LOCKED), events taken by a rolled-back transaction come
-# back, and every event is delivered exactly once.
+# one holds (FOR UPDATE SKIP LOCKED) nor waits for it, events taken by a rolled-back
+# transaction come back, every event is delivered exactly once, and the highest
+# index taken per group is recorded (multiraft.events_consumed).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -45,6 +46,11 @@ is($taken_b, '5:2,5:4,5:6', 'B gets only the rest');
 $a->query_safe('COMMIT;');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM multiraft.events'), '0', 'queue is empty');
 $a->quit;
+# What was taken is remembered per group (the worker's restart needs it), without
+# a consumer ever waiting for another one's record.
+is($node->safe_psql('postgres', q{SELECT string_agg(group_id || ':' || m, ',' ORDER BY group_id)
+	FROM (SELECT group_id, max(log_index) m FROM multiraft.events_consumed GROUP BY group_id) x}),
+	'5:10,6:5', 'the highest index taken per group is recorded');
 
 $node->stop;
 done_testing();
