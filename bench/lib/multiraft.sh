@@ -21,16 +21,19 @@ mr_worker_pid() { mr_sql "$1" "SELECT pid FROM pg_stat_activity WHERE backend_ty
 mr_stat() { mr_sql "$1" "SELECT coalesce(sum(value), 0) FROM multiraft.stats WHERE name = '$2'"; }
 # utime + stime of a process, in clock ticks.
 proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# Nanoseconds a process spent runnable, waiting for a CPU (schedstat's run delay).
+proc_wait_ns() { awk '{ print $2 }' "/proc/$1/schedstat" 2>/dev/null; }
 
 # Counter snapshots: mr_snap ASSOC NODE stores every multiraft.stats counter of NODE
 # as ASSOC[NODE:name], its worker's CPU ticks as ASSOC[NODE:cpu] and the time as
-# ASSOC[NODE:t].  mr_rate A B NODE KEY: per-second change between two snapshots.
+# ASSOC[NODE:t], the ns it waited for a CPU as ASSOC[NODE:wait].  mr_rate A B NODE KEY: per-second change between two snapshots.
 MR_WPID=()
 mr_snap() {
     local -n into=$1; local name value
     while IFS='|' read -r name value; do into["$2:$name"]=$value; done \
         < <(mr_sql "$2" "SELECT name, value FROM multiraft.stats" 2>/dev/null)
     into["$2:cpu"]=$(proc_cpu_ticks "${MR_WPID[$2]:-0}")
+    into["$2:wait"]=$(proc_wait_ns "${MR_WPID[$2]:-0}")
     into["$2:t"]=$(now)
 }
 mr_rate() {
@@ -43,6 +46,12 @@ mr_cpu_pct() {
     local -n a=$1 b=$2
     [ -n "${a[$3:cpu]:-}" ] && [ -n "${b[$3:cpu]:-}" ] || { echo null; return; }
     calc "100 * (${b[$3:cpu]} - ${a[$3:cpu]}) / $MR_HZ / (${b[$3:t]} - ${a[$3:t]})" 2
+}
+# Worker time spent runnable but waiting for a CPU, % of the wall time.
+mr_wait_pct() {
+    local -n a=$1 b=$2
+    [ -n "${a[$3:wait]:-}" ] && [ -n "${b[$3:wait]:-}" ] || { echo null; return; }
+    calc "100 * (${b[$3:wait]} - ${a[$3:wait]}) / 1000000000 / (${b[$3:t]} - ${a[$3:t]})" 2
 }
 MR_HZ=$(getconf CLK_TCK)
 mr_find_workers() { local k; for k in 1 2 3; do MR_WPID[$k]=$(mr_worker_pid "$k"); done; }
@@ -118,20 +127,25 @@ mr_wait_groups() {  # N TIMEOUT_S
 # ---------------------------------------------------------------- workloads
 
 # Where a load run's time went, from snapshots s0/s1 around it: the busiest worker's
-# CPU (a worker near 100% is the bottleneck) and how many entries each storage batch
-# (one transaction, one WAL flush) carried, over all nodes.
+# CPU (a worker near 100% is the bottleneck), the longest a worker waited for a CPU
+# (runnable, not running: the CPU it is on is saturated, though the machine may not
+# be), and how many entries each storage batch (one transaction, one WAL flush)
+# carried, over all nodes.
 mr_load_figures() {  # TAG
-    local k cpu worst=0 b=0 e=0 x
+    local k cpu worst=0 wait wworst=0 b=0 e=0 x
     for k in 1 2 3; do
         cpu=$(mr_cpu_pct s0 s1 "$k")
         [ "$cpu" != null ] && worst=$(calc "($cpu > $worst) ? $cpu : $worst" 2)
+        wait=$(mr_wait_pct s0 s1 "$k")
+        [ "$wait" != null ] && wworst=$(calc "($wait > $wworst) ? $wait : $wworst" 2)
         x=$(mr_rate s0 s1 "$k" batches_written); [ "$x" != null ] && b=$(calc "$b + $x" 2)
         x=$(mr_rate s0 s1 "$k" entries_appended); [ "$x" != null ] && e=$(calc "$e + $x" 2)
     done
     rec "submit_worker_cpu_pct_$1" "$worst"
+    rec "submit_worker_wait_pct_$1" "$wworst"
     rec "submit_batches_per_s_$1" "$b"
     rec "submit_entries_per_batch_$1" "$( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo null)"
-    MR_LOAD_NOTE="busiest worker ${worst}% CPU, $b batches/s, $( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo '?') entries/batch"
+    MR_LOAD_NOTE="busiest worker ${worst}% CPU, a worker waiting for a CPU up to ${wworst}% of the time, $b batches/s, $( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo '?') entries/batch"
 }
 
 # A new, empty cluster (the installed extension, already built).
@@ -174,11 +188,12 @@ mr_throughput() {
             rec "submit_tps_c${c}_g$g" "${r[0]}"
             rec "submit_p50_ms_c${c}_g$g" "${r[2]}"; rec "submit_p99_ms_c${c}_g$g" "${r[3]}"; rec "submit_p999_ms_c${c}_g$g" "${r[4]}"
             rec "submit_cpu_us_per_tx_c${c}_g$g" "${r[6]}"
+            rec "submit_busiest_cpu_pct_c${c}_g$g" "${r[8]}"
             if [ "$g" = 1 ]; then   # the headline latency is the single-group one
                 rec "submit_p50_ms_c$c" "${r[2]}"; rec "submit_p99_ms_c$c" "${r[3]}"; rec "submit_p999_ms_c$c" "${r[4]}"
             fi
             rec_run multiraft "$c" "$g" "${r[@]:0:6}"
-            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; $MR_LOAD_NOTE; machine ${r[7]}% busy, ${r[6]} µs of CPU per submit)"
+            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; $MR_LOAD_NOTE; machine ${r[7]}% busy, busiest CPU ${r[8]}%, ${r[6]} µs of CPU per submit)"
         done
     done
     MR_CREATED=$created

@@ -13,7 +13,8 @@
 # the table).
 #
 # Records pair<i>_pg_syncrep_tps_c16, pair<i>_submit_tps_c16_g<G> (and _errors and
-# _cpu_us_per_tx: the machine's CPU per transaction), pairs_run.
+# _cpu_us_per_tx: the machine's CPU per transaction, _busiest_cpu_pct: how busy its
+# busiest CPU was), pairs_run.
 
 pair_pg_syncrep() {  # ROUND
     local r
@@ -23,8 +24,8 @@ pair_pg_syncrep() {  # ROUND
     fi
     r=($(pgbench_run "pair$1_pgsr" 16 "$DURATION" "$WORK/pg_insert.sql" "$PGSR_PORT"))
     rec "pair$1_pg_syncrep_tps_c16" "${r[0]}"; rec "pair$1_pg_syncrep_errors_c16" "${r[5]}"
-    rec "pair$1_pg_syncrep_cpu_us_per_tx_c16" "${r[6]}"
-    log "pairs: round $1: pg_syncrep, 16 clients: ${r[0]} tps (${r[6]} µs of CPU per transaction)"
+    rec "pair$1_pg_syncrep_cpu_us_per_tx_c16" "${r[6]}"; rec "pair$1_pg_syncrep_busiest_cpu_pct_c16" "${r[8]}"
+    log "pairs: round $1: pg_syncrep, 16 clients: ${r[0]} tps (${r[6]} µs of CPU per transaction; machine ${r[7]}% busy, busiest CPU ${r[8]}%)"
     pgsr_teardown
 }
 
@@ -36,8 +37,8 @@ pair_multiraft() {  # ROUND GROUPS
     fi
     r=($(pgbench_run "pair$1_mr_g$2" 16 "$DURATION" "$WORK/mr_submit.sql" "${ports[@]}" -- -D "groups=$2"))
     rec "pair$1_submit_tps_c16_g$2" "${r[0]}"; rec "pair$1_submit_errors_c16_g$2" "${r[5]}"
-    rec "pair$1_submit_cpu_us_per_tx_c16_g$2" "${r[6]}"
-    log "pairs: round $1: multiraft, 16 clients, $2 group(s): ${r[0]} tps (${r[6]} µs of CPU per submit)"
+    rec "pair$1_submit_cpu_us_per_tx_c16_g$2" "${r[6]}"; rec "pair$1_submit_busiest_cpu_pct_c16_g$2" "${r[8]}"
+    log "pairs: round $1: multiraft, 16 clients, $2 group(s): ${r[0]} tps (${r[6]} µs of CPU per submit; machine ${r[7]}% busy, busiest CPU ${r[8]}%)"
     mr_teardown
 }
 

@@ -1,9 +1,12 @@
 # bench/lib/pgbench.sh — one pgbench load run, optionally spread over several servers.
 #
 # pgbench_run TAG CLIENTS SECONDS SCRIPT PORT... [-- EXTRA PGBENCH ARGS]
-#   prints "tps transactions p50_ms p99_ms p999_ms errors cpu_us_per_tx busy_pct" (one line)
+#   prints "tps transactions p50_ms p99_ms p999_ms errors cpu_us_per_tx busy_pct
+#   busiest_cpu_pct" (one line)
 #   cpu_us_per_tx: the whole machine's CPU time (/proc/stat, every process: servers,
-#   pgbench, kernel) over the run, per transaction; busy_pct: how busy it was.
+#   pgbench, kernel) over the run, per transaction; busy_pct: how busy it was;
+#   busiest_cpu_pct: how busy its busiest CPU was (a machine half idle can still
+#   have one CPU saturated: bench/README.md, twelfth analysis).
 #
 # With one port: one pgbench process, -j min(clients, 3) threads.
 # With several ports (a "random member" per client): clients are dealt out over the
@@ -28,8 +31,8 @@ pgbench_run() {
             "${extra[@]}" postgres >"$dir/out$1" 2>"$dir/err$1"
     }
 
-    local cpu0 cpu1
-    cpu0=$(head -n1 /proc/stat)
+    local cpu0 cpu1 cpus0 cpus1
+    cpu0=$(head -n1 /proc/stat); cpus0=$(grep '^cpu[0-9]' /proc/stat)
     if [ "$n" -eq 1 ]; then
         one 0 "${ports[0]}" "$clients" $(( clients < 3 ? clients : 3 )) "$secs"
         outs=(0)
@@ -43,7 +46,7 @@ pgbench_run() {
         done
         wait "${pids[@]}"
     fi
-    cpu1=$(head -n1 /proc/stat)
+    cpu1=$(head -n1 /proc/stat); cpus1=$(grep '^cpu[0-9]' /proc/stat)
 
     # tps: sum over concurrent processes, mean over sequential ones.
     local tps txns errs mode=sum
@@ -61,7 +64,7 @@ pgbench_run() {
     local lat
     lat=$(python3 "$BENCH_LIB/latency.py" pgbench "$dir"/log*) || lat="null null null"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$dir"/log*
-    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns")"
+    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns") $(busiest_cpu "$cpus0" "$cpus1")"
 }
 
 # "cpu_us_per_tx busy_pct" from two "cpu ..." lines of /proc/stat (idle and iowait
@@ -73,4 +76,16 @@ machine_cpu() {  # LINE0 LINE1 TRANSACTIONS
         for (i = 2; i <= n; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
         if (tx > 0 && tot > 0) printf "%.0f %.1f", busy * 1e6 / hz / tx, 100 * busy / tot
         else print "null null" }'
+}
+
+# How busy the busiest CPU was, % (from two snapshots of the "cpuN ..." lines).
+busiest_cpu() {  # LINES0 LINES1
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, la, "\n"); split(b, lb, "\n"); best = -1
+        for (k = 1; k <= n; k++) {
+            m = split(la[k], x, " "); split(lb[k], y, " "); tot = 0; busy = 0
+            for (i = 2; i <= m; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
+            if (tot > 0 && 100 * busy / tot > best) best = 100 * busy / tot
+        }
+        if (best < 0) print "null"; else printf "%.1f", best }'
 }

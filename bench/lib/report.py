@@ -165,7 +165,8 @@ md = [f"# multiraft benchmark — {meta.get('run')} ({meta.get('mode')} run)", "
       "|---|---:|---:|---:|---:|---:|"]
 for m, label, unit, dg in (("tps", "throughput", "tx/s", 0), ("p50_ms", "p50 latency", "ms", 2),
                            ("p99_ms", "p99 latency", "ms", 2), ("p999_ms", "p99.9 latency", "ms", 2),
-                           ("cpu_us_per_tx", "machine CPU per transaction, all processes", "µs", 0)):
+                           ("cpu_us_per_tx", "machine CPU per transaction, all processes", "µs", 0),
+                           ("busiest_cpu_pct", "busiest CPU, % busy", "%", 1)):
     for g in groups:
         for c in clients:
             mr = figures.get(f"submit_{m}_c{c}_g{g}")
@@ -186,11 +187,12 @@ diag = [(c, g) for g in groups for c in clients if f"submit_worker_cpu_pct_c{c}_
 if diag:
     md += ["", "Where multiraft's time went in each load run (all nodes; storage batch = one "
            "transaction and WAL flush of the worker):", "",
-           "| clients | groups | tx/s | busiest worker CPU % | storage batches/s | entries per batch |",
-           "|---:|---:|---:|---:|---:|---:|"]
+           "| clients | groups | tx/s | busiest worker CPU % | longest worker wait for a CPU, % | storage batches/s | entries per batch |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
     for c, g in diag:
         md.append(f"| {c} | {g} | {fmt(figures.get(f'submit_tps_c{c}_g{g}'), 0)} "
                   f"| {fmt(figures.get(f'submit_worker_cpu_pct_c{c}_g{g}'), 1)} "
+                  f"| {fmt(figures.get(f'submit_worker_wait_pct_c{c}_g{g}'), 1)} "
                   f"| {fmt(figures.get(f'submit_batches_per_s_c{c}_g{g}'), 0)} "
                   f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} |")
 
