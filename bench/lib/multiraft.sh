@@ -158,7 +158,7 @@ mr_fresh_cluster() {
 # when the series starts, as the baseline's one series runs on new servers: the
 # 16-client run of every series follows one run of history, not seven.  Without
 # it the many-group series measured tables grown by the earlier series' 700,000
-# unconsumed events and dedup records (autovacuum of them included; bench/README.md,
+# unconsumed events and dedup records (autovacuum of them included; bench/ANALYSES.md,
 # ninth analysis).
 mr_throughput() {
     local g c r k created=1 first=1 ports=($(mr_port 1) $(mr_port 2) $(mr_port 3))

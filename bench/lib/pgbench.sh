@@ -6,7 +6,7 @@
 #   cpu_us_per_tx: the whole machine's CPU time (/proc/stat, every process: servers,
 #   pgbench, kernel) over the run, per transaction; busy_pct: how busy it was;
 #   busiest_cpu_pct: how busy its busiest CPU was (a machine half idle can still
-#   have one CPU saturated: bench/README.md, twelfth analysis).
+#   have one CPU saturated: bench/ANALYSES.md, twelfth analysis).
 #
 # With one port: one pgbench process, -j min(clients, 3) threads.
 # With several ports (a "random member" per client): clients are dealt out over the

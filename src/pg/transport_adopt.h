@@ -11,7 +11,7 @@
  * then on each CopyData message goes from the peer's kernel straight to the
  * worker: no process hand-off, no copy through the shared-memory inbox, one
  * decode instead of two.  On this 2-core machine the hand-off was the largest
- * cost left per frame (bench/README.md, eighth analysis).
+ * cost left per frame (bench/ANALYSES.md, eighth analysis).
  *
  * Whatever cannot be handed over (TLS, GSS encryption, buffered input, no
  * worker listening, multiraft.adopt_links = off) is served by the backend as

@@ -29,7 +29,7 @@
  * appends would leave only after its flush (early appends are a first round's
  * only) and the applied commands' completions would wait for that flush too.
  * In a transaction of their own the appends leave before the leader's flush,
- * as every round's should (bench/README.md, eighth analysis).
+ * as every round's should (bench/ANALYSES.md, eighth analysis).
  *
  * Early appends (dissertation §10.2.1).  A leader may replicate entries before
  * its own write of them is durable: it counts itself towards their commit only
