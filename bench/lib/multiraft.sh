@@ -25,8 +25,9 @@ proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 proc_wait_ns() { awk '{ print $2 }' "/proc/$1/schedstat" 2>/dev/null; }
 
 # Counter snapshots: mr_snap ASSOC NODE stores every multiraft.stats counter of NODE
-# as ASSOC[NODE:name], its worker's CPU ticks as ASSOC[NODE:cpu] and the time as
-# ASSOC[NODE:t], the ns it waited for a CPU as ASSOC[NODE:wait].  mr_rate A B NODE KEY: per-second change between two snapshots.
+# as ASSOC[NODE:name], its worker's CPU ticks as ASSOC[NODE:cpu], the ns it waited
+# for a CPU as ASSOC[NODE:wait] and the time as ASSOC[NODE:t].  mr_rate A B NODE KEY:
+# per-second change between two snapshots.
 MR_WPID=()
 mr_snap() {
     local -n into=$1; local name value

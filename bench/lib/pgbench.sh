@@ -31,8 +31,8 @@ pgbench_run() {
             "${extra[@]}" postgres >"$dir/out$1" 2>"$dir/err$1"
     }
 
-    local cpu0 cpu1 cpus0 cpus1
-    cpu0=$(head -n1 /proc/stat); cpus0=$(grep '^cpu[0-9]' /proc/stat)
+    local cpu0 cpu1
+    cpu0=$(grep '^cpu' /proc/stat)
     if [ "$n" -eq 1 ]; then
         one 0 "${ports[0]}" "$clients" $(( clients < 3 ? clients : 3 )) "$secs"
         outs=(0)
@@ -46,7 +46,7 @@ pgbench_run() {
         done
         wait "${pids[@]}"
     fi
-    cpu1=$(head -n1 /proc/stat); cpus1=$(grep '^cpu[0-9]' /proc/stat)
+    cpu1=$(grep '^cpu' /proc/stat)
 
     # tps: sum over concurrent processes, mean over sequential ones.
     local tps txns errs mode=sum
@@ -64,28 +64,22 @@ pgbench_run() {
     local lat
     lat=$(python3 "$BENCH_LIB/latency.py" pgbench "$dir"/log*) || lat="null null null"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$dir"/log*
-    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns") $(busiest_cpu "$cpus0" "$cpus1")"
+    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns")"
 }
 
-# "cpu_us_per_tx busy_pct" from two "cpu ..." lines of /proc/stat (idle and iowait
-# are the not-busy columns 4 and 5).
-machine_cpu() {  # LINE0 LINE1 TRANSACTIONS
+# "cpu_us_per_tx busy_pct busiest_cpu_pct" from two snapshots of the "cpu" lines of
+# /proc/stat: the first line is the whole machine, the others one CPU each (idle and
+# iowait are the not-busy columns 4 and 5).
+machine_cpu() {  # LINES0 LINES1 TRANSACTIONS
     local hz; hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
     awk -v a="$1" -v b="$2" -v tx="$3" -v hz="$hz" 'BEGIN {
-        n = split(a, x, " "); split(b, y, " "); tot = 0; busy = 0
-        for (i = 2; i <= n; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
-        if (tx > 0 && tot > 0) printf "%.0f %.1f", busy * 1e6 / hz / tx, 100 * busy / tot
-        else print "null null" }'
-}
-
-# How busy the busiest CPU was, % (from two snapshots of the "cpuN ..." lines).
-busiest_cpu() {  # LINES0 LINES1
-    awk -v a="$1" -v b="$2" 'BEGIN {
         n = split(a, la, "\n"); split(b, lb, "\n"); best = -1
         for (k = 1; k <= n; k++) {
-            m = split(la[k], x, " "); split(lb[k], y, " "); tot = 0; busy = 0
-            for (i = 2; i <= m; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
-            if (tot > 0 && 100 * busy / tot > best) best = 100 * busy / tot
+            m = split(la[k], x, " "); split(lb[k], y, " "); tot[k] = 0; busy[k] = 0
+            for (i = 2; i <= m; i++) { d = y[i] - x[i]; tot[k] += d; if (i != 5 && i != 6) busy[k] += d }
+            if (k > 1 && tot[k] > 0 && 100 * busy[k] / tot[k] > best) best = 100 * busy[k] / tot[k]
         }
-        if (best < 0) print "null"; else printf "%.1f", best }'
+        if (tx > 0 && tot[1] > 0) printf "%.0f %.1f", busy[1] * 1e6 / hz / tx, 100 * busy[1] / tot[1]
+        else printf "null null"
+        if (best < 0) print " null"; else printf " %.1f\n", best }'
 }
