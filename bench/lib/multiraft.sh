@@ -130,23 +130,28 @@ mr_wait_groups() {  # N TIMEOUT_S
 # Where a load run's time went, from snapshots s0/s1 around it: the busiest worker's
 # CPU (a worker near 100% is the bottleneck), the longest a worker waited for a CPU
 # (runnable, not running: the CPU it is on is saturated, though the machine may not
-# be), and how many entries each storage batch (one transaction, one WAL flush)
-# carried, over all nodes.
+# be), and, over all nodes, how many storage batches (one transaction of the worker
+# each) ran, how many of them waited for a WAL flush (votes and appends; applying
+# alone needs none), and how many entries each batch and each flush carried.
+per() { [ "$(calc "$2 > 0" 0)" = 1 ] && calc "$1 / $2" 2 || echo null; }
 mr_load_figures() {  # TAG
-    local k cpu worst=0 wait wworst=0 b=0 e=0 x
+    local k cpu worst=0 wait wworst=0 b=0 f=0 e=0 x
     for k in 1 2 3; do
         cpu=$(mr_cpu_pct s0 s1 "$k")
         [ "$cpu" != null ] && worst=$(calc "($cpu > $worst) ? $cpu : $worst" 2)
         wait=$(mr_wait_pct s0 s1 "$k")
         [ "$wait" != null ] && wworst=$(calc "($wait > $wworst) ? $wait : $wworst" 2)
         x=$(mr_rate s0 s1 "$k" batches_written); [ "$x" != null ] && b=$(calc "$b + $x" 2)
+        x=$(mr_rate s0 s1 "$k" batches_flushed); [ "$x" != null ] && f=$(calc "$f + $x" 2)
         x=$(mr_rate s0 s1 "$k" entries_appended); [ "$x" != null ] && e=$(calc "$e + $x" 2)
     done
     rec "submit_worker_cpu_pct_$1" "$worst"
     rec "submit_worker_wait_pct_$1" "$wworst"
     rec "submit_batches_per_s_$1" "$b"
-    rec "submit_entries_per_batch_$1" "$( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo null)"
-    MR_LOAD_NOTE="busiest worker ${worst}% CPU, a worker waiting for a CPU up to ${wworst}% of the time, $b batches/s, $( [ "$(calc "$b > 0" 0)" = 1 ] && calc "$e / $b" 2 || echo '?') entries/batch"
+    rec "submit_entries_per_batch_$1" "$(per "$e" "$b")"
+    rec "submit_flushes_per_s_$1" "$f"
+    rec "submit_entries_per_flush_$1" "$(per "$e" "$f")"
+    MR_LOAD_NOTE="busiest worker ${worst}% CPU, a worker waiting for a CPU up to ${wworst}% of the time, $b batches/s, $(per "$e" "$b") entries/batch, $(per "$e" "$f") entries/flush"
 }
 
 # A new, empty cluster (the installed extension, already built).

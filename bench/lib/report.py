@@ -186,15 +186,17 @@ if errs:
 diag = [(c, g) for g in groups for c in clients if f"submit_worker_cpu_pct_c{c}_g{g}" in figures]
 if diag:
     md += ["", "Where multiraft's time went in each load run (all nodes; storage batch = one "
-           "transaction and WAL flush of the worker):", "",
-           "| clients | groups | tx/s | busiest worker CPU % | longest worker wait for a CPU, % | storage batches/s | entries per batch |",
-           "|---:|---:|---:|---:|---:|---:|---:|"]
+           "transaction of the worker; flush = one that waited for its WAL flush):", "",
+           "| clients | groups | tx/s | busiest worker CPU % | longest worker wait for a CPU, % "
+           "| storage batches/s | entries per batch | entries per flush |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c, g in diag:
         md.append(f"| {c} | {g} | {fmt(figures.get(f'submit_tps_c{c}_g{g}'), 0)} "
                   f"| {fmt(figures.get(f'submit_worker_cpu_pct_c{c}_g{g}'), 1)} "
                   f"| {fmt(figures.get(f'submit_worker_wait_pct_c{c}_g{g}'), 1)} "
                   f"| {fmt(figures.get(f'submit_batches_per_s_c{c}_g{g}'), 0)} "
-                  f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} |")
+                  f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} "
+                  f"| {fmt(figures.get(f'submit_entries_per_flush_c{c}_g{g}'), 2)} |")
 
 if pairs_run:
     md += ["", f"## Paired rounds (16 clients; {pairs_run} round{'s' if pairs_run > 1 else ''}, "

@@ -44,6 +44,7 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_HEARTBEATS_RECEIVED] = "heartbeats_received",
 	[MR_CTR_HEARTBEAT_ENTRIES_COALESCED] = "heartbeat_entries_coalesced",
 	[MR_CTR_BATCHES_WRITTEN] = "batches_written",
+	[MR_CTR_BATCHES_FLUSHED] = "batches_flushed",
 	[MR_CTR_ENTRIES_APPENDED] = "entries_appended",
 	[MR_CTR_ENTRIES_APPLIED] = "entries_applied",
 	[MR_CTR_SNAPSHOTS_SENT] = "snapshots_sent",

@@ -160,7 +160,8 @@ send_rest(const struct mr_batch *b, bool early_sent)
 
 /* The transaction committed: send, advance the last round, publish, complete. */
 static void
-after_commit(Held *h, struct mr_batch *b, bool advance_last, bool early_sent)
+after_commit(Held *h, struct mr_batch *b, bool advance_last, bool early_sent,
+			 bool flushed)
 {
 	int			rc;
 
@@ -170,6 +171,8 @@ after_commit(Held *h, struct mr_batch *b, bool advance_last, bool early_sent)
 
 	if (h->wrote)
 		status_counter_add(MR_CTR_BATCHES_WRITTEN, 1);
+	if (flushed)
+		status_counter_add(MR_CTR_BATCHES_FLUSHED, 1);
 	if (h->elections)
 		status_counter_add(MR_CTR_ELECTIONS_STARTED, h->elections);
 	if (h->leaders)
@@ -298,6 +301,6 @@ worker_process_batch(void)
 	MemoryContextSwitchTo(cxt);
 	if (!ok)
 		return false;
-	after_commit(&h, &b, advance_last, early_sent);
+	after_commit(&h, &b, advance_last, early_sent, sync && h.wrote);
 	return true;
 }

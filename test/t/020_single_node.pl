@@ -97,6 +97,11 @@ ok(poll_until($node, "SELECT applied_index >= $i3 AND commit_index >= applied_in
 my $r = sql("SELECT multiraft.read_index(1)");
 ok($r >= $i3, "read_index ($r) covers every committed index ($i3)");
 cmp_ok(sql("SELECT value FROM multiraft.stats WHERE name = 'batches_written'"), '>', 0, 'batches counted');
+# The appends above had to reach the disk; a flushed batch is a written one.
+is(sql("SELECT f > 0 AND f <= w FROM (SELECT max(value) FILTER (WHERE name = 'batches_flushed') f,
+                                          max(value) FILTER (WHERE name = 'batches_written') w
+                                     FROM multiraft.stats) s"), 't',
+	'flushed batches counted among the written ones');
 
 # ---------------------------------------------------------------- remove_group
 sql("SELECT multiraft.remove_group(6)");
