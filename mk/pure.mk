@@ -86,3 +86,11 @@ STEPS ?= 2000
 sim: $(SIM_BIN)
 	$(SIM_BIN) --seeds $(SEEDS) --steps $(STEPS)
 sim-opt: $(SIM_OPT_BIN)
+# Far more seeds than CI runs, on the optimised build (not part of scripts/test):
+# docs/sim-findings.md, findings 10 and 11 came from it.
+SOAK_SEEDS ?= 100000
+SOAK_FIRST ?= 1000000
+SOAK_STEPS ?= 4000
+.PHONY: sim-soak
+sim-soak: $(SIM_OPT_BIN)
+	$(SIM_OPT_BIN) --seeds $(SOAK_SEEDS) --first $(SOAK_FIRST) --steps $(SOAK_STEPS)

@@ -91,11 +91,13 @@ void sim_check_persisted_entry(struct sim_check *c, raft_id node, raft_index ind
                        (unsigned long long)s->v2);
 }
 
-static void define_entry(struct sim_check *c, raft_id node, raft_index index, raft_term term,
-                         uint64_t hash, const char *how)
+static void define_entry(struct sim_check *c, raft_id node, raft_term node_term,
+                         raft_index index, raft_term term, uint64_t hash, const char *how)
 {
     struct sim_canon *k = canon_slot(c, index);
     if (k->defined & DEF_ENTRY) {
+        if (node_term < k->commit_term)
+            k->commit_term = node_term;
         if (k->term != term || k->hash != hash)
             sim_check_fail(c, "state machine safety: replica %llu %s entry %llu term %llu "
                            "but term %llu (or other data) was committed there",
@@ -106,21 +108,22 @@ static void define_entry(struct sim_check *c, raft_id node, raft_index index, ra
     k->defined |= DEF_ENTRY;
     k->term = term;
     k->hash = hash;
+    k->commit_term = node_term;
     if (index > c->committed_max)
         c->committed_max = index;
 }
 
-void sim_check_committed(struct sim_check *c, raft_id node, raft_index index, raft_term term,
-                         uint64_t hash)
+void sim_check_committed(struct sim_check *c, raft_id node, raft_term node_term,
+                         raft_index index, raft_term term, uint64_t hash)
 {
-    define_entry(c, node, index, term, hash, "committed");
+    define_entry(c, node, node_term, index, term, hash, "committed");
 }
 
-void sim_check_applied(struct sim_check *c, raft_id node, raft_index index, raft_term term,
-                       uint64_t hash, uint64_t chain)
+void sim_check_applied(struct sim_check *c, raft_id node, raft_term node_term,
+                       raft_index index, raft_term term, uint64_t hash, uint64_t chain)
 {
     c->n_applied++;
-    define_entry(c, node, index, term, hash, "applied");
+    define_entry(c, node, node_term, index, term, hash, "applied");
     struct sim_canon *k = canon_slot(c, index);
     if (k->defined & DEF_CHAIN) {
         if (k->chain != chain)
@@ -174,17 +177,27 @@ bool sim_check_leader(struct sim_check *c, raft_id node, raft_term term,
         return false;
     seen->v1 = 1;
 
-    /* §5.4 Leader Completeness: everything committed so far is in the new leader's
-     * log.  Entries below its snapshot were applied by it (checked at apply time). */
+    /* §5.4 Leader Completeness: every entry committed in a term before this one is
+     * in the new leader's log — with its whole prefix, committed by then too.  Not
+     * those committed since (a late vote can still make a leader of an old term).
+     * Entries below its snapshot were applied by it (checked at apply time). */
+    raft_index required = 0;
+    for (raft_index i = c->committed_max; i > 0; i--) {
+        const struct sim_canon *k = sim_check_canon(c, i);
+        if (k != NULL && k->commit_term < term) {
+            required = i;
+            break;
+        }
+    }
     raft_index last = sim_log_last(log);
-    if (last < c->committed_max) {
+    if (last < required) {
         sim_check_fail(c, "leader completeness: leader %llu of term %llu has last index "
-                       "%llu < committed index %llu", (unsigned long long)node,
-                       (unsigned long long)term, (unsigned long long)last,
-                       (unsigned long long)c->committed_max);
+                       "%llu < index %llu committed in an earlier term",
+                       (unsigned long long)node, (unsigned long long)term,
+                       (unsigned long long)last, (unsigned long long)required);
         return true;
     }
-    for (raft_index i = sim_log_first(log); i <= c->committed_max; i++) {
+    for (raft_index i = sim_log_first(log); i <= required; i++) {
         const struct sim_canon *k = sim_check_canon(c, i);
         const struct sim_log_ent *e = sim_log_get(log, i);
         if (k == NULL || e == NULL)
@@ -198,10 +211,12 @@ bool sim_check_leader(struct sim_check *c, raft_id node, raft_term term,
             return true;
         }
     }
-    /* No acknowledged proposal lost: each is still in the new leader's log. */
+    /* No acknowledged proposal lost: each one committed before this term is still
+     * in the new leader's log. */
     for (size_t p = 0; p < c->n_props; p++) {
         const struct sim_prop *pr = &c->props[p];
-        if (pr->status != SIM_PROP_COMMITTED || pr->index < sim_log_first(log))
+        if (pr->status != SIM_PROP_COMMITTED || pr->index < sim_log_first(log) ||
+            pr->index > required)
             continue;
         const struct sim_log_ent *e = sim_log_get(log, pr->index);
         if (e == NULL || e->term != pr->term || e->hash != pr->hash)

@@ -8,8 +8,11 @@
  *  - Log Matching (§5.3): every (index, term) ever persisted anywhere maps to one
  *    entry digest and one previous term — by induction two logs that agree on
  *    (index, term) agree on the whole prefix.
- *  - Leader Completeness (§5.4): a replica first seen as leader of a term holds every
- *    entry known committed so far (and every acknowledged proposal).
+ *  - Leader Completeness (§5.4): a replica first seen as leader of term T holds every
+ *    entry known committed in a term before T (and every such acknowledged
+ *    proposal).  Not the entries committed since: a vote granted before a later
+ *    term began may reach its candidate after that term committed entries, and the
+ *    stale leader it makes can commit nothing (docs/sim-findings.md, finding 10).
  *  - State Machine Safety (§5.4.3): every replica applies the same entry at each index
  *    and its state-machine digest (a hash chain over the applied sequence) equals the
  *    canonical one, so each applied sequence is a prefix of one common sequence;
@@ -35,6 +38,10 @@
 struct sim_canon {
     raft_term term;
     uint64_t hash;
+    raft_term commit_term; /* it was committed in this term or an earlier one: the
+                            * lowest current term of a replica seen holding it
+                            * committed (a replica learns a commit index in the
+                            * term it was made in, or later) */
     uint64_t chain;     /* state-machine digest after applying this index */
     uint8_t defined;    /* bit 0: term/hash known committed; bit 1: chain known */
 };
@@ -85,12 +92,14 @@ void sim_check_fail(struct sim_check *c, const char *fmt, ...)
  * prev_term (Log Matching). */
 void sim_check_persisted_entry(struct sim_check *c, raft_id node, raft_index index,
                                raft_term term, uint64_t hash, raft_term prev_term);
-/* A replica's commit index covers (index, term, hash) (from its persisted log). */
-void sim_check_committed(struct sim_check *c, raft_id node, raft_index index,
-                         raft_term term, uint64_t hash);
-/* A replica applied (index, term, hash) reaching state-machine digest chain. */
-void sim_check_applied(struct sim_check *c, raft_id node, raft_index index,
-                       raft_term term, uint64_t hash, uint64_t chain);
+/* A replica whose current term is node_term has a commit index covering (index,
+ * term, hash) (from its persisted log). */
+void sim_check_committed(struct sim_check *c, raft_id node, raft_term node_term,
+                         raft_index index, raft_term term, uint64_t hash);
+/* A replica whose current term is node_term applied (index, term, hash) reaching
+ * state-machine digest chain (node_term 0: committed before any election). */
+void sim_check_applied(struct sim_check *c, raft_id node, raft_term node_term,
+                       raft_index index, raft_term term, uint64_t hash, uint64_t chain);
 /* A replica installed a snapshot at (index, term) carrying digest chain. */
 void sim_check_snapshot(struct sim_check *c, raft_id node, raft_index index,
                         raft_term term, uint64_t chain);

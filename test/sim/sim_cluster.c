@@ -138,7 +138,7 @@ static void h_applied(void *ctx, struct sim_node *n, const struct raft_entry *e,
         sim_trace(&c->trace, "n%llu applies %llu/%llu type %u len %u",
                   (unsigned long long)n->id, (unsigned long long)e->index,
                   (unsigned long long)e->term, e->type, e->len);
-    sim_check_applied(&c->chk, n->id, e->index, e->term, hash, chain);
+    sim_check_applied(&c->chk, n->id, raft_get_term(n->r), e->index, e->term, hash, chain);
     if (e->type == RAFT_ENTRY_NORMAL) {
         uint64_t id = sim_workload_prop_id(e->data, e->len);
         if (id != 0)
@@ -283,7 +283,7 @@ void sim_cluster_bootstrap(struct sim_cluster *c, uint32_t n, int boot)
         /* Index 1 is the bootstrap state: committed and "applied" by definition. */
         uint64_t hash = sim_entry_hash(0, "bootstrap", 9);
         c->boot_chain = sim_chain_next(0, 1, 1, hash);
-        sim_check_applied(&c->chk, 0, 1, 1, hash, c->boot_chain);
+        sim_check_applied(&c->chk, 0, 0, 1, 1, hash, c->boot_chain);
     }
     sim_trace(&c->trace, "bootstrap %u voters (%s)", n, snap ? "snapshot at index 1"
                                                              : "configuration only");
@@ -485,7 +485,7 @@ void sim_cluster_check(struct sim_cluster *c)
             from = sim_log_first(&n->log);
         for (raft_index idx = from; idx <= commit && idx <= sim_log_last(&n->log); idx++) {
             const struct sim_log_ent *e = sim_log_get(&n->log, idx);
-            sim_check_committed(k, n->id, idx, e->term, e->hash);
+            sim_check_committed(k, n->id, term, idx, e->term, e->hash);
         }
         if (commit > n->checked_commit)
             n->checked_commit = commit;
