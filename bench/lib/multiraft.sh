@@ -195,11 +195,12 @@ mr_throughput() {
             rec "submit_p50_ms_c${c}_g$g" "${r[2]}"; rec "submit_p99_ms_c${c}_g$g" "${r[3]}"; rec "submit_p999_ms_c${c}_g$g" "${r[4]}"
             rec "submit_cpu_us_per_tx_c${c}_g$g" "${r[6]}"
             rec "submit_busiest_cpu_pct_c${c}_g$g" "${r[8]}"
+            kcount_rec submit "c${c}_g$g" "${r[@]:9:5}"
             if [ "$g" = 1 ]; then   # the headline latency is the single-group one
                 rec "submit_p50_ms_c$c" "${r[2]}"; rec "submit_p99_ms_c$c" "${r[3]}"; rec "submit_p999_ms_c$c" "${r[4]}"
             fi
             rec_run multiraft "$c" "$g" "${r[@]:0:6}"
-            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; $MR_LOAD_NOTE; machine ${r[7]}% busy, busiest CPU ${r[8]}%, ${r[6]} µs of CPU per submit)"
+            log "multiraft: $c client(s), $g group(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; $MR_LOAD_NOTE; machine ${r[7]}% busy, busiest CPU ${r[8]}%, ${r[6]} µs of CPU per submit$KCOUNT_NOTE)"
         done
     done
     MR_CREATED=$created

@@ -83,8 +83,9 @@ bench_pg_syncrep() {
         rec "pg_syncrep_p50_ms_c$c" "${r[2]}"; rec "pg_syncrep_p99_ms_c$c" "${r[3]}"; rec "pg_syncrep_p999_ms_c$c" "${r[4]}"
         rec "pg_syncrep_cpu_us_per_tx_c$c" "${r[6]}"
         rec "pg_syncrep_busiest_cpu_pct_c$c" "${r[8]}"
+        kcount_rec pg_syncrep "c$c" "${r[@]:9:5}"
         rec_run pg_syncrep "$c" - "${r[@]:0:6}"
-        log "pg_syncrep: $c client(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; machine ${r[7]}% busy, busiest CPU ${r[8]}%, ${r[6]} µs of CPU per transaction)"
+        log "pg_syncrep: $c client(s): ${r[0]} tps, p50 ${r[2]} ms, p99 ${r[3]} ms, p99.9 ${r[4]} ms (${r[1]} txns, ${r[5]} errors; machine ${r[7]}% busy, busiest CPU ${r[8]}%, ${r[6]} µs of CPU per transaction$KCOUNT_NOTE)"
     done
     pgsr_teardown
 }

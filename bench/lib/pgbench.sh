@@ -2,7 +2,8 @@
 #
 # pgbench_run TAG CLIENTS SECONDS SCRIPT PORT... [-- EXTRA PGBENCH ARGS]
 #   prints "tps transactions p50_ms p99_ms p999_ms errors cpu_us_per_tx busy_pct
-#   busiest_cpu_pct" (one line)
+#   busiest_cpu_pct fdatasync sendto recvfrom kill cswitch" (one line; the last five
+#   per transaction, system-wide: kernel_counts.sh)
 #   cpu_us_per_tx: the whole machine's CPU time (/proc/stat, every process: servers,
 #   pgbench, kernel) over the run, per transaction; busy_pct: how busy it was;
 #   busiest_cpu_pct: how busy its busiest CPU was (a machine half idle can still
@@ -32,6 +33,7 @@ pgbench_run() {
     }
 
     local cpu0 cpu1
+    kcount_start "$dir"
     cpu0=$(grep '^cpu' /proc/stat)
     if [ "$n" -eq 1 ]; then
         one 0 "${ports[0]}" "$clients" $(( clients < 3 ? clients : 3 )) "$secs"
@@ -47,6 +49,7 @@ pgbench_run() {
         wait "${pids[@]}"
     fi
     cpu1=$(grep '^cpu' /proc/stat)
+    kcount_stop
 
     # tps: sum over concurrent processes, mean over sequential ones.
     local tps txns errs mode=sum
@@ -64,7 +67,7 @@ pgbench_run() {
     local lat
     lat=$(python3 "$BENCH_LIB/latency.py" pgbench "$dir"/log*) || lat="null null null"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$dir"/log*
-    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns")"
+    echo "$tps $txns $lat $errs $(machine_cpu "$cpu0" "$cpu1" "$txns") $(kcount_per_tx "$dir" "$txns")"
 }
 
 # "cpu_us_per_tx busy_pct busiest_cpu_pct" from two snapshots of the "cpu" lines of
