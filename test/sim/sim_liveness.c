@@ -33,6 +33,19 @@ static uint64_t applied_sum(const struct sim_cluster *c)
     return sum;
 }
 
+/* Whether this step made progress: the applied sum grew while the same leader term
+ * as at the previous step held (*applied and *term carry that step's values). */
+static bool progressed(struct sim_cluster *c, uint64_t *applied, raft_term *term)
+{
+    struct sim_node *l = sim_cluster_leader(c);
+    raft_term t = l != NULL ? raft_get_term(l->r) : 0;
+    uint64_t a = applied_sum(c);
+    bool moved = t != 0 && t == *term && a > *applied;
+    *applied = a;
+    *term = t;
+    return moved;
+}
+
 static bool converged(struct sim_cluster *c, struct sim_node **leader)
 {
     struct sim_node *l = sim_cluster_leader(c);
@@ -125,15 +138,8 @@ bool sim_liveness_run(struct sim_cluster *c)
         steps++;
         if (sim_cluster_failed(c))
             return false;
-        {
-            struct sim_node *sl = sim_cluster_leader(c);
-            raft_term t = sl != NULL ? raft_get_term(sl->r) : 0;
-            uint64_t a = applied_sum(c);
-            if (t != 0 && t == leader_term && a > applied)
-                progress_at = c->now;
-            applied = a;
-            leader_term = t;
-        }
+        if (progressed(c, &applied, &leader_term))
+            progress_at = c->now;
         struct sim_node *l;
         if (!converged(c, &l))
             continue;
