@@ -198,22 +198,18 @@ if diag:
                   f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} "
                   f"| {fmt(figures.get(f'submit_entries_per_flush_c{c}_g{g}'), 2)} |")
 
-kernel = [("pg_syncrep", None, c) for c in clients if f"pg_syncrep_fdatasync_per_tx_c{c}" in figures]
-kernel += [("multiraft", g, c) for g in groups for c in clients
-           if f"submit_fdatasync_per_tx_c{c}_g{g}" in figures]
-kernel = [k for k in kernel if figures.get(
-    f"pg_syncrep_fdatasync_per_tx_c{k[2]}" if k[0] == "pg_syncrep"
-    else f"submit_fdatasync_per_tx_c{k[2]}_g{k[1]}") is not None]
+def kernel_key(system, g, c, name):
+    return f"pg_syncrep_{name}_per_tx_c{c}" if system == "pg_syncrep" else f"submit_{name}_per_tx_c{c}_g{g}"
+kernel = [("pg_syncrep", None, c) for c in clients] + [("multiraft", g, c) for g in groups for c in clients]
+kernel = [k for k in kernel if figures.get(kernel_key(*k, "fdatasync")) is not None]
 if kernel:
     md += ["", "What each load run asked of the kernel, per transaction (system-wide, `perf "
            "stat -a`: servers, clients and kernel; bench/lib/kernel_counts.sh):", "",
            "| system | clients | groups | fdatasync | sendto | recvfrom | kill (wake-ups) | context switches |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for system, g, c in kernel:
-        key = (lambda n: f"pg_syncrep_{n}_per_tx_c{c}") if system == "pg_syncrep" \
-            else (lambda n: f"submit_{n}_per_tx_c{c}_g{g}")
         md.append(f"| {system} | {c} | {g if g else '—'} | "
-                  + " | ".join(fmt(figures.get(key(n)), 2)
+                  + " | ".join(fmt(figures.get(kernel_key(system, g, c, n)), 2)
                                for n in ("fdatasync", "sendto", "recvfrom", "kill", "cswitch"))
                   + " |")
 
