@@ -243,7 +243,7 @@ struct mr_node {
     struct mr_group **active;
     uint32_t n_active, cap_active;
     struct mr_vec dirty;      /* struct mr_group * */
-    /* Batching by holding across groups (mr_request.c): the groups whose commands
+    /* Batching by holding across groups (mr_hold.c): the groups whose commands
      * this node's current round proposed, and the groups holding commands. */
     struct mr_vec round_groups;  /* mr_group_id */
     struct mr_vec held_groups;   /* mr_group_id */
@@ -434,9 +434,9 @@ void mr_waiter_free(struct mr_node *n, struct mr_waiter *w);
 void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
 /* Completes and frees every waiter of g. */
 void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
-/* At the start of each mr_ready: whether this node's round is still in flight;
- * when it lands, the groups that held commands are marked. */
-void mr_judge_round(struct mr_node *n);
+/* A new waiter at the tail of g's list (deadline_ticks 0: none). */
+struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
+                                 uint64_t token, uint32_t deadline_ticks);
 /* Submits queued requests to the core (called from mr_ready only: may look up
  * command ids through the storage callback). */
 void mr_service_group(struct mr_node *n, struct mr_group *g);
@@ -444,20 +444,33 @@ void mr_service_group(struct mr_node *n, struct mr_group *g);
 bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
-/* Completes requests that match the applied command id. */
-/* A follower's PROPOSE held on the leader for its next round (true) or to be
- * stepped at once (false). */
-bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
 /* A copy of generated-id command cmd reached the log past its bound: completes its
  * waiters (MR_EEXPIRED, or MR_ETIMEOUT when the outcome is unknown here). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len);
+/* Completes requests that match the applied command id. */
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len, raft_index index);
 /* Transfers done, reads applied. */
 void mr_waiters_progress(struct mr_node *n, struct mr_group *g);
 void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
                            const struct raft_read_state *rs);
+
+/* --------------------------------------------------------------- mr_hold.c */
+
+/* At the start of each mr_ready: whether this node's round is still in flight;
+ * when it lands, the groups that held commands are marked. */
+void mr_judge_round(struct mr_node *n);
+/* Whether this node's round is in flight (and holding is enabled). */
+bool mr_round_in_flight(const struct mr_node *n);
+/* While the round is in flight: holds queued command w of g for the next round
+ * (true), unless it has waited batch_hold_ticks already (false: propose it). */
+bool mr_hold_command(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
+/* g's command was proposed in this node's round. */
+void mr_round_note(struct mr_node *n, struct mr_group *g);
+/* A follower's PROPOSE held on the leader for its next round (true) or to be
+ * stepped at once (false). */
+bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
 int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
                          mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
                          const unsigned char *payload, size_t payload_len);

@@ -90,7 +90,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         mr_lease_before_vote(n, g, m->from);
     wake(n, g);
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
-        return; /* joins this leader's next round (mr_request.c) */
+        return; /* joins this leader's next round (mr_hold.c) */
     (void)raft_step(g->raft, m);
     if (creates_replica(m->type))
         mr_lease_heard(g, m->from);

@@ -3,7 +3,8 @@
  * group removal), leadership transfers and reads.  Each accepted request completes
  * exactly once.  Requests are submitted to the core from mr_ready (service), then
  * resubmitted after a leader change or after proposal_retry_ticks without an
- * outcome — the command-id dedup makes resubmission safe.
+ * outcome — the command-id dedup makes resubmission safe.  Which new commands wait
+ * for this node's next round instead of leaving at once is mr_hold.c's concern.
  */
 #include "mr_internal.h"
 
@@ -54,8 +55,8 @@ void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
     }
 }
 
-static struct mr_waiter *waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
-                                    uint64_t token, uint32_t deadline_ticks)
+struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
+                                 uint64_t token, uint32_t deadline_ticks)
 {
     struct mr_waiter *w = mr_alloc(n, sizeof *w), **pp;
     if (w == NULL)
@@ -161,7 +162,7 @@ static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
         return MR_EINVAL;
     if (payload_len > UINT32_MAX - MR_ENTRY_GEN_HEADER - command_id_len)
         return MR_ETOOBIG;
-    w = waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
+    w = mr_waiter_new(n, g, MR_REQ_COMMAND, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
     w->gen_from = raft_get_commit(g->raft);
@@ -214,7 +215,7 @@ static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint
                                      mr_node_id node, const void *cmd, uint16_t cmd_len,
                                      const void *payload, size_t payload_len)
 {
-    struct mr_waiter *w = waiter_new(n, g, MR_REQ_CONF_CHANGE, token, deadline);
+    struct mr_waiter *w = mr_waiter_new(n, g, MR_REQ_CONF_CHANGE, token, deadline);
     if (w == NULL)
         return NULL;
     w->change_type = change_type;
@@ -288,7 +289,7 @@ int mr_transfer_leadership(struct mr_node *n, mr_group_id group, mr_node_id targ
         return MR_EINVAL;
     if (mr_member_replica(g, target, &learner) == RAFT_NONE || learner)
         return MR_ENOTMEMBER;
-    w = waiter_new(n, g, MR_REQ_TRANSFER, token, deadline_ticks);
+    w = mr_waiter_new(n, g, MR_REQ_TRANSFER, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
     w->node = target;
@@ -304,7 +305,7 @@ int mr_read_index(struct mr_node *n, mr_group_id group, uint64_t token,
     int rc = request_checks(n, group, &g);
     if (rc != MR_OK)
         return rc;
-    w = waiter_new(n, g, MR_REQ_READ, token, deadline_ticks);
+    w = mr_waiter_new(n, g, MR_REQ_READ, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
     w->read_ctx = ++n->next_read_ctx;
@@ -320,7 +321,7 @@ int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
     int rc = request_checks(n, group, &g);
     if (rc != MR_OK)
         return rc;
-    w = waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
+    w = mr_waiter_new(n, g, MR_REQ_REMOVE, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
     if (!waiter_encode(n, g, w, MR_KIND_REMOVE, false, REMOVE_CMD, REMOVE_CMD_LEN, NULL, 0))
@@ -494,155 +495,6 @@ static void service_boot(struct mr_node *n, struct mr_group *g)
     }
 }
 
-/*
- * Batching by holding (a closed-loop Nagle), on the leader: while a round of
- * commands this node proposed is in flight — sent, not yet applied, in any of
- * the groups it leads — a NEW command waits instead of starting a round of its
- * own, and the commands made meanwhile, in every group, leave together when
- * that round is applied here (the held groups are then marked).  Under load each
- * round then carries every command that arrived during the previous one: one
- * transaction and one WAL flush per member per round instead of per command —
- * also with many groups, each seeing a command only now and then, which a
- * round per group would not batch at all.  A lone command never waits (nothing
- * of ours is in flight), and none waits longer than batch_hold_ticks (a round
- * that cannot commit — lost quorum — holds nothing hostage, and the next round
- * starts without it).  Nor does any wait when the batch being built flushes
- * anyway, for entries of groups this node follows (batch_syncs_anyway): with
- * leadership spread over the nodes, each node's follower writes come between its
- * rounds, and a command held past one of them cost a flush of its own later.
- * Only this node's own rounds count: other nodes' traffic
- * keeps a busy group's log ahead of its commit index nearly all the time, and
- * waiting for that would starve the commands made here.  Resubmissions are
- * never held.
- *
- * A follower forwards at once: the leader holds forwarded commands for its next
- * round (mr_hold_forwarded), and a follower's own round only comes back applied
- * after that leader round, its commit notice and the follower's apply — holding
- * there too cost each forwarded command about one leader round more.
- */
-static bool group_round_in_flight(const struct mr_group *g)
-{
-    if (raft_get_role(g->raft) != RAFT_LEADER)
-        return false;
-    for (const struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
-        if (w->kind == MR_REQ_COMMAND && w->state == MR_W_SENT)
-            return true;
-    return false;
-}
-
-static bool round_in_flight(const struct mr_node *n)
-{
-    return !n->cfg.disable_batch_hold && n->round_in_flight;
-}
-
-/* Whether the batch being built will flush anyway: a group dirty for it has new
- * entries to persist (a follower's appends from another leader).  Commands held
- * for this node's round are better proposed in it: its flush is paid already. */
-static bool batch_syncs_anyway(const struct mr_node *n)
-{
-    struct mr_group *const *dirty = n->dirty.data;
-    for (size_t i = 0; i < n->dirty.len; i++)
-        if (raft_get_role(dirty[i]->raft) != RAFT_LEADER &&
-            raft_has_unstable_entries(dirty[i]->raft))
-            return true;
-    return false;
-}
-
-/*
- * The node's round is in flight while a group it proposed in still has a command
- * of it sent and not applied, for at most batch_hold_ticks (a group that cannot
- * commit — lost quorum — must not hold the others' commands longer than that, and
- * the next round starts without it), and unless the batch being built flushes
- * anyway (batch_syncs_anyway).  When the round lands, the groups that held
- * commands meanwhile are visited, so that those leave together at once.
- */
-void mr_judge_round(struct mr_node *n)
-{
-    mr_group_id *ids = n->round_groups.data;
-    size_t kept = 0;
-    bool was = n->round_in_flight;
-
-    if (n->now < n->round_started_at + n->cfg.batch_hold_ticks)
-        for (size_t i = 0; i < n->round_groups.len; i++) {
-            struct mr_group *g = mr_group_find(n, ids[i]);
-            if (g != NULL && !(g->flags & MR_G_GONE) && group_round_in_flight(g))
-                ids[kept++] = ids[i];
-        }
-    n->round_groups.len = kept;
-    n->round_in_flight = kept > 0 && !batch_syncs_anyway(n);
-    if (!n->round_in_flight)
-        n->round_started_at = n->now; /* what this pass proposes is the next round */
-    if (was && !n->round_in_flight) {
-        mr_group_id *held = n->held_groups.data;
-        for (size_t i = 0; i < n->held_groups.len; i++) {
-            struct mr_group *g = mr_group_find(n, held[i]);
-            if (g != NULL)
-                mr_group_mark(n, g);
-        }
-        n->held_groups.len = 0;
-    }
-}
-
-static void note_group(struct mr_node *n, struct mr_vec *v, mr_group_id id)
-{
-    mr_group_id *ids = v->data;
-    for (size_t i = 0; i < v->len; i++)
-        if (ids[i] == id)
-            return;
-    (void)mr_vec_push(n, v, sizeof id, &id);
-}
-
-static bool hold_command(const struct mr_node *n, const struct mr_waiter *w)
-{
-    return n->now < w->queued_at + n->cfg.batch_hold_ticks;
-}
-
-/*
- * A PROPOSE from a follower, on the leader, while a round of this node's is in
- * flight: its commands become internal waiters (no completion: the follower waits
- * for its own application) that join the next round with the local ones — so
- * that with clients on every member a round carries everything that arrived
- * during the previous one, not one round per node.  Only messages made entirely
- * of commands (kinds 1 and 4); false if the message is to be stepped as is.
- */
-bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m)
-{
-    if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER ||
-        m->n_entries == 0 || !round_in_flight(n))
-        return false;
-    for (uint32_t i = 0; i < m->n_entries; i++) {
-        struct mr_entry_view v;
-        const struct raft_entry *e = &m->entries[i];
-        if (e->type != RAFT_ENTRY_NORMAL || !mr_entry_decode(e->data, e->len, &v) ||
-            (v.kind != MR_KIND_COMMAND && v.kind != MR_KIND_GENERATED) || v.cmd_len == 0)
-            return false;
-    }
-    for (uint32_t i = 0; i < m->n_entries; i++) {
-        const struct raft_entry *e = &m->entries[i];
-        struct mr_entry_view v;
-        struct mr_waiter *w;
-        (void)mr_entry_decode(e->data, e->len, &v);
-        /* Expires like the follower's own copies would (they resubmit anyway). */
-        w = waiter_new(n, g, MR_REQ_COMMAND, 0, n->cfg.proposal_retry_ticks);
-        if (w == NULL)
-            return i > 0; /* the rest is lost: the follower resubmits */
-        w->internal = true;
-        w->held = true; /* counted below */
-        w->data = mr_alloc(n, e->len);
-        if (w->data == NULL) {
-            mr_waiter_unlink(n, g, w);
-            return i > 0;
-        }
-        memcpy(w->data, e->data, e->len);
-        w->data_len = e->len;
-        w->cmd = w->data + (v.cmd - (const unsigned char *)e->data);
-        w->cmd_len = v.cmd_len;
-    }
-    n->c.held_commands += m->n_entries;
-    mr_group_mark(n, g);
-    return true;
-}
-
 void mr_service_group(struct mr_node *n, struct mr_group *g)
 {
     struct mr_waiter *w, *next;
@@ -653,7 +505,7 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
         return;
     /* Judged once, before this pass proposes anything: the commands of one pass
      * leave together or wait together. */
-    in_flight = round_in_flight(n) && raft_get_role(g->raft) == RAFT_LEADER;
+    in_flight = mr_round_in_flight(n) && raft_get_role(g->raft) == RAFT_LEADER;
     if (g->n_boot > 0)
         service_boot(n, g);
     for (w = g->waiters; w != NULL; w = next) {
@@ -668,18 +520,13 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                 mr_waiter_unlink(n, g, w); /* leadership moved: the follower resubmits */
                 break;
             }
-            if (in_flight && !resubmit && w->kind == MR_REQ_COMMAND && hold_command(n, w)) {
-                if (!w->held)
-                    n->c.held_commands++;
-                w->held = true;
-                note_group(n, &n->held_groups, g->id);
+            if (in_flight && !resubmit && w->kind == MR_REQ_COMMAND && mr_hold_command(n, g, w))
                 break;
-            }
             rc = raft_propose(g->raft, w->data, w->data_len, NULL, NULL);
             if (rc == RAFT_OK || rc == RAFT_FORWARDED) {
                 sent(n, w, resubmit);
-                if (rc == RAFT_OK && w->kind == MR_REQ_COMMAND && !n->cfg.disable_batch_hold)
-                    note_group(n, &n->round_groups, g->id);
+                if (rc == RAFT_OK && w->kind == MR_REQ_COMMAND)
+                    mr_round_note(n, g);
             }
             break;
         case MR_REQ_CONF_CHANGE:

@@ -1,5 +1,5 @@
 /*
- * test_mr_hold.c — batching by holding (mr_request.c): commands wait for the
+ * test_mr_hold.c — batching by holding (mr_hold.c): commands wait for the
  * node's round in flight and leave together when it lands, forwarded commands
  * join the leader's next round, followers never hold, a group without quorum
  * holds the others only briefly, and held commands ride a flush the node makes
@@ -17,7 +17,7 @@
 #include "mr_internal.h" /* mr_entry_encode: a hand-made PROPOSE */
 #include "mr_cluster.h"
 
-/* Batching by holding (mr_request.c): a command made while its group has a round
+/* Batching by holding (mr_hold.c): a command made while its group has a round
  * in flight waits for that round to commit and then leaves at once — no tick — in
  * one append with the others made meanwhile; commands made in the same pass are
  * never split. */
