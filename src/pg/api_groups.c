@@ -4,8 +4,8 @@
  * transfer_leadership.
  *
  * Each checks its arguments, the node registry and the published status here,
- * then hands one request to the worker and waits for its outcome (requests.c).
- * Nothing is changed by a call that fails a check.
+ * then hands one request to the worker and waits for its outcome
+ * (requests_backend.c).  Nothing is changed by a call that fails a check.
  */
 #include "postgres.h"
 

@@ -213,8 +213,9 @@ worker_node_stop(MultiraftResult result, const char *detail)
 /* ---------------------------------------------------------------- requests */
 
 /*
- * The detail for an error result (requests.c words the SPEC message itself from
- * the result category; the detail only adds what the category does not say).
+ * The detail for an error result (requests_backend.c words the SPEC message
+ * itself from the result category; the detail only adds what the category does
+ * not say).
  */
 static const char *
 detail_of(int rc)

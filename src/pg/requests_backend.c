@@ -1,0 +1,382 @@
+/*
+ * requests_backend.c — the backend's side of the request slots (requests.h,
+ * CONTRACT): claim a slot, fill it, wake the worker, wait for the outcome and
+ * turn it into the SPEC's result or error; give the slot up on every exit path.
+ */
+#include "postgres.h"
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "requests_slots.h"
+
+/* The slot this backend is using, for the error-cleanup callback. */
+static int	my_slot = -1;
+
+static pg_noinline int
+claim_slot(void)
+{
+	RequestsShared *rs = rshared();
+	int			found = -1;
+
+	LWLockAcquire(rlock(), LW_EXCLUSIVE);
+	for (int k = 0; k < rs->nslots; k++)
+	{
+		int			i = (rs->next_hint + k) % rs->nslots;
+
+		if (rs->slots[i].state == SLOT_FREE)
+		{
+			RequestSlot *s = &rs->slots[i];
+
+			s->state = SLOT_FILLING;
+			s->abandoned = false;
+			s->backend_pid = MyProcPid;
+			s->payload_dsm = DSM_HANDLE_INVALID;
+			s->result = MR_RESULT_OK;
+			s->index = 0;
+			s->detail[0] = '\0';
+			rs->next_hint = (i + 1) % rs->nslots;
+			found = i;
+			break;
+		}
+	}
+	LWLockRelease(rlock());
+	if (found < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("too many multiraft requests in progress"),
+				 errdetail("All %d request slots are in use.", rs->nslots)));
+	return found;
+}
+
+/*
+ * Give the slot up: read its outcome if it has one, then free it, or leave it
+ * to the worker if the worker holds it.  Returns true if an outcome was read.
+ */
+static bool
+release_slot(int slot_no, MultiraftResult *result, uint64 *index, char *detail)
+{
+	RequestSlot *s = &rshared()->slots[slot_no];
+	uint64		live_gen = requests_worker_gen(NULL, NULL);
+	dsm_handle	h = DSM_HANDLE_INVALID;
+	bool		done = false;
+
+	LWLockAcquire(rlock(), LW_EXCLUSIVE);
+	switch (s->state)
+	{
+		case SLOT_DONE:
+			done = true;
+			if (result)
+				*result = s->result;
+			if (index)
+				*index = s->index;
+			if (detail)
+				strlcpy(detail, s->detail, MR_MAX_DETAIL);
+			h = requests_free_slot_locked(s);
+			break;
+		case SLOT_FILLING:
+		case SLOT_PENDING:
+			h = requests_free_slot_locked(s);
+			break;
+		case SLOT_TAKEN:
+			if (s->worker_gen != live_gen)
+				h = requests_free_slot_locked(s);	/* its worker is gone */
+			else
+			{
+				s->abandoned = true;	/* the worker frees it */
+				pg_atomic_write_u32(&rshared()->to_drain, 1);
+			}
+			break;
+		case SLOT_FREE:
+			break;
+	}
+	LWLockRelease(rlock());
+	requests_unpin_payload(h);
+	return done;
+}
+
+/* Error / exit cleanup while a request is in flight: leak nothing. */
+static void
+abandon_request(int code, Datum arg)
+{
+	int			slot_no = DatumGetInt32(arg);
+
+	ConditionVariableCancelSleep();
+	if (my_slot == slot_no && !LWLockHeldByMe(rlock()))
+		(void) release_slot(slot_no, NULL, NULL, NULL);
+	my_slot = -1;
+}
+
+/* Copy the request and its payload into our FILLING slot. */
+static void
+fill_slot(int slot_no, const MultiraftRequest *req, const char *payload, Size len)
+{
+	RequestSlot *s = &rshared()->slots[slot_no];
+
+	s->req = *req;
+	s->req.payload = NULL;
+	s->req.payload_len = len;
+	if (len <= MR_INLINE_PAYLOAD)
+	{
+		if (len > 0)
+			memcpy(s->inline_payload, payload, len);
+	}
+	else
+	{
+		/*
+		 * A pinned segment outlives this backend's mapping: if we are canceled
+		 * after handing it over, whoever frees the slot unpins it.
+		 */
+		dsm_segment *seg = dsm_create(len, 0);
+
+		memcpy(dsm_segment_address(seg), payload, len);
+		dsm_pin_segment(seg);
+		s->payload_dsm = dsm_segment_handle(seg);
+		dsm_detach(seg);
+	}
+}
+
+typedef enum WaitOutcome
+{
+	WAIT_DONE,
+	WAIT_TIMED_OUT,
+	WAIT_STOPPED
+} WaitOutcome;
+
+static WaitOutcome
+wait_for_slot(int slot_no, TimestampTz deadline)
+{
+	RequestSlot *s = &rshared()->slots[slot_no];
+	WaitOutcome outcome;
+
+	ConditionVariablePrepareToSleep(&s->cv);
+	for (;;)
+	{
+		SlotState	state;
+		uint64		taken_by;
+		pid_t		pid;
+		uint64		gen;
+		TimestampTz now;
+		long		remain;
+
+		LWLockAcquire(rlock(), LW_SHARED);
+		state = s->state;
+		taken_by = s->worker_gen;
+		LWLockRelease(rlock());
+		if (state == SLOT_DONE)
+		{
+			outcome = WAIT_DONE;
+			break;
+		}
+		gen = requests_worker_gen(&pid, NULL);
+		if (pid == 0 || (state == SLOT_TAKEN && taken_by != gen))
+		{
+			outcome = WAIT_STOPPED;
+			break;
+		}
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+		{
+			outcome = WAIT_TIMED_OUT;
+			break;
+		}
+		remain = TimestampDifferenceMilliseconds(now, deadline);
+		/*
+		 * Completions signal our slot; a worker exiting broadcasts only its
+		 * own condition variable, so look again at least once a second.
+		 */
+		(void) ConditionVariableTimedSleep(&s->cv, Min(remain, 1000L) + 1,
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return outcome;
+}
+
+static const char *
+request_name(MultiraftRequestType type)
+{
+	switch (type)
+	{
+		case MR_REQ_CREATE_GROUP:
+			return "create_group";
+		case MR_REQ_REMOVE_GROUP:
+			return "remove_group";
+		case MR_REQ_SUBMIT:
+			return "submit";
+		case MR_REQ_CHANGE_MEMBERSHIP:
+			return "change_membership";
+		case MR_REQ_TRANSFER_LEADERSHIP:
+			return "transfer_leadership";
+		case MR_REQ_READ_INDEX:
+			return "read_index";
+	}
+	return "request";
+}
+
+static void
+report_stopped(const MultiraftRequest *req, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("raft processing stopped"),
+			 detail && detail[0] ? errdetail_internal("%s", detail)
+			 : errdetail("The multiraft worker exited while multiraft.%s on group " INT64_FORMAT " was waiting.",
+						 request_name(req->type), req->group_id),
+			 errhint("The command may still commit; the worker restarts automatically.")));
+}
+
+static void
+report_timed_out(const MultiraftRequest *req, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("multiraft.%s on group " INT64_FORMAT " timed out after %d ms",
+					request_name(req->type), req->group_id, req->timeout_ms),
+			 detail && detail[0] ? errdetail_internal("%s", detail) : 0,
+			 errhint("The command may still commit.")));
+}
+
+/* Turn a non-OK outcome into the SPEC error. */
+static void
+report_result(const MultiraftRequest *req, MultiraftResult result, const char *detail)
+{
+	bool		has_detail = detail && detail[0];
+	int32		node = req->node_id > 0 ? req->node_id : multiraft_node_id;
+
+	switch (result)
+	{
+		case MR_RESULT_OK:
+			return;
+		case MR_RESULT_GROUP_NOT_FOUND:
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("group " INT64_FORMAT " does not exist", req->group_id),
+					 has_detail ? errdetail_internal("%s", detail) : 0));
+			break;
+		case MR_RESULT_GROUP_EXISTS:
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("group " INT64_FORMAT " already exists", req->group_id),
+					 has_detail ? errdetail_internal("%s", detail) : 0));
+			break;
+		case MR_RESULT_GROUP_DELETED:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("raft group deleted"),
+					 errdetail("Group " INT64_FORMAT " was removed while multiraft.%s was waiting.",
+							   req->group_id, request_name(req->type))));
+			break;
+		case MR_RESULT_STOPPED:
+			report_stopped(req, detail);
+			break;
+		case MR_RESULT_TIMED_OUT:
+			report_timed_out(req, detail);
+			break;
+		case MR_RESULT_EXPIRED:
+			/* A definite outcome: safe to submit again (a serialization failure). */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("multiraft.%s on group " INT64_FORMAT " timed out: its command expired before it committed",
+							request_name(req->type), req->group_id),
+					 errdetail("More than multiraft.generated_id_window entries committed in the group before it; it was not applied and never will be."),
+					 errhint("Submit it again.")));
+			break;
+		case MR_RESULT_NOT_MEMBER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("node %d is not a member of group " INT64_FORMAT,
+							node, req->group_id),
+					 has_detail ? errdetail_internal("%s", detail) : 0));
+			break;
+		case MR_RESULT_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid multiraft.%s on group " INT64_FORMAT ": %s",
+							request_name(req->type), req->group_id,
+							has_detail ? detail : "rejected")));
+			break;
+		case MR_RESULT_UNAVAILABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("group " INT64_FORMAT " is unavailable: %s", req->group_id,
+							has_detail ? detail : "no leader"),
+					 errhint("Retry once the group has a leader.")));
+			break;
+	}
+	elog(ERROR, "multiraft: unknown request result %d", (int) result);
+}
+
+uint64
+requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
+{
+	pid_t		pid;
+	bool		serving;
+	int			slot_no;
+	volatile WaitOutcome outcome;
+	MultiraftResult result = MR_RESULT_STOPPED;
+	uint64		index = 0;
+	char		detail[MR_MAX_DETAIL];
+
+	/* Callers check the size with a friendlier message; this is the backstop. */
+	if (payload_len > (Size) multiraft_max_command_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("command of %zu bytes exceeds multiraft.max_command_size (%d bytes)",
+						payload_len, multiraft_max_command_size)));
+	Assert(req->timeout_ms > 0);
+	Assert(my_slot < 0);
+
+	(void) requests_worker_gen(&pid, &serving);
+	if (pid == 0 || !serving)
+		multiraft_require_worker();	/* raises "raft processing stopped" */
+
+	req->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), req->timeout_ms);
+	slot_no = claim_slot();
+	my_slot = slot_no;
+	req->token = make_token(slot_no, rshared()->slots[slot_no].generation);
+	detail[0] = '\0';
+
+	PG_ENSURE_ERROR_CLEANUP(abandon_request, Int32GetDatum(slot_no));
+	{
+		RequestSlot *s = &rshared()->slots[slot_no];
+
+		fill_slot(slot_no, req, payload, payload_len);
+		LWLockAcquire(rlock(), LW_EXCLUSIVE);
+		s->state = SLOT_PENDING;
+		LWLockRelease(rlock());
+		pg_atomic_write_u32(&rshared()->to_drain, 1);
+		multiraft_wake_worker();
+		outcome = wait_for_slot(slot_no, req->deadline);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(abandon_request, Int32GetDatum(slot_no));
+
+	/* The slot may have completed between the last look and now: prefer that. */
+	if (release_slot(slot_no, &result, &index, detail))
+		outcome = WAIT_DONE;
+	my_slot = -1;
+
+	if (outcome == WAIT_TIMED_OUT)
+		report_timed_out(req, NULL);
+	if (outcome == WAIT_STOPPED)
+		report_stopped(req, NULL);
+	report_result(req, result, detail);
+	return index;
+}
+
+void
+requests_generate_command_id(MultiraftRequest *req)
+{
+	uint64		seq = pg_atomic_fetch_add_u64(&rshared()->command_seq, 1);
+	uint64		rnd = pg_prng_uint64(&pg_global_prng_state);
+
+	/* The counter restarts with the server; the random part keeps ids apart. */
+	req->command_id_len = snprintf(req->command_id, sizeof(req->command_id),
+								   "%d-" UINT64_FORMAT "-%016" INT64_MODIFIER "x",
+								   multiraft_node_id, seq, rnd);
+	req->command_id_generated = true;
+}
