@@ -16,21 +16,23 @@ static uint64 worker_gen = 0;
 static int *drained = NULL;		/* scratch: slot numbers taken in one drain */
 static dsm_handle *unpin = NULL;	/* scratch: segments of slots freed in one drain */
 
-/* Fail every request this worker holds: it is exiting. */
+/*
+ * Ends the requests taken by this worker (mine) or by an earlier incarnation
+ * (!mine): the abandoned ones are freed, the others fail with "raft processing
+ * stopped" and why as the detail, and their backends are woken.
+ */
 static void
-requests_worker_exit(int code, Datum arg)
+stop_taken(bool mine, const char *why)
 {
 	RequestsShared *rs = rshared();
 	int			nunpin = 0;
 
-	if (LWLockHeldByMe(rlock()))
-		return;					/* cannot happen by design; never self-deadlock */
 	LWLockAcquire(rlock(), LW_EXCLUSIVE);
 	for (int i = 0; i < rs->nslots; i++)
 	{
 		RequestSlot *s = &rs->slots[i];
 
-		if (s->state != SLOT_TAKEN || s->worker_gen != worker_gen)
+		if (s->state != SLOT_TAKEN || (s->worker_gen == worker_gen) != mine)
 			continue;
 		if (s->abandoned)
 		{
@@ -41,8 +43,7 @@ requests_worker_exit(int code, Datum arg)
 		s->state = SLOT_DONE;
 		s->result = MR_RESULT_STOPPED;
 		s->index = 0;
-		strlcpy(s->detail, "The multiraft worker exited before the request completed.",
-				MR_MAX_DETAIL);
+		strlcpy(s->detail, why, MR_MAX_DETAIL);
 	}
 	LWLockRelease(rlock());
 	for (int i = 0; i < nunpin; i++)
@@ -52,43 +53,27 @@ requests_worker_exit(int code, Datum arg)
 			ConditionVariableSignal(&rs->slots[i].cv);
 }
 
+/* Fail every request this worker holds: it is exiting. */
+static void
+requests_worker_exit(int code, Datum arg)
+{
+	if (LWLockHeldByMe(rlock()))
+		return;					/* cannot happen by design; never self-deadlock */
+	stop_taken(true, "The multiraft worker exited before the request completed.");
+}
+
 /* First drain of this worker process: reclaim what earlier incarnations held. */
 static void
 worker_attach(void)
 {
 	RequestsShared *rs = rshared();
-	int			nunpin = 0;
 
 	drained = MemoryContextAlloc(TopMemoryContext, rs->nslots * sizeof(int));
 	unpin = MemoryContextAlloc(TopMemoryContext, rs->nslots * sizeof(dsm_handle));
 	worker_gen = requests_worker_gen(NULL, NULL);
 	/* What the previous worker left PENDING is this one's to take. */
 	pg_atomic_write_u32(&rs->to_drain, 1);
-
-	LWLockAcquire(rlock(), LW_EXCLUSIVE);
-	for (int i = 0; i < rs->nslots; i++)
-	{
-		RequestSlot *s = &rs->slots[i];
-
-		if (s->state == SLOT_TAKEN && s->worker_gen != worker_gen)
-		{
-			if (s->abandoned)
-				unpin[nunpin++] = requests_free_slot_locked(s);
-			else
-			{
-				s->state = SLOT_DONE;
-				s->result = MR_RESULT_STOPPED;
-				strlcpy(s->detail, "The multiraft worker restarted before the request completed.",
-						MR_MAX_DETAIL);
-			}
-		}
-	}
-	LWLockRelease(rlock());
-	for (int i = 0; i < nunpin; i++)
-		requests_unpin_payload(unpin[i]);
-	for (int i = 0; i < rs->nslots; i++)
-		if (rs->slots[i].state == SLOT_DONE)
-			ConditionVariableSignal(&rs->slots[i].cv);
+	stop_taken(false, "The multiraft worker restarted before the request completed.");
 
 	before_shmem_exit(requests_worker_exit, (Datum) 0);
 	worker_attached = true;
