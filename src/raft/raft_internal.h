@@ -291,6 +291,10 @@ int raft_commit_and_broadcast(struct raft *r);
 int raft_leader_append(struct raft *r, const struct raft_buf *bufs, size_t n, uint8_t type,
                        raft_index *first_index);
 
+/* propose.c */
+/* Leader: appends the ordinary commands of a follower's PROPOSE (others dropped). */
+int raft_step_propose(struct raft *r, const struct raft_message *m);
+
 /* membership.c */
 int raft_conf_init(struct raft *r, const struct raft_conf_state *cs);
 int raft_conf_apply(struct raft *r, const struct raft_conf_change *cc);
