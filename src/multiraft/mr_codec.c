@@ -66,9 +66,10 @@ size_t mr_entry_encode_generated(raft_index expires, const struct mr_session_ref
                                  unsigned char *buf)
 {
     size_t size = MR_ENTRY_GEN_HEADER + cmd_len + payload_len;
-    unsigned char *p = buf + MR_ENTRY_HEADER;
+    unsigned char *p;
     if (buf == NULL)
-        return size;
+        return size; /* the size alone (and no arithmetic on a null pointer) */
+    p = buf + MR_ENTRY_HEADER;
     buf[0] = MR_KIND_GENERATED;
     mr_put_u16(buf + 1, cmd_len);
     mr_put_u64(p, expires);

@@ -285,8 +285,10 @@ bool mr_envelope_early(const struct mr_envelope *env, struct mr_envelope *out)
 bool mr_envelope_rest(const struct mr_envelope *env, struct mr_envelope *out)
 {
     *out = *env;
-    out->messages += env->n_early_messages;
-    out->n_messages -= env->n_early_messages;
+    if (env->n_early_messages > 0) { /* messages may be NULL: no arithmetic on it */
+        out->messages += env->n_early_messages;
+        out->n_messages -= env->n_early_messages;
+    }
     out->n_early_messages = 0;
     return env->n_early_messages == 0 || out->n_messages > 0 ||
            out->n_heartbeats + out->n_heartbeat_resps > 0;
