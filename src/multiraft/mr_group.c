@@ -227,8 +227,10 @@ void mr_group_wake(struct mr_node *n, struct mr_group *g)
      * as it slept: until it does, the leader's node liveness stands in (mr_quiesce.c,
      * mr_lease_before_vote). */
     if (raft_get_role(g->raft) == RAFT_FOLLOWER && raft_get_leader(g->raft) != RAFT_NONE &&
-        mr_group_extra(n, g) != NULL)
+        mr_group_extra(n, g) != NULL) {
         g->x->lease_leader = raft_get_leader(g->raft);
+        g->x->lease_term = raft_get_term(g->raft);
+    }
 }
 
 void mr_group_sleep(struct mr_node *n, struct mr_group *g)

@@ -106,8 +106,10 @@ struct mr_group_extra {
     raft_index q_commit;
     /* Woken from quiescence as a follower of this leader replica and not heard
      * from it since: its node's liveness still stands in for its heartbeats
-     * (the leader lease of a quiesced group, mr_lease_before_vote).  0 = none. */
+     * (the leader lease of a quiesced group, mr_lease_before_vote).  0 = none.
+     * lease_term: the term it followed that leader in. */
     raft_id lease_leader;
+    raft_term lease_term;
     /* Staggered campaign (PreVote) after the leader's node went silent, retried
      * every heartbeat interval until campaign_until (mr_campaign_tick). */
     uint64_t campaign_at;
@@ -522,8 +524,10 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
 /* Before a vote request from replica `from` is stepped into g: restates the core's
  * leader lease from the leader's node liveness if g is quiesced or woke from
- * quiescence without hearing its leader since. */
-void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from);
+ * quiescence without hearing its leader since.  True if the request is to be
+ * refused without stepping it (a PreVote to such a replica that timed out itself,
+ * while its leader's node is heard). */
+bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote);
 /* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
  * was stepped into g: the group's own lease is fresh again. */
 void mr_lease_heard(struct mr_group *g, raft_id from);

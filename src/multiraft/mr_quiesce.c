@@ -217,18 +217,41 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
         g->x->campaign_at = n->now + n->cfg.heartbeat_ticks;
 }
 
-void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from)
+/* Whether the node of replica `replica` of g was heard within an election timeout
+ * (and is not this node). */
+static bool node_heard_lately(struct mr_node *n, struct mr_group *g, raft_id replica)
+{
+    mr_node_id node = mr_map_node(g, replica);
+    const struct mr_peer *p;
+    if (node == 0 || node == n->cfg.node_id)
+        return false;
+    p = mr_peer_find(n, node);
+    return p != NULL && p->heard && !p->dead && n->now - p->last_heard < n->cfg.election_ticks;
+}
+
+bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote)
 {
     const struct mr_peer *p;
     mr_node_id node;
     raft_id leader;
     uint64_t ago;
     bool asleep = g->active_pos == MR_NOT_ACTIVE;
-    if (raft_get_role(g->raft) != RAFT_FOLLOWER ||
-        (leader = raft_get_leader(g->raft)) == RAFT_NONE)
-        return;
+    int role = raft_get_role(g->raft);
+    if (role == RAFT_PRE_CANDIDATE && pre_vote && g->x != NULL &&
+        g->x->lease_leader != RAFT_NONE && g->x->lease_term == raft_get_term(g->raft) &&
+        from != g->x->lease_leader)
+        /* Woken by a stray message and not heard from its leader since (still in the
+         * term it followed it in), this replica timed out: its PreVote is there to
+         * wake the leader, not to replace it (above).  A pre-candidate has no leader of its own in the core, so it would
+         * grant the PreVote of another follower whose timer fired in the same tick,
+         * and the two would depose a live, quiesced leader (msim seed 4061;
+         * docs/sim-findings.md, finding 13).  While the leader's node is heard, it
+         * refuses, as it would have as a follower. */
+        return node_heard_lately(n, g, g->x->lease_leader);
+    if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)
+        return false;
     if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
-        return; /* heard from its leader since it woke: its own lease is accurate */
+        return false; /* heard from its leader since it woke: its own lease is accurate */
     if (from == leader) {
         /* The leader replica itself campaigns: it is no longer leader, so its node's
          * liveness says nothing about its leadership (renewing the lease from it
@@ -237,10 +260,10 @@ void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from)
             g->x->lease_leader = RAFT_NONE;
         if (asleep)
             (void)raft_set_leader_heard_ago(g->raft, UINT32_MAX);
-        return;
+        return false;
     }
     if ((node = mr_map_node(g, leader)) == 0 || node == n->cfg.node_id)
-        return;
+        return false;
     /* Quiesced, or woken without a word from the leader since: the election timer
      * froze (or restarted) when the group slept.  A quiesced leader stays leader
      * while its node runs — it does not tick, so CheckQuorum cannot depose it, and
@@ -252,6 +275,7 @@ void mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from)
     else
         ago = n->now - p->last_heard;
     (void)raft_set_leader_heard_ago(g->raft, ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago);
+    return false; /* the core judges the request by that lease */
 }
 
 void mr_lease_heard(struct mr_group *g, raft_id from)

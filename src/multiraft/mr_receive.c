@@ -86,8 +86,11 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
             notify_removed(n, from, mm->group, m->from);
         return;
     }
-    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1)
-        mr_lease_before_vote(n, g, m->from);
+    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1 &&
+        mr_lease_before_vote(n, g, m->from, m->type == RAFT_MSG_PREVOTE)) {
+        n->c.dropped++; /* refused: the requester's PreVote round times out */
+        return;
+    }
     wake(n, g);
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */

@@ -201,6 +201,26 @@ static void admin_some(struct run *r)
     }
 }
 
+/* MSIM_DEBUG: each node's view of group g, on stderr. */
+static void dump_group(struct run *r, mr_group_id g)
+{
+    for (mr_node_id n = 1; n <= r->nodes; n++) {
+        struct mr_group_status st;
+        if (mr_group_status(mrc_node(r->c, n), g, &st) != MR_OK) {
+            fprintf(stderr, "  node %u: no replica of group %llu\n", n, (unsigned long long)g);
+            continue;
+        }
+        fprintf(stderr, "  node %u: replica %llu %s term %llu leader %u commit %llu applied %llu "
+                "log %llu..%llu voters", n, (unsigned long long)st.replica_id,
+                mr_role_name(&st), (unsigned long long)st.term, st.leader_node,
+                (unsigned long long)st.commit, (unsigned long long)st.applied,
+                (unsigned long long)st.first_index, (unsigned long long)st.last_index);
+        for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
+            fprintf(stderr, " %u", st.voters[v]);
+        fprintf(stderr, "%s\n", st.quiesced ? " (quiesced)" : "");
+    }
+}
+
 /* After healing: groups whose removal committed are gone everywhere; a replica that
  * missed the removal while quiesced (a "zombie") must go away as soon as it is used. */
 static void check_admin(struct run *r)
@@ -257,6 +277,8 @@ static void check_admin(struct run *r)
             snprintf(msg, sizeof msg, "group %llu has no leader after healing",
                      (unsigned long long)g);
             fail(r, msg);
+            if (getenv("MSIM_DEBUG"))
+                dump_group(r, g);
             continue;
         }
         for (int k = 0; k < 3 && all_acked; k++) {

@@ -500,6 +500,89 @@ static void test_quiesced_lease_follows_node_liveness(void **state)
     mrc_free(c);
 }
 
+/* Which followers sent a PREVOTE in which tick, per group, and how often both
+ * followers of a group did in the same tick. */
+struct prevote_ticks {
+    struct mrc_cluster *c;
+    uint64_t at[31][4]; /* group, node: the last tick it sent a PREVOTE (+1) */
+    int together;
+};
+
+static void watch_prevote_ticks(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct prevote_ticks *w = arg;
+    uint64_t now = mrc_now(w->c) + 1;
+    for (size_t i = 0; i < b->n_envelopes; i++)
+        for (size_t k = 0; k < b->envelopes[i].n_messages; k++) {
+            const struct mr_message *mm = &b->envelopes[i].messages[k];
+            if (mm->msg.type != RAFT_MSG_PREVOTE || mm->group > 30 || w->at[mm->group][node] == now)
+                continue;
+            w->at[mm->group][node] = now;
+            for (mr_node_id o = 1; o <= 3; o++)
+                if (o != node && w->at[mm->group][o] == now)
+                    w->together++;
+        }
+}
+
+/* Both followers of a quiesced group are woken in the same tick by a stray message
+ * (a stale PreVote here; in msim seed 4061 a removed replica's) and not by their
+ * leader.  Their own timeouts then only send PreVotes, which wake the leader.  When
+ * the two timeouts fire in the same tick, each follower is a pre-candidate when the
+ * other's PreVote arrives, and it must still refuse it while the leader's node is
+ * heard: granting it, the two deposed a live, quiesced leader (docs/sim-findings.md,
+ * finding 13). */
+static void test_followers_timing_out_together_keep_the_leader(void **state)
+{
+    int together = 0;
+    (void)state;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        struct mrc_cluster *c = cluster(seed);
+        struct prevote_ticks w;
+        mr_node_id leader[31];
+        raft_term term[31];
+        create_groups(c, 30);
+        mrc_run(c, 40);
+        for (mr_group_id g = 1; g <= 30; g++) {
+            leader[g] = mrc_leader(c, g, &term[g]);
+            assert_true(leader[g] != 0);
+        }
+        memset(&w, 0, sizeof w);
+        w.c = c;
+        mrc_set_batch_observer(c, watch_prevote_ticks, &w);
+        for (mr_group_id g = 1; g <= 30; g++)
+            for (mr_node_id f = 1; f <= 3; f++) {
+                struct mr_group_status st, other;
+                struct mr_message mm;
+                mr_node_id o = f % 3 + 1 == leader[g] ? (f + 1) % 3 + 1 : f % 3 + 1;
+                if (f == leader[g])
+                    continue;
+                assert_int_equal(mr_group_status(mrc_node(c, f), g, &st), MR_OK);
+                assert_true(st.quiesced);
+                assert_int_equal(mr_group_status(mrc_node(c, o), g, &other), MR_OK);
+                memset(&mm, 0, sizeof mm);
+                mm.group = g;
+                mm.msg.type = RAFT_MSG_PREVOTE;
+                mm.msg.from = other.replica_id;
+                mm.msg.to = st.replica_id;
+                mm.msg.term = st.term; /* stale: refused, but it wakes the group */
+                assert_int_equal(mrc_receive_one(c, o, f, &mm), MR_OK);
+            }
+        mrc_settle(c);
+        mrc_run(c, 6 * E);
+        for (mr_group_id g = 1; g <= 30; g++) {
+            raft_term t = 0;
+            assert_int_equal(mrc_leader(c, g, &t), leader[g]);
+            assert_true(t == term[g]);
+        }
+        together += w.together;
+        mrc_set_batch_observer(c, NULL, NULL);
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+    /* The case happened (the seeds make it happen a few times). */
+    assert_true(together > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_stall_below_threshold_keeps_leaders),
         cmocka_unit_test(test_long_stall_fails_over),
         cmocka_unit_test(test_quiesced_lease_follows_node_liveness),
+        cmocka_unit_test(test_followers_timing_out_together_keep_the_leader),
         cmocka_unit_test(test_quiesced_rows_are_deleted_lazily),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
