@@ -277,6 +277,16 @@ void mr_group_mark(struct mr_node *n, struct mr_group *g)
 
 /* -------------------------------------------------------- lazy creation */
 
+/* How far this replica's entries were announced here: what it applied, or more if
+ * it restarted behind events already out (a meta row trailing by up to MR_META_LAG,
+ * mr_restore_announced).  A tombstone carries this forward to the next replica: a
+ * replica replaced before it re-applied that stretch must not leave it to be
+ * announced again (docs/sim-findings.md, finding 14). */
+static raft_index announced_through(const struct mr_group *g)
+{
+    return g->applied > g->announced ? g->applied : g->announced;
+}
+
 struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica)
 {
     struct mr_tomb *t = mr_tomb_find(n, id);
@@ -297,7 +307,7 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
             ev->node_id = n->cfg.node_id;
             ev->replica_id = g->replica_id;
         }
-        announced = g->applied;
+        announced = announced_through(g);
         mr_group_destroy(n, g);
         n->c.groups_removed++;
         if (mr_tomb_set(n, id, replica, announced, true) != MR_OK)
@@ -331,7 +341,7 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
     if (g->flags & MR_G_GONE)
         return;
     mr_fail_waiters(n, g, waiter_result);
-    (void)mr_tomb_set(n, g->id, tomb_min, g->applied, true);
+    (void)mr_tomb_set(n, g->id, tomb_min, announced_through(g), true);
     if (tomb_min == UINT64_MAX && mr_tomb_find(n, g->id) != NULL)
         mr_tomb_find(n, g->id)->removed_at = index;
     if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, g->id)) != NULL) {
