@@ -242,11 +242,11 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
         from != g->x->lease_leader)
         /* Woken by a stray message and not heard from its leader since (still in the
          * term it followed it in), this replica timed out: its PreVote is there to
-         * wake the leader, not to replace it (above).  A pre-candidate has no leader of its own in the core, so it would
-         * grant the PreVote of another follower whose timer fired in the same tick,
-         * and the two would depose a live, quiesced leader (msim seed 4061;
-         * docs/sim-findings.md, finding 13).  While the leader's node is heard, it
-         * refuses, as it would have as a follower. */
+         * wake the leader, not to replace it (above).  A pre-candidate has no leader
+         * of its own in the core, so it would grant the PreVote of another follower
+         * whose timer fired in the same tick, and the two would depose a live,
+         * quiesced leader (msim seed 4061; docs/sim-findings.md, finding 13).  While
+         * the leader's node is heard, it refuses, as it would have as a follower. */
         return node_heard_lately(n, g, g->x->lease_leader);
     if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)
         return false;
