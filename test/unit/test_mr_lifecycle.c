@@ -24,6 +24,19 @@ static struct mrc_cluster *cluster(uint32_t nodes, uint64_t seed)
     return mrc_new(&o);
 }
 
+/* Proposes a membership change of `node` on node `on` (no payload), runs `ticks`
+ * and returns its outcome (1 if it did not complete). */
+static int change(struct mrc_cluster *c, mr_node_id on, mr_group_id g, uint64_t token,
+                  int type, mr_node_id node, const char *id, uint32_t ticks)
+{
+    struct mr_completion comp;
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, on), g, token, type, node, id,
+                                            strlen(id), NULL, 0, 200),
+                     MR_OK);
+    mrc_run(c, ticks);
+    return mrc_completion(c, on, token, &comp) ? comp.result : 1;
+}
+
 static void test_lazy_creation_and_refusals(void **state)
 {
     struct mrc_cluster *c = cluster(3, 31);
@@ -204,22 +217,12 @@ static void test_membership_by_node_id(void **state)
     assert_true(mrc_completion(c, 1, 4, &comp));
     assert_int_equal(comp.result, MR_EBADCONF);
     /* Remove node 4: it drops its replica and keeps a tombstone. */
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 5, MR_CHANGE_REMOVE_VOTER, 4,
-                                            "rm4", 3, NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, 20);
-    assert_true(mrc_completion(c, 1, 5, &comp));
-    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(change(c, 1, 3, 5, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 20), MR_OK);
     assert_false(mr_group_exists(mrc_node(c, 4), 3));
     assert_true(mrc_stored_tombstone(c, 4, 3, &min));
     assert_int_equal(min, old_replica + 1);
     /* Re-added: a new replica id, the group comes back on node 4. */
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 3, 6, MR_CHANGE_ADD_LEARNER, 4,
-                                            "learn4", 6, NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, 30);
-    assert_true(mrc_completion(c, 3, 6, &comp));
-    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(change(c, 3, 3, 6, MR_CHANGE_ADD_LEARNER, 4, "learn4", 30), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 4), 3, &st), MR_OK);
     assert_true(st.replica_id > old_replica);
     assert_true(st.is_learner);
@@ -249,7 +252,6 @@ static void test_a_replica_that_missed_its_removal_is_told(void **state)
 {
     struct mrc_cluster *c = cluster(3, 35);
     mr_node_id members[3] = {1, 2, 3};
-    struct mr_completion comp;
     struct mr_group_status st;
     raft_id zombie, min;
     raft_term term, later;
@@ -261,12 +263,7 @@ static void test_a_replica_that_missed_its_removal_is_told(void **state)
     zombie = st.replica_id;
     mrc_partition(c, 3, 1, true);
     mrc_partition(c, 3, 2, true);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 5, 2, MR_CHANGE_REMOVE_VOTER, 3,
-                                            "rm3", 3, NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, 10);
-    assert_true(mrc_completion(c, 1, 2, &comp));
-    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(change(c, 1, 5, 2, MR_CHANGE_REMOVE_VOTER, 3, "rm3", 10), MR_OK);
     assert_true(mr_group_exists(mrc_node(c, 3), 5)); /* it missed it */
     mrc_heal_all(c);
     mrc_run(c, 60);
@@ -276,12 +273,7 @@ static void test_a_replica_that_missed_its_removal_is_told(void **state)
     assert_int_equal(mrc_leader(c, 5, &later), 1);
     assert_true(later == term);
     /* Added again: a new replica, which the tombstone lets in. */
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 5, 3, MR_CHANGE_ADD_VOTER, 3,
-                                            "add3", 4, NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, 30);
-    assert_true(mrc_completion(c, 2, 3, &comp));
-    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(change(c, 2, 5, 3, MR_CHANGE_ADD_VOTER, 3, "add3", 30), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
     assert_true(st.replica_id > zombie);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
