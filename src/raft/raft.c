@@ -389,8 +389,22 @@ static bool message_sane(const struct raft_message *m)
         if (m->entries[i].term >= SANE_LIMIT || m->entries[i].index >= SANE_LIMIT ||
             (m->entries[i].len > 0 && m->entries[i].data == NULL))
             return false;
+    /* A leader sends entries of its own log: consecutive after index, their terms
+     * never below log_term nor decreasing (§5.3: a log's terms only grow) and never
+     * above its own term.  Entries that break this can only be forged, and they plant
+     * a log that no honest leader can repair: its probes and the follower's
+     * rejections then went back and forth at network speed (docs/sim-findings.md,
+     * finding 15).  The same for a snapshot's term. */
+    if (m->type == RAFT_MSG_APPEND)
+        for (uint32_t i = 0; i < m->n_entries; i++) {
+            const struct raft_entry *e = &m->entries[i];
+            if (e->index != m->index + 1 + i || e->term > m->term ||
+                e->term < (i == 0 ? m->log_term : m->entries[i - 1].term))
+                return false;
+        }
     if (m->snapshot != NULL &&
-        (m->snapshot->term >= SANE_LIMIT || m->snapshot->index >= SANE_LIMIT))
+        (m->snapshot->term >= SANE_LIMIT || m->snapshot->index >= SANE_LIMIT ||
+         m->snapshot->term > m->term))
         return false;
     return true;
 }

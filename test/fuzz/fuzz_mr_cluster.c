@@ -97,9 +97,24 @@ static mr_group_id pick_group(struct run *r)
 }
 
 /* In trace mode: what each batch persists of tombstones and events. */
+static uint64_t traced_messages; /* sent in batches, for the trace */
+
 static void trace_batch(void *arg, mr_node_id node, const struct mr_batch *b)
 {
     struct mrc_cluster *c = arg;
+    for (size_t i = 0; i < b->n_envelopes; i++) {
+        traced_messages += b->envelopes[i].n_messages;
+        if (getenv("FUZZ_MR_TRACE_MESSAGES"))
+            for (size_t k = 0; k < b->envelopes[i].n_messages; k++) {
+                const struct mr_message *mm = &b->envelopes[i].messages[k];
+                TRACE("t=%llu node %u -> %u: %s group %llu term %llu index %llu logterm %llu "
+                      "commit %llu reject %u\n", (unsigned long long)mrc_now(c), node,
+                      b->envelopes[i].to_node, raft_msg_type_name(mm->msg.type),
+                      (unsigned long long)mm->group, (unsigned long long)mm->msg.term,
+                      (unsigned long long)mm->msg.index, (unsigned long long)mm->msg.log_term,
+                      (unsigned long long)mm->msg.commit, mm->msg.reject);
+            }
+    }
     for (size_t i = 0; i < b->n_tombstones; i++)
         TRACE("t=%llu node %u persists tombstone group %llu min_replica %llu applied %llu\n",
               (unsigned long long)mrc_now(c), node, (unsigned long long)b->tombstones[i].group,
@@ -382,6 +397,11 @@ static void op_forge_message(struct run *r)
         snap.data = snap.len > 0 ? snap_data : NULL;
         m.msg.snapshot = &snap;
     }
+    TRACE("t=%llu forged %s for group %llu from node %u to node %u: term %llu index %llu "
+          "commit %llu, %u entries%s\n", (unsigned long long)mrc_now(r->c),
+          raft_msg_type_name(m.msg.type), (unsigned long long)m.group, from, to,
+          (unsigned long long)m.msg.term, (unsigned long long)m.msg.index,
+          (unsigned long long)m.msg.commit, m.msg.n_entries, m.msg.snapshot ? ", snapshot" : "");
     rc = mrc_receive_one(r->c, from, to, &m);
     CHECK(from == to ? rc == MR_EINVAL : rc == MR_OK,
           "mr_receive of a forged message from %u to %u: %s", from, to, mr_strerror(rc));
@@ -418,6 +438,8 @@ static void op_forge_heartbeats(struct run *r)
         env.heartbeat_resps = hb;
         env.n_heartbeat_resps = n;
     }
+    TRACE("t=%llu forged %zu heartbeat(s) from node %u to node %u\n",
+          (unsigned long long)mrc_now(r->c), n, from, to);
     rc = mr_receive(mrc_node(r->c, to), &env);
     CHECK(from == to ? rc == MR_EINVAL : rc == MR_OK,
           "mr_receive of forged heartbeats from %u to %u: %s", from, to, mr_strerror(rc));
@@ -514,6 +536,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int ops = 0; ops < MAX_OPS && r->in.n > 0; ops++) {
         uint8_t op = u8(&r->in);
+        TRACE("t=%llu op %u (%llu messages sent so far)\n", (unsigned long long)mrc_now(r->c),
+              op % 8, (unsigned long long)traced_messages);
         switch (op % 8) {
         case 0:
         case 1:

@@ -166,6 +166,52 @@ static void test_stale_append_does_not_truncate(void **state)
     tc_destroy(&tc);
 }
 
+/* Entries a leader could not have sent — above its term, below the previous entry's
+ * term, not consecutive — are refused whole: nothing is appended, nothing answered
+ * (the message is forged; such a log no honest leader can repair, and its probes
+ * and the rejections went back and forth without end: docs/sim-findings.md,
+ * finding 15). */
+static void test_impossible_entries_are_refused(void **state)
+{
+    struct test_cluster tc;
+    struct raft_message m;
+    struct raft_entry e[2];
+    struct {
+        raft_term t0, t1;
+        raft_index i1;
+    } bad[3] = {{3, 3, 2},   /* above the message's term 2 */
+                {2, 1, 2},   /* decreasing */
+                {2, 2, 3}};  /* index 3 after index 1 */
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    for (int k = 0; k < 3; k++) {
+        memset(e, 0, sizeof e);
+        e[0].index = 1;
+        e[0].term = bad[k].t0;
+        e[0].data = "x";
+        e[0].len = 1;
+        e[1].index = bad[k].i1;
+        e[1].term = bad[k].t1;
+        e[1].data = "y";
+        e[1].len = 1;
+        msg_init(&m, RAFT_MSG_APPEND, 1, 2, 2);
+        m.entries = e;
+        m.n_entries = 2;
+        tc_step(&tc, 1, &m);
+        tc_process(&tc, 1);
+        assert_int_equal(raft_get_last_index(R(&tc, 1)), 0);
+        assert_int_equal(raft_get_term(R(&tc, 1)), 0);
+    }
+    /* The same entries, well formed, are taken. */
+    e[0].term = 1;
+    e[1].term = 2;
+    e[1].index = 2;
+    tc_step(&tc, 1, &m);
+    tc_process(&tc, 1);
+    assert_int_equal(raft_get_last_index(R(&tc, 1)), 2);
+    tc_destroy(&tc);
+}
+
 /* Log Matching + Leader Append-Only: an isolated old leader's uncommitted entries are
  * overwritten by the new leader's; the new leader never rewrites its own log.  The
  * dropped proposal is recognisable: the entry at its index has another term. */
@@ -783,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_commit_needs_majority),
         cmocka_unit_test(test_append_consistency_check_and_hint),
         cmocka_unit_test(test_stale_append_does_not_truncate),
+        cmocka_unit_test(test_impossible_entries_are_refused),
         cmocka_unit_test(test_divergent_follower_is_repaired),
         cmocka_unit_test(test_fast_backtracking),
         cmocka_unit_test(test_commit_only_current_term),
