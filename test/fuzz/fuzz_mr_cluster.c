@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_REQS 256
 
 /* FUZZ_MR_TRACE=1 in the environment: each operation and result on stderr, to
- * read what a crashing input did (build/fuzz/fuzz_mr_cluster <input>). */
+ * read what a crashing input did (build/fuzz/fuzz_mr_cluster <input>); with
+ * FUZZ_MR_TRACE_MESSAGES=1 as well, every raft message the nodes send. */
 static bool tracing;
 #define TRACE(...)                                                           \
     do {                                                                     \
