@@ -50,49 +50,6 @@ static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id gr
         p->urgent_hb = true;
 }
 
-/*
- * Whether replica `replica` of g is gone for good: g's configuration, which holds
- * g's own replica (so it reflects every change up to that replica's addition and
- * every one applied since), no longer holds it although the group allocated its id
- * (next_replica_id, replicated, moves when a change is applied).  Ids are never
- * reused, so such a replica was removed and never comes back.
- */
-static bool replica_removed(const struct mr_group *g, raft_id replica)
-{
-    struct raft_conf_state cs;
-    bool self = false;
-    if (replica == g->replica_id || replica >= g->next_replica_id)
-        return false;
-    raft_get_conf_state(g->raft, &cs);
-    for (uint32_t i = 0; i < cs.n_voters; i++) {
-        if (cs.voters[i] == replica)
-            return false;
-        self |= cs.voters[i] == g->replica_id;
-    }
-    for (uint32_t i = 0; i < cs.n_learners; i++) {
-        if (cs.learners[i] == replica)
-            return false;
-        self |= cs.learners[i] == g->replica_id;
-    }
-    return self;
-}
-
-/* A vote request from a replica removed from g (a "zombie": it missed its removal,
- * and its requests wake the group every election timeout): tell it, so that its
- * node drops it instead of campaigning forever. */
-static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
-                                   struct mr_group *g, raft_id to)
-{
-    struct mr_heartbeat hb;
-    memset(&hb, 0, sizeof hb);
-    hb.group = g->id;
-    hb.from = g->replica_id;
-    hb.to = to;
-    hb.term = raft_get_term(g->raft);
-    hb.flags = MR_HB_REPLICA_REMOVED;
-    mr_queue_heartbeat(n, to_node, &hb, true);
-}
-
 /* Learns replica -> node from the envelope; false if it contradicts the map. */
 static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node)
 {
@@ -127,12 +84,6 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.dropped++;
         if (g == NULL)
             notify_removed(n, from, mm->group, m->from);
-        return;
-    }
-    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) &&
-        replica_removed(g, m->from)) {
-        notify_replica_removed(n, from, g, m->from);
-        n->c.dropped++; /* nothing to step: the core ignores non-members' requests */
         return;
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1 &&
@@ -198,12 +149,6 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
             }
         }
         mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, hb->commit, 0);
-        return;
-    }
-    if (g != NULL && (hb->flags & MR_HB_REPLICA_REMOVED)) {
-        /* This replica was removed and missed it (replica_removed() on the sender):
-         * drop it as if it had applied its own removal. */
-        mr_group_drop(n, g, g->replica_id + 1, MR_ENOTMEMBER, 0, 0);
         return;
     }
     if (g == NULL || !learn(n, g, hb->from, from)) {

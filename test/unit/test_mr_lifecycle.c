@@ -2,8 +2,7 @@
  * test_mr_lifecycle.c — lazy creation of replicas, group removal (waiters fail with
  * "raft group deleted", tombstones persisted, stale messages ignored, the id is
  * refused afterwards), membership changes by node id (new replica ids, removal
- * tombstones, re-adding a node), conf changes proposed on a follower, a removed
- * replica that missed its removal told so by the members it asks for votes.
+ * tombstones, re-adding a node), conf changes proposed on a follower.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -243,43 +242,6 @@ static void test_membership_by_node_id(void **state)
     mrc_free(c);
 }
 
-/* A replica removed while it was cut off never hears of its removal: the leader no
- * longer talks to it.  Its vote requests (every election timeout) tell the members
- * it is gone — their configuration allocated its id and no longer holds it — and
- * they answer so, and its node drops it with a tombstone, as if it had applied its
- * own removal; the group is not disturbed, and the node can be added again. */
-static void test_a_replica_that_missed_its_removal_is_told(void **state)
-{
-    struct mrc_cluster *c = cluster(3, 35);
-    mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
-    raft_id zombie, min;
-    raft_term term, later;
-    (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 5, &term), 1);
-    assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
-    zombie = st.replica_id;
-    mrc_partition(c, 3, 1, true);
-    mrc_partition(c, 3, 2, true);
-    assert_int_equal(change(c, 1, 5, 2, MR_CHANGE_REMOVE_VOTER, 3, "rm3", 10), MR_OK);
-    assert_true(mr_group_exists(mrc_node(c, 3), 5)); /* it missed it */
-    mrc_heal_all(c);
-    mrc_run(c, 60);
-    assert_false(mr_group_exists(mrc_node(c, 3), 5));
-    assert_true(mrc_stored_tombstone(c, 3, 5, &min));
-    assert_int_equal(min, zombie + 1);
-    assert_int_equal(mrc_leader(c, 5, &later), 1);
-    assert_true(later == term);
-    /* Added again: a new replica, which the tombstone lets in. */
-    assert_int_equal(change(c, 2, 5, 3, MR_CHANGE_ADD_VOTER, 3, "add3", 30), MR_OK);
-    assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
-    assert_true(st.replica_id > zombie);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
 static void test_conf_changes_in_order_from_a_follower(void **state)
 {
     struct mrc_cluster *c = cluster(4, 34);
@@ -321,7 +283,6 @@ int main(void)
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
-        cmocka_unit_test(test_a_replica_that_missed_its_removal_is_told),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
