@@ -98,6 +98,9 @@ const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id nod
 /* Occurrences of a COMMAND event with this command id in group on node. */
 size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                           const void *cmd, size_t cmd_len);
+/* The same, counting membership_change events too (they share a group's ids). */
+size_t mrc_id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                     const void *cmd, size_t cmd_len);
 /* Whether the node's persisted dedup records contain the command id. */
 bool mrc_has_dedup(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                    const void *cmd, size_t cmd_len);

@@ -40,18 +40,33 @@ const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id nod
     return i < c->nodes[node].n_events ? &c->nodes[node].events[i] : NULL;
 }
 
-size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
-                          const void *cmd, size_t cmd_len)
+/* The events with this command id in group on node: commands, and membership
+ * changes too if `changes`. */
+static size_t id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                        const void *cmd, size_t cmd_len, bool changes)
 {
     const struct mrc_nodeslot *s = &c->nodes[node];
     size_t n = 0;
     for (size_t i = 0; i < s->n_events; i++) {
         const struct mrc_event *e = &s->events[i];
-        if (e->type == MR_EVENT_COMMAND && e->group == group && e->cmd_len == cmd_len &&
-            memcmp(e->cmd, cmd, cmd_len) == 0)
+        if ((e->type == MR_EVENT_COMMAND ||
+             (changes && e->type == MR_EVENT_MEMBERSHIP_CHANGE)) &&
+            e->group == group && e->cmd_len == cmd_len && memcmp(e->cmd, cmd, cmd_len) == 0)
             n++;
     }
     return n;
+}
+
+size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                          const void *cmd, size_t cmd_len)
+{
+    return id_events(c, node, group, cmd, cmd_len, false);
+}
+
+size_t mrc_id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                     const void *cmd, size_t cmd_len)
+{
+    return id_events(c, node, group, cmd, cmd_len, true);
 }
 
 bool mrc_has_dedup(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,

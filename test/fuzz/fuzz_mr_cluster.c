@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* FUZZ_MR_TRACE=1 in the environment: each operation and result on stderr, to
  * read what a crashing input did (build/fuzz/fuzz_mr_cluster <input>); with
  * FUZZ_MR_TRACE_MESSAGES=1 as well, every raft message the nodes send. */
-static bool tracing;
+static bool tracing, tracing_messages;
 #define TRACE(...)                                                           \
     do {                                                                     \
         if (tracing)                                                         \
@@ -97,15 +97,16 @@ static mr_group_id pick_group(struct run *r)
     return (mr_group_id)(u8(&r->in) % MAX_GROUPS) + 1;
 }
 
-/* In trace mode: what each batch persists of tombstones and events. */
 static uint64_t traced_messages; /* sent in batches, for the trace */
 
+/* In trace mode: the messages each batch sends (counted, and listed with
+ * FUZZ_MR_TRACE_MESSAGES) and what it persists of tombstones, events and groups. */
 static void trace_batch(void *arg, mr_node_id node, const struct mr_batch *b)
 {
     struct mrc_cluster *c = arg;
     for (size_t i = 0; i < b->n_envelopes; i++) {
         traced_messages += b->envelopes[i].n_messages;
-        if (getenv("FUZZ_MR_TRACE_MESSAGES"))
+        if (tracing_messages)
             for (size_t k = 0; k < b->envelopes[i].n_messages; k++) {
                 const struct mr_message *mm = &b->envelopes[i].messages[k];
                 TRACE("t=%llu node %u -> %u: %s group %llu term %llu index %llu logterm %llu "
@@ -308,33 +309,30 @@ static size_t forged_entry_data(struct run *r, uint8_t type, unsigned char *buf,
         cc.context_len = (sel & 0x40) ? (uint32_t)(ctx_len - (ctx_len > 0)) : (uint32_t)ctx_len;
         if (raft_conf_change_encoded_size(&cc) > cap)
             return 0;
-        raft_conf_change_encode(&cc, buf);
-        return raft_conf_change_encoded_size(&cc);
+        return raft_conf_change_encode(&cc, buf);
     }
     switch (sel >> 5) {
     case 0:
-    case 1: { /* a command (kind 1) */
-        size_t len = mr_entry_encode(MR_KIND_COMMAND, id, (uint16_t)id_len, payload,
-                                     payload_len, NULL);
-        if (len > cap)
+    case 1: /* a command (kind 1) */
+        if (mr_entry_encode(MR_KIND_COMMAND, id, (uint16_t)id_len, payload, payload_len,
+                            NULL) > cap)
             return 0;
         return mr_entry_encode(MR_KIND_COMMAND, id, (uint16_t)id_len, payload, payload_len,
                                buf);
-    }
     case 2:
     case 3: { /* a generated-id command (kind 4) in some session */
         struct mr_session_ref ref;
-        size_t len;
+        raft_index expires;
         memset(&ref, 0, sizeof ref);
         ref.node = (mr_node_id)(u8(&r->in) % 7);
         ref.epoch = u64v(&r->in, 1);
         ref.seq = u64v(&r->in, 1);
         ref.floor = u64v(&r->in, 0);
-        len = mr_entry_encode_generated(u64v(&r->in, 50), &ref, id, (uint16_t)id_len, payload,
-                                        payload_len, NULL);
-        if (len > cap)
+        expires = u64v(&r->in, 50);
+        if (mr_entry_encode_generated(expires, &ref, id, (uint16_t)id_len, payload,
+                                      payload_len, NULL) > cap)
             return 0;
-        return mr_entry_encode_generated(u64v(&r->in, 50), &ref, id, (uint16_t)id_len, payload,
+        return mr_entry_encode_generated(expires, &ref, id, (uint16_t)id_len, payload,
                                          payload_len, buf);
     }
     default: { /* raw bytes, the first one often a known kind */
@@ -447,20 +445,6 @@ static void op_forge_heartbeats(struct run *r)
     r->forged = true;
 }
 
-/* The command and membership_change events with q's id in q's group on q's node. */
-static size_t id_events(struct mrc_cluster *c, const struct req *q)
-{
-    size_t times = 0;
-    for (size_t k = 0; k < mrc_event_count(c, q->node); k++) {
-        const struct mrc_event *e = mrc_event_at(c, q->node, k);
-        if ((e->type == MR_EVENT_COMMAND || e->type == MR_EVENT_MEMBERSHIP_CHANGE) &&
-            e->group == q->group && e->cmd_len == q->id_len &&
-            memcmp(e->cmd, q->id, q->id_len) == 0)
-            times++;
-    }
-    return times;
-}
-
 /* Exactly once, for what was not forged: no second completion of a request on its
  * node, and a command that completed with MR_OK left exactly one event with its id. */
 static void check_requests(struct run *r)
@@ -477,16 +461,9 @@ static void check_requests(struct run *r)
         /* None only if a snapshot brought the first application here.  Commands and
          * membership changes share a group's command ids (SPEC: a submit with the id
          * of a change returns the change's index). */
-        times = id_events(r->c, q);
+        times = mrc_id_events(r->c, q->node, q->group, q->id, q->id_len);
         TRACE("request %llu on node %u: completed at index %llu, %zu events\n",
               (unsigned long long)q->token, q->node, (unsigned long long)done.index, times);
-        if (tracing && times != 1)
-            for (size_t k = 0; k < mrc_event_count(r->c, q->node); k++) {
-                const struct mrc_event *e = mrc_event_at(r->c, q->node, k);
-                TRACE("  event type %u group %llu index %llu term %llu id_len %u\n", e->type,
-                      (unsigned long long)e->group, (unsigned long long)e->index,
-                      (unsigned long long)e->term, e->cmd_len);
-            }
         CHECK(times == 1 || (times == 0 && mrc_snapshot_installed(r->c, q->node, q->group)),
               "node %u group %llu: command acknowledged at index %llu has %zu events",
               q->node, (unsigned long long)q->group, (unsigned long long)done.index, times);
@@ -505,6 +482,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r->in.p = data;
     r->in.n = size;
     tracing = getenv("FUZZ_MR_TRACE") != NULL;
+    tracing_messages = tracing && getenv("FUZZ_MR_TRACE_MESSAGES") != NULL;
     flags = u8(&r->in);
     r->forging = (flags & 1) != 0;
     r->n_nodes = (flags & 2) ? 5 : 3;
