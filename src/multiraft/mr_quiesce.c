@@ -217,24 +217,21 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
         g->x->campaign_at = n->now + n->cfg.heartbeat_ticks;
 }
 
-/* Whether the node of replica `replica` of g was heard within an election timeout
- * (and is not this node). */
-static bool node_heard_lately(struct mr_node *n, struct mr_group *g, raft_id replica)
+/* Ticks since node `node` was last heard (UINT32_MAX: never, or declared down). */
+static uint32_t node_heard_ago(const struct mr_node *n, mr_node_id node)
 {
-    mr_node_id node = mr_map_node(g, replica);
-    const struct mr_peer *p;
-    if (node == 0 || node == n->cfg.node_id)
-        return false;
-    p = mr_peer_find(n, node);
-    return p != NULL && p->heard && !p->dead && n->now - p->last_heard < n->cfg.election_ticks;
+    const struct mr_peer *p = mr_peer_find(n, node);
+    uint64_t ago;
+    if (p == NULL || !p->heard || p->dead)
+        return UINT32_MAX;
+    ago = n->now - p->last_heard;
+    return ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago;
 }
 
 bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote)
 {
-    const struct mr_peer *p;
     mr_node_id node;
     raft_id leader;
-    uint64_t ago;
     bool asleep = g->active_pos == MR_NOT_ACTIVE;
     int role = raft_get_role(g->raft);
     if (role == RAFT_PRE_CANDIDATE && pre_vote && g->x != NULL &&
@@ -247,7 +244,8 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
          * whose timer fired in the same tick, and the two would depose a live,
          * quiesced leader (msim seed 4061; docs/sim-findings.md, finding 13).  While
          * the leader's node is heard, it refuses, as it would have as a follower. */
-        return node_heard_lately(n, g, g->x->lease_leader);
+        return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
+               node_heard_ago(n, node) < n->cfg.election_ticks;
     if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)
         return false;
     if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
@@ -269,12 +267,7 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
      * while its node runs — it does not tick, so CheckQuorum cannot depose it, and
      * any message of its group reaches this follower (which then hears it) — so the
      * node's liveness is the leader's: "heard from the leader" ago ticks ago. */
-    p = mr_peer_find(n, node);
-    if (p == NULL || !p->heard || p->dead)
-        ago = UINT32_MAX;
-    else
-        ago = n->now - p->last_heard;
-    (void)raft_set_leader_heard_ago(g->raft, ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago);
+    (void)raft_set_leader_heard_ago(g->raft, node_heard_ago(n, node));
     return false; /* the core judges the request by that lease */
 }
 
