@@ -24,27 +24,43 @@ static raft_index applied_in_memory(struct mrc_cluster *c, mr_node_id node)
     return st.applied;
 }
 
-/* Proposes commands "k<from>".."k<to - 1>" on node 1, one settle each. */
-static void propose_range(struct mrc_cluster *c, int from, int to)
+/* Proposes commands "k<from>".."k<to - 1>" on node 1, one settle each; with
+ * `generated`, "g<from>".. as generated ids instead (no dedup record). */
+static void propose_range_of(struct mrc_cluster *c, int from, int to, bool generated)
 {
     char cmd[16];
     for (int i = from; i < to; i++) {
-        snprintf(cmd, sizeof cmd, "k%d", i);
-        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 1000 + (uint64_t)i, cmd, strlen(cmd),
-                                    "v", 1, 200),
+        snprintf(cmd, sizeof cmd, "%c%d", generated ? 'g' : 'k', i);
+        assert_int_equal((generated ? mr_propose_generated : mr_propose)(
+                             mrc_node(c, 1), 1, (generated ? 2000 : 1000) + (uint64_t)i, cmd,
+                             strlen(cmd), "v", 1, 200),
                          MR_OK);
         mrc_settle(c);
     }
 }
 
-static void assert_one_event_each(struct mrc_cluster *c, mr_node_id node, int to)
+static void propose_range(struct mrc_cluster *c, int from, int to)
+{
+    propose_range_of(c, from, to, false);
+}
+
+/* Each of those commands has one event on node (and, unless generated, its dedup
+ * record). */
+static void assert_one_event_each_of(struct mrc_cluster *c, mr_node_id node, int to,
+                                     bool generated)
 {
     char cmd[16];
     for (int i = 0; i < to; i++) {
-        snprintf(cmd, sizeof cmd, "k%d", i);
+        snprintf(cmd, sizeof cmd, "%c%d", generated ? 'g' : 'k', i);
         assert_int_equal(mrc_command_events(c, node, 1, cmd, strlen(cmd)), 1);
-        assert_true(mrc_has_dedup(c, node, 1, cmd, strlen(cmd)));
+        if (!generated)
+            assert_true(mrc_has_dedup(c, node, 1, cmd, strlen(cmd)));
     }
+}
+
+static void assert_one_event_each(struct mrc_cluster *c, mr_node_id node, int to)
+{
+    assert_one_event_each_of(c, node, to, false);
 }
 
 static void test_a_crash_re_applies_the_lag_without_duplicates(void **state)
@@ -152,34 +168,18 @@ static void change_node_3(struct mrc_cluster *c, int type, uint64_t token, const
  * the old replica announced, not only what it applied, or the new replica,
  * replaying the log from an older snapshot, announces those commands a second time
  * (found by test/fuzz/fuzz_mr_cluster; docs/sim-findings.md, finding 14). */
-static void assert_one_generated_event_each(struct mrc_cluster *c, mr_node_id node, int to)
-{
-    char cmd[16];
-    for (int i = 0; i < to; i++) {
-        snprintf(cmd, sizeof cmd, "g%d", i);
-        assert_int_equal(mrc_command_events(c, node, 1, cmd, strlen(cmd)), 1);
-    }
-}
-
 static void test_a_replica_replaced_after_a_crash_announces_nothing_twice(void **state)
 {
     struct mrc_cluster *c = mrc_new_one_group(74);
     struct mr_group_status before, after;
-    char cmd[16];
     (void)state;
     assert_non_null(c);
     /* Generated ids: no dedup record stands in for the events (the session in the
      * group's state does, and the new replica's snapshot predates these). */
-    for (int i = 0; i < 10; i++) {
-        snprintf(cmd, sizeof cmd, "g%d", i);
-        assert_int_equal(mr_propose_generated(mrc_node(c, 1), 1, 2000 + (uint64_t)i, cmd,
-                                              strlen(cmd), "v", 1, 200),
-                         MR_OK);
-        mrc_settle(c);
-    }
+    propose_range_of(c, 0, 10, true);
     assert_true(mrc_stored_applied(c, 3, 1) < applied_in_memory(c, 3));
     assert_int_equal(mr_group_status(mrc_node(c, 3), 1, &before), MR_OK);
-    assert_one_generated_event_each(c, 3, 10);
+    assert_one_event_each_of(c, 3, 10, true);
     mrc_crash(c, 3);
     change_node_3(c, MR_CHANGE_REMOVE_VOTER, 5001, "rm-3");
     change_node_3(c, MR_CHANGE_ADD_VOTER, 5002, "add-3");
@@ -194,7 +194,7 @@ static void test_a_replica_replaced_after_a_crash_announces_nothing_twice(void *
     assert_true(after.replica_id > before.replica_id);
     assert_true(after.applied >= before.applied + 2);
     /* ... without a second event for any of the ten commands. */
-    assert_one_generated_event_each(c, 3, 10);
+    assert_one_event_each_of(c, 3, 10, true);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
     mrc_free(c);
 }
