@@ -153,6 +153,10 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
         g->next_replica_id = cc.replica + 1;
         g->flags |= MR_G_META;
     }
+    if (cc.replica > g->conf_seen) {
+        g->conf_seen = cc.replica;
+        g->flags |= MR_G_META;
+    }
     ctx_ok = mr_context_decode(cc.context, cc.context_len, &cv);
     if (!ctx_ok) {
         n->c.malformed++;

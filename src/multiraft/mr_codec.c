@@ -181,8 +181,9 @@ bool mr_conf_request_decode(const void *data, size_t len,
     return true;
 }
 
-/* Version 1 had no sessions (read as none). */
-#define MR_STATE_VERSION 2
+/* Version 1 had no sessions (read as none); versions 1 and 2 had no conf_seen
+ * (read as 0: nothing known, mr_receive.c's replica_removed() is conservative). */
+#define MR_STATE_VERSION 3
 
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 {
@@ -192,7 +193,7 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf)
 {
-    size_t fixed = 1 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
+    size_t fixed = 1 + 8 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
     unsigned char *p = buf;
     if (sessions == NULL)
         sessions_len = mr_sessions_encode(g, NULL);
@@ -200,6 +201,8 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
         return fixed + sessions_len;
     *p++ = MR_STATE_VERSION;
     mr_put_u64(p, g->next_replica_id);
+    p += 8;
+    mr_put_u64(p, g->conf_seen);
     p += 8;
     mr_put_u32(p, g->n_map);
     p += 4;
@@ -220,22 +223,28 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
 }
 
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
-                     bool with_boot)
+                     bool own_row)
 {
     const unsigned char *p = data;
     uint32_t cnt, nb;
-    raft_id next;
-    size_t fixed, used = 0;
-    if (p == NULL || len < 13 || (p[0] != 1 && p[0] != MR_STATE_VERSION))
+    raft_id next, seen = 0;
+    size_t head, fixed, used = 0;
+    if (p == NULL || len < 1 || p[0] < 1 || p[0] > MR_STATE_VERSION)
+        return false;
+    head = p[0] >= 3 ? 1 + 8 + 8 : 1 + 8; /* up to the map's count */
+    if (len < head + 4)
         return false;
     next = mr_get_u64(p + 1);
-    cnt = mr_get_u32(p + 9);
-    if ((len - 13) / 12 < cnt || len - 13 - (size_t)cnt * 12 < 4)
+    if (p[0] >= 3)
+        seen = mr_get_u64(p + 9);
+    cnt = mr_get_u32(p + head);
+    head += 4; /* the map */
+    if ((len - head) / 12 < cnt || len - head - (size_t)cnt * 12 < 4)
         return false;
-    nb = mr_get_u32(p + 13 + (size_t)cnt * 12);
-    if ((len - 17 - (size_t)cnt * 12) / 4 < nb)
+    nb = mr_get_u32(p + head + (size_t)cnt * 12);
+    if ((len - head - 4 - (size_t)cnt * 12) / 4 < nb)
         return false;
-    fixed = 17 + (size_t)cnt * 12 + (size_t)nb * 4;
+    fixed = head + 4 + (size_t)cnt * 12 + (size_t)nb * 4;
     /* The sessions are replaced whole (state as of the applied index, or a
      * snapshot's index); malformed ones leave them as they were. */
     if (p[0] == 1)
@@ -244,7 +253,7 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
              used != len - fixed)
         return false;
     for (uint32_t i = 0; i < cnt; i++) {
-        const unsigned char *e = p + 13 + (size_t)i * 12;
+        const unsigned char *e = p + head + (size_t)i * 12;
         raft_id id = mr_get_u64(e);
         mr_node_id node = mr_get_u32(e + 8);
         if (id == RAFT_NONE || node == 0)
@@ -256,8 +265,13 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     }
     if (next > g->next_replica_id)
         g->next_replica_id = next;
-    if (with_boot && nb > 0) {
-        const unsigned char *b = p + 17 + (size_t)cnt * 12;
+    /* conf_seen is as of the applied index only in the node's own row: a snapshot
+     * carries its sender's, as of the sender's applied index (mr_peer.c), which may
+     * name changes past the snapshot's configuration. */
+    if (own_row && seen > g->conf_seen)
+        g->conf_seen = seen;
+    if (own_row && nb > 0) {
+        const unsigned char *b = p + head + 4 + (size_t)cnt * 12;
         mr_node_id *boot = mr_alloc(n, nb * sizeof *boot);
         if (boot == NULL)
             return false;

@@ -128,6 +128,10 @@ struct mr_group {
     struct mr_replica *map;   /* replica map, sorted by id */
     uint32_t n_map, cap_map;
     raft_id next_replica_id;  /* replicated: max replica id in conf changes + 1 */
+    /* The highest replica id named by a conf change this replica applied (0: none
+     * known).  Unlike next_replica_id, which may also count proposed ids, it is
+     * exact as of the applied index: replica_removed() (mr_receive.c) trusts it. */
+    raft_id conf_seen;
     mr_node_id *boot;         /* creator only: members still to add */
     uint32_t n_boot;
     uint32_t active_pos;      /* index in node->active, MR_NOT_ACTIVE if quiesced */
@@ -339,16 +343,18 @@ size_t mr_conf_request_encode(uint8_t change_type, mr_node_id node, const void *
                               size_t payload_len, unsigned char *buf);
 bool mr_conf_request_decode(const void *data, size_t len,
                             struct mr_conf_request_view *out);
-/* The group's replicated state: u8 version | u64 next_replica_id | u32 n |
- * n x (u64 replica, u32 node) | u32 n_boot | n_boot x u32 node | the sessions
- * (version 2, mr_sessions_encode). */
+/* The group's replicated state: u8 version | u64 next_replica_id | u64 conf_seen
+ * (version 3) | u32 n | n x (u64 replica, u32 node) | u32 n_boot | n_boot x u32
+ * node | the sessions (version 2, mr_sessions_encode). */
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf);
 /* The same with the sessions given encoded (a snapshot's, mr_sessions_copy). */
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf);
-/* Decodes into g (map merged: entries already known are kept); false if malformed. */
+/* Decodes into g (map merged: entries already known are kept); false if malformed.
+ * own_row: the node's own stored state (restart), which also restores the creator's
+ * members still to add and conf_seen; otherwise a snapshot's. */
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
-                     bool with_boot);
+                     bool own_row);
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
 bool mr_snapshot_split(const void *data, size_t len, const void **state,
                        size_t *state_len, const void **blob, size_t *blob_len);

@@ -3,15 +3,24 @@
  * Raft messages and coalesced heartbeat entries are stepped into their group, one
  * group at a time, so a higher term in one group never disturbs another (and each
  * heartbeat carries its group's own term and commit: CockroachDB #315).  Unknown
- * groups are created lazily for messages that claim leadership; everything that does
- * not fit (tombstoned, stale replica, sender mismatch) is counted and dropped.
+ * groups are created lazily for messages that claim leadership and for vote
+ * requests; everything that does not fit (tombstoned, stale replica, sender
+ * mismatch) is counted and dropped.
  */
 #include "mr_internal.h"
 
+/* Messages that create the replica they are addressed to.  Those of a leader, and
+ * vote requests: a voter added while its node was down has no replica until a
+ * leader reaches it, and if the group lost its leader meanwhile that voter may be
+ * needed for every quorum.  Its new replica, with an empty log and configuration,
+ * votes for any candidate (the core's rules, raft.h) — as a new server does in the
+ * dissertation (§4.2.1) — and the group gets a leader again (docs/sim-findings.md,
+ * finding 16).  The senders are members of a committed configuration holding this
+ * node; a removed node's tombstone refuses them (mr_group_lazy). */
 static bool creates_replica(uint8_t type)
 {
     return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT ||
-           type == RAFT_MSG_SNAPSHOT;
+           type == RAFT_MSG_SNAPSHOT || type == RAFT_MSG_VOTE || type == RAFT_MSG_PREVOTE;
 }
 
 /* The group/replica an item is addressed to, created lazily if allowed (the
@@ -50,6 +59,58 @@ static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id gr
         p->urgent_hb = true;
 }
 
+/*
+ * Whether replica `replica` of g is gone for good: a committed change removed it.
+ * A replica exists only if a committed change added it (a leader talks only to
+ * the members of its committed configuration, and a configuration takes effect
+ * when committed, raft.h), and the ids of added replicas grow along the log: a
+ * leader allocates next_replica_id, above every id its log named, and proposes no
+ * change while one it has not applied is in its log (dissertation §4.1, one change
+ * at a time).  So `replica` was added before g's configuration was made, and is no
+ * longer in it, when
+ *  - a change g applied named it or a higher id (conf_seen, exact as of the
+ *    applied index; the configuration is at least that recent), or
+ *  - the configuration holds a higher id, added after it.
+ * next_replica_id cannot serve: it also counts ids of changes still uncommitted
+ * (replica maps restored with them), and a snapshot brings its sender's.  Ids are
+ * never reused once committed, so such a replica never comes back.
+ */
+static bool replica_removed(const struct mr_group *g, raft_id replica)
+{
+    struct raft_conf_state cs;
+    bool later = replica <= g->conf_seen;
+    if (replica == g->replica_id)
+        return false;
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++) {
+        if (cs.voters[i] == replica)
+            return false;
+        later |= cs.voters[i] > replica;
+    }
+    for (uint32_t i = 0; i < cs.n_learners; i++) {
+        if (cs.learners[i] == replica)
+            return false;
+        later |= cs.learners[i] > replica;
+    }
+    return later;
+}
+
+/* A vote request from a replica removed from g (a "zombie": it missed its removal,
+ * and its requests wake the group every election timeout): tell it, so that its
+ * node drops it instead of campaigning forever. */
+static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
+                                   struct mr_group *g, raft_id to)
+{
+    struct mr_heartbeat hb;
+    memset(&hb, 0, sizeof hb);
+    hb.group = g->id;
+    hb.from = g->replica_id;
+    hb.to = to;
+    hb.term = raft_get_term(g->raft);
+    hb.flags = MR_HB_REPLICA_REMOVED;
+    mr_queue_heartbeat(n, to_node, &hb, true);
+}
+
 /* Learns replica -> node from the envelope; false if it contradicts the map. */
 static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node)
 {
@@ -84,6 +145,12 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.dropped++;
         if (g == NULL)
             notify_removed(n, from, mm->group, m->from);
+        return;
+    }
+    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) &&
+        replica_removed(g, m->from)) {
+        notify_replica_removed(n, from, g, m->from);
+        n->c.dropped++; /* nothing to step: the core ignores non-members' requests */
         return;
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1 &&
@@ -149,6 +216,12 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
             }
         }
         mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, hb->commit, 0);
+        return;
+    }
+    if (g != NULL && (hb->flags & MR_HB_REPLICA_REMOVED)) {
+        /* This replica was removed and missed it (replica_removed() on the sender):
+         * drop it as if it had applied its own removal. */
+        mr_group_drop(n, g, g->replica_id + 1, MR_ENOTMEMBER, 0, 0);
         return;
     }
     if (g == NULL || !learn(n, g, hb->from, from)) {

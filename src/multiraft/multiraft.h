@@ -394,6 +394,10 @@ struct mr_message {
 #define MR_HB_REMOVED 0x02u  /* response: the sender removed this group (a committed
                                 removal at index `commit`, 0 if unknown): the
                                 receiver's replica `to` drops it too */
+#define MR_HB_REPLICA_REMOVED 0x04u /* response to a vote request: replica `to` was
+                                removed from the group (the sender's configuration
+                                allocated that id and no longer holds it; ids are
+                                never reused): the receiver drops that replica */
 struct mr_heartbeat {
     mr_group_id group;
     raft_id from;            /* sender's replica id */

@@ -69,6 +69,7 @@ struct run {
     size_t n_admin, cap_admin;
     bool *removing;            /* per group: a removal was requested */
     size_t zombies, moves;
+    size_t strays;          /* removed replicas still campaigning after healing */
     /* Reads: the index must cover every index committed before the call began. */
     struct read_req {
         mr_group_id group;
@@ -295,6 +296,56 @@ static void check_admin(struct run *r)
     }
 }
 
+/* After healing: no replica outside its group's configuration still campaigns.  A
+ * replica removed while it was cut off (a zombie) asks the members for votes every
+ * election timeout until one of them tells it it was removed (mr_receive.c,
+ * replica_removed()), and its node drops it.  A quiesced one stays until it is
+ * used (check_admin); a lazily created one that never caught up never campaigns. */
+static void check_strays(struct run *r)
+{
+    char msg[256];
+    size_t before = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (mr_group_id g = 1; g <= r->groups; g++) {
+            mr_node_id l = mrc_leader(r->c, g, NULL);
+            struct mr_group_status ls;
+            if (r->removing[g - 1] || l == 0 ||
+                mr_group_status(mrc_node(r->c, l), g, &ls) != MR_OK)
+                continue;
+            for (mr_node_id n = 1; n <= r->nodes; n++) {
+                struct mr_group_status st;
+                bool member = false, campaigns = false;
+                for (uint32_t v = 0; v < ls.n_voters && v < MR_MAX_MEMBERS; v++)
+                    member |= ls.voters[v] == n;
+                for (uint32_t v = 0; v < ls.n_learners && v < MR_MAX_MEMBERS; v++)
+                    member |= ls.learners[v] == n;
+                if (member || mr_group_status(mrc_node(r->c, n), g, &st) != MR_OK ||
+                    st.quiesced)
+                    continue;
+                for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
+                    campaigns |= st.voters[v] == n;
+                if (!campaigns)
+                    continue;
+                if (pass == 0) {
+                    before++;
+                    continue;
+                }
+                snprintf(msg, sizeof msg, "group %llu: removed replica %llu on node %u "
+                         "still campaigns", (unsigned long long)g,
+                         (unsigned long long)st.replica_id, n);
+                fail(r, msg);
+                if (getenv("MSIM_DEBUG"))
+                    dump_group(r, g);
+            }
+        }
+        if (pass == 0 && before == 0)
+            break;
+        if (pass == 0)
+            mrc_run(r->c, 4 * E); /* at least one more vote request each */
+    }
+    r->strays += before;
+}
+
 /* The group's voters (node ids) as its leader sees them after healing. */
 static uint32_t final_voters(struct run *r, mr_group_id g, mr_node_id *out)
 {
@@ -513,6 +564,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     }
     check_acked(&r);
     check_admin(&r);
+    check_strays(&r);
     r.reads_ok = check_reads(&r);
     {
         size_t acked = 0;
@@ -542,10 +594,10 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
                "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
-               "zombies_cleared=%zu reads=%zu/%zu transfers=%zu\n",
+               "zombies_cleared=%zu strays=%zu reads=%zu/%zu transfers=%zu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
                r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
-               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.reads_ok,
+               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.strays, r.reads_ok,
                r.n_reads, r.transfers);
     }
     mrc_free(r.c);
