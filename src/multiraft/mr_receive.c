@@ -200,10 +200,30 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
     mr_group_mark(n, g);
 }
 
+/* A probe from a replica that no leader reached (mr_quiesce.c): answered by any
+ * replica of the group here, whatever id the prober knows it by, if this node
+ * removed the group or knows that replica removed; nothing to step. */
+static void recv_probe(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
+{
+    struct mr_group *g = mr_group_find(n, hb->group);
+    n->c.dropped++;
+    if (hb->from == RAFT_NONE)
+        return;
+    if (g == NULL)
+        notify_removed(n, from, hb->group, hb->from);
+    else if (!(g->flags & MR_G_GONE) && replica_removed(g, hb->from))
+        notify_replica_removed(n, from, g, hb->from);
+}
+
 static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
 {
     struct raft_message m;
-    struct mr_group *g = target(n, hb->group, hb->to, false);
+    struct mr_group *g;
+    if (hb->flags & MR_HB_PROBE) {
+        recv_probe(n, from, hb);
+        return;
+    }
+    g = target(n, hb->group, hb->to, false);
     if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
         /* Only a replica that applied the removal sends this: it is committed.  A
          * removal requested here is done; everything else waiting fails. */

@@ -394,10 +394,14 @@ struct mr_message {
 #define MR_HB_REMOVED 0x02u  /* response: the sender removed this group (a committed
                                 removal at index `commit`, 0 if unknown): the
                                 receiver's replica `to` drops it too */
-#define MR_HB_REPLICA_REMOVED 0x04u /* response to a vote request: replica `to` was
-                                removed from the group (the sender's configuration
-                                allocated that id and no longer holds it; ids are
-                                never reused): the receiver drops that replica */
+#define MR_HB_REPLICA_REMOVED 0x04u /* response to a vote request or a probe: replica
+                                `to` was removed from the group by a committed
+                                change (ids are never reused): the receiver drops
+                                that replica */
+#define MR_HB_PROBE   0x08u  /* response entry: replica `from` has learned nothing
+                                and heard no leader; the receiver answers
+                                MR_HB_REMOVED or MR_HB_REPLICA_REMOVED if it knows
+                                the group or that replica removed, else nothing */
 struct mr_heartbeat {
     mr_group_id group;
     raft_id from;            /* sender's replica id */

@@ -4,7 +4,8 @@
  * refused afterwards), membership changes by node id (new replica ids, removal
  * tombstones, re-adding a node), conf changes proposed on a follower, a removed
  * replica that missed its removal told so by the members it asks for votes, a
- * replica created by a vote request.
+ * replica created by a vote request, one that no leader reached dropped when it
+ * asks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ static int change(struct mrc_cluster *c, mr_node_id on, mr_group_id g, uint64_t 
 static void test_lazy_creation_and_refusals(void **state)
 {
     struct mrc_cluster *c = cluster(3, 31);
+    struct mr_group_status st;
     struct mr_message m;
     struct mr_envelope env;
     struct mr_counters before, after;
@@ -87,6 +89,13 @@ static void test_lazy_creation_and_refusals(void **state)
     assert_int_equal(mr_receive(mrc_node(c, 2), &env), MR_OK);
     mr_get_counters(mrc_node(c, 2), &after);
     assert_int_equal(after.malformed, before.malformed + 1);
+    /* No leader ever talks to group 101's replica: after two election timeouts it
+     * stops costing ticks (its probe to node 1, which knows nothing of the group,
+     * goes unanswered); a leader's message would wake it. */
+    mrc_run(c, 25);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), 101, &st), MR_OK);
+    assert_true(st.quiesced);
+    assert_true(mr_group_exists(mrc_node(c, 2), 101));
     mrc_free(c);
 }
 
@@ -397,6 +406,61 @@ static void test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request(void
     mrc_free(c);
 }
 
+/* Node 4 joins group g while cut off, and is removed again (or the group is, with
+ * `remove_group`) before any leader reached it.  A vote request node 2 sent while
+ * node 4 was a member arrives late, as the partition heals, and creates replica 4,
+ * which learns nothing more: no leader will ever talk to it.  It sleeps after two
+ * election timeouts and asks node 2 first (mr_quiesce.c, probe()); node 2 answers
+ * that it was removed, and node 4 drops it. */
+static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
+{
+    struct mrc_cluster *c = cluster(4, 40 + g);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_group_status st;
+    struct mr_message m;
+    struct mr_completion comp;
+    raft_id min;
+    raft_term term;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    assert_int_equal(mrc_leader(c, g, &term), 1);
+    for (mr_node_id other = 1; other <= 3; other++)
+        mrc_partition(c, 4, other, true);
+    assert_int_equal(change(c, 1, g, 2, MR_CHANGE_ADD_VOTER, 4, "add4", 30), MR_OK);
+    if (remove_group) {
+        assert_int_equal(mr_remove_group(mrc_node(c, 1), g, 3, 200), MR_OK);
+        mrc_run(c, 30);
+        assert_true(mrc_completion(c, 1, 3, &comp));
+        assert_int_equal(comp.result, MR_OK);
+    } else {
+        assert_int_equal(change(c, 1, g, 3, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 30), MR_OK);
+    }
+    assert_false(mr_group_exists(mrc_node(c, 4), g));
+    memset(&m, 0, sizeof m);
+    m.group = g;
+    m.msg.type = RAFT_MSG_PREVOTE;
+    m.msg.from = 2;
+    m.msg.to = 4;
+    m.msg.term = term + 1;
+    assert_int_equal(mrc_receive_one(c, 2, 4, &m), MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, 4), g, &st), MR_OK);
+    assert_int_equal(st.n_voters, 0);
+    mrc_heal_all(c);
+    mrc_run(c, 60);
+    assert_false(mr_group_exists(mrc_node(c, 4), g));
+    assert_true(mrc_stored_tombstone(c, 4, g, &min));
+    assert_int_equal(min, remove_group ? UINT64_MAX : 5);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+static void test_a_replica_no_leader_reached_asks_and_is_dropped(void **state)
+{
+    (void)state;
+    unreached_replica_is_dropped(5, false);
+    unreached_replica_is_dropped(6, true);
+}
+
 static void test_conf_changes_in_order_from_a_follower(void **state)
 {
     struct mrc_cluster *c = cluster(4, 34);
@@ -442,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_a_replica_that_missed_its_removal_is_told_after_restarts),
         cmocka_unit_test(test_a_lagging_member_does_not_take_a_new_replica_for_removed),
         cmocka_unit_test(test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request),
+        cmocka_unit_test(test_a_replica_no_leader_reached_asks_and_is_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
