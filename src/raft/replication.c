@@ -329,8 +329,18 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
             if (m->index <= pr->match)
                 return RAFT_OK;
         } else if (pr->state == RAFT_PROGRESS_PROBE) {
-            if (m->index != pr->next - 1)
+            if (m->index != pr->next - 1 || m->index == 0)
                 return RAFT_OK;
+            if (m->index <= pr->match) {
+                /* The follower no longer holds an entry it acknowledged: it lost its
+                 * storage, or the acknowledgement was not its own (a forged or
+                 * corrupted message).  Raft assumes neither, but probing at
+                 * match + 1 again at every rejection bounced between the two at
+                 * network speed for good (docs/sim-findings.md, finding 17).
+                 * Believe the rejection: its log ends at reject_hint at most, and
+                 * it is repaired from there.  (The commit index never moves back.) */
+                pr->match = m->reject_hint < m->index ? m->reject_hint : m->index - 1;
+            }
         } else {
             return RAFT_OK;
         }

@@ -461,6 +461,15 @@ void tc_crash(struct test_cluster *tc, int i)
     n->up = false;
 }
 
+int tc_lose_storage(struct test_cluster *tc, int i, const struct raft_conf_state *initial)
+{
+    raft_id id = tc->nodes[i].id;
+    if (!tc->nodes[i].present)
+        return RAFT_EINVAL;
+    free_node(&tc->nodes[i]); /* present no more */
+    return add_node(tc, i, id, initial, false);
+}
+
 int tc_restart(struct test_cluster *tc, int i)
 {
     if (tc->nodes[i].up)

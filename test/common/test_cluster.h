@@ -143,6 +143,9 @@ void tc_heal(struct test_cluster *tc);
 void tc_crash(struct test_cluster *tc, int i);
 /* Restart from storage (applied index = last applied before the crash). */
 int tc_restart(struct test_cluster *tc, int i);
+/* Node i loses its storage (a disk lost, outside Raft's fault model) and starts
+ * again empty, with configuration `initial` (NULL = none). */
+int tc_lose_storage(struct test_cluster *tc, int i, const struct raft_conf_state *initial);
 
 /* Proposes a NUL-free string on node i; returns raft_propose's result. */
 int tc_propose(struct test_cluster *tc, int i, const char *s, raft_index *index);

@@ -212,6 +212,39 @@ static void test_impossible_entries_are_refused(void **state)
     tc_destroy(&tc);
 }
 
+/* A follower that no longer holds entries it acknowledged — its storage was lost,
+ * or the acknowledgements were not its own (forged or corrupted messages) — is
+ * repaired from what it has.  The leader used to probe it at match + 1 again at
+ * every rejection, and the two bounced at network speed for good
+ * (docs/sim-findings.md, finding 17). */
+static void test_follower_that_lost_acknowledged_entries_is_repaired(void **state)
+{
+    struct test_cluster tc;
+    raft_id voters[3] = {1, 2, 3};
+    struct raft_conf_state cs = {voters, 3, NULL, 0};
+    raft_index last;
+    size_t delivered;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(tc_propose(&tc, 0, "before", NULL), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    /* Replica 2 loses its storage and starts again, empty. */
+    assert_int_equal(tc_lose_storage(&tc, 1, &cs), 0);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(tc_propose(&tc, 0, "after", NULL), RAFT_OK);
+        delivered = tc_stabilize(&tc, 10000);
+        assert_true(delivered < 1000);
+    }
+    tc_tick_stabilize(&tc, 3);
+    last = raft_get_last_index(R(&tc, 0));
+    assert_int_equal(raft_get_last_index(R(&tc, 1)), last);
+    assert_int_equal(storage_last(&tc, 1), last);
+    assert_int_equal(raft_get_commit(R(&tc, 1)), last);
+    tc_destroy(&tc);
+}
+
 /* Log Matching + Leader Append-Only: an isolated old leader's uncommitted entries are
  * overwritten by the new leader's; the new leader never rewrites its own log.  The
  * dropped proposal is recognisable: the entry at its index has another term. */
@@ -830,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_append_consistency_check_and_hint),
         cmocka_unit_test(test_stale_append_does_not_truncate),
         cmocka_unit_test(test_impossible_entries_are_refused),
+        cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_repaired),
         cmocka_unit_test(test_divergent_follower_is_repaired),
         cmocka_unit_test(test_fast_backtracking),
         cmocka_unit_test(test_commit_only_current_term),
