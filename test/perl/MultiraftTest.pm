@@ -9,9 +9,10 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run ();
+use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_cluster poll_until node_conf transport_counter mr_link);
+our @EXPORT = qw(start_cluster start_cluster_with_group poll_until node_conf transport_counter mr_link);
 
 # Extra postgresql.conf lines for node $id; %opts may override settings.
 sub node_conf
@@ -53,6 +54,22 @@ sub start_cluster
 				"SELECT multiraft.add_node($i, '$host', $port)");
 		}
 	}
+	return @nodes;
+}
+
+# start_cluster(3), then group $group created on node 1 with all three nodes as
+# members; returns the nodes once the workers serve and node 3 follows node 1.
+sub start_cluster_with_group
+{
+	my ($group) = @_;
+	my @nodes = start_cluster(3);
+	ok(poll_until($_, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'),
+		'the worker serves')
+	  for @nodes;
+	$nodes[0]->safe_psql('postgres', "SELECT multiraft.create_group($group, ARRAY[1, 2, 3])");
+	ok(poll_until($nodes[2],
+			"SELECT leader_node_id FROM multiraft.groups WHERE group_id = $group", '1'),
+		"group $group led by node 1, as node 3 sees it");
 	return @nodes;
 }
 

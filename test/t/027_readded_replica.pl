@@ -14,13 +14,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MultiraftTest;
 
-my @n = start_cluster(3);
+my @n = start_cluster_with_group(50);
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
-ok(poll_until($_, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves') for @n;
-
-sql(0, "SELECT multiraft.create_group(50, ARRAY[1, 2, 3])");
-ok(poll_until($n[2], "SELECT leader_node_id FROM multiraft.groups WHERE group_id = 50", '1'),
-	'group 50 led by node 1 on every member');
 my $before = sql(0, "SELECT multiraft.submit(50, '\\x01'::bytea, 'before')");
 # Quiescing compacts the leader's in-memory log: its snapshot is now taken here.
 ok(poll_until($n[0], "SELECT quiesced FROM multiraft.groups WHERE group_id = 50", 't'), 'group 50 quiesced');

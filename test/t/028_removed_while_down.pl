@@ -11,13 +11,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MultiraftTest;
 
-my @n = start_cluster(3);
+my @n = start_cluster_with_group(60);
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
-ok(poll_until($_, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves') for @n;
-
-sql(0, "SELECT multiraft.create_group(60, ARRAY[1, 2, 3])");
-ok(poll_until($n[2], "SELECT leader_node_id FROM multiraft.groups WHERE group_id = 60", '1'),
-	'group 60 led by node 1 on every member');
 my $before = sql(0, "SELECT multiraft.submit(60, '\\x01'::bytea, 'before')");
 ok(poll_until($n[2], "SELECT applied_index >= $before FROM multiraft.status(60)", 't'),
 	'node 3 applied the first command');

@@ -15,13 +15,8 @@ use File::Path qw(rmtree);
 use Test::More;
 use MultiraftTest;
 
-my @n = start_cluster(3);
+my @n = start_cluster_with_group(80);
 sub sql { my ($i, $q) = @_; return $n[$i]->safe_psql('postgres', $q); }
-ok(poll_until($_, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'the worker serves') for @n;
-
-sql(0, "SELECT multiraft.create_group(80, ARRAY[1, 2, 3])");
-ok(poll_until($n[2], "SELECT leader_node_id FROM multiraft.groups WHERE group_id = 80", '1'),
-	'group 80 led by node 1 on every member');
 my $old = sql(0, "SELECT multiraft.submit(80, '\\x01'::bytea, 'old')");
 ok(poll_until($n[2], "SELECT applied_index >= $old FROM multiraft.status(80)", 't'),
 	'node 3 applied the first command');
