@@ -95,9 +95,9 @@ static bool replica_removed(const struct mr_group *g, raft_id replica)
     return later;
 }
 
-/* A vote request from a replica removed from g (a "zombie": it missed its removal,
- * and its requests wake the group every election timeout): tell it, so that its
- * node drops it instead of campaigning forever. */
+/* A vote request or a probe from a replica removed from g (it missed its removal: a
+ * "zombie" asks for votes every election timeout, waking the group; a replica no
+ * leader reached would stay for good): tell it, so that its node drops it. */
 static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
                                    struct mr_group *g, raft_id to)
 {

@@ -86,6 +86,12 @@ void mrc_heal_all(struct mrc_cluster *c);
 void mrc_set_faults(struct mrc_cluster *c, uint32_t drop_pct, uint32_t dup_pct,
                     uint32_t max_delay);
 
+/* Proposes a membership change of `node` on node `on` (command id `id`, no
+ * payload), runs `ticks` ticks and returns its outcome: the proposal's error, the
+ * completion's result, or 1 if it has not completed. */
+int mrc_change(struct mrc_cluster *c, mr_node_id on, mr_group_id group, uint64_t token,
+               int type, mr_node_id node, const char *id, uint32_t ticks);
+
 /* Completion recorded for (node, token): true if present (the last one). */
 bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token,
                     struct mr_completion *out);

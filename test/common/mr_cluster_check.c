@@ -7,6 +7,18 @@
 
 /* ------------------------------------------------------------ queries */
 
+int mrc_change(struct mrc_cluster *c, mr_node_id on, mr_group_id group, uint64_t token,
+               int type, mr_node_id node, const char *id, uint32_t ticks)
+{
+    struct mr_completion comp;
+    int rc = mr_propose_conf_change(mrc_node(c, on), group, token, type, node, id,
+                                    strlen(id), NULL, 0, 200);
+    if (rc != MR_OK)
+        return rc;
+    mrc_run(c, ticks);
+    return mrc_completion(c, on, token, &comp) ? comp.result : 1;
+}
+
 bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token,
                     struct mr_completion *out)
 {

@@ -2,10 +2,9 @@
  * test_mr_lifecycle.c — lazy creation of replicas, group removal (waiters fail with
  * "raft group deleted", tombstones persisted, stale messages ignored, the id is
  * refused afterwards), membership changes by node id (new replica ids, removal
- * tombstones, re-adding a node), conf changes proposed on a follower, a removed
- * replica that missed its removal told so by the members it asks for votes, a
- * replica created by a vote request, one that no leader reached dropped when it
- * asks.
+ * tombstones, re-adding a node), conf changes proposed on a follower, lazy
+ * creation by vote requests.  Replicas that missed their removal or that no leader
+ * reached: test_mr_stray_replicas.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,31 +16,9 @@
 
 #include "mr_cluster.h"
 
-static struct mrc_cluster *cluster(uint32_t nodes, uint64_t seed)
-{
-    struct mrc_options o;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = nodes;
-    o.seed = seed;
-    return mrc_new(&o);
-}
-
-/* Proposes a membership change of `node` on node `on` (no payload), runs `ticks`
- * and returns its outcome (1 if it did not complete). */
-static int change(struct mrc_cluster *c, mr_node_id on, mr_group_id g, uint64_t token,
-                  int type, mr_node_id node, const char *id, uint32_t ticks)
-{
-    struct mr_completion comp;
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, on), g, token, type, node, id,
-                                            strlen(id), NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, ticks);
-    return mrc_completion(c, on, token, &comp) ? comp.result : 1;
-}
-
 static void test_lazy_creation_and_refusals(void **state)
 {
-    struct mrc_cluster *c = cluster(3, 31);
+    struct mrc_cluster *c = mrc_new_nodes(3, 31);
     struct mr_group_status st;
     struct mr_message m;
     struct mr_envelope env;
@@ -101,7 +78,7 @@ static void test_lazy_creation_and_refusals(void **state)
 
 static void test_remove_group(void **state)
 {
-    struct mrc_cluster *c = cluster(3, 32);
+    struct mrc_cluster *c = mrc_new_nodes(3, 32);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion rm, waiting;
     struct mr_message m;
@@ -163,7 +140,7 @@ static void test_remove_group(void **state)
 
 static void test_removal_reaches_a_briefly_cut_off_quiesced_member(void **state)
 {
-    struct mrc_cluster *c = cluster(3, 35);
+    struct mrc_cluster *c = mrc_new_nodes(3, 35);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion rm;
     struct mr_group_status st;
@@ -201,7 +178,7 @@ static void test_removal_reaches_a_briefly_cut_off_quiesced_member(void **state)
 
 static void test_membership_by_node_id(void **state)
 {
-    struct mrc_cluster *c = cluster(4, 33);
+    struct mrc_cluster *c = mrc_new_nodes(4, 33);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     struct mr_group_status st;
@@ -235,12 +212,12 @@ static void test_membership_by_node_id(void **state)
     assert_true(mrc_completion(c, 1, 4, &comp));
     assert_int_equal(comp.result, MR_EBADCONF);
     /* Remove node 4: it drops its replica and keeps a tombstone. */
-    assert_int_equal(change(c, 1, 3, 5, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 20), MR_OK);
+    assert_int_equal(mrc_change(c, 1, 3, 5, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 20), MR_OK);
     assert_false(mr_group_exists(mrc_node(c, 4), 3));
     assert_true(mrc_stored_tombstone(c, 4, 3, &min));
     assert_int_equal(min, old_replica + 1);
     /* Re-added: a new replica id, the group comes back on node 4. */
-    assert_int_equal(change(c, 3, 3, 6, MR_CHANGE_ADD_LEARNER, 4, "learn4", 30), MR_OK);
+    assert_int_equal(mrc_change(c, 3, 3, 6, MR_CHANGE_ADD_LEARNER, 4, "learn4", 30), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 4), 3, &st), MR_OK);
     assert_true(st.replica_id > old_replica);
     assert_true(st.is_learner);
@@ -261,209 +238,9 @@ static void test_membership_by_node_id(void **state)
     mrc_free(c);
 }
 
-/* Group 5 on nodes 1, 2 and 3, led by node 1; node 3 is cut off, and removed with
- * node 1's request.  Its replica missed the removal: a zombie.  Returns the
- * cluster, the zombie's id and the leader's term. */
-static struct mrc_cluster *zombie_on_node_3(uint64_t seed, raft_id *zombie, raft_term *term)
-{
-    struct mrc_cluster *c = cluster(3, seed);
-    mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 5, term), 1);
-    assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
-    *zombie = st.replica_id;
-    mrc_partition(c, 3, 1, true);
-    mrc_partition(c, 3, 2, true);
-    assert_int_equal(change(c, 1, 5, 2, MR_CHANGE_REMOVE_VOTER, 3, "rm3", 10), MR_OK);
-    assert_true(mr_group_exists(mrc_node(c, 3), 5)); /* it missed it */
-    return c;
-}
-
-/* After the healing: node 3 dropped the zombie, with a tombstone above its id. */
-static void assert_zombie_dropped(struct mrc_cluster *c, raft_id zombie, uint32_t ticks)
-{
-    raft_id min;
-    mrc_heal_all(c);
-    mrc_run(c, ticks);
-    assert_false(mr_group_exists(mrc_node(c, 3), 5));
-    assert_true(mrc_stored_tombstone(c, 3, 5, &min));
-    assert_int_equal(min, zombie + 1);
-}
-
-/* A replica removed while it was cut off never hears of its removal: the leader no
- * longer talks to it.  Its vote requests (every election timeout) tell the members
- * it is gone — a change they applied named its id — and they answer so, and its
- * node drops it with a tombstone, as if it had applied its own removal; the group
- * is not disturbed, and the node can be added again. */
-static void test_a_replica_that_missed_its_removal_is_told(void **state)
-{
-    struct mr_group_status st;
-    raft_id zombie;
-    raft_term term, later;
-    struct mrc_cluster *c = zombie_on_node_3(35, &zombie, &term);
-    (void)state;
-    assert_zombie_dropped(c, zombie, 60);
-    assert_int_equal(mrc_leader(c, 5, &later), 1);
-    assert_true(later == term);
-    /* Added again: a new replica, which the tombstone lets in. */
-    assert_int_equal(change(c, 2, 5, 3, MR_CHANGE_ADD_VOTER, 3, "add3", 30), MR_OK);
-    assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
-    assert_true(st.replica_id > zombie);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* The same after both remaining members restarted, and with the highest id the
- * group ever had: no member holds a higher id, so only what they applied (the
- * removal, conf_seen in their meta rows) tells them replica 3 was removed. */
-static void test_a_replica_that_missed_its_removal_is_told_after_restarts(void **state)
-{
-    raft_id zombie;
-    raft_term term;
-    struct mrc_cluster *c = zombie_on_node_3(36, &zombie, &term);
-    (void)state;
-    mrc_settle(c);
-    mrc_crash(c, 1);
-    mrc_crash(c, 2);
-    assert_int_equal(mrc_restart(c, 1), MR_OK);
-    assert_int_equal(mrc_restart(c, 2), MR_OK);
-    assert_zombie_dropped(c, zombie, 100);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* A member that has not applied a replica's addition must not take that replica
- * for a removed one.  Node 3 is cut off while node 4 joins (replica 4); then node 4
- * alone is cut off from the leader and asks node 3 for votes.  Node 3 learns
- * replica 4's node from those requests and restarts with that map (in which the id
- * counter of the first attempt, docs/sim-findings.md finding 13, counted replica 4
- * as allocated): it still has replica 4 as a possible member, and node 4 keeps it. */
-static void test_a_lagging_member_does_not_take_a_new_replica_for_removed(void **state)
-{
-    struct mrc_cluster *c = cluster(4, 37);
-    mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
-    raft_term term;
-    (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 5, &term), 1);
-    for (mr_node_id other = 1; other <= 4; other++)
-        if (other != 3)
-            mrc_partition(c, 3, other, true);
-    assert_int_equal(change(c, 1, 5, 2, MR_CHANGE_ADD_VOTER, 4, "add4", 30), MR_OK);
-    assert_int_equal(mr_group_status(mrc_node(c, 4), 5, &st), MR_OK);
-    assert_int_equal(st.replica_id, 4);
-    /* Node 4 hears only node 3 now: its replica campaigns there. */
-    mrc_partition(c, 3, 4, false);
-    mrc_partition(c, 4, 1, true);
-    mrc_partition(c, 4, 2, true);
-    mrc_run(c, 60);
-    mrc_crash(c, 3);
-    assert_int_equal(mrc_restart(c, 3), MR_OK);
-    mrc_run(c, 60);
-    assert_true(mr_group_exists(mrc_node(c, 4), 5));
-    mrc_heal_all(c);
-    mrc_run(c, 60);
-    assert_true(mr_group_exists(mrc_node(c, 4), 5));
-    assert_true(mr_group_exists(mrc_node(c, 3), 5));
-    assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
-    assert_int_equal(st.n_voters, 4);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* A group created while its other members are down: its creator adds node 2 alone
- * (a configuration of one), then needs node 2 for every quorum, and steps down
- * when it does not hear it.  No leader ever reached node 2, so node 2 has no
- * replica; its vote requests must create one, or the group never gets a leader
- * again (docs/sim-findings.md, finding 16). */
-static void test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request(void **state)
-{
-    struct mrc_cluster *c = cluster(3, 38);
-    mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
-    raft_term term;
-    (void)state;
-    mrc_crash(c, 2);
-    mrc_crash(c, 3);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 100);
-    assert_int_equal(mr_group_status(mrc_node(c, 1), 5, &st), MR_OK);
-    assert_int_equal(st.n_voters, 2); /* node 2 added; node 3 waits for a quorum */
-    assert_int_equal(mrc_leader(c, 5, &term), 0);
-    assert_int_equal(mrc_restart(c, 2), MR_OK);
-    assert_int_equal(mrc_restart(c, 3), MR_OK);
-    mrc_run(c, 200);
-    assert_int_not_equal(mrc_leader(c, 5, &term), 0);
-    for (mr_node_id n = 1; n <= 3; n++) {
-        assert_int_equal(mr_group_status(mrc_node(c, n), 5, &st), MR_OK);
-        assert_int_equal(st.n_voters, 3);
-    }
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* Node 4 joins group g while cut off, and is removed again (or the group is, with
- * `remove_group`) before any leader reached it.  A vote request node 2 sent while
- * node 4 was a member arrives late, as the partition heals, and creates replica 4,
- * which learns nothing more: no leader will ever talk to it.  It sleeps after two
- * election timeouts and asks node 2 first (mr_quiesce.c, probe()); node 2 answers
- * that it was removed, and node 4 drops it. */
-static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
-{
-    struct mrc_cluster *c = cluster(4, 40 + g);
-    mr_node_id members[3] = {1, 2, 3};
-    struct mr_group_status st;
-    struct mr_message m;
-    struct mr_completion comp;
-    raft_id min;
-    raft_term term;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, g, &term), 1);
-    for (mr_node_id other = 1; other <= 3; other++)
-        mrc_partition(c, 4, other, true);
-    assert_int_equal(change(c, 1, g, 2, MR_CHANGE_ADD_VOTER, 4, "add4", 30), MR_OK);
-    if (remove_group) {
-        assert_int_equal(mr_remove_group(mrc_node(c, 1), g, 3, 200), MR_OK);
-        mrc_run(c, 30);
-        assert_true(mrc_completion(c, 1, 3, &comp));
-        assert_int_equal(comp.result, MR_OK);
-    } else {
-        assert_int_equal(change(c, 1, g, 3, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 30), MR_OK);
-    }
-    assert_false(mr_group_exists(mrc_node(c, 4), g));
-    memset(&m, 0, sizeof m);
-    m.group = g;
-    m.msg.type = RAFT_MSG_PREVOTE;
-    m.msg.from = 2;
-    m.msg.to = 4;
-    m.msg.term = term + 1;
-    assert_int_equal(mrc_receive_one(c, 2, 4, &m), MR_OK);
-    assert_int_equal(mr_group_status(mrc_node(c, 4), g, &st), MR_OK);
-    assert_int_equal(st.n_voters, 0);
-    mrc_heal_all(c);
-    mrc_run(c, 60);
-    assert_false(mr_group_exists(mrc_node(c, 4), g));
-    assert_true(mrc_stored_tombstone(c, 4, g, &min));
-    assert_int_equal(min, remove_group ? UINT64_MAX : 5);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-static void test_a_replica_no_leader_reached_asks_and_is_dropped(void **state)
-{
-    (void)state;
-    unreached_replica_is_dropped(5, false);
-    unreached_replica_is_dropped(6, true);
-}
-
 static void test_conf_changes_in_order_from_a_follower(void **state)
 {
-    struct mrc_cluster *c = cluster(4, 34);
+    struct mrc_cluster *c = mrc_new_nodes(4, 34);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion a, b, bad;
     (void)state;
@@ -502,11 +279,6 @@ int main(void)
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
-        cmocka_unit_test(test_a_replica_that_missed_its_removal_is_told),
-        cmocka_unit_test(test_a_replica_that_missed_its_removal_is_told_after_restarts),
-        cmocka_unit_test(test_a_lagging_member_does_not_take_a_new_replica_for_removed),
-        cmocka_unit_test(test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request),
-        cmocka_unit_test(test_a_replica_no_leader_reached_asks_and_is_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
