@@ -165,7 +165,8 @@ static void test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request(void
  * `remove_group`) before any leader reached it.  A vote request node 2 sent while
  * node 4 was a member arrives late, as the partition heals, and creates replica 4,
  * which learns nothing more: no leader will ever talk to it.  It sleeps after two
- * election timeouts and asks node 2 first (mr_quiesce.c, probe()); node 2 answers
+ * election timeouts and asks node 2, the one replica it heard from (mr_quiesce.c,
+ * probe()); node 2 answers
  * that it was removed, and node 4 drops it. */
 static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
 {
