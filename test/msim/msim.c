@@ -204,6 +204,16 @@ static void admin_some(struct run *r)
 }
 
 /* MSIM_DEBUG: each node's view of group g, on stderr. */
+/* Whether node is among a status's first `count` member ids (the arrays hold at
+ * most MR_MAX_MEMBERS). */
+static bool listed(const mr_node_id *ids, uint32_t count, mr_node_id node)
+{
+    for (uint32_t i = 0; i < count && i < MR_MAX_MEMBERS; i++)
+        if (ids[i] == node)
+            return true;
+    return false;
+}
+
 static void dump_group(struct run *r, mr_group_id g)
 {
     for (mr_node_id n = 1; n <= r->nodes; n++) {
@@ -284,10 +294,7 @@ static void check_admin(struct run *r)
             continue;
         }
         for (int k = 0; k < 3 && all_acked; k++) {
-            bool found = false;
-            for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
-                found |= st.voters[v] == r->members[g - 1][k];
-            if (!found || st.n_voters != 3) {
+            if (!listed(st.voters, st.n_voters, r->members[g - 1][k]) || st.n_voters != 3) {
                 snprintf(msg, sizeof msg, "group %llu: voters differ from the expected members "
                          "(%u voters)", (unsigned long long)g, st.n_voters);
                 fail(r, msg);
@@ -315,19 +322,13 @@ static void check_strays(struct run *r)
                 continue;
             for (mr_node_id n = 1; n <= r->nodes; n++) {
                 struct mr_group_status st;
-                bool member = false, campaigns = false;
-                for (uint32_t v = 0; v < ls.n_voters && v < MR_MAX_MEMBERS; v++)
-                    member |= ls.voters[v] == n;
-                for (uint32_t v = 0; v < ls.n_learners && v < MR_MAX_MEMBERS; v++)
-                    member |= ls.learners[v] == n;
-                if (member || mr_group_status(mrc_node(r->c, n), g, &st) != MR_OK)
+                if (listed(ls.voters, ls.n_voters, n) || listed(ls.learners, ls.n_learners, n) ||
+                    mr_group_status(mrc_node(r->c, n), g, &st) != MR_OK)
                     continue;
                 if (pass == 0 && st.n_voters == 0 && st.n_learners == 0)
                     r->empties++; /* never reached by a leader: stays (known gap) */
-                for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
-                    campaigns |= st.voters[v] == n;
-                if (!campaigns || st.quiesced)
-                    continue;
+                if (!listed(st.voters, st.n_voters, n) || st.quiesced)
+                    continue; /* it does not campaign */
                 if (pass == 0) {
                     before++;
                     continue;
