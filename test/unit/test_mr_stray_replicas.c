@@ -16,17 +16,26 @@
 
 #include "mr_cluster.h"
 
+/* Creates group g on nodes 1, 2 and 3 of c (which may have more nodes) and checks
+ * that node 1 leads it; returns the leader's term. */
+static raft_term group_led_by_node_1(struct mrc_cluster *c, mr_group_id g)
+{
+    mr_node_id members[3] = {1, 2, 3};
+    raft_term term;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    assert_int_equal(mrc_leader(c, g, &term), 1);
+    return term;
+}
+
 /* Group 5 on nodes 1, 2 and 3, led by node 1; node 3 is cut off, and removed with
  * node 1's request.  Its replica missed the removal: a zombie.  Returns the
  * cluster, the zombie's id and the leader's term. */
 static struct mrc_cluster *zombie_on_node_3(uint64_t seed, raft_id *zombie, raft_term *term)
 {
     struct mrc_cluster *c = mrc_new_nodes(3, seed);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_group_status st;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 5, term), 1);
+    *term = group_led_by_node_1(c, 5);
     assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
     *zombie = st.replica_id;
     mrc_partition(c, 3, 1, true);
@@ -98,13 +107,9 @@ static void test_a_replica_that_missed_its_removal_is_told_after_restarts(void *
 static void test_a_lagging_member_does_not_take_a_new_replica_for_removed(void **state)
 {
     struct mrc_cluster *c = mrc_new_nodes(4, 37);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_group_status st;
-    raft_term term;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 5, &term), 1);
+    (void)group_led_by_node_1(c, 5);
     for (mr_node_id other = 1; other <= 4; other++)
         if (other != 3)
             mrc_partition(c, 3, other, true);
@@ -171,15 +176,11 @@ static void test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request(void
 static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
 {
     struct mrc_cluster *c = mrc_new_nodes(4, 40 + g);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_group_status st;
     struct mr_message m;
     struct mr_completion comp;
     raft_id min;
-    raft_term term;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, g, &term), 1);
+    raft_term term = group_led_by_node_1(c, g);
     for (mr_node_id other = 1; other <= 3; other++)
         mrc_partition(c, 4, other, true);
     assert_int_equal(mrc_change(c, 1, g, 2, MR_CHANGE_ADD_VOTER, 4, "add4", 30), MR_OK);
