@@ -324,6 +324,12 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
     last = raft_log_last_index(r);
     if (m->reject) {
         raft_index next;
+        /* A rejection of an index beyond this leader's log answers no APPEND it sent
+         * in its term (it never shortens its own log): forged or corrupted.  Taken
+         * as a hint it set next past the log, and every later send to that follower
+         * failed for want of a term at next - 1 (docs/sim-findings.md, finding 18). */
+        if (m->index > last)
+            return RAFT_OK;
         /* Ignore rejections of messages that are not the latest probe. */
         if (pr->state == RAFT_PROGRESS_REPLICATE) {
             if (m->index <= pr->match)

@@ -245,6 +245,38 @@ static void test_follower_that_lost_acknowledged_entries_is_repaired(void **stat
     tc_destroy(&tc);
 }
 
+/* A rejection of an index beyond the leader's log answers nothing it sent in its term
+ * (a leader never shortens its own log): it is ignored.  Taken as a hint, it moved the
+ * follower's next past the log, and every later send to that follower failed with
+ * RAFT_EUNAVAILABLE (docs/sim-findings.md, finding 18: fuzz_raft_step). */
+static void test_rejection_beyond_the_log_is_ignored(void **state)
+{
+    struct test_cluster tc;
+    struct raft_message m;
+    raft_index last;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    assert_int_equal(tc_propose(&tc, 0, "one", NULL), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    last = raft_get_last_index(R(&tc, 0));
+    msg_init(&m, RAFT_MSG_APPEND_RESP, 3, 1, raft_get_term(R(&tc, 0)));
+    m.reject = true;
+    m.index = last + 2;
+    m.reject_hint = last + 2;
+    assert_int_equal(tc_step(&tc, 0, &m), RAFT_OK);
+    assert_int_equal(tc_process(&tc, 0), 0);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(tc_propose(&tc, 0, "more", NULL), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    tc_tick_stabilize(&tc, 3);
+    last = raft_get_last_index(R(&tc, 0));
+    assert_int_equal(raft_get_last_index(R(&tc, 2)), last);
+    assert_int_equal(raft_get_commit(R(&tc, 2)), last);
+    assert_true(tc_applied_contains(&tc, 2, "more"));
+    tc_destroy(&tc);
+}
+
 /* Log Matching + Leader Append-Only: an isolated old leader's uncommitted entries are
  * overwritten by the new leader's; the new leader never rewrites its own log.  The
  * dropped proposal is recognisable: the entry at its index has another term. */
@@ -864,6 +896,7 @@ int main(void)
         cmocka_unit_test(test_stale_append_does_not_truncate),
         cmocka_unit_test(test_impossible_entries_are_refused),
         cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_repaired),
+        cmocka_unit_test(test_rejection_beyond_the_log_is_ignored),
         cmocka_unit_test(test_divergent_follower_is_repaired),
         cmocka_unit_test(test_fast_backtracking),
         cmocka_unit_test(test_commit_only_current_term),
