@@ -118,6 +118,7 @@ int raft_log_append(struct raft *r, const struct raft_entry *e, size_t n)
                     return RAFT_ENOMEM;
                 c->size = size;
                 c->used = 0;
+                c->last = 0; /* read by the truncation below before it is set */
                 c->next = l->chunks;
                 l->chunks = c;
             }
