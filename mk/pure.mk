@@ -64,6 +64,8 @@ $(MRBENCH_BIN): bench/multiraft/mr_bench.c $(OPT_DIR)/libmrcore.a
 MSIM_ARGS  ?=
 BENCH_ARGS ?=
 FUZZ_SECONDS ?= 30
+FUZZ_RUNS    ?=
+FUZZ_SEED    ?= 1
 .PHONY: msim sim-heartbeats bench-multiraft fuzz
 msim: $(MSIM_BIN)
 	$(MSIM_BIN) $(MSIM_ARGS)
@@ -72,7 +74,7 @@ sim-heartbeats: $(HB_BIN)
 bench-multiraft: $(MRBENCH_BIN)
 	$(MRBENCH_BIN) $(BENCH_ARGS)
 fuzz:
-	test/fuzz/run $(FUZZ_SECONDS)
+	FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_SEED="$(FUZZ_SEED)" test/fuzz/run $(FUZZ_SECONDS)
 
 .PHONY: pure unit-build unit sim sim-opt
 pure: $(OPT_DIR)/libmrcore.a $(SAN_DIR)/libmrcore.a
