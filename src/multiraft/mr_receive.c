@@ -38,6 +38,16 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
     return mr_group_lazy(n, group, to);
 }
 
+/* Sends a removal notice in the next flush rather than at the next heartbeat
+ * interval: the replica it reaches stops waking its group (and its peers) sooner. */
+static void queue_notice(struct mr_node *n, mr_node_id to_node, const struct mr_heartbeat *hb)
+{
+    struct mr_peer *p;
+    mr_queue_heartbeat(n, to_node, hb, true);
+    if ((p = mr_peer_find(n, to_node)) != NULL)
+        p->urgent_hb = true;
+}
+
 /* A message for a group removed here (a committed removal): tell the sender's
  * replica, which missed the removal, so that it drops the group too instead of
  * campaigning forever. */
@@ -46,7 +56,6 @@ static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id gr
 {
     struct mr_tomb *t = mr_tomb_find(n, group);
     struct mr_heartbeat hb;
-    struct mr_peer *p;
     if (t == NULL || t->min_replica != UINT64_MAX || to == RAFT_NONE)
         return;
     memset(&hb, 0, sizeof hb);
@@ -54,9 +63,7 @@ static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id gr
     hb.to = to;
     hb.commit = t->removed_at;
     hb.flags = MR_HB_REMOVED;
-    mr_queue_heartbeat(n, to_node, &hb, true);
-    if ((p = mr_peer_find(n, to_node)) != NULL)
-        p->urgent_hb = true;
+    queue_notice(n, to_node, &hb);
 }
 
 /*
@@ -108,7 +115,7 @@ static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
     hb.to = to;
     hb.term = raft_get_term(g->raft);
     hb.flags = MR_HB_REPLICA_REMOVED;
-    mr_queue_heartbeat(n, to_node, &hb, true);
+    queue_notice(n, to_node, &hb);
 }
 
 /* Learns replica -> node from the envelope; false if it contradicts the map. */
