@@ -316,20 +316,19 @@ static raft_index hint_next(struct raft *r, const struct raft_message *m)
 int raft_step_append_resp(struct raft *r, const struct raft_message *m)
 {
     struct raft_progress *pr = raft_progress_find(r, m->from);
-    raft_index last;
     int rc;
     if (pr == NULL)
         return RAFT_OK;
     pr->recent_active = true;
-    last = raft_log_last_index(r);
+    /* An answer, acknowledgement or rejection, about an index beyond this leader's
+     * log answers no APPEND it sent in its term (it never shortens its own log):
+     * forged or corrupted.  A rejection taken as a hint set next past the log, and
+     * every later send to that follower failed for want of a term at next - 1
+     * (docs/sim-findings.md, findings 6 and 18). */
+    if (m->index > raft_log_last_index(r))
+        return RAFT_OK;
     if (m->reject) {
         raft_index next;
-        /* A rejection of an index beyond this leader's log answers no APPEND it sent
-         * in its term (it never shortens its own log): forged or corrupted.  Taken
-         * as a hint it set next past the log, and every later send to that follower
-         * failed for want of a term at next - 1 (docs/sim-findings.md, finding 18). */
-        if (m->index > last)
-            return RAFT_OK;
         /* Ignore rejections of messages that are not the latest probe. */
         if (pr->state == RAFT_PROGRESS_REPLICATE) {
             if (m->index <= pr->match)
@@ -365,8 +364,6 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
 
     {
         bool updated = false;
-        if (m->index > last)
-            return RAFT_OK; /* bogus */
         if (m->index > pr->match) {
             pr->match = m->index;
             updated = true;
