@@ -203,7 +203,6 @@ static void admin_some(struct run *r)
     }
 }
 
-/* MSIM_DEBUG: each node's view of group g, on stderr. */
 /* Whether node is among a status's first `count` member ids (the arrays hold at
  * most MR_MAX_MEMBERS). */
 static bool listed(const mr_node_id *ids, uint32_t count, mr_node_id node)
@@ -214,6 +213,7 @@ static bool listed(const mr_node_id *ids, uint32_t count, mr_node_id node)
     return false;
 }
 
+/* MSIM_DEBUG: each node's view of group g, on stderr. */
 static void dump_group(struct run *r, mr_group_id g)
 {
     for (mr_node_id n = 1; n <= r->nodes; n++) {
