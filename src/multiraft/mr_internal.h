@@ -83,6 +83,7 @@ struct mr_waiter {
 #define MR_G_QREQ      0x0020u  /* a MR_HB_QUIESCE heartbeat was received */
 #define MR_G_BOOTSTRAP 0x0040u  /* next write carries the bootstrap entry (index 1) */
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
+#define MR_G_REPROBE   0x0100u  /* in node->reprobes (mr_unreached.c) */
 
 /* A proposer's session in a group's replicated state (dissertation §6.3; the
  * commands with a generated id, mr_session.c).  Every seq below floor is decided —
@@ -255,6 +256,10 @@ struct mr_node {
     struct mr_vec held_groups;   /* mr_group_id */
     bool round_in_flight;        /* judged at each mr_ready */
     uint64_t round_started_at;   /* tick the node's current round began */
+    /* Sleeping replicas no leader reached, asked again at doubling intervals
+     * (mr_unreached.c), and the earliest tick one is due. */
+    struct mr_vec reprobes;      /* struct mr_reprobe */
+    uint64_t reprobe_due;
     struct mr_peer **peers;
     uint32_t n_peers, cap_peers;
     /* Output accumulated for the next batch. */
@@ -524,6 +529,7 @@ unsigned char *mr_sessions_copy(struct mr_node *n, const struct mr_group *g, siz
 
 /* Called per active group at tick before raft_tick: true if it quiesced. */
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
+
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 /* Staggered campaign (if scheduled and due). */
@@ -537,5 +543,16 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
 /* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
  * was stepped into g: the group's own lease is fresh again. */
 void mr_lease_heard(struct mr_group *g, raft_id from);
+
+/* ---------------------------------------------------------- mr_unreached.c */
+
+/* Whether g (in role `role`) is a follower no leader reached: no leader known, no
+ * configuration. */
+bool mr_unreached(const struct mr_group *g, int role);
+/* Such a replica falls asleep: it asks whether it was removed, and is scheduled to
+ * ask again while it sleeps unreached. */
+void mr_unreached_sleep(struct mr_node *n, struct mr_group *g);
+/* At a tick on or after n->reprobe_due: asks again for the entries due. */
+void mr_reprobe_tick(struct mr_node *n);
 
 #endif /* MULTIRAFT_MR_INTERNAL_H */

@@ -95,6 +95,7 @@ void mr_node_free(struct mr_node *n)
     mr_vec_free(n, &n->dirty);
     mr_vec_free(n, &n->round_groups);
     mr_vec_free(n, &n->held_groups);
+    mr_vec_free(n, &n->reprobes);
     mr_vec_free(n, &n->events);
     mr_vec_free(n, &n->dedup);
     mr_vec_free(n, &n->tombstones);
@@ -329,6 +330,8 @@ int mr_tick(struct mr_node *n)
     if (n->now % n->cfg.heartbeat_ticks == 0)
         n->hb_flush_due = true;
     mr_peers_tick(n);
+    if (n->reprobes.len > 0 && n->now >= n->reprobe_due)
+        mr_reprobe_tick(n);
     /* Backwards: a group that quiesces is swapped with the last one, already seen. */
     for (uint32_t i = n->n_active; i-- > 0;) {
         struct mr_group *g = n->active[i];

@@ -63,39 +63,6 @@ static void send_quiesce(struct mr_node *n, struct mr_group *g)
     }
 }
 
-/* A follower that knows no leader and no configuration: no leader has reached it
- * (it was created by a vote request, or by a leader that then lost its leadership
- * or removed it).  It cannot campaign, so ticking it only costs (CockroachDB
- * #17609). */
-static bool unreached(const struct mr_group *g, int role)
-{
-    struct raft_conf_state cs;
-    if (role != RAFT_FOLLOWER || raft_get_leader(g->raft) != RAFT_NONE)
-        return false;
-    raft_get_conf_state(g->raft, &cs);
-    return cs.n_voters == 0 && cs.n_learners == 0;
-}
-
-/* Before such a replica sleeps: asks the replicas it heard from (its map) whether
- * it is still wanted.  One that removed the group, or applied this replica's
- * removal, answers so (mr_receive.c), and this node drops the replica: a member
- * removed before any leader reached it would otherwise keep it for good.  A
- * leader that still wants it wakes it with its next message. */
-static void probe(struct mr_node *n, struct mr_group *g)
-{
-    for (uint32_t i = 0; i < g->n_map; i++) {
-        struct mr_heartbeat hb;
-        if (g->map[i].id == g->replica_id || g->map[i].node == n->cfg.node_id)
-            continue;
-        memset(&hb, 0, sizeof hb);
-        hb.group = g->id;
-        hb.from = g->replica_id;
-        hb.to = g->map[i].id;
-        hb.flags = MR_HB_PROBE;
-        mr_queue_heartbeat(n, g->map[i].node, &hb, true);
-    }
-}
-
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
 {
     int role = raft_get_role(g->raft);
@@ -118,14 +85,14 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
         quiesce(n, g);
         return true;
     }
-    if (unreached(g, role)) {
+    if (mr_unreached(g, role)) {
         /* Two election timeouts: time to vote in the election that created it and
-         * to hear the winner. */
+         * to hear the winner (mr_unreached.c). */
         if (g->idle < UINT16_MAX)
             g->idle++;
         if (g->idle < 2 * n->cfg.election_ticks)
             return false;
-        probe(n, g);
+        mr_unreached_sleep(n, g);
         quiesce(n, g);
         return true;
     }

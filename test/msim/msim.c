@@ -326,7 +326,7 @@ static void check_strays(struct run *r)
                     mr_group_status(mrc_node(r->c, n), g, &st) != MR_OK)
                     continue;
                 if (pass == 0 && st.n_voters == 0 && st.n_learners == 0)
-                    r->empties++; /* never reached by a leader: stays (known gap) */
+                    r->empties++; /* never reached by a leader: asks again later */
                 if (!listed(st.voters, st.n_voters, n) || st.quiesced)
                     continue; /* it does not campaign */
                 if (pass == 0) {

@@ -4,7 +4,7 @@
  * also after they restarted), a lagging member that must not take a new replica
  * for a removed one, a voter that no leader reached (created by a vote request:
  * docs/sim-findings.md, finding 16), and a replica no leader reached that asks
- * whether it was removed before it sleeps.
+ * whether it was removed before it sleeps, and again while it sleeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,18 +168,15 @@ static void test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request(void
 
 /* Node 4 joins group g while cut off, and is removed again (or the group is, with
  * `remove_group`) before any leader reached it.  A vote request node 2 sent while
- * node 4 was a member arrives late, as the partition heals, and creates replica 4,
- * which learns nothing more: no leader will ever talk to it.  It sleeps after two
- * election timeouts and asks node 2, the one replica it heard from (mr_quiesce.c,
- * probe()); node 2 answers
- * that it was removed, and node 4 drops it. */
-static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
+ * node 4 was a member arrives late, and creates replica 4, which learns nothing
+ * more: no leader will ever talk to it.  Returns the cluster, node 4 still cut off
+ * from nodes 1, 2 and 3. */
+static struct mrc_cluster *unreached_replica_on_node_4(mr_group_id g, bool remove_group)
 {
     struct mrc_cluster *c = mrc_new_nodes(4, 40 + g);
     struct mr_group_status st;
     struct mr_message m;
     struct mr_completion comp;
-    raft_id min;
     raft_term term = group_led_by_node_1(c, g);
     for (mr_node_id other = 1; other <= 3; other++)
         mrc_partition(c, 4, other, true);
@@ -202,12 +199,28 @@ static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
     assert_int_equal(mrc_receive_one(c, 2, 4, &m), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 4), g, &st), MR_OK);
     assert_int_equal(st.n_voters, 0);
-    mrc_heal_all(c);
-    mrc_run(c, 60);
+    return c;
+}
+
+/* Node 4 dropped its replica of g, with the tombstone the answer implies. */
+static void assert_unreached_dropped(struct mrc_cluster *c, mr_group_id g, bool remove_group)
+{
+    raft_id min;
     assert_false(mr_group_exists(mrc_node(c, 4), g));
     assert_true(mrc_stored_tombstone(c, 4, g, &min));
     assert_int_equal(min, remove_group ? UINT64_MAX : 5);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
+}
+
+/* The replica sleeps after two election timeouts and asks node 2, the one replica
+ * it heard from (mr_unreached.c); node 2 answers that it was removed, and node 4
+ * drops it. */
+static void unreached_replica_is_dropped(mr_group_id g, bool remove_group)
+{
+    struct mrc_cluster *c = unreached_replica_on_node_4(g, remove_group);
+    mrc_heal_all(c);
+    mrc_run(c, 60);
+    assert_unreached_dropped(c, g, remove_group);
     mrc_free(c);
 }
 
@@ -218,6 +231,49 @@ static void test_a_replica_no_leader_reached_asks_and_is_dropped(void **state)
     unreached_replica_is_dropped(6, true);
 }
 
+/* Heartbeat entries node 4 has handed out for node 2: its probes, as node 4 holds
+ * no other group. */
+static uint64_t probes_to_node_2(struct mrc_cluster *c)
+{
+    struct mr_peer_counters pc;
+    return mr_peer_counters(mrc_node(c, 4), 2, &pc) ? pc.heartbeats : 0;
+}
+
+/* The same replica, but node 4 stays cut off, longer than the members' removal
+ * notices last (10 election timeouts): its question at falling asleep is lost.  It
+ * asks again while it sleeps unreached, after 4, 8, 16, 32 and then every 64
+ * election timeouts (10 ticks here), so the answer comes once the partition heals;
+ * a quiesced replica costs no tick meanwhile. */
+static void asked_again_after_a_lost_answer(mr_group_id g, bool remove_group)
+{
+    struct mrc_cluster *c = unreached_replica_on_node_4(g, remove_group);
+    struct mr_group_status st;
+    uint64_t first;
+    mrc_run(c, 30); /* asleep after 20 ticks, its question lost */
+    assert_int_equal(mr_group_status(mrc_node(c, 4), g, &st), MR_OK);
+    assert_true(st.quiesced);
+    first = probes_to_node_2(c);
+    assert_int_equal(first, 1);
+    /* Asked again at +40, +80, +160, +320 and +640 ticks: 5 in 1,240 ticks. */
+    mrc_run(c, 1240);
+    assert_true(mr_group_exists(mrc_node(c, 4), g));
+    assert_int_equal(probes_to_node_2(c) - first, 5);
+    /* Then every 640 ticks. */
+    mrc_run(c, 1280);
+    assert_int_equal(probes_to_node_2(c) - first, 7);
+    mrc_heal_all(c);
+    mrc_run(c, 650);
+    assert_unreached_dropped(c, g, remove_group);
+    mrc_free(c);
+}
+
+static void test_a_lost_answer_is_asked_for_again(void **state)
+{
+    (void)state;
+    asked_again_after_a_lost_answer(7, false);
+    asked_again_after_a_lost_answer(8, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_a_lagging_member_does_not_take_a_new_replica_for_removed),
         cmocka_unit_test(test_a_voter_without_a_replica_yet_gets_one_from_a_vote_request),
         cmocka_unit_test(test_a_replica_no_leader_reached_asks_and_is_dropped),
+        cmocka_unit_test(test_a_lost_answer_is_asked_for_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
