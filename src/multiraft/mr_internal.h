@@ -274,6 +274,7 @@ struct mr_node {
     struct mr_vec arena;        /* void *: memory freed at advance */
     struct mr_vec gone;         /* struct mr_group *: freed at advance */
     struct mr_counters c;
+    mr_group_id last_conflict;   /* group of the last counted conflict (mr_receive.c) */
 };
 
 /* --------------------------------------------------------------- mr_util.c */

@@ -488,9 +488,14 @@ static const struct {
     C(snapshots_sent), C(snapshots_applied), C(compactions),
     C(proposals), C(reproposals), C(duplicates), C(held_commands), C(expired),
     C(quiesced), C(woken), C(groups_created), C(groups_removed),
-    C(dropped), C(malformed),
+    C(dropped), C(malformed), C(conflicts),
 };
 #undef C
+
+mr_group_id mr_last_conflict(const struct mr_node *n)
+{
+    return n->last_conflict;
+}
 
 size_t mr_counter_count(void)
 {

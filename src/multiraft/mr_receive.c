@@ -23,10 +23,40 @@ static bool creates_replica(uint8_t type)
            type == RAFT_MSG_SNAPSHOT || type == RAFT_MSG_VOTE || type == RAFT_MSG_PREVOTE;
 }
 
+static void wake(struct mr_node *n, struct mr_group *g)
+{
+    if (g->active_pos == MR_NOT_ACTIVE) {
+        n->c.woken++;
+        mr_group_wake(n, g);
+    }
+}
+
+/*
+ * Whether a message from replica `from` on node `from_node` to replica `to` of this
+ * node contradicts g's replica map.  A replica id names one replica, on one node,
+ * for the life of a group, so in one group the two never disagree once the ids are
+ * committed.  They do when the message comes from another group under the same id:
+ * one created on two nodes before either learned of the other (each call starts a
+ * group of its own, with replica 1 on its creator).  Such a message must not
+ * replace g's replica (mr_group_lazy), which would drop it and every command
+ * committed in it.
+ */
+static bool contradicts_map(const struct mr_node *n, const struct mr_group *g,
+                            raft_id from, mr_node_id from_node, raft_id to)
+{
+    mr_node_id known_from = mr_map_node(g, from);
+    mr_node_id known_to = mr_map_node(g, to);
+    return (known_from != 0 && known_from != from_node) ||
+           (known_to != 0 && known_to != n->cfg.node_id);
+}
+
 /* The group/replica an item is addressed to, created lazily if allowed (the
- * sender is learned into its map by the caller). */
+ * sender is learned into its map by the caller).  A newer replica does not replace
+ * one whose map the message contradicts: the message is refused and counted, and
+ * the replica is woken (a zombie among such replicas then asks for votes and
+ * learns that it was removed: replica_removed(), below). */
 static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
-                               bool create)
+                               bool create, raft_id from, mr_node_id from_node)
 {
     struct mr_group *g = mr_group_find(n, group);
     if (to == RAFT_NONE)
@@ -35,6 +65,13 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
         return (g->flags & MR_G_GONE) ? NULL : g;
     if (!create)
         return NULL;
+    if (g != NULL && !(g->flags & MR_G_GONE) && to > g->replica_id &&
+        contradicts_map(n, g, from, from_node, to)) {
+        n->c.conflicts++;
+        n->last_conflict = group;
+        wake(n, g);
+        return NULL;
+    }
     return mr_group_lazy(n, group, to);
 }
 
@@ -129,14 +166,6 @@ static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_nod
     return known == node;
 }
 
-static void wake(struct mr_node *n, struct mr_group *g)
-{
-    if (g->active_pos == MR_NOT_ACTIVE) {
-        n->c.woken++;
-        mr_group_wake(n, g);
-    }
-}
-
 static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_message *mm)
 {
     const struct raft_message *m = &mm->msg;
@@ -147,7 +176,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.malformed++;
         return;
     }
-    g = target(n, mm->group, m->to, creates_replica(m->type));
+    g = target(n, mm->group, m->to, creates_replica(m->type), m->from, from);
     if (g == NULL || !learn(n, g, m->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -177,7 +206,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
 static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
 {
     struct raft_message m;
-    struct mr_group *g = target(n, hb->group, hb->to, true);
+    struct mr_group *g = target(n, hb->group, hb->to, true, hb->from, from);
     if (g == NULL || !learn(n, g, hb->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -230,7 +259,7 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
         recv_probe(n, from, hb);
         return;
     }
-    g = target(n, hb->group, hb->to, false);
+    g = target(n, hb->group, hb->to, false, hb->from, from);
     if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
         /* Only a replica that applied the removal sends this: it is committed.  A
          * removal requested here is done; everything else waiting fails. */

@@ -666,8 +666,14 @@ struct mr_counters {
     uint64_t dropped;       /* messages/items ignored: unknown or stale group or
                                replica, tombstoned, unroutable */
     uint64_t malformed;     /* undecodable entries / contexts / snapshot state */
+    uint64_t conflicts;     /* messages refused because they would replace a
+                               replica whose map binds the sender's or the
+                               addressed replica id to another node: another
+                               group under the same id (created on two nodes) */
 };
 void mr_get_counters(const struct mr_node *n, struct mr_counters *out);
+/* The group of the last message counted in `conflicts`; 0 if none was. */
+mr_group_id mr_last_conflict(const struct mr_node *n);
 /* The counters as (name, value) rows for a stats view: i in [0, mr_counter_count()). */
 size_t mr_counter_count(void);
 const char *mr_counter_name(size_t i);

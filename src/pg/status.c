@@ -55,6 +55,7 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_LEADERS_ELECTED] = "leaders_elected",
 	[MR_CTR_TICKS] = "ticks",
 	[MR_CTR_HELD_COMMANDS] = "held_commands",
+	[MR_CTR_REPLICA_CONFLICTS] = "replica_conflicts",
 };
 
 static uint32

@@ -74,6 +74,7 @@ typedef enum MultiraftCounter
 	MR_CTR_LEADERS_ELECTED,
 	MR_CTR_TICKS,
 	MR_CTR_HELD_COMMANDS,
+	MR_CTR_REPLICA_CONFLICTS,
 	MR_CTR_COUNT_
 } MultiraftCounter;
 

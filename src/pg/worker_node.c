@@ -443,6 +443,33 @@ worker_publish_all_groups(void)
 		(void) mr_foreach_group(worker_node, publish_one, NULL);
 }
 
+/*
+ * Messages refused because they would have replaced a replica whose map binds the
+ * sender's or the addressed replica id to another node (mr_receive.c): another
+ * group under the same id, created on two nodes.  No node can refuse the second
+ * create_group alone, so the operator hears of it here, at most once a minute.
+ */
+static void
+warn_conflicts(uint64 n)
+{
+	static TimestampTz last_warned = 0;
+	static uint64 unwarned = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	unwarned += n;
+	if (last_warned != 0 && !TimestampDifferenceExceeds(last_warned, now, 60 * 1000))
+		return;
+	ereport(WARNING,
+			(errmsg_plural("multiraft: refused " UINT64_FORMAT " message for group " UINT64_FORMAT " (and maybe others) whose replica ids contradict this node's replica of the group",
+						   "multiraft: refused " UINT64_FORMAT " messages for group " UINT64_FORMAT " (and maybe others) whose replica ids contradict this node's replica of the group",
+						   (unsigned long) Min(unwarned, ULONG_MAX),
+						   unwarned, (uint64) mr_last_conflict(worker_node)),
+			 errdetail("The messages come from another group under the same id: it was created on two nodes before either learned of the other."),
+			 errhint("multiraft.create_group is called once per group id, on one member. The two groups do not merge: each node keeps the replica it has; multiraft.stats counts the refused messages as replica_conflicts.")));
+	last_warned = now;
+	unwarned = 0;
+}
+
 void
 worker_publish_counters(void)
 {
@@ -482,6 +509,11 @@ worker_publish_counters(void)
 						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
 	if (DELTA(dropped))
 		status_counter_add(MR_CTR_MESSAGES_DROPPED, DELTA(dropped));
+	if (DELTA(conflicts))
+	{
+		status_counter_add(MR_CTR_REPLICA_CONFLICTS, DELTA(conflicts));
+		warn_conflicts(DELTA(conflicts));
+	}
 	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))
 		status_counter_add(MR_CTR_HEARTBEAT_ENTRIES_COALESCED,
 						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));

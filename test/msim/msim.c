@@ -593,15 +593,17 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
             sum.duplicates += one.duplicates;
             sum.reproposals += one.reproposals;
             sum.dropped += one.dropped;
+            sum.conflicts += one.conflicts;
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
                "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
-               "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu\n",
+               "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu "
+               "conflicts=%llu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
                r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
                (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.strays, r.empties, r.reads_ok,
-               r.n_reads, r.transfers);
+               r.n_reads, r.transfers, (unsigned long long)sum.conflicts);
     }
     mrc_free(r.c);
     free(r.members);
