@@ -271,6 +271,44 @@ static void test_conf_changes_in_order_from_a_follower(void **state)
     mrc_free(c);
 }
 
+/* A follower's request that was valid in its own view but not in the leader's,
+ * which is newer: node 1 adds node 4 while node 2 asks for the same.  The leader
+ * drops node 2's request when it applies it (node 4 is a voter by then); node 2
+ * checks it again at its next retry (proposal_retry_ticks, 2 election timeouts),
+ * against its view, which now has node 4 too, and fails it there — long before its
+ * deadline. */
+static void test_a_request_the_leader_drops_fails_at_the_next_retry(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 35);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion a, b;
+    size_t changes = 0;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 7, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    assert_int_equal(mrc_leader(c, 7, NULL), 1);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 7, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
+                                            2, NULL, 0, 300),
+                     MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 7, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
+                                            2, NULL, 0, 300),
+                     MR_OK);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, 1, 2, &a));
+    assert_int_equal(a.result, MR_OK);
+    assert_false(mrc_completion(c, 2, 3, &b)); /* forwarded, dropped by the leader */
+    mrc_run(c, 30);
+    assert_true(mrc_completion(c, 2, 3, &b));
+    assert_int_equal(b.result, MR_EBADCONF);
+    for (size_t i = 0; i < mrc_event_count(c, 2); i++) {
+        const struct mrc_event *e = mrc_event_at(c, 2, i);
+        changes += e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->group == 7;
+    }
+    assert_int_equal(changes, 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
+        cmocka_unit_test(test_a_request_the_leader_drops_fails_at_the_next_retry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
