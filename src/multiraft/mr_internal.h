@@ -530,7 +530,6 @@ unsigned char *mr_sessions_copy(struct mr_node *n, const struct mr_group *g, siz
 
 /* Called per active group at tick before raft_tick: true if it quiesced. */
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
-
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 /* Staggered campaign (if scheduled and due). */
