@@ -155,7 +155,12 @@ static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
     queue_notice(n, to_node, &hb);
 }
 
-/* Learns replica -> node from the envelope; false if it contradicts the map. */
+/* Learns replica -> node from the envelope; false if it contradicts the map.
+ * Replica 1 is its group's creator, bound by the group's first entry and never
+ * given to another node: a message from replica 1 on another node comes from
+ * another group under the same id, and counts as a conflict (contradicts_map()).
+ * Other ids may contradict a map for a while without that: one allocated for a
+ * change that never committed can be allocated again, for another node. */
 static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node)
 {
     mr_node_id known = mr_map_node(g, replica);
@@ -163,7 +168,13 @@ static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_nod
         return false;
     if (known == 0)
         return mr_map_set(n, g, replica, node) == MR_OK;
-    return known == node;
+    if (known == node)
+        return true;
+    if (replica == 1) {
+        n->c.conflicts++;
+        n->last_conflict = g->id;
+    }
+    return false;
 }
 
 static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_message *mm)
