@@ -462,6 +462,7 @@ class Run:
                   f"{self.cluster.lib_changed}; another 'make install'?): the run is void, "
                   f"rerun it")
             results.append(r)
+        results.append(self.conflicts_check())
         churn = self.churn_check(events)
         if a.strict_liveness:
             results.append(churn)
@@ -540,6 +541,24 @@ class Run:
             expected = (b[k][0] - a[k][0]) * 1000.0 / ms
             out[k] = max(0, round(expected - (b[k][1] - a[k][1])))
         return out
+
+    def conflicts_check(self):
+        """No node may refuse a message as coming from another group under the same
+        id (the worker's "replica ids contradict" warning, replica_conflicts in
+        multiraft.stats; docs/sim-findings.md, finding 20).  Every group of a run is
+        created once, so such a refusal would be a legitimate replacement refused.
+        The server logs are read, not the counters: they survive the kills."""
+        r = checker.Result("no-replica-conflicts")
+        for k, node in sorted(self.cluster.nodes.items()):
+            r.checked += 1
+            try:
+                with open(node.logfile, errors="replace") as f:
+                    for line in f:
+                        if "whose replica ids contradict" in line:
+                            r.bad(f"node{k}: {line.strip()[:300]}")
+            except OSError as e:
+                r.bad(f"node{k}: server log unreadable: {e}")
+        return r
 
     def churn_check(self, events):
         """No election may start after the cluster converged with every fault
