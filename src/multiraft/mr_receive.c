@@ -50,6 +50,13 @@ static bool contradicts_map(const struct mr_node *n, const struct mr_group *g,
            (known_to != 0 && known_to != n->cfg.node_id);
 }
 
+/* A message of another group under g's id was refused (target(), learn()). */
+static void count_conflict(struct mr_node *n, const struct mr_group *g)
+{
+    n->c.conflicts++;
+    n->last_conflict = g->id;
+}
+
 /* The group/replica an item is addressed to, created lazily if allowed (the
  * sender is learned into its map by the caller).  A newer replica does not replace
  * one whose map the message contradicts: the message is refused and counted, and
@@ -67,8 +74,7 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
         return NULL;
     if (g != NULL && !(g->flags & MR_G_GONE) && to > g->replica_id &&
         contradicts_map(n, g, from, from_node, to)) {
-        n->c.conflicts++;
-        n->last_conflict = group;
+        count_conflict(n, g);
         wake(n, g);
         return NULL;
     }
@@ -170,10 +176,8 @@ static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_nod
         return mr_map_set(n, g, replica, node) == MR_OK;
     if (known == node)
         return true;
-    if (replica == 1) {
-        n->c.conflicts++;
-        n->last_conflict = g->id;
-    }
+    if (replica == 1)
+        count_conflict(n, g);
     return false;
 }
 
