@@ -74,6 +74,44 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+/*
+ * For scale: `w` commands pending at once on one group, made on its leader in one
+ * go (a connection pool in front of one group).  Per command: the time of
+ * mr_propose, and of the cluster's ticks until every one has completed (the
+ * others' writes and messages included).  Both stay flat as w grows
+ * (src/multiraft/mr_waiters.c).  Returns false if a command did not complete.
+ */
+static bool pending_requests(struct mrc_cluster *c, mr_group_id group, uint32_t w,
+                             uint64_t first_token)
+{
+    mr_node_id l = mrc_leader(c, group, NULL);
+    char cmd[32];
+    double t_prop, t_done;
+    uint32_t ticks = 0, done = 0;
+
+    if (l == 0)
+        return false;
+    t_prop = now_us();
+    for (uint32_t i = 0; i < w; i++) {
+        int len = snprintf(cmd, sizeof cmd, "pool-%llu", (unsigned long long)(first_token + i));
+        if (mr_propose(mrc_node(c, l), group, first_token + i, cmd, (size_t)len, "x", 1, 0) !=
+            MR_OK)
+            return false;
+    }
+    t_prop = now_us() - t_prop;
+    t_done = now_us();
+    do {
+        mrc_tick(c);
+    } while (!mrc_completion(c, l, first_token + w - 1, NULL) && ++ticks < 50);
+    t_done = now_us() - t_done;
+    for (uint32_t i = 0; i < w; i++)
+        done += mrc_completion(c, l, first_token + i, NULL);
+    printf("bench: pending_requests=%u on one group: propose %.2fus, until all complete "
+           "%.2fus per command (%u ticks)\n",
+           w, t_prop / w, t_done / w, ticks + 1);
+    return done == w;
+}
+
 int main(int argc, char **argv)
 {
     mr_group_id groups = 100000;
@@ -166,6 +204,8 @@ int main(int argc, char **argv)
         printf("bench: tick_cost with ~%zu active groups (of %llu): mean=%.1fus over %u ticks\n",
                a_max, (unsigned long long)groups, a_sum / a_ticks, a_ticks);
     }
+    for (uint32_t w = 1000, k = 0; w <= 20000 && ok; w *= (k++ % 2 == 0 ? 5 : 4))
+        ok = pending_requests(c, 1, w, 2000000 + (uint64_t)k * 100000);
     printf("bench: %s\n", ok ? "targets met" : "targets MISSED");
     mrc_free(c);
     return ok ? 0 : 1;

@@ -252,7 +252,8 @@ struct mr_group_extra *mr_group_extra(struct mr_node *n, struct mr_group *g)
 
 void mr_group_extra_release(struct mr_node *n, struct mr_group *g)
 {
-    if (g->x == NULL || (g->flags & MR_G_QREQ) || g->x->campaign_at != 0)
+    if (g->x == NULL || (g->flags & MR_G_QREQ) || g->x->campaign_at != 0 ||
+        g->x->waiting_ids != NULL)
         return;
     mr_free(n, g->x);
     g->x = NULL;

@@ -47,9 +47,14 @@ enum mr_waiter_state {
     MR_W_APPLY_WAIT = 2  /* read: index known, waiting for applied >= index */
 };
 
-/* One pending request of a group. */
+struct mr_waiting_id;
+
+/* One pending request of a group (mr_waiters.c). */
 struct mr_waiter {
-    struct mr_waiter *next;
+    struct mr_waiter *next;   /* g->waiters, in the order made */
+    struct mr_waiter *prev;   /* ... the head's prev is the tail */
+    struct mr_waiter *same;   /* the next waiter with the same command id */
+    struct mr_waiting_id *id_entry; /* its entry in g->x->waiting_ids (NULL: none) */
     uint64_t token;
     uint64_t deadline;        /* tick; 0 = none */
     uint64_t retry_at;        /* tick at which a SENT request is resubmitted */
@@ -117,6 +122,9 @@ struct mr_group_extra {
     uint64_t campaign_until;
     raft_term campaign_term;
     raft_id campaign_from;
+    /* The group's waiters by command id (mr_waiters.c): a group with waiters does
+     * not quiesce, so this is here only while the group is active. */
+    struct mr_waiting_id *waiting_ids; /* uthash */
 };
 
 struct mr_group {
@@ -441,19 +449,30 @@ void mr_peers_tick(struct mr_node *n);
 
 /* ------------------------------------------------------------ mr_request.c */
 
+/* Submits queued requests to the core (called from mr_ready only: may look up
+ * command ids through the storage callback). */
+void mr_service_group(struct mr_node *n, struct mr_group *g);
+
+/* ------------------------------------------------------------ mr_waiters.c */
+
 void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int result,
                  raft_index index);
-void mr_waiter_free(struct mr_node *n, struct mr_waiter *w);
-/* Removes w from g->waiters and frees it. */
+/* Removes w from g->waiters (and the index) and frees it. */
 void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
 /* Completes and frees every waiter of g. */
 void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
 /* A new waiter at the tail of g's list (deadline_ticks 0: none). */
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks);
-/* Submits queued requests to the core (called from mr_ready only: may look up
- * command ids through the storage callback). */
-void mr_service_group(struct mr_node *n, struct mr_group *g);
+/* Once w->cmd is set: files a command, conf-change or removal waiter under its
+ * command id, where mr_waiters_applied finds it.  False on allocation failure
+ * (the caller unlinks w). */
+bool mr_waiter_index(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
+/* The first waiter of `kind` filed under command id cmd, or NULL. */
+struct mr_waiter *mr_waiter_find(const struct mr_group *g, uint8_t kind,
+                                 const unsigned char *cmd, uint16_t cmd_len);
+/* Whether node leads g, as far as this replica knows. */
+bool mr_leader_is(const struct mr_group *g, mr_node_id node);
 /* Per tick: deadlines and retries.  Returns true if the group needs service. */
 bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */

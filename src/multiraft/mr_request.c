@@ -1,7 +1,7 @@
 /*
- * mr_request.c — requests and their waiters: proposals (commands, conf changes,
- * group removal), leadership transfers and reads.  Each accepted request completes
- * exactly once.  Requests are submitted to the core from mr_ready (service), then
+ * mr_request.c — requests: proposals (commands, conf changes, group removal),
+ * leadership transfers and reads.  Each accepted request becomes a waiter
+ * (mr_waiters.c), which completes exactly once.  Requests are submitted to the core from mr_ready (service), then
  * resubmitted after a leader change or after proposal_retry_ticks without an
  * outcome — the command-id dedup makes resubmission safe.  Which new commands wait
  * for this node's next round instead of leaving at once is mr_hold.c's concern.
@@ -10,68 +10,6 @@
 
 static const unsigned char REMOVE_CMD[] = "multiraft:remove_group";
 #define REMOVE_CMD_LEN ((uint16_t)(sizeof REMOVE_CMD - 1))
-
-void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int result,
-                 raft_index index)
-{
-    struct mr_completion c;
-    if (w->internal)
-        return;
-    memset(&c, 0, sizeof c);
-    c.token = w->token;
-    c.result = result;
-    c.index = result == MR_OK ? index : 0;
-    c.group = g->id;
-    c.kind = w->kind;
-    (void)mr_vec_push(n, &n->completions, sizeof c, &c);
-}
-
-void mr_waiter_free(struct mr_node *n, struct mr_waiter *w)
-{
-    mr_free(n, w->data);
-    if (w->cmd != NULL && (w->data == NULL || w->cmd < w->data ||
-                           w->cmd >= w->data + w->data_len))
-        mr_free(n, w->cmd);
-    mr_free(n, w);
-}
-
-void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
-{
-    struct mr_waiter **pp = &g->waiters;
-    while (*pp != NULL && *pp != w)
-        pp = &(*pp)->next;
-    if (*pp == w)
-        *pp = w->next;
-    mr_waiter_free(n, w);
-}
-
-void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
-{
-    while (g->waiters != NULL) {
-        struct mr_waiter *w = g->waiters;
-        mr_complete(n, g, w, result, 0);
-        g->waiters = w->next;
-        mr_waiter_free(n, w);
-    }
-}
-
-struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
-                                 uint64_t token, uint32_t deadline_ticks)
-{
-    struct mr_waiter *w = mr_alloc(n, sizeof *w), **pp;
-    if (w == NULL)
-        return NULL;
-    memset(w, 0, sizeof *w);
-    w->kind = kind;
-    w->token = token;
-    w->deadline = deadline_ticks > 0 ? n->now + deadline_ticks : 0;
-    w->queued_at = n->now;
-    /* Appended at the tail: commands are proposed in the order they were made. */
-    for (pp = &g->waiters; *pp != NULL; pp = &(*pp)->next)
-        ;
-    *pp = w;
-    return w;
-}
 
 /* A request arrived: the group is visited at the next mr_ready and ticks again. */
 static void request_added(struct mr_node *n, struct mr_group *g)
@@ -143,6 +81,10 @@ static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waite
     }
     w->cmd = w->data + header;
     w->cmd_len = cmd_len;
+    if (!mr_waiter_index(n, g, w)) {
+        mr_waiter_unlink(n, g, w);
+        return false;
+    }
     return true;
 }
 
@@ -231,6 +173,10 @@ static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint
     if (payload_len > 0)
         memcpy(w->data, payload, payload_len);
     w->data_len = payload_len;
+    if (!mr_waiter_index(n, g, w)) {
+        mr_waiter_unlink(n, g, w);
+        return NULL;
+    }
     return w;
 }
 
@@ -263,10 +209,8 @@ int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_t
                          const unsigned char *payload, size_t payload_len)
 {
     struct mr_waiter *w;
-    for (w = g->waiters; w != NULL; w = w->next)
-        if (w->kind == MR_REQ_CONF_CHANGE && w->cmd_len == cmd_len &&
-            memcmp(w->cmd, cmd, cmd_len) == 0)
-            return MR_OK; /* already queued here (our own request or a repeat) */
+    if (mr_waiter_find(g, MR_REQ_CONF_CHANGE, cmd, cmd_len) != NULL)
+        return MR_OK; /* already queued here (our own request or a repeat) */
     w = conf_waiter(n, g, 0, n->cfg.proposal_retry_ticks, change_type, node, cmd, cmd_len,
                     payload, payload_len);
     if (w == NULL)
@@ -357,12 +301,6 @@ static void sent(struct mr_node *n, struct mr_waiter *w, bool resubmit)
         n->c.reproposals++;
     else
         n->c.proposals++;
-}
-
-static bool leader_is(const struct mr_group *g, mr_node_id node)
-{
-    raft_id l = raft_get_leader(g->raft);
-    return l != RAFT_NONE && mr_map_node(g, l) == node;
 }
 
 /* Maps the request's node to a replica id and validates it against the membership
@@ -541,7 +479,7 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
             conf_busy = service_conf(n, g, w, resubmit);
             break;
         case MR_REQ_TRANSFER:
-            if (leader_is(g, w->node)) {
+            if (mr_leader_is(g, w->node)) {
                 mr_complete(n, g, w, MR_OK, 0);
                 mr_waiter_unlink(n, g, w);
             } else if (w->state == MR_W_QUEUED) {
@@ -575,99 +513,3 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
     }
 }
 
-bool mr_waiters_tick(struct mr_node *n, struct mr_group *g)
-{
-    struct mr_waiter *w, *next;
-    bool need = false;
-    for (w = g->waiters; w != NULL; w = next) {
-        next = w->next;
-        if (w->deadline != 0 && n->now >= w->deadline) {
-            mr_complete(n, g, w, MR_ETIMEOUT, 0);
-            mr_waiter_unlink(n, g, w);
-            continue;
-        }
-        if (w->state == MR_W_SENT && n->now >= w->retry_at) {
-            /* The leader may have dropped a forwarded proposal silently. */
-            w->state = MR_W_QUEUED;
-        }
-        if (w->state == MR_W_QUEUED || w->kind == MR_REQ_TRANSFER)
-            need = true;
-    }
-    if (g->n_boot > 0)
-        need = true;
-    return need;
-}
-
-void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
-{
-    (void)n;
-    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
-        if (w->state == MR_W_SENT)
-            w->state = MR_W_QUEUED;
-}
-
-void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len)
-{
-    struct mr_waiter *w, *next;
-    for (w = g->waiters; w != NULL; w = next) {
-        next = w->next;
-        if (w->kind == MR_REQ_COMMAND && w->cmd_len == cmd_len &&
-            memcmp(w->cmd, cmd, cmd_len) == 0) {
-            /* Had a copy committed within the bound, this node would have applied it
-             * and completed the waiter — unless a snapshot skipped that part of the
-             * log (and a record past its bound need not travel in snapshots): then
-             * the outcome is unknown here, as after a timeout. */
-            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_ETIMEOUT : MR_EEXPIRED, 0);
-            mr_waiter_unlink(n, g, w);
-        }
-    }
-}
-
-void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len, raft_index index)
-{
-    struct mr_waiter *w, *next;
-    for (w = g->waiters; w != NULL; w = next) {
-        next = w->next;
-        if ((w->kind == MR_REQ_COMMAND || w->kind == MR_REQ_CONF_CHANGE ||
-             w->kind == MR_REQ_REMOVE) &&
-            w->cmd_len == cmd_len && memcmp(w->cmd, cmd, cmd_len) == 0) {
-            mr_complete(n, g, w, MR_OK, index);
-            mr_waiter_unlink(n, g, w);
-        }
-    }
-}
-
-void mr_waiters_progress(struct mr_node *n, struct mr_group *g)
-{
-    struct mr_waiter *w, *next;
-    raft_index applied = g->applied;
-    for (w = g->waiters; w != NULL; w = next) {
-        next = w->next;
-        if (w->kind == MR_REQ_TRANSFER && leader_is(g, w->node)) {
-            mr_complete(n, g, w, MR_OK, 0);
-            mr_waiter_unlink(n, g, w);
-        } else if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
-                   applied >= w->index) {
-            mr_complete(n, g, w, MR_OK, w->index);
-            mr_waiter_unlink(n, g, w);
-        }
-    }
-}
-
-void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
-                           const struct raft_read_state *rs)
-{
-    (void)n;
-    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
-        if (w->kind == MR_REQ_READ && w->read_ctx == rs->ctx && w->state == MR_W_SENT) {
-            if (rs->status == RAFT_OK) {
-                w->state = MR_W_APPLY_WAIT;
-                w->index = rs->index;
-            } else {
-                w->state = MR_W_QUEUED; /* dropped by a leadership change: ask again */
-            }
-            return;
-        }
-}

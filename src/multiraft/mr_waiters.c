@@ -1,0 +1,274 @@
+/*
+ * mr_waiters.c — a group's pending requests (waiters) on this node: their list, in
+ * the order they were made, and their index by command id; completing them when
+ * their command applies, their read is served, their transfer is done, or their
+ * deadline passes.  What is proposed when is mr_request.c's concern.
+ *
+ * Every operation a round does per command is O(1) in the number of waiters: a
+ * waiter is appended at the tail (the head's prev is the tail) and unlinked in
+ * place, and an applied command finds its waiters through the index instead of
+ * comparing its id with every waiter's.  A group with thousands of concurrent
+ * requests on one node (a connection pool in front of it, or a leader holding the
+ * commands its followers forwarded) would otherwise pay for each command as many
+ * comparisons as there are waiters.  The passes that visit every waiter — service,
+ * ticks — remain, once per pass, not per command.
+ */
+#include "mr_internal.h"
+
+/* The waiters of one command id, first made first (->same).  Commands, membership
+ * changes and removals share a group's ids (a second request with an id waits for
+ * the first's entry), so one id may have several. */
+struct mr_waiting_id {
+    UT_hash_handle hh;
+    struct mr_waiter *first;
+    uint16_t len;
+    unsigned char id[];
+};
+
+static bool has_command_id(uint8_t kind)
+{
+    return kind == MR_REQ_COMMAND || kind == MR_REQ_CONF_CHANGE || kind == MR_REQ_REMOVE;
+}
+
+static struct mr_waiting_id *find_id(const struct mr_group *g, const unsigned char *cmd,
+                                     uint16_t cmd_len)
+{
+    struct mr_waiting_id *e = NULL;
+    if (g->x != NULL)
+        HASH_FIND(hh, g->x->waiting_ids, cmd, cmd_len, e);
+    return e;
+}
+
+bool mr_waiter_index(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    MR_HASH_CTX(n);
+    struct mr_waiting_id *e;
+    struct mr_waiter **pp;
+
+    if (!has_command_id(w->kind) || w->id_entry != NULL)
+        return true;
+    if ((e = find_id(g, w->cmd, w->cmd_len)) == NULL) {
+        struct mr_group_extra *x = mr_group_extra(n, g);
+        if (x == NULL || (e = mr_alloc(n, sizeof *e + w->cmd_len)) == NULL)
+            return false;
+        memset(e, 0, sizeof *e);
+        e->len = w->cmd_len;
+        if (w->cmd_len > 0)
+            memcpy(e->id, w->cmd, w->cmd_len);
+        HASH_ADD_KEYPTR(hh, x->waiting_ids, e->id, e->len, e);
+        if (mr_hash_oom) {
+            mr_free(n, e);
+            return false;
+        }
+    }
+    for (pp = &e->first; *pp != NULL; pp = &(*pp)->same)
+        ;
+    *pp = w;
+    w->same = NULL;
+    w->id_entry = e;
+    return true;
+}
+
+struct mr_waiter *mr_waiter_find(const struct mr_group *g, uint8_t kind,
+                                 const unsigned char *cmd, uint16_t cmd_len)
+{
+    struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
+    struct mr_waiter *w = e != NULL ? e->first : NULL;
+    while (w != NULL && w->kind != kind)
+        w = w->same;
+    return w;
+}
+
+static void unindex(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    MR_HASH_CTX(n);
+    struct mr_waiting_id *e = w->id_entry;
+    struct mr_waiter **pp;
+
+    if (e == NULL)
+        return;
+    for (pp = &e->first; *pp != NULL && *pp != w; pp = &(*pp)->same)
+        ;
+    if (*pp == w)
+        *pp = w->same;
+    w->id_entry = NULL;
+    w->same = NULL;
+    if (e->first == NULL) {
+        HASH_DEL(g->x->waiting_ids, e);
+        mr_free(n, e);
+    }
+}
+
+void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int result,
+                 raft_index index)
+{
+    struct mr_completion c;
+    if (w->internal)
+        return;
+    memset(&c, 0, sizeof c);
+    c.token = w->token;
+    c.result = result;
+    c.index = result == MR_OK ? index : 0;
+    c.group = g->id;
+    c.kind = w->kind;
+    (void)mr_vec_push(n, &n->completions, sizeof c, &c);
+}
+
+static void waiter_free(struct mr_node *n, struct mr_waiter *w)
+{
+    mr_free(n, w->data);
+    if (w->cmd != NULL && (w->data == NULL || w->cmd < w->data ||
+                           w->cmd >= w->data + w->data_len))
+        mr_free(n, w->cmd);
+    mr_free(n, w);
+}
+
+void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    struct mr_waiter *head = g->waiters;
+    unindex(n, g, w);
+    if (w == head) {
+        g->waiters = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev; /* the tail */
+    } else {
+        w->prev->next = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+        else
+            head->prev = w->prev; /* w was the tail */
+    }
+    waiter_free(n, w);
+}
+
+void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
+{
+    while (g->waiters != NULL) {
+        mr_complete(n, g, g->waiters, result, 0);
+        mr_waiter_unlink(n, g, g->waiters);
+    }
+}
+
+struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
+                                 uint64_t token, uint32_t deadline_ticks)
+{
+    struct mr_waiter *w = mr_alloc(n, sizeof *w), *head = g->waiters;
+    if (w == NULL)
+        return NULL;
+    memset(w, 0, sizeof *w);
+    w->kind = kind;
+    w->token = token;
+    w->deadline = deadline_ticks > 0 ? n->now + deadline_ticks : 0;
+    w->queued_at = n->now;
+    /* Appended at the tail: commands are proposed in the order they were made. */
+    if (head == NULL) {
+        g->waiters = w;
+        w->prev = w;
+    } else {
+        w->prev = head->prev;
+        head->prev->next = w;
+        head->prev = w;
+    }
+    return w;
+}
+
+bool mr_leader_is(const struct mr_group *g, mr_node_id node)
+{
+    raft_id l = raft_get_leader(g->raft);
+    return l != RAFT_NONE && mr_map_node(g, l) == node;
+}
+
+bool mr_waiters_tick(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_waiter *w, *next;
+    bool need = false;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->deadline != 0 && n->now >= w->deadline) {
+            mr_complete(n, g, w, MR_ETIMEOUT, 0);
+            mr_waiter_unlink(n, g, w);
+            continue;
+        }
+        if (w->state == MR_W_SENT && n->now >= w->retry_at) {
+            /* The leader may have dropped a forwarded proposal silently. */
+            w->state = MR_W_QUEUED;
+        }
+        if (w->state == MR_W_QUEUED || w->kind == MR_REQ_TRANSFER)
+            need = true;
+    }
+    if (g->n_boot > 0)
+        need = true;
+    return need;
+}
+
+void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
+{
+    (void)n;
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+        if (w->state == MR_W_SENT)
+            w->state = MR_W_QUEUED;
+}
+
+void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len)
+{
+    struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
+    struct mr_waiter *w = e != NULL ? e->first : NULL, *next;
+    for (; w != NULL; w = next) {
+        next = w->same;
+        if (w->kind == MR_REQ_COMMAND) {
+            /* Had a copy committed within the bound, this node would have applied it
+             * and completed the waiter — unless a snapshot skipped that part of the
+             * log (and a record past its bound need not travel in snapshots): then
+             * the outcome is unknown here, as after a timeout. */
+            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_ETIMEOUT : MR_EEXPIRED, 0);
+            mr_waiter_unlink(n, g, w);
+        }
+    }
+}
+
+void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index index)
+{
+    struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
+    struct mr_waiter *w = e != NULL ? e->first : NULL, *next;
+    /* Unlinking the last waiter of the id frees e: only waiters are kept. */
+    for (; w != NULL; w = next) {
+        next = w->same;
+        mr_complete(n, g, w, MR_OK, index);
+        mr_waiter_unlink(n, g, w);
+    }
+}
+
+void mr_waiters_progress(struct mr_node *n, struct mr_group *g)
+{
+    struct mr_waiter *w, *next;
+    raft_index applied = g->applied;
+    for (w = g->waiters; w != NULL; w = next) {
+        next = w->next;
+        if (w->kind == MR_REQ_TRANSFER && mr_leader_is(g, w->node)) {
+            mr_complete(n, g, w, MR_OK, 0);
+            mr_waiter_unlink(n, g, w);
+        } else if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
+                   applied >= w->index) {
+            mr_complete(n, g, w, MR_OK, w->index);
+            mr_waiter_unlink(n, g, w);
+        }
+    }
+}
+
+void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
+                           const struct raft_read_state *rs)
+{
+    (void)n;
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+        if (w->kind == MR_REQ_READ && w->read_ctx == rs->ctx && w->state == MR_W_SENT) {
+            if (rs->status == RAFT_OK) {
+                w->state = MR_W_APPLY_WAIT;
+                w->index = rs->index;
+            } else {
+                w->state = MR_W_QUEUED; /* dropped by a leadership change: ask again */
+            }
+            return;
+        }
+}

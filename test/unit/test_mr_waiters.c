@@ -1,0 +1,153 @@
+/*
+ * test_mr_waiters.c — a group with thousands of pending requests on one node
+ * (src/multiraft/mr_waiters.c): requests leave the list from its head, middle and
+ * tail as their deadlines pass, the rest complete exactly once when they apply,
+ * requests sharing a command id complete together with one index, and nothing is
+ * left behind (the group quiesces; AddressSanitizer sees every index entry freed).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define N_REQ 3000
+#define N_LATE 100 /* made after the timeouts, the last request's among them */
+#define TOKEN(i) (100000u + (uint64_t)(i))
+
+/* Request i: its command id, shared by the pairs i, i + 1 with i % 10 == 8 (a
+ * repeat of a command id while the first is still pending). */
+static void cmd_of(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "client-%06d", i % 10 == 9 ? i - 1 : i);
+}
+
+/* Every seventh request has a 20-tick deadline that passes while the leader is
+ * cut off: those leave the list wherever they stand in it. */
+static bool times_out(int i)
+{
+    return i % 7 == 3;
+}
+
+static void test_thousands_of_waiters_complete_once(void **state)
+{
+    struct mrc_cluster *c = mrc_new_one_group(11);
+    mr_node_id l;
+    char cmd[32];
+    struct mr_completion done;
+    raft_index index_of[N_REQ];
+    (void)state;
+
+    mrc_run(c, 50);
+    l = mrc_leader(c, 1, NULL);
+    assert_true(l != 0);
+    for (mr_node_id o = 1; o <= 3; o++)
+        if (o != l)
+            mrc_partition(c, l, o, true);
+    for (int i = 0; i < N_REQ; i++) {
+        cmd_of(i, cmd, sizeof cmd);
+        assert_int_equal(mr_propose(mrc_node(c, l), 1, TOKEN(i), cmd, strlen(cmd), "v", 1,
+                                    times_out(i) ? 20 : 0),
+                         MR_OK);
+        if (i % 500 == 0)
+            mrc_tick(c);
+    }
+    mrc_run(c, 25);
+    for (int i = 0; i < N_REQ; i++) {
+        bool completed = mrc_completion(c, l, TOKEN(i), &done);
+        assert_int_equal(completed, times_out(i));
+        if (completed)
+            assert_int_equal(done.result, MR_ETIMEOUT);
+    }
+
+    /* The list's tail left with the timeouts (2999 % 7 == 3): more are appended. */
+    for (int i = N_REQ; i < N_REQ + N_LATE; i++) {
+        snprintf(cmd, sizeof cmd, "late-%d", i);
+        assert_int_equal(mr_propose(mrc_node(c, l), 1, TOKEN(i), cmd, strlen(cmd), "v", 1, 0),
+                         MR_OK);
+    }
+
+    mrc_heal_all(c);
+    mrc_run(c, 400);
+    for (int i = N_REQ; i < N_REQ + N_LATE; i++) {
+        assert_true(mrc_completion(c, l, TOKEN(i), &done));
+        assert_int_equal(done.result, MR_OK);
+        assert_int_equal(mrc_completion_count(c, l, TOKEN(i)), 1);
+    }
+    for (int i = 0; i < N_REQ; i++) {
+        assert_int_equal(mrc_completion_count(c, l, TOKEN(i)), 1);
+        assert_true(mrc_completion(c, l, TOKEN(i), &done));
+        index_of[i] = done.index;
+        if (times_out(i))
+            continue;
+        assert_int_equal(done.result, MR_OK);
+        assert_true(done.index > 0);
+        if (i % 10 == 9 && !times_out(i - 1))
+            assert_int_equal(done.index, index_of[i - 1]);
+    }
+    /* Each id committed once, everywhere; distinct ids got distinct indexes. */
+    for (int i = 0; i < N_REQ; i += 97) {
+        cmd_of(i, cmd, sizeof cmd);
+        for (mr_node_id n = 1; n <= 3; n++)
+            assert_true(mrc_command_events(c, n, 1, cmd, strlen(cmd)) <= 1);
+        if (!times_out(i)) {
+            /* A member that caught up by a snapshot has the command's dedup
+             * record instead of its event. */
+            for (mr_node_id n = 1; n <= 3; n++)
+                assert_true(mrc_command_events(c, n, 1, cmd, strlen(cmd)) == 1 ||
+                            (mrc_snapshot_installed(c, n, 1) &&
+                             mrc_has_dedup(c, n, 1, cmd, strlen(cmd))));
+            for (int j = i + 1; j < N_REQ; j++)
+                if (!times_out(j) && j % 10 != 9)
+                    assert_true(index_of[j] != index_of[i] || j == i);
+        }
+    }
+    /* No waiter is left: the group falls asleep. */
+    mrc_run(c, 200);
+    {
+        struct mr_group_status st;
+        assert_int_equal(mr_group_status(mrc_node(c, l), 1, &st), MR_OK);
+        assert_true(st.quiesced);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A membership change and a command may share an id: the change's waiter and a
+ * later command's waiter both wait under it and complete with the change's index. */
+static void test_a_change_and_a_command_share_an_id(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 12);
+    struct mr_completion ch, cmd;
+    mr_node_id members[3] = {1, 2, 3};
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 60);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 10, MR_CHANGE_ADD_LEARNER, 4,
+                                            "shared", 6, NULL, 0, 0),
+                     MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 11, "shared", 6, "v", 1, 0), MR_OK);
+    mrc_run(c, 60);
+    assert_true(mrc_completion(c, 1, 10, &ch));
+    assert_true(mrc_completion(c, 1, 11, &cmd));
+    assert_int_equal(ch.result, MR_OK);
+    assert_int_equal(cmd.result, MR_OK);
+    assert_int_equal(cmd.index, ch.index);
+    assert_int_equal(mrc_command_events(c, 1, 1, "shared", 6), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thousands_of_waiters_complete_once),
+        cmocka_unit_test(test_a_change_and_a_command_share_an_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
