@@ -374,50 +374,18 @@ worker_report_unreachable(int32 node_id, void *arg)
 		(void) mr_report_unreachable(worker_node, (mr_node_id) node_id);
 }
 
-static void
-status_from(const struct mr_group_status *st, MultiraftGroupStatus *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->group_id = (int64) st->group;
-	out->node_id = (int32) st->node_id;
-	out->replica_id = (int64) st->replica_id;
-	if (st->is_learner)
-		out->role = MR_ROLE_LEARNER;
-	else if (st->role == RAFT_LEADER)
-		out->role = MR_ROLE_LEADER;
-	else if (st->role == RAFT_CANDIDATE || st->role == RAFT_PRE_CANDIDATE)
-		out->role = MR_ROLE_CANDIDATE;
-	else
-		out->role = MR_ROLE_FOLLOWER;
-	out->term = st->term;
-	out->leader_node_id = (int32) st->leader_node;
-	out->commit_index = st->commit;
-	out->applied_index = st->applied;
-	out->first_index = st->first_index;
-	out->last_index = st->last_index;
-	out->nvoters = (int) Min(st->n_voters, MR_MAX_MEMBERS);
-	for (int i = 0; i < out->nvoters; i++)
-		out->voters[i] = (int32) st->voters[i];
-	out->nlearners = (int) Min(st->n_learners, MR_MAX_MEMBERS);
-	for (int i = 0; i < out->nlearners; i++)
-		out->learners[i] = (int32) st->learners[i];
-	out->quiesced = st->quiesced;
-}
-
 void
 worker_publish_groups(const mr_group_id *groups, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 	{
 		struct mr_group_status st;
-		MultiraftGroupStatus row;
 
 		if (i > 0 && groups[i] == groups[i - 1])
 			continue;
 		if (worker_node != NULL && mr_group_status(worker_node, groups[i], &st) == MR_OK)
 		{
-			status_from(&st, &row);
-			if (!status_publish(&row))
+			if (!status_publish_mr(&st))
 				elog(WARNING, "multiraft: status of group " UINT64_FORMAT " not published (multiraft.max_groups reached)",
 					 (uint64) groups[i]);
 		}
@@ -429,10 +397,7 @@ worker_publish_groups(const mr_group_id *groups, size_t n)
 static int
 publish_one(void *arg, const struct mr_group_status *st)
 {
-	MultiraftGroupStatus row;
-
-	status_from(st, &row);
-	(void) status_publish(&row);
+	(void) status_publish_mr(st);
 	return 0;
 }
 
