@@ -140,10 +140,6 @@ extern bool requests_complete(uint64 token, MultiraftResult result, uint64 index
 extern MultiraftResult requests_result_from_mr(int mr_result);
 extern bool requests_complete_mr(uint64 token, int mr_result, uint64 index);
 
-/* Whether a backend still waits for the request with that token (the worker may
- * skip work for requests nobody waits for any more). */
-extern bool requests_is_waiting(uint64 token);
-
 /* ---- shared memory (shmem.c part table) and introspection ---- */
 
 extern Size requests_shmem_size(void);

@@ -258,18 +258,3 @@ requests_complete_mr(uint64 token, int mr_result, uint64 index)
 							 mr_result_detail(mr_result));
 }
 
-bool
-requests_is_waiting(uint64 token)
-{
-	RequestsShared *rs = rshared();
-	int			slot_no = (int) (token & 0xffffffff) - 1;
-	bool		waiting;
-
-	if (slot_no < 0 || slot_no >= rs->nslots)
-		return false;
-	LWLockAcquire(rlock(), LW_SHARED);
-	waiting = rs->slots[slot_no].generation == (uint32) (token >> 32) &&
-		rs->slots[slot_no].state == SLOT_TAKEN && !rs->slots[slot_no].abandoned;
-	LWLockRelease(rlock());
-	return waiting;
-}

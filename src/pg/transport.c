@@ -500,14 +500,6 @@ transport_shutdown(void)
 /* ---------------------------------------------------------------- introspection */
 
 bool
-transport_peer_connected(int32 node_id)
-{
-	Peer	   *p = find_peer(node_id);
-
-	return p != NULL && p->state == PEER_LINK_CONNECTED;
-}
-
-bool
 transport_peer_registered(int32 node_id)
 {
 	return find_peer(node_id) != NULL;

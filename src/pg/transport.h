@@ -38,7 +38,5 @@ extern void transport_take_unreachable(void (*fn) (int32 node_id, void *arg), vo
  * transport_reload_nodes().
  */
 extern bool transport_reload_needed(void);
-/* Whether the link to node_id is up now (worker process only). */
-extern bool transport_peer_connected(int32 node_id);
 
 #endif
