@@ -257,4 +257,3 @@ requests_complete_mr(uint64 token, int mr_result, uint64 index)
 	return requests_complete(token, requests_result_from_mr(mr_result), index,
 							 mr_result_detail(mr_result));
 }
-
