@@ -42,6 +42,12 @@ mr_rate() {
     [ -n "${a[$3:$4]:-}" ] && [ -n "${b[$3:$4]:-}" ] || { echo null; return; }
     calc "(${b[$3:$4]} - ${a[$3:$4]}) / (${b[$3:t]} - ${a[$3:t]})" 2
 }
+# A counter's increase between two snapshots (null if either lacks it).
+mr_delta() {
+    local -n a=$1 b=$2
+    [ -n "${a[$3:$4]:-}" ] && [ -n "${b[$3:$4]:-}" ] || { echo null; return; }
+    echo $(( ${b[$3:$4]} - ${a[$3:$4]} ))
+}
 # Worker CPU between two snapshots, % of one core.
 mr_cpu_pct() {
     local -n a=$1 b=$2
@@ -132,10 +138,13 @@ mr_wait_groups() {  # N TIMEOUT_S
 # (runnable, not running: the CPU it is on is saturated, though the machine may not
 # be), and, over all nodes, how many storage batches (one transaction of the worker
 # each) ran, how many of them waited for a WAL flush (votes and appends; applying
-# alone needs none), and how many entries each batch and each flush carried.
+# alone needs none), how many entries each batch and each flush carried, and how
+# many snapshots were sent: under load, a member that falls behind the leader's
+# log gets one, and skips the events (and its waiting commands the outcome) of
+# the entries it covers (bench/ANALYSES.md, sixteenth analysis).
 per() { [ "$(calc "$2 > 0" 0)" = 1 ] && calc "$1 / $2" 2 || echo null; }
 mr_load_figures() {  # TAG
-    local k cpu worst=0 wait wworst=0 b=0 f=0 e=0 x
+    local k cpu worst=0 wait wworst=0 b=0 f=0 e=0 snaps=0 x
     for k in 1 2 3; do
         cpu=$(mr_cpu_pct s0 s1 "$k")
         [ "$cpu" != null ] && worst=$(calc "($cpu > $worst) ? $cpu : $worst" 2)
@@ -144,6 +153,7 @@ mr_load_figures() {  # TAG
         x=$(mr_rate s0 s1 "$k" batches_written); [ "$x" != null ] && b=$(calc "$b + $x" 2)
         x=$(mr_rate s0 s1 "$k" batches_flushed); [ "$x" != null ] && f=$(calc "$f + $x" 2)
         x=$(mr_rate s0 s1 "$k" entries_appended); [ "$x" != null ] && e=$(calc "$e + $x" 2)
+        x=$(mr_delta s0 s1 "$k" snapshots_sent); [ "$x" != null ] && snaps=$((snaps + x))
     done
     rec "submit_worker_cpu_pct_$1" "$worst"
     rec "submit_worker_wait_pct_$1" "$wworst"
@@ -151,7 +161,8 @@ mr_load_figures() {  # TAG
     rec "submit_entries_per_batch_$1" "$(per "$e" "$b")"
     rec "submit_flushes_per_s_$1" "$f"
     rec "submit_entries_per_flush_$1" "$(per "$e" "$f")"
-    MR_LOAD_NOTE="busiest worker ${worst}% CPU, a worker waiting for a CPU up to ${wworst}% of the time, $b batches/s, $(per "$e" "$b") entries/batch, $(per "$e" "$f") entries/flush"
+    rec "submit_snapshots_sent_$1" "$snaps"
+    MR_LOAD_NOTE="busiest worker ${worst}% CPU, a worker waiting for a CPU up to ${wworst}% of the time, $b batches/s, $(per "$e" "$b") entries/batch, $(per "$e" "$f") entries/flush, $snaps snapshots sent"
 }
 
 # A new, empty cluster (the installed extension, already built).

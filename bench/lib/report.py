@@ -188,15 +188,16 @@ if diag:
     md += ["", "Where multiraft's time went in each load run (all nodes; storage batch = one "
            "transaction of the worker; flush = one that waited for its WAL flush):", "",
            "| clients | groups | tx/s | busiest worker CPU % | longest worker wait for a CPU, % "
-           "| storage batches/s | entries per batch | entries per flush |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| storage batches/s | entries per batch | entries per flush | snapshots sent |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c, g in diag:
         md.append(f"| {c} | {g} | {fmt(figures.get(f'submit_tps_c{c}_g{g}'), 0)} "
                   f"| {fmt(figures.get(f'submit_worker_cpu_pct_c{c}_g{g}'), 1)} "
                   f"| {fmt(figures.get(f'submit_worker_wait_pct_c{c}_g{g}'), 1)} "
                   f"| {fmt(figures.get(f'submit_batches_per_s_c{c}_g{g}'), 0)} "
                   f"| {fmt(figures.get(f'submit_entries_per_batch_c{c}_g{g}'), 2)} "
-                  f"| {fmt(figures.get(f'submit_entries_per_flush_c{c}_g{g}'), 2)} |")
+                  f"| {fmt(figures.get(f'submit_entries_per_flush_c{c}_g{g}'), 2)} "
+                  f"| {fmt(figures.get(f'submit_snapshots_sent_c{c}_g{g}'), 0)} |")
 
 def kernel_key(system, g, c, name):
     return f"pg_syncrep_{name}_per_tx_c{c}" if system == "pg_syncrep" else f"submit_{name}_per_tx_c{c}_g{g}"

@@ -362,6 +362,14 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
 
 /* ------------------------------------------------------------ compaction */
 
+/* Whether the node of g's replica `id` is alive: heard from, and not silent for
+ * dead_ticks (mr_peer.c). */
+static bool member_alive(const struct mr_node *n, const struct mr_group *g, raft_id id)
+{
+    const struct mr_peer *p = mr_peer_find(n, mr_map_node(g, id));
+    return p != NULL && p->heard && !p->dead;
+}
+
 void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
 {
     raft_index applied = g->applied;
@@ -384,17 +392,30 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
          * events of the entries it covers). */
         limit = applied > n->cfg.log_retention ? applied - n->cfg.log_retention : 0;
     } else {
-        /* Keep what a member still needs, up to the retention limit (beyond it the
-         * member gets a snapshot). */
+        /* Keep what each member still needs, up to the retention window (beyond it
+         * the member gets a snapshot) — or past it for a member whose node is
+         * alive, as long as what is kept for it fits in log_retention_bytes.  Such
+         * a member is only slow (a descheduled worker, a WAL segment being made:
+         * at 20,000 commands/s the window is 50 ms), and a snapshot would cost it
+         * the events of the entries it covers, and the commands waiting there
+         * their outcome (their index is known only from the entry). */
+        raft_index floor = applied > n->cfg.log_retention ? applied - n->cfg.log_retention : 0;
         size_t np = raft_progress_count(g->raft);
         for (size_t i = 0; i < np; i++) {
             struct raft_progress_info pi;
-            if (raft_progress_at(g->raft, i, &pi) == RAFT_OK && pi.id != g->replica_id &&
-                pi.match < limit)
-                limit = pi.match;
+            raft_index keep;
+            if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id ||
+                pi.match >= limit)
+                continue;
+            keep = pi.match;
+            if (keep < floor && !(member_alive(n, g, pi.id) &&
+                                  raft_memory_storage_size(g->ms, keep + 1, applied + 1,
+                                                           n->cfg.log_retention_bytes) <=
+                                      n->cfg.log_retention_bytes))
+                keep = floor;
+            if (keep < limit)
+                limit = keep;
         }
-        if (applied > n->cfg.log_retention && limit < applied - n->cfg.log_retention)
-            limit = applied - n->cfg.log_retention;
     }
     if (limit <= g->log_start_index)
         return;

@@ -38,6 +38,8 @@ static void fill_defaults(struct mr_config *c)
         c->compact_threshold = 64;
     if (c->log_retention == 0)
         c->log_retention = 1000;
+    if (c->log_retention_bytes == 0)
+        c->log_retention_bytes = 8u << 20;
 }
 
 struct mr_node *mr_node_new(const struct mr_config *cfg, int *rc)

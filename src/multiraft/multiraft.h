@@ -221,6 +221,10 @@ struct mr_config {
     uint32_t log_retention;         /* 0 = 1000: entries kept for lagging members
                                        (and by followers, for when they lead);
                                        beyond that a member gets a snapshot */
+    uint64_t log_retention_bytes;   /* 0 = 8 MiB: a leader keeps every entry a
+                                       member lacks whose node is alive (not silent
+                                       for dead_ticks) while the entries it keeps
+                                       for it hold at most this many bytes */
     uint64_t max_size_per_msg;      /* 0 = core default (1 MiB) */
     uint32_t max_inflight_msgs;     /* 0 = core default (64) */
     uint32_t batch_hold_ticks;      /* 0 = 2: a new command waits (at most this

@@ -145,6 +145,19 @@ static int ms_entries(void *user, raft_index lo, raft_index hi, uint64_t max_byt
     return RAFT_OK;
 }
 
+uint64_t raft_memory_storage_size(const struct raft_memory_storage *ms, raft_index lo,
+                                  raft_index hi, uint64_t limit)
+{
+    uint64_t bytes = 0;
+    if (lo <= ms->ci)
+        lo = ms->ci + 1;
+    if (hi > ms->ci + ms->n + 1)
+        hi = ms->ci + ms->n + 1;
+    for (raft_index i = lo; i < hi && bytes <= limit; i++)
+        bytes += ms->ents[i - ms->ci - 1].e.len;
+    return bytes;
+}
+
 static int ms_snapshot(void *user, struct raft_snapshot *out)
 {
     struct raft_memory_storage *ms = user;

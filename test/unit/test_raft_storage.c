@@ -70,9 +70,41 @@ static void test_suite_detects_broken_storage(void **state)
     assert_true(reported >= failures);
 }
 
+/* raft_memory_storage_size: the bytes of the entries held in a range, clipped to
+ * what is held, counting no further than just past the limit. */
+static void test_memory_storage_size(void **state)
+{
+    struct raft_memory_storage *ms = raft_memory_storage_new(NULL);
+    struct raft_entry e[5];
+    static const char data[] = "0123456789";
+    struct raft_conf_state cs;
+    raft_id voter = 1;
+    (void)state;
+    memset(&cs, 0, sizeof cs);
+    cs.voters = &voter;
+    cs.n_voters = 1;
+    assert_int_equal(raft_memory_storage_bootstrap(ms, &cs), RAFT_OK);
+    memset(e, 0, sizeof e);
+    for (int i = 0; i < 5; i++) { /* indexes 2..6 of 1..5 bytes */
+        e[i].index = 2 + (raft_index)i;
+        e[i].term = 1;
+        e[i].data = (void *)data;
+        e[i].len = (uint32_t)(i + 1);
+    }
+    assert_int_equal(raft_memory_storage_append(ms, e, 5), RAFT_OK);
+    assert_int_equal(raft_memory_storage_size(ms, 2, 7, 100), 15);
+    assert_int_equal(raft_memory_storage_size(ms, 4, 6, 100), 3 + 4);
+    assert_int_equal(raft_memory_storage_size(ms, 0, 100, 100), 15); /* clipped */
+    assert_int_equal(raft_memory_storage_size(ms, 6, 6, 100), 0);
+    /* Stops once past the limit: 1 + 2 + 3 > 5. */
+    assert_int_equal(raft_memory_storage_size(ms, 2, 7, 5), 6);
+    raft_memory_storage_free(ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_storage_size),
         cmocka_unit_test(test_memory_storage_conforms),
         cmocka_unit_test(test_suite_detects_broken_storage),
     };
