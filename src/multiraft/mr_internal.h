@@ -478,7 +478,7 @@ bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
 /* A copy of generated-id command cmd reached the log past its bound: completes its
- * waiters (MR_EEXPIRED, or MR_ETIMEOUT when the outcome is unknown here). */
+ * waiters (MR_EEXPIRED, or MR_EUNKNOWN when the outcome is unknown here). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len);
 /* Completes requests that match the applied command id. */

@@ -370,6 +370,7 @@ const char *mr_strerror(int rc)
     case MR_ESTORAGE: return "storage callback failed";
     case MR_ECORRUPT: return "corrupt state";
     case MR_EEXPIRED: return "command expired before it committed";
+    case MR_EUNKNOWN: return "timed out: outcome unknown after a snapshot";
     default: return "unknown error";
     }
 }

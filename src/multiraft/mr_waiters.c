@@ -220,8 +220,8 @@ void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned ch
             /* Had a copy committed within the bound, this node would have applied it
              * and completed the waiter — unless a snapshot skipped that part of the
              * log (and a record past its bound need not travel in snapshots): then
-             * the outcome is unknown here, as after a timeout. */
-            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_ETIMEOUT : MR_EEXPIRED, 0);
+             * the outcome is unknown here (reported as a timeout). */
+            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_EUNKNOWN : MR_EEXPIRED, 0);
             mr_waiter_unlink(n, g, w);
         }
     }

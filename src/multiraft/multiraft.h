@@ -167,8 +167,11 @@ enum {
     MR_ETOOBIG = -12,        /* command id / payload too large                       */
     MR_ESTORAGE = -13,       /* a storage callback failed                            */
     MR_ECORRUPT = -14,       /* undecodable restore data                             */
-    MR_EEXPIRED = -15        /* a generated-id command reached the log past its bound:
+    MR_EEXPIRED = -15,       /* a generated-id command reached the log past its bound:
                                 it was not applied and never will be               */
+    MR_EUNKNOWN = -16        /* "timed out": the outcome is unknown here — a snapshot
+                                covered the part of the log where a generated-id
+                                command may have applied (it may have committed)   */
 };
 
 /* Static message for a code; contains the SPEC.md phrases ("raft group deleted",

@@ -230,14 +230,22 @@ report_stopped(const MultiraftRequest *req, const char *detail)
 			 errhint("The command may still commit; the worker restarts automatically.")));
 }
 
+/* The caller's timeout passed, or (with a detail) the worker knows the outcome
+ * cannot be learned here any more: either way the command may have committed. */
 static void
 report_timed_out(const MultiraftRequest *req, const char *detail)
 {
+	if (detail && detail[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("multiraft.%s on group " INT64_FORMAT " timed out: its outcome is unknown on this node",
+						request_name(req->type), req->group_id),
+				 errdetail_internal("%s", detail),
+				 errhint("The command may have committed.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_QUERY_CANCELED),
 			 errmsg("multiraft.%s on group " INT64_FORMAT " timed out after %d ms",
 					request_name(req->type), req->group_id, req->timeout_ms),
-			 detail && detail[0] ? errdetail_internal("%s", detail) : 0,
 			 errhint("The command may still commit.")));
 }
 

@@ -210,6 +210,7 @@ requests_result_from_mr(int mr_result)
 		case MR_ESTOPPED:
 			return MR_RESULT_STOPPED;
 		case MR_ETIMEOUT:
+		case MR_EUNKNOWN:
 			return MR_RESULT_TIMED_OUT;
 		case MR_EEXPIRED:
 			return MR_RESULT_EXPIRED;
@@ -246,6 +247,8 @@ mr_result_detail(int mr_result)
 			return "a storage error in the worker";
 		case MR_ECORRUPT:
 			return "stored raft state could not be decoded";
+		case MR_EUNKNOWN:
+			return "This node caught up by a snapshot that covered the part of the log where the command would have applied: whether it committed is unknown here.";
 		default:
 			return NULL;
 	}
