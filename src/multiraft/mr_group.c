@@ -362,14 +362,6 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
 
 /* ------------------------------------------------------------ compaction */
 
-/* Whether the node of g's replica `id` is alive: heard from, and not silent for
- * dead_ticks (mr_peer.c). */
-static bool member_alive(const struct mr_node *n, const struct mr_group *g, raft_id id)
-{
-    const struct mr_peer *p = mr_peer_find(n, mr_map_node(g, id));
-    return p != NULL && p->heard && !p->dead;
-}
-
 void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
 {
     raft_index applied = g->applied;
@@ -408,7 +400,7 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
                 pi.match >= limit)
                 continue;
             keep = pi.match;
-            if (keep < floor && !(member_alive(n, g, pi.id) &&
+            if (keep < floor && !(mr_node_alive(n, mr_map_node(g, pi.id)) &&
                                   raft_memory_storage_size(g->ms, keep + 1, applied + 1,
                                                            n->cfg.log_retention_bytes) <=
                                       n->cfg.log_retention_bytes))

@@ -427,6 +427,8 @@ void mr_storage_release(struct mr_group *g);
 
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id);   /* creates */
 struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id);
+/* Whether another node is alive here: heard from, and not silent for dead_ticks. */
+bool mr_node_alive(const struct mr_node *n, mr_node_id id);
 /* Routes one outgoing core message of g (copied shallowly, batch-owned). */
 void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m,
                       bool early);

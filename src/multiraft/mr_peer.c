@@ -16,6 +16,12 @@ struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id)
     return NULL;
 }
 
+bool mr_node_alive(const struct mr_node *n, mr_node_id id)
+{
+    const struct mr_peer *p = mr_peer_find(n, id);
+    return p != NULL && p->heard && !p->dead;
+}
+
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id)
 {
     struct mr_peer *p = mr_peer_find(n, id);

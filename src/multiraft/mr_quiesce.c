@@ -134,13 +134,7 @@ static bool quorum_alive(const struct mr_node *n, const struct mr_group *g)
     raft_get_conf_state(g->raft, &cs);
     for (uint32_t i = 0; i < cs.n_voters; i++) {
         mr_node_id node = mr_map_node(g, cs.voters[i]);
-        const struct mr_peer *p;
-        if (node == n->cfg.node_id) {
-            alive++;
-            continue;
-        }
-        p = mr_peer_find(n, node);
-        if (p != NULL && p->heard && !p->dead)
+        if (node == n->cfg.node_id || mr_node_alive(n, node))
             alive++;
     }
     return alive >= cs.n_voters / 2 + 1;
