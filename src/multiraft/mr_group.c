@@ -134,6 +134,8 @@ void mr_group_destroy(struct mr_node *n, struct mr_group *g)
     mr_sessions_free(n, g);
     mr_free(n, g->map);
     mr_free(n, g->boot);
+    if (g->x != NULL)
+        n->retained -= g->x->retained;
     mr_free(n, g->x);
     mr_free(n, g);
 }
@@ -253,7 +255,7 @@ struct mr_group_extra *mr_group_extra(struct mr_node *n, struct mr_group *g)
 void mr_group_extra_release(struct mr_node *n, struct mr_group *g)
 {
     if (g->x == NULL || (g->flags & MR_G_QREQ) || g->x->campaign_at != 0 ||
-        g->x->waiting_ids != NULL)
+        g->x->waiting_ids != NULL || g->x->retained != 0)
         return;
     mr_free(n, g->x);
     g->x = NULL;
@@ -362,6 +364,33 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
 
 /* ------------------------------------------------------------ compaction */
 
+/* Records what g keeps past its retention window (node->retained sums it). */
+static void set_retained(struct mr_node *n, struct mr_group *g, uint64_t bytes)
+{
+    uint64_t had = g->x != NULL ? g->x->retained : 0;
+    if (bytes == had || (bytes != 0 && mr_group_extra(n, g) == NULL))
+        return;
+    n->retained = n->retained - had + bytes;
+    g->x->retained = bytes;
+}
+
+/* Whether a leader may keep entries keep+1 .. applied for a member whose node is
+ * alive, past the window that ends at floor: they hold at most
+ * log_retention_bytes, and what the node's groups keep past their windows stays
+ * within log_retention_bytes_total.  *past: the bytes of keep+1 .. floor. */
+static bool retention_fits(struct mr_node *n, struct mr_group *g, raft_index keep,
+                           raft_index floor, raft_index applied, uint64_t *past)
+{
+    uint64_t cap = n->cfg.log_retention_bytes;
+    uint64_t others = n->retained - (g->x != NULL ? g->x->retained : 0);
+    uint64_t below = raft_memory_storage_size(g->ms, keep + 1, floor + 1, cap);
+    if (below > cap || others + below > n->cfg.log_retention_bytes_total ||
+        below + raft_memory_storage_size(g->ms, floor + 1, applied + 1, cap - below) > cap)
+        return false;
+    *past = below;
+    return true;
+}
+
 void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
 {
     raft_index applied = g->applied;
@@ -371,7 +400,10 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
     struct raft_conf_state cs;
     struct raft_storage st;
     raft_term t = 0;
+    uint64_t past = 0; /* bytes kept past the window */
 
+    if (quiescing || raft_get_role(g->raft) != RAFT_LEADER)
+        set_retained(n, g, 0); /* what it kept goes below (or at the next compaction) */
     if (applied <= g->log_start_index || last < first || g->ms == NULL)
         return;
     if (!quiescing && last - first + 1 <= n->cfg.compact_threshold)
@@ -386,28 +418,35 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
     } else {
         /* Keep what each member still needs, up to the retention window (beyond it
          * the member gets a snapshot) — or past it for a member whose node is
-         * alive, as long as what is kept for it fits in log_retention_bytes.  Such
-         * a member is only slow (a descheduled worker, a WAL segment being made:
-         * at 20,000 commands/s the window is 50 ms), and a snapshot would cost it
-         * the events of the entries it covers, and the commands waiting there
-         * their outcome (their index is known only from the entry). */
+         * alive, as long as what is kept for it fits in log_retention_bytes, and
+         * what the node keeps past its groups' windows in log_retention_bytes_total
+         * (a node slow in many busy groups must not make their leaders' nodes run
+         * out of memory).  Such a member is only slow (a descheduled worker, a WAL
+         * segment being made: at 20,000 commands/s the window is 50 ms), and a
+         * snapshot would cost it the events of the entries it covers, and the
+         * commands waiting there their outcome (their index is known only from the
+         * entry). */
         raft_index floor = applied > n->cfg.log_retention ? applied - n->cfg.log_retention : 0;
         size_t np = raft_progress_count(g->raft);
         for (size_t i = 0; i < np; i++) {
             struct raft_progress_info pi;
             raft_index keep;
+            uint64_t bytes = 0;
             if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.id == g->replica_id ||
                 pi.match >= limit)
                 continue;
             keep = pi.match;
             if (keep < floor && !(mr_node_alive(n, mr_map_node(g, pi.id)) &&
-                                  raft_memory_storage_size(g->ms, keep + 1, applied + 1,
-                                                           n->cfg.log_retention_bytes) <=
-                                      n->cfg.log_retention_bytes))
+                                  retention_fits(n, g, keep, floor, applied, &bytes)))
                 keep = floor;
-            if (keep < limit)
+            if (keep < limit) {
                 limit = keep;
+                past = bytes; /* the lowest keep holds the most */
+            }
         }
+        set_retained(n, g, past);
+        if (past != 0 && (g->x == NULL || g->x->retained != past) && limit < floor)
+            limit = floor; /* could not record it: keep only the window */
     }
     if (limit <= g->log_start_index)
         return;

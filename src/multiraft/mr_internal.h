@@ -125,6 +125,10 @@ struct mr_group_extra {
     /* The group's waiters by command id (mr_waiters.c): a group with waiters does
      * not quiesce, so this is here only while the group is active. */
     struct mr_waiting_id *waiting_ids; /* uthash */
+    /* Bytes this leader keeps past the retention window for lagging members
+     * (mr_group_compact); summed in node->retained.  Such a group has a member
+     * behind, so it does not quiesce. */
+    uint64_t retained;
 };
 
 struct mr_group {
@@ -283,6 +287,7 @@ struct mr_node {
     struct mr_vec gone;         /* struct mr_group *: freed at advance */
     struct mr_counters c;
     mr_group_id last_conflict;   /* group of the last counted conflict (mr_receive.c) */
+    uint64_t retained;           /* sum of the groups' x->retained */
 };
 
 /* --------------------------------------------------------------- mr_util.c */

@@ -40,6 +40,8 @@ static void fill_defaults(struct mr_config *c)
         c->log_retention = 1000;
     if (c->log_retention_bytes == 0)
         c->log_retention_bytes = 8u << 20;
+    if (c->log_retention_bytes_total == 0)
+        c->log_retention_bytes_total = 256u << 20;
 }
 
 struct mr_node *mr_node_new(const struct mr_config *cfg, int *rc)
@@ -498,6 +500,11 @@ static const struct {
 mr_group_id mr_last_conflict(const struct mr_node *n)
 {
     return n->last_conflict;
+}
+
+uint64_t mr_retained_bytes(const struct mr_node *n)
+{
+    return n->retained;
 }
 
 size_t mr_counter_count(void)

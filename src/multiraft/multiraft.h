@@ -228,6 +228,11 @@ struct mr_config {
                                        member lacks whose node is alive (not silent
                                        for dead_ticks) while the entries it keeps
                                        for it hold at most this many bytes */
+    uint64_t log_retention_bytes_total; /* 0 = 256 MiB: node-wide cap on what its
+                                       leaders keep past log_retention entries
+                                       (the sum of the above over groups): past
+                                       it, members lagging that far get a
+                                       snapshot, as if their node were silent */
     uint64_t max_size_per_msg;      /* 0 = core default (1 MiB) */
     uint32_t max_inflight_msgs;     /* 0 = core default (64) */
     uint32_t batch_hold_ticks;      /* 0 = 2: a new command waits (at most this
@@ -681,6 +686,9 @@ struct mr_counters {
 void mr_get_counters(const struct mr_node *n, struct mr_counters *out);
 /* The group of the last message counted in `conflicts`; 0 if none was. */
 mr_group_id mr_last_conflict(const struct mr_node *n);
+/* The bytes of entries this node's groups keep past log_retention for members
+ * that are alive but lag (bounded by log_retention_bytes_total). */
+uint64_t mr_retained_bytes(const struct mr_node *n);
 /* The counters as (name, value) rows for a stats view: i in [0, mr_counter_count()). */
 size_t mr_counter_count(void);
 const char *mr_counter_name(size_t i);

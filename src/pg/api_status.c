@@ -145,6 +145,7 @@ multiraft_stats(PG_FUNCTION_ARGS)
 	starts = multiraft_shared->worker_starts;
 	LWLockRelease(multiraft_shared->lock);
 	put_stat(rsinfo, "groups", status_group_count());
+	put_stat(rsinfo, "log_bytes_retained", (int64) status_retained_get());
 	put_stat(rsinfo, "requests_in_progress", requests_in_use());
 	put_stat(rsinfo, "request_slots", requests_capacity());
 	put_stat(rsinfo, "worker_starts", (int64) starts);

@@ -29,6 +29,7 @@ typedef struct StatusShared
 	uint32		nbuckets;		/* power of two */
 	int			count;			/* rows in use */
 	pg_atomic_uint64 counters[MR_CTR_COUNT_];
+	pg_atomic_uint64 retained;	/* gauge: status_retained_set */
 } StatusShared;
 
 void	   *multiraft_status_area = NULL;
@@ -99,6 +100,7 @@ status_shmem_init(void *area)
 	sh->count = 0;
 	for (int i = 0; i < MR_CTR_COUNT_; i++)
 		pg_atomic_init_u64(&sh->counters[i], 0);
+	pg_atomic_init_u64(&sh->retained, 0);
 }
 
 static inline StatusShared *
@@ -276,6 +278,7 @@ status_clear(void)
 	memset(buckets(sh), 0, sh->nbuckets * sizeof(int32));
 	sh->count = 0;
 	LWLockRelease(multiraft_lock(MR_LOCK_STATUS));
+	pg_atomic_write_u64(&sh->retained, 0);
 }
 
 bool
@@ -353,6 +356,18 @@ status_counter_add(MultiraftCounter c, uint64 delta)
 {
 	Assert(c >= 0 && c < MR_CTR_COUNT_);
 	pg_atomic_fetch_add_u64(&shared()->counters[c], delta);
+}
+
+void
+status_retained_set(uint64 bytes)
+{
+	pg_atomic_write_u64(&shared()->retained, bytes);
+}
+
+uint64
+status_retained_get(void)
+{
+	return pg_atomic_read_u64(&shared()->retained);
 }
 
 uint64

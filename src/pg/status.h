@@ -89,10 +89,14 @@ extern bool status_publish(const MultiraftGroupStatus *s);
 extern bool status_publish_mr(const struct mr_group_status *st);
 /* Drop the row of group_id, if any. */
 extern void status_remove(int64 group_id);
-/* Drop every row (a worker starting afresh republishes what it loads). */
+/* Drop every row and zero the gauges (a worker starting afresh republishes
+ * what it loads). */
 extern void status_clear(void);
 
 extern void status_counter_add(MultiraftCounter c, uint64 delta);
+/* The log bytes the worker's leaders keep past the retention window for lagging
+ * members (mr_retained_bytes): a gauge, set at every publication. */
+extern void status_retained_set(uint64 bytes);
 
 /* ---- readers ---- */
 
@@ -104,6 +108,7 @@ extern int	status_group_count(void);
 /* Copy every row into a palloc'd array; returns the count. */
 extern int	status_snapshot(MultiraftGroupStatus **rows);
 extern uint64 status_counter_get(MultiraftCounter c);
+extern uint64 status_retained_get(void);
 extern const char *status_counter_name(MultiraftCounter c);
 extern const char *status_role_name(MultiraftRole role);
 

@@ -487,4 +487,5 @@ worker_publish_counters(void)
 						   DELTA(heartbeats_received) + DELTA(heartbeat_resps_received));
 #undef DELTA
 	last_counters = c;
+	status_retained_set(mr_retained_bytes(worker_node));
 }

@@ -38,6 +38,9 @@ is(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 1 AND log_index <= $
 is(sql("SELECT coalesce(count(*) = max(log_index) - min(log_index) + 1, true) FROM multiraft.log WHERE group_id = 1"), 't',
 	'the remaining log has no holes');
 ok(poll_until($node, "SELECT first_index > 1 FROM multiraft.status(1)", 't'), 'status first_index moves');
+# No member lags: nothing is kept past the retention window (a gauge of stats).
+is(sql("SELECT value FROM multiraft.stats WHERE name = 'log_bytes_retained'"), '0',
+	'nothing kept past the retention window');
 
 # The compacted group restarts from its log start and carries on.
 $node->stop('fast');
