@@ -182,8 +182,10 @@ bool mr_conf_request_decode(const void *data, size_t len,
 }
 
 /* Version 1 had no sessions (read as none); versions 1 and 2 had no conf_seen
- * (read as 0: nothing known, mr_receive.c's replica_removed() is conservative). */
-#define MR_STATE_VERSION 3
+ * (read as 0: nothing known, mr_receive.c's replica_removed() is conservative);
+ * versions 1 to 3 had no incarnation (read as 0: unknown, messages of any
+ * incarnation are taken, as before). */
+#define MR_STATE_VERSION 4
 
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 {
@@ -193,7 +195,7 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf)
 {
-    size_t fixed = 1 + 8 + 8 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
+    size_t fixed = 1 + 8 + 8 + 4 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
     unsigned char *p = buf;
     if (sessions == NULL)
         sessions_len = mr_sessions_encode(g, NULL);
@@ -204,6 +206,8 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
     p += 8;
     mr_put_u64(p, g->conf_seen);
     p += 8;
+    mr_put_u32(p, g->incarnation);
+    p += 4;
     mr_put_u32(p, g->n_map);
     p += 4;
     for (uint32_t i = 0; i < g->n_map; i++) {
@@ -228,15 +232,19 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     const unsigned char *p = data;
     uint32_t cnt, nb;
     raft_id next, seen = 0;
+    uint32_t incarnation = 0;
     size_t head, fixed, used = 0;
     if (p == NULL || len < 1 || p[0] < 1 || p[0] > MR_STATE_VERSION)
         return false;
-    head = p[0] >= 3 ? 1 + 8 + 8 : 1 + 8; /* up to the map's count */
+    /* up to the map's count */
+    head = p[0] >= 4 ? 1 + 8 + 8 + 4 : p[0] >= 3 ? 1 + 8 + 8 : 1 + 8;
     if (len < head + 4)
         return false;
     next = mr_get_u64(p + 1);
     if (p[0] >= 3)
         seen = mr_get_u64(p + 9);
+    if (p[0] >= 4)
+        incarnation = mr_get_u32(p + 17);
     cnt = mr_get_u32(p + head);
     head += 4; /* the map */
     if ((len - head) / 12 < cnt || len - head - (size_t)cnt * 12 < 4)
@@ -270,6 +278,10 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
      * name changes past the snapshot's configuration. */
     if (own_row && seen > g->conf_seen)
         g->conf_seen = seen;
+    /* A replica keeps the incarnation it was made with (a snapshot of another
+     * incarnation never reaches it: mr_receive.c refuses its message). */
+    if (g->incarnation == 0)
+        g->incarnation = incarnation;
     if (own_row && nb > 0) {
         const unsigned char *b = p + head + 4 + (size_t)cnt * 12;
         mr_node_id *boot = mr_alloc(n, nb * sizeof *boot);

@@ -278,6 +278,15 @@ void mr_group_mark(struct mr_node *n, struct mr_group *g)
         g->flags |= MR_G_DIRTY;
 }
 
+uint32_t mr_group_new_incarnation(struct mr_node *n)
+{
+    /* The node id is mixed in, so that two nodes whose generators were seeded
+     * alike still choose apart. */
+    uint64_t r = mr_rand(n) ^ ((uint64_t)n->cfg.node_id * 0xD1B54A32D192ED03ull);
+    uint32_t v = (uint32_t)(r ^ (r >> 32));
+    return v != 0 ? v : 1;
+}
+
 /* -------------------------------------------------------- lazy creation */
 
 /* How far this replica's entries were announced here: what it applied, or more if
@@ -290,7 +299,8 @@ static raft_index announced_through(const struct mr_group *g)
     return g->applied > g->announced ? g->applied : g->announced;
 }
 
-struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica)
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
+                               uint32_t incarnation)
 {
     struct mr_tomb *t = mr_tomb_find(n, id);
     struct mr_group *g = mr_group_find(n, id);
@@ -319,6 +329,7 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
     g = mr_group_alloc(n, id, replica);
     if (g == NULL)
         return NULL;
+    g->incarnation = incarnation;
     if ((t = mr_tomb_find(n, id)) != NULL)
         g->announced = t->announced;
     if (mr_map_set(n, g, replica, n->cfg.node_id) != MR_OK ||

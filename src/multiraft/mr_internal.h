@@ -159,6 +159,11 @@ struct mr_group {
     struct mr_cmd *applied_cmds; /* command ids applied in the current batch */
     struct mr_session *sessions; /* replicated: proposers' sessions */
     uint32_t n_sessions;
+    /* Which group of this id: a random value its creator chose (never 0), learned
+     * by a replica made lazily from the message that made it, carried by every
+     * message and heartbeat (mr_receive.c refuses another).  0: unknown (state
+     * stored before it existed): messages of any incarnation are taken. */
+    uint32_t incarnation;
     raft_index applied;       /* last index applied by the layer (events emitted) */
     raft_index announced;     /* this node announced the entries up to this one
                                  already (an earlier replica: mr_tombstone; before
@@ -411,7 +416,10 @@ void mr_group_extra_release(struct mr_node *n, struct mr_group *g);
 /* The hard state as last handed to the host (the core's, when no Ready is pending). */
 void mr_group_hard_state(const struct mr_group *g, struct raft_hard_state *out);
 /* Lazy creation for a message addressed to `replica` (NULL if refused). */
-struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica);
+struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replica,
+                               uint32_t incarnation);
+/* A new group's incarnation (mr_group.incarnation): random, never 0. */
+uint32_t mr_group_new_incarnation(struct mr_node *n);
 /* Drops the group here: tombstone (min replica), GROUP_REMOVED event, waiters
  * completed with result; REMOVED write.  Freed at advance if busy, else now. */
 void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,

@@ -164,6 +164,7 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
     g = mr_group_alloc(n, group, 1);
     if (g == NULL)
         return MR_ENOMEM;
+    g->incarnation = mr_group_new_incarnation(n);
     g->next_replica_id = 2;
     if (n_members > 1) {
         g->boot = mr_alloc(n, (n_members - 1) * sizeof *g->boot);

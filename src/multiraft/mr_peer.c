@@ -66,6 +66,7 @@ bool mr_follower_heartbeat(const struct mr_group *g, size_t i, struct raft_progr
         return false;
     memset(hb, 0, sizeof *hb);
     hb->group = g->id;
+    hb->incarnation = g->incarnation;
     hb->from = g->replica_id;
     hb->to = pi->id;
     hb->term = raft_get_term(g->raft);
@@ -140,6 +141,7 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
         struct mr_heartbeat hb;
         memset(&hb, 0, sizeof hb);
         hb.group = g->id;
+        hb.incarnation = g->incarnation;
         hb.from = m->from;
         hb.to = m->to;
         hb.term = m->term;
@@ -150,6 +152,7 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
         return;
     }
     mm.group = g->id;
+    mm.incarnation = g->incarnation;
     mm.msg = *m;
     if (m->type == RAFT_MSG_SNAPSHOT) {
         struct mr_snap_sent ss = {g->id, m->to, true};
@@ -189,6 +192,7 @@ void mr_queue_removal_notices(struct mr_node *n, struct mr_group *g, raft_index 
             continue;
         memset(&nt, 0, sizeof nt);
         nt.hb.group = g->id;
+        nt.hb.incarnation = g->incarnation;
         nt.hb.to = g->map[i].id;
         nt.hb.commit = index;
         nt.hb.flags = MR_HB_REMOVED;

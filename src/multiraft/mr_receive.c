@@ -57,17 +57,31 @@ static void count_conflict(struct mr_node *n, const struct mr_group *g)
     n->last_conflict = g->id;
 }
 
+/* Whether an item of incarnation `inc` comes from another group than g under the
+ * same id: one created on two nodes before either learned of the other (each
+ * call chooses its own incarnation).  0 on either side is unknown, and taken. */
+static bool other_incarnation(const struct mr_group *g, uint32_t inc)
+{
+    return inc != 0 && g->incarnation != 0 && inc != g->incarnation;
+}
+
 /* The group/replica an item is addressed to, created lazily if allowed (the
- * sender is learned into its map by the caller).  A newer replica does not replace
- * one whose map the message contradicts: the message is refused and counted, and
- * the replica is woken (a zombie among such replicas then asks for votes and
+ * sender is learned into its map by the caller), with the item's incarnation.  An
+ * item of another incarnation is refused and counted.  So is one without an
+ * incarnation (sent by a replica restored from state stored before incarnations)
+ * whose map it contradicts, when it would make a newer replica replace this one:
+ * then the replica is woken (a zombie among such replicas then asks for votes and
  * learns that it was removed: replica_removed(), below). */
-static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
-                               bool create, raft_id from, mr_node_id from_node)
+static struct mr_group *target(struct mr_node *n, mr_group_id group, uint32_t inc,
+                               raft_id to, bool create, raft_id from, mr_node_id from_node)
 {
     struct mr_group *g = mr_group_find(n, group);
     if (to == RAFT_NONE)
         return NULL;
+    if (g != NULL && !(g->flags & MR_G_GONE) && other_incarnation(g, inc)) {
+        count_conflict(n, g);
+        return NULL;
+    }
     if (g != NULL && g->replica_id == to)
         return (g->flags & MR_G_GONE) ? NULL : g;
     if (!create)
@@ -78,7 +92,7 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, raft_id to,
         wake(n, g);
         return NULL;
     }
-    return mr_group_lazy(n, group, to);
+    return mr_group_lazy(n, group, to, inc);
 }
 
 /* Sends a removal notice in the next flush rather than at the next heartbeat
@@ -154,6 +168,7 @@ static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
     struct mr_heartbeat hb;
     memset(&hb, 0, sizeof hb);
     hb.group = g->id;
+    hb.incarnation = g->incarnation;
     hb.from = g->replica_id;
     hb.to = to;
     hb.term = raft_get_term(g->raft);
@@ -191,7 +206,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.malformed++;
         return;
     }
-    g = target(n, mm->group, m->to, creates_replica(m->type), m->from, from);
+    g = target(n, mm->group, mm->incarnation, m->to, creates_replica(m->type), m->from, from);
     if (g == NULL || !learn(n, g, m->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -221,7 +236,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
 static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_heartbeat *hb)
 {
     struct raft_message m;
-    struct mr_group *g = target(n, hb->group, hb->to, true, hb->from, from);
+    struct mr_group *g = target(n, hb->group, hb->incarnation, hb->to, true, hb->from, from);
     if (g == NULL || !learn(n, g, hb->from, from)) {
         n->c.dropped++;
         if (g == NULL)
@@ -262,6 +277,8 @@ static void recv_probe(struct mr_node *n, mr_node_id from, const struct mr_heart
         return;
     if (g == NULL)
         notify_removed(n, from, hb->group, hb->from);
+    else if (!(g->flags & MR_G_GONE) && other_incarnation(g, hb->incarnation))
+        count_conflict(n, g); /* its replica ids are not g's */
     else if (!(g->flags & MR_G_GONE) && replica_removed(g, hb->from))
         notify_replica_removed(n, from, g, hb->from);
 }
@@ -274,7 +291,7 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
         recv_probe(n, from, hb);
         return;
     }
-    g = target(n, hb->group, hb->to, false, hb->from, from);
+    g = target(n, hb->group, hb->incarnation, hb->to, false, hb->from, from);
     if (g != NULL && (hb->flags & MR_HB_REMOVED)) {
         /* Only a replica that applied the removal sends this: it is committed.  A
          * removal requested here is done; everything else waiting fails. */

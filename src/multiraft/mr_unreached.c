@@ -46,6 +46,7 @@ static void probe(struct mr_node *n, struct mr_group *g)
             continue;
         memset(&hb, 0, sizeof hb);
         hb.group = g->id;
+        hb.incarnation = g->incarnation;
         hb.from = g->replica_id;
         hb.to = g->map[i].id;
         hb.flags = MR_HB_PROBE;

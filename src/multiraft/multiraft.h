@@ -397,6 +397,8 @@ int mr_tick(struct mr_node *n);
 /* One raft message of one group (from/to are replica ids). */
 struct mr_message {
     mr_group_id group;
+    uint32_t incarnation;    /* the sender's group's (mr_group.incarnation); 0:
+                                unknown, taken by any replica */
     struct raft_message msg;
 };
 
@@ -423,6 +425,7 @@ struct mr_heartbeat {
     uint64_t context;        /* read-index round (0 = none) */
     uint8_t flags;           /* MR_HB_* */
     uint8_t reject;          /* as in the core's message (normally 0) */
+    uint32_t incarnation;    /* as in mr_message */
 };
 
 /* Everything one node sends another in one go.  An envelope with no items is a pure

@@ -72,6 +72,7 @@ encode_message(const struct mr_message *mm)
 
 	multiraft__message__init(p);
 	p->group = mm->group;
+	p->incarnation = mm->incarnation;
 	p->type = m->type;
 	p->reject = m->reject != 0;
 	p->from = m->from;
@@ -130,6 +131,7 @@ encode_heartbeats(const struct mr_heartbeat *hb, size_t n)
 	{
 		multiraft__heartbeat__init(&all[i]);
 		all[i].group = hb[i].group;
+		all[i].incarnation = hb[i].incarnation;
 		all[i].from = hb[i].from;
 		all[i].to = hb[i].to;
 		all[i].term = hb[i].term;
@@ -288,6 +290,7 @@ decode_message(const Multiraft__Message *p, struct mr_message *out, char **errms
 			   (unsigned long long) p->group);
 
 	out->group = p->group;
+	out->incarnation = p->incarnation;
 	m->type = (uint8) p->type;
 	m->reject = p->reject ? 1 : 0;
 	m->from = p->from;
@@ -372,6 +375,7 @@ decode_heartbeats(Multiraft__Heartbeat **in, size_t n, const struct mr_heartbeat
 			REJECT(WIRE_BAD_FIELD, "heartbeat for group %llu has flags %u, reject %u",
 				   (unsigned long long) p->group, p->flags, p->reject);
 		hb[i].group = p->group;
+		hb[i].incarnation = p->incarnation;
 		hb[i].from = p->from;
 		hb[i].to = p->to;
 		hb[i].term = p->term;

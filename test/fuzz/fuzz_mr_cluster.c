@@ -348,6 +348,15 @@ static size_t forged_entry_data(struct run *r, uint8_t type, unsigned char *buf,
     }
 }
 
+/* The incarnation of a forged item, from its reject byte (no byte more is read, so
+ * the corpus keeps its meaning): 0, unknown and taken by any replica, unless the
+ * byte's seven high bits are set — then another group's under the same id, which
+ * is refused as a conflict. */
+static uint32_t forged_incarnation(uint8_t b)
+{
+    return (b | 1u) == 0xFFu ? 0x80000000u | b : 0;
+}
+
 static void op_forge_message(struct run *r)
 {
     mr_node_id to = pick_node(r), from = pick_node(r);
@@ -357,6 +366,7 @@ static void op_forge_message(struct run *r)
     struct raft_snapshot snap;
     raft_id voters[3];
     unsigned char snap_data[32];
+    uint8_t b;
     int rc;
 
     if (mrc_node(r->c, to) == NULL)
@@ -364,7 +374,9 @@ static void op_forge_message(struct run *r)
     memset(&m, 0, sizeof m);
     m.group = pick_group(r);
     m.msg.type = (uint8_t)(u8(&r->in) % (RAFT_MSG_TYPE_MAX + 2));
-    m.msg.reject = u8(&r->in) & 1;
+    b = u8(&r->in);
+    m.msg.reject = b & 1;
+    m.incarnation = forged_incarnation(b);
     m.msg.from = u64v(&r->in, 2);
     m.msg.to = u64v(&r->in, 1);
     m.msg.term = termv(&r->in, 2);
@@ -418,6 +430,7 @@ static void op_forge_heartbeats(struct run *r)
     if (mrc_node(r->c, to) == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
+        uint8_t b;
         hb[i].group = pick_group(r);
         hb[i].from = u64v(&r->in, 1);
         hb[i].to = u64v(&r->in, 1);
@@ -425,7 +438,9 @@ static void op_forge_heartbeats(struct run *r)
         hb[i].commit = idxv(&r->in, 4);
         hb[i].context = u64v(&r->in, 0);
         hb[i].flags = u8(&r->in) & 3;
-        hb[i].reject = u8(&r->in) & 1;
+        b = u8(&r->in);
+        hb[i].reject = b & 1;
+        hb[i].incarnation = forged_incarnation(b);
     }
     memset(&env, 0, sizeof env);
     env.from_node = from;

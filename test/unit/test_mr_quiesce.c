@@ -473,6 +473,7 @@ static void test_quiesced_lease_follows_node_liveness(void **state)
     mrc_run(c, 5 * E);
     assert_int_equal(mr_group_status(mrc_node(c, 2), w.group, &st), MR_OK);
     assert_true(st.quiesced);
+    w.seen = 0;
     inject_prevote(c, w.group);
     assert_int_equal(w.seen, 1);
     assert_int_equal(w.reject, 1);
@@ -489,8 +490,11 @@ static void test_quiesced_lease_follows_node_liveness(void **state)
     mrc_run(c, E + HB + 1);
     assert_int_equal(mr_group_status(mrc_node(c, 2), w.group, &st), MR_OK);
     assert_true(st.quiesced);
+    /* (Node 3's replica, woken above, may have asked node 2 itself meanwhile:
+     * only the answer to the injected request counts.) */
+    w.seen = 0;
     inject_prevote(c, w.group);
-    assert_int_equal(w.seen, 2);
+    assert_int_equal(w.seen, 1);
     assert_int_equal(w.reject, 0);
     mrc_stall(c, 1, false);
     mrc_set_batch_observer(c, NULL, NULL);
