@@ -314,7 +314,10 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
         if (replica < g->replica_id || (g->flags & MR_G_GONE))
             return NULL;
         /* Ids are never reused: a message for a newer replica of this node means ours
-         * was removed (and this node re-added) before we applied the removal. */
+         * was removed (and this node re-added) before we applied the removal.  The
+         * group is the same one (target() refused any other incarnation). */
+        if (incarnation == 0)
+            incarnation = g->incarnation;
         mr_fail_waiters(n, g, MR_ENOTMEMBER);
         if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, id)) != NULL) {
             ev->node_id = n->cfg.node_id;
