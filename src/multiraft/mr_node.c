@@ -6,6 +6,15 @@
 
 #include <stddef.h>
 
+/* log_retention_bytes and log_retention_bytes_total: 0 is the default. */
+static void retention_defaults(struct mr_config *c)
+{
+    if (c->log_retention_bytes == 0)
+        c->log_retention_bytes = 8u << 20;
+    if (c->log_retention_bytes_total == 0)
+        c->log_retention_bytes_total = 256u << 20;
+}
+
 static void fill_defaults(struct mr_config *c)
 {
     if (c->election_ticks == 0)
@@ -38,10 +47,7 @@ static void fill_defaults(struct mr_config *c)
         c->compact_threshold = 64;
     if (c->log_retention == 0)
         c->log_retention = 1000;
-    if (c->log_retention_bytes == 0)
-        c->log_retention_bytes = 8u << 20;
-    if (c->log_retention_bytes_total == 0)
-        c->log_retention_bytes_total = 256u << 20;
+    retention_defaults(c);
 }
 
 struct mr_node *mr_node_new(const struct mr_config *cfg, int *rc)
@@ -506,6 +512,13 @@ mr_group_id mr_last_conflict(const struct mr_node *n)
 uint64_t mr_retained_bytes(const struct mr_node *n)
 {
     return n->retained;
+}
+
+void mr_set_log_retention_bytes(struct mr_node *n, uint64_t per_group, uint64_t total)
+{
+    n->cfg.log_retention_bytes = per_group;
+    n->cfg.log_retention_bytes_total = total;
+    retention_defaults(&n->cfg);
 }
 
 size_t mr_counter_count(void)

@@ -692,6 +692,10 @@ mr_group_id mr_last_conflict(const struct mr_node *n);
 /* The bytes of entries this node's groups keep past log_retention for members
  * that are alive but lag (bounded by log_retention_bytes_total). */
 uint64_t mr_retained_bytes(const struct mr_node *n);
+/* Changes log_retention_bytes and log_retention_bytes_total (0: the default) of a
+ * running node.  They bound what later compactions keep: a lower budget is met
+ * at the groups' next compactions, by snapshots for the members past it. */
+void mr_set_log_retention_bytes(struct mr_node *n, uint64_t per_group, uint64_t total);
 /* The counters as (name, value) rows for a stats view: i in [0, mr_counter_count()). */
 size_t mr_counter_count(void);
 const char *mr_counter_name(size_t i);

@@ -19,6 +19,8 @@ int			multiraft_heartbeat_ticks = 2;
 int			multiraft_election_ticks = 10;
 int			multiraft_dead_ticks = 0;
 int			multiraft_generated_id_window = 1000000;
+int			multiraft_lagging_log_per_group_kb = 8 * 1024;
+int			multiraft_lagging_log_kb = 256 * 1024;
 int			multiraft_max_command_size = 1024 * 1024;
 int			multiraft_max_groups = 100000;
 char	   *multiraft_node_conninfo = NULL;
@@ -128,6 +130,16 @@ multiraft_define_gucs(void)
 							"A copy that commits later is not applied and the submit fails (safe to retry); the proposing node's session is kept in the group's state that long.",
 							&multiraft_generated_id_window, 1000000, 16, PG_INT32_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.lagging_log_per_group",
+							"Log a leader keeps in memory past the 1,000-entry retention window for a member that is alive but behind, per group.",
+							"A member further behind, or one whose node went silent, catches up by a snapshot, and skips the events of the entries it covers. Takes effect at once.",
+							&multiraft_lagging_log_per_group_kb, 8 * 1024, 1, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.lagging_log",
+							"Log this node's leaders keep in memory past their retention windows for lagging members, all groups together.",
+							"Past it, a lagging member gets a snapshot as if past multiraft.lagging_log_per_group. multiraft.stats shows the amount kept as log_bytes_retained. Takes effect at once.",
+							&multiraft_lagging_log_kb, 256 * 1024, 1, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.max_command_size",
 							"Largest command payload accepted by submit.", NULL,
 							&multiraft_max_command_size, 1024 * 1024, 0, 64 * 1024 * 1024,

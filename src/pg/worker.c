@@ -298,7 +298,8 @@ typedef enum ServeEnd
 } ServeEnd;
 
 /*
- * Reloads the configuration; true if it changed a setting the node is built from
+ * Reloads the configuration and applies what a running node takes at once (the
+ * lagging-log budgets); true if it changed a setting the node is built from
  * (worker_node.c: election, heartbeat and dead-node ticks, the generated-id
  * window).  Every group's timers derive from them, so the node is then rebuilt
  * from the tables — between two batches, when nothing in memory is ahead of them.
@@ -308,6 +309,7 @@ reload_changes_node_settings(void)
 {
 	process_config_reload();
 	ensure_synchronous_commit();
+	worker_node_apply_live_settings();
 	return worker_node_settings_changed();
 }
 

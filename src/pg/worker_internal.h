@@ -30,6 +30,7 @@ extern ErrorData *worker_take_error(MemoryContext cxt);
 extern void worker_node_start(void);
 /* Whether a reload changed a setting the running node was built from. */
 extern bool worker_node_settings_changed(void);
+extern void worker_node_apply_live_settings(void);
 /* Frees the node; every request handed to it and not completed yet is completed
  * with `result` (detail shown to the user). */
 extern void worker_node_stop(MultiraftResult result, const char *detail);

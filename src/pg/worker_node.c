@@ -99,6 +99,18 @@ node_settings(struct mr_config *cfg)
 	cfg->heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
 	cfg->dead_ticks = (uint32) multiraft_dead_ticks;
 	cfg->generated_id_window = (uint64) multiraft_generated_id_window;
+	cfg->log_retention_bytes = (uint64) multiraft_lagging_log_per_group_kb * 1024;
+	cfg->log_retention_bytes_total = (uint64) multiraft_lagging_log_kb * 1024;
+}
+
+/* Applies the settings a running node takes without a rebuild (after a reload). */
+void
+worker_node_apply_live_settings(void)
+{
+	if (worker_node != NULL)
+		mr_set_log_retention_bytes(worker_node,
+								   (uint64) multiraft_lagging_log_per_group_kb * 1024,
+								   (uint64) multiraft_lagging_log_kb * 1024);
 }
 
 bool

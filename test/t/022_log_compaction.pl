@@ -102,5 +102,19 @@ my ($ret, $out, $err) = $node->psql('postgres',
 	"SELECT multiraft.submit(2, '\\x02'::bytea, '1-5-0123456789abcdef')");
 like($err, qr/has the form of a generated id/, 'a caller cannot pass an id of the generated form');
 
+# The lagging-log budgets take effect at a reload, without rebuilding the node.
+my $starts = sql("SELECT value FROM multiraft.stats WHERE name = 'worker_starts'");
+my $elected = sql("SELECT value FROM multiraft.stats WHERE name = 'leaders_elected'");
+$node->append_conf('postgresql.conf', "multiraft.lagging_log = '1MB'\nmultiraft.lagging_log_per_group = '64kB'");
+$node->reload;
+ok(poll_until($node, "SHOW multiraft.lagging_log", '1MB'), 'a smaller node-wide lagging-log budget');
+is(sql("SHOW multiraft.lagging_log_per_group"), '64kB', 'and per group');
+cmp_ok(sql("SELECT multiraft.submit(2, '\\x03'::bytea, 'after-budget')"), '>', 0,
+	'the node serves on');
+is(sql("SELECT value FROM multiraft.stats WHERE name = 'worker_starts'"), $starts,
+	'the worker did not restart');
+is(sql("SELECT value FROM multiraft.stats WHERE name = 'leaders_elected'"), $elected,
+	'nor rebuild its node (no election)');
+
 $node->stop;
 done_testing();
