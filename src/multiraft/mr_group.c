@@ -397,9 +397,9 @@ static bool retention_fits(struct mr_node *n, struct mr_group *g, raft_index kee
 {
     uint64_t cap = n->cfg.log_retention_bytes;
     uint64_t others = n->retained - (g->x != NULL ? g->x->retained : 0);
-    uint64_t below = raft_memory_storage_size(g->ms, keep + 1, floor + 1, cap);
-    if (below > cap || others + below > n->cfg.log_retention_bytes_total ||
-        below + raft_memory_storage_size(g->ms, floor + 1, applied + 1, cap - below) > cap)
+    uint64_t below = raft_memory_storage_size(g->ms, keep + 1, floor + 1);
+    if (others + below > n->cfg.log_retention_bytes_total ||
+        raft_memory_storage_size(g->ms, keep + 1, applied + 1) > cap)
         return false;
     *past = below;
     return true;

@@ -3,8 +3,15 @@
  * (struct raft_storage) with the write operations a caller performs from Ready.
  * Used by unit tests, the simulator and as the reference for the conformance suite.
  *
- * Layout: entries (ci, ci + n] are held; (ci, ct) is the index/term of the last
- * compacted entry (0/0 initially), so term(ci) is known.  Entry data is packed into
+ * Layout: entries (ci, ci + n] are held, in ents[0 .. n), a window into the array
+ * base[0 .. cap); (ci, ct) is the index/term of the last compacted entry (0/0
+ * initially), so term(ci) is known.  Compaction moves the window's start (no copy);
+ * an append that finds no room at its end moves the window back to the start of
+ * the array, growing it first when the entries would fill more than half of it —
+ * so each entry is moved O(1) times on average, however many entries a lagging
+ * member keeps held (mr_group_compact).  Each entry records the bytes of all
+ * entries up to it (cum, from an arbitrary origin; cum_ci: that of the last
+ * compacted entry), so the bytes of any range cost O(1).  Entry data is packed into
  * reference-counted blocks of at least 4 KiB (a new block only when the current one
  * is full), freed when no entry refers to them any more.
  */
@@ -21,6 +28,7 @@ struct ms_block {
 struct ms_entry {
     struct raft_entry e;
     struct ms_block *block;
+    uint64_t cum; /* data bytes of the entries up to this one (see Layout) */
 };
 
 struct raft_memory_storage {
@@ -32,8 +40,10 @@ struct raft_memory_storage {
     raft_id *snap_ids;
     raft_index ci;
     raft_term ct;
-    struct ms_entry *ents;
+    struct ms_entry *base;       /* the array: cap entries */
+    struct ms_entry *ents;       /* the held entries: base + (ents - base), n of them */
     size_t n, cap;
+    uint64_t cum_ci;             /* cum of the last compacted entry */
     struct ms_block *cur;        /* block receiving new data (holds one ref) */
 };
 
@@ -81,7 +91,7 @@ void raft_memory_storage_free(struct raft_memory_storage *ms)
     free_entries(ms, 0);
     if (ms->cur != NULL && --ms->cur->refs == 0)
         ms_free(ms, ms->cur);
-    ms_free(ms, ms->ents);
+    ms_free(ms, ms->base);
     ms_free(ms, ms->conf_ids);
     ms_free(ms, ms->snap_ids);
     ms_free(ms, ms->snap.data);
@@ -146,16 +156,17 @@ static int ms_entries(void *user, raft_index lo, raft_index hi, uint64_t max_byt
 }
 
 uint64_t raft_memory_storage_size(const struct raft_memory_storage *ms, raft_index lo,
-                                  raft_index hi, uint64_t limit)
+                                  raft_index hi)
 {
-    uint64_t bytes = 0;
+    uint64_t before;
     if (lo <= ms->ci)
         lo = ms->ci + 1;
     if (hi > ms->ci + ms->n + 1)
         hi = ms->ci + ms->n + 1;
-    for (raft_index i = lo; i < hi && bytes <= limit; i++)
-        bytes += ms->ents[i - ms->ci - 1].e.len;
-    return bytes;
+    if (lo >= hi)
+        return 0;
+    before = lo - 1 == ms->ci ? ms->cum_ci : ms->ents[lo - ms->ci - 2].cum;
+    return ms->ents[hi - ms->ci - 2].cum - before;
 }
 
 static int ms_snapshot(void *user, struct raft_snapshot *out)
@@ -177,6 +188,33 @@ void raft_memory_storage_interface(struct raft_memory_storage *ms, struct raft_s
 }
 
 /* ------------------------------------------------------------------ write side */
+
+/* Makes room for `want` entries from the window's start (Layout): moves the
+ * window to the array's start when that leaves the array at most half full,
+ * grows the array first otherwise. */
+static int room_for(struct raft_memory_storage *ms, size_t want)
+{
+    size_t off = ms->base != NULL ? (size_t)(ms->ents - ms->base) : 0;
+    if (off + want <= ms->cap)
+        return RAFT_OK;
+    if (want > ms->cap / 2) {
+        size_t cap = ms->cap ? ms->cap : 16;
+        struct ms_entry *q;
+        while (cap / 2 < want)
+            cap *= 2;
+        q = ms->a.realloc(ms->a.ctx, ms->base, cap * sizeof *q);
+        if (q == NULL)
+            return RAFT_ENOMEM;
+        ms->base = q;
+        ms->cap = cap;
+        ms->ents = q + off;
+        if (off + want <= cap)
+            return RAFT_OK;
+    }
+    memmove(ms->base, ms->ents, sizeof *ms->ents * ms->n);
+    ms->ents = ms->base;
+    return RAFT_OK;
+}
 
 int raft_memory_storage_append(struct raft_memory_storage *ms, const struct raft_entry *e,
                                size_t n)
@@ -200,17 +238,8 @@ int raft_memory_storage_append(struct raft_memory_storage *ms, const struct raft
         size_t bytes = 0;
         struct ms_block *b = NULL;
         char *p = NULL;
-        if (keep + n > ms->cap) {
-            size_t cap = ms->cap ? ms->cap : 16;
-            struct ms_entry *q;
-            while (cap < keep + n)
-                cap *= 2;
-            q = ms->a.realloc(ms->a.ctx, ms->ents, cap * sizeof *q);
-            if (q == NULL)
-                return RAFT_ENOMEM;
-            ms->ents = q;
-            ms->cap = cap;
-        }
+        if (room_for(ms, keep + n) != RAFT_OK)
+            return RAFT_ENOMEM;
         for (size_t i = 0; i < n; i++)
             bytes += e[i].len;
         if (bytes > 0) {
@@ -233,6 +262,7 @@ int raft_memory_storage_append(struct raft_memory_storage *ms, const struct raft
         free_entries(ms, keep); /* truncate the conflicting suffix */
         for (size_t i = 0; i < n; i++) {
             struct ms_entry *d = &ms->ents[ms->n++];
+            d->cum = (ms->n > 1 ? d[-1].cum : ms->cum_ci) + e[i].len;
             d->e = e[i];
             d->e.data = NULL;
             d->block = NULL;
@@ -363,9 +393,10 @@ int raft_memory_storage_compact(struct raft_memory_storage *ms, raft_index index
         return RAFT_EINVAL;
     drop = (size_t)(index - ms->ci);
     ms->ct = ms->ents[drop - 1].e.term;
+    ms->cum_ci = ms->ents[drop - 1].cum;
     for (size_t i = 0; i < drop; i++)
         unref(ms, &ms->ents[i]);
-    memmove(ms->ents, ms->ents + drop, sizeof *ms->ents * (ms->n - drop));
+    ms->ents += drop; /* moved back to the array's start by a later append */
     ms->n -= drop;
     ms->ci = index;
     return RAFT_OK;

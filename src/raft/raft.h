@@ -423,9 +423,9 @@ int raft_memory_storage_create_snapshot(struct raft_memory_storage *ms, raft_ind
  * RAFT_ECOMPACTED if already compacted that far. */
 int raft_memory_storage_compact(struct raft_memory_storage *ms, raft_index index);
 /* Total data size of the entries held in [lo, hi) (the range is clipped to what is
- * held).  Counting stops once it exceeds `limit`, so the cost is bounded by it. */
+ * held), in O(1): each entry keeps a running sum. */
 uint64_t raft_memory_storage_size(const struct raft_memory_storage *ms, raft_index lo,
-                                  raft_index hi, uint64_t limit);
+                                  raft_index hi);
 /* Initial state of a founding member (see BOOTSTRAP AND JOINING): snapshot at
  * index 1 / term 1 with configuration cs and empty data, hard state {1, 0, 1}. */
 int raft_memory_storage_bootstrap(struct raft_memory_storage *ms,
