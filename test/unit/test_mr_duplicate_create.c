@@ -122,6 +122,38 @@ static unsigned applied_on(struct mrc_cluster *c, mr_node_id n_nodes, mr_group_i
     return nodes;
 }
 
+/* Cuts every node of `a` off from every node of `b`. */
+static void split(struct mrc_cluster *c, const mr_node_id *a, int na, const mr_node_id *b,
+                  int nb)
+{
+    for (int i = 0; i < na; i++)
+        for (int k = 0; k < nb; k++)
+            mrc_partition(c, a[i], b[k], true);
+}
+
+/* The two groups created by nodes 1 (A) and 2 (B) commit a1 and b1 apart, on the
+ * nodes of in_a and in_b; then the cluster heals, A's leadership moves to node 5,
+ * and both commit again (a2, b2). */
+static void a1_b1_heal_lead_a_from_5(struct mrc_cluster *c, mr_node_id n_nodes,
+                                     unsigned in_a, unsigned in_b)
+{
+    struct mr_completion comp;
+    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 10, "a1", 2, "x", 1, 0), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 11, "b1", 2, "y", 1, 0), MR_OK);
+    mrc_run(c, 20);
+    assert_int_equal(applied_on(c, n_nodes, 5, "a1"), in_a);
+    assert_int_equal(applied_on(c, n_nodes, 5, "b1"), in_b);
+    mrc_heal_all(c);
+    mrc_run(c, 50);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 5, 5, 12, 100), MR_OK);
+    mrc_run(c, 50);
+    assert_true(mrc_completion(c, 1, 12, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 13, "a2", 2, "x", 1, 0), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 14, "b2", 2, "y", 1, 0), MR_OK);
+    mrc_run(c, 200);
+}
+
 /*
  * Six nodes; nodes 1, 3, 5 cannot reach nodes 2, 4, 6 while node 1 creates group 5
  * with members 1, 3, 4, 5, 2 (group A) and node 2 with members 2, 6, 4, 5, 1 (group
@@ -132,7 +164,7 @@ static unsigned applied_on(struct mrc_cluster *c, mr_node_id n_nodes, mr_group_i
  * groups' maps, and neither the replacement guard nor replica 1's binding
  * (target(), learn()) tells the groups apart; leading A from node 5 (a transfer)
  * makes A's leader talk to node 4.  Only an incarnation of the group carried in
- * every message can refuse them (docs/multiraft-layer.md, known gaps): each group
+ * every message can refuse them (docs/multiraft-layer.md, "Incarnation"): each group
  * then keeps its commands to its own members, A's on nodes 1, 3, 5 and B's on nodes
  * 2, 4, 6.  Without it node 4 follows A's leader, appends A's entries to B's log
  * and applies A's commands, and B, whose quorum needs node 4, stops.
@@ -143,11 +175,8 @@ static void test_members_of_two_groups_under_one_id_do_not_mix(void **state)
     mr_node_id from_1[5] = {1, 3, 4, 5, 2}, from_2[5] = {2, 6, 4, 5, 1};
     mr_node_id side_a[3] = {1, 3, 5}, side_b[3] = {2, 4, 6};
     const unsigned in_a = 1u << 1 | 1u << 3 | 1u << 5, in_b = 1u << 2 | 1u << 4 | 1u << 6;
-    struct mr_completion comp;
     (void)state;
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++)
-            mrc_partition(c, side_a[i], side_b[k], true);
+    split(c, side_a, 3, side_b, 3);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 5, from_1, 5, 1), MR_OK);
     assert_int_equal(mr_create_group(mrc_node(c, 2), 5, from_2, 5, 1), MR_OK);
     mrc_run(c, 100);
@@ -169,21 +198,8 @@ static void test_members_of_two_groups_under_one_id_do_not_mix(void **state)
         assert_int_equal(st4.replica_id, 3);
         assert_int_equal(st5.replica_id, 4);
     }
-    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 10, "a1", 2, "x", 1, 0), MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 11, "b1", 2, "y", 1, 0), MR_OK);
-    mrc_run(c, 20);
-    assert_int_equal(applied_on(c, 6, 5, "a1"), in_a);
-    assert_int_equal(applied_on(c, 6, 5, "b1"), in_b);
     /* Healed, node 5 takes A's lead: its messages reach node 4 as replica 3. */
-    mrc_heal_all(c);
-    mrc_run(c, 50);
-    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 5, 5, 12, 100), MR_OK);
-    mrc_run(c, 50);
-    assert_true(mrc_completion(c, 1, 12, &comp));
-    assert_int_equal(comp.result, MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 13, "a2", 2, "x", 1, 0), MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 14, "b2", 2, "y", 1, 0), MR_OK);
-    mrc_run(c, 200);
+    a1_b1_heal_lead_a_from_5(c, 6, in_a, in_b);
     /* Each group's commands are applied by its own members, and only by them. */
     assert_int_equal(applied_on(c, 6, 5, "a1"), in_a);
     assert_int_equal(applied_on(c, 6, 5, "a2"), in_a);
@@ -210,28 +226,12 @@ static void test_another_group_does_not_replace_a_creators_replica(void **state)
     mr_node_id from_1[5] = {1, 3, 5, 4, 2}, from_2[3] = {2, 4, 5};
     mr_node_id side_a[3] = {1, 3, 5}, side_b[2] = {2, 4};
     const unsigned in_a = 1u << 1 | 1u << 3 | 1u << 5, in_b = 1u << 2 | 1u << 4;
-    struct mr_completion comp;
     (void)state;
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 2; k++)
-            mrc_partition(c, side_a[i], side_b[k], true);
+    split(c, side_a, 3, side_b, 2);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 5, from_1, 5, 1), MR_OK);
     assert_int_equal(mr_create_group(mrc_node(c, 2), 5, from_2, 3, 1), MR_OK);
     mrc_run(c, 100);
-    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 10, "a1", 2, "x", 1, 0), MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 11, "b1", 2, "y", 1, 0), MR_OK);
-    mrc_run(c, 20);
-    assert_int_equal(applied_on(c, 5, 5, "a1"), in_a);
-    assert_int_equal(applied_on(c, 5, 5, "b1"), in_b);
-    mrc_heal_all(c);
-    mrc_run(c, 50);
-    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 5, 5, 12, 100), MR_OK);
-    mrc_run(c, 50);
-    assert_true(mrc_completion(c, 1, 12, &comp));
-    assert_int_equal(comp.result, MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 1), 5, 13, "a2", 2, "x", 1, 0), MR_OK);
-    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 14, "b2", 2, "y", 1, 0), MR_OK);
-    mrc_run(c, 200);
+    a1_b1_heal_lead_a_from_5(c, 5, in_a, in_b);
     for (int k = 0; k < 2; k++) {
         struct mr_group_status st;
         assert_int_equal(events_of(c, side_b[k], 5, MR_EVENT_GROUP_REMOVED), 0);
