@@ -160,10 +160,8 @@ bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_
         w->data_len = e->len;
         w->cmd = w->data + (v.cmd - (const unsigned char *)e->data);
         w->cmd_len = v.cmd_len;
-        if (!mr_waiter_index(n, g, w)) {
-            mr_waiter_unlink(n, g, w);
+        if (!mr_waiter_index(n, g, w))
             return i > 0;
-        }
     }
     n->c.held_commands += m->n_entries;
     mr_group_mark(n, g);

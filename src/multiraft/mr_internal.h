@@ -480,8 +480,8 @@ void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks);
 /* Once w->cmd is set: files a command, conf-change or removal waiter under its
- * command id, where mr_waiters_applied finds it.  False on allocation failure
- * (the caller unlinks w). */
+ * command id, where mr_waiters_applied finds it.  On allocation failure w is
+ * unlinked and freed, and false returned. */
 bool mr_waiter_index(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
 /* The first waiter of `kind` filed under command id cmd, or NULL. */
 struct mr_waiter *mr_waiter_find(const struct mr_group *g, uint8_t kind,

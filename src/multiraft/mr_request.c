@@ -81,11 +81,7 @@ static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waite
     }
     w->cmd = w->data + header;
     w->cmd_len = cmd_len;
-    if (!mr_waiter_index(n, g, w)) {
-        mr_waiter_unlink(n, g, w);
-        return false;
-    }
-    return true;
+    return mr_waiter_index(n, g, w);
 }
 
 static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
@@ -173,11 +169,7 @@ static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint
     if (payload_len > 0)
         memcpy(w->data, payload, payload_len);
     w->data_len = payload_len;
-    if (!mr_waiter_index(n, g, w)) {
-        mr_waiter_unlink(n, g, w);
-        return NULL;
-    }
-    return w;
+    return mr_waiter_index(n, g, w) ? w : NULL;
 }
 
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,

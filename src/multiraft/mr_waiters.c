@@ -49,8 +49,10 @@ bool mr_waiter_index(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
         return true;
     if ((e = find_id(g, w->cmd, w->cmd_len)) == NULL) {
         struct mr_group_extra *x = mr_group_extra(n, g);
-        if (x == NULL || (e = mr_alloc(n, sizeof *e + w->cmd_len)) == NULL)
+        if (x == NULL || (e = mr_alloc(n, sizeof *e + w->cmd_len)) == NULL) {
+            mr_waiter_unlink(n, g, w);
             return false;
+        }
         memset(e, 0, sizeof *e);
         e->len = w->cmd_len;
         if (w->cmd_len > 0)
@@ -58,6 +60,7 @@ bool mr_waiter_index(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
         HASH_ADD_KEYPTR(hh, x->waiting_ids, e->id, e->len, e);
         if (mr_hash_oom) {
             mr_free(n, e);
+            mr_waiter_unlink(n, g, w);
             return false;
         }
     }
