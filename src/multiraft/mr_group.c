@@ -378,14 +378,23 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
 
 /* ------------------------------------------------------------ compaction */
 
-/* Records what g keeps past its retention window (node->retained sums it). */
-static void set_retained(struct mr_node *n, struct mr_group *g, uint64_t bytes)
+/* What g keeps past its retention window (node->retained sums it). */
+static uint64_t retained_by(const struct mr_group *g)
 {
-    uint64_t had = g->x != NULL ? g->x->retained : 0;
-    if (bytes == had || (bytes != 0 && mr_group_extra(n, g) == NULL))
-        return;
+    return g->x != NULL ? g->x->retained : 0;
+}
+
+/* Records it; false if it could not (no memory for the side block). */
+static bool set_retained(struct mr_node *n, struct mr_group *g, uint64_t bytes)
+{
+    uint64_t had = retained_by(g);
+    if (bytes == had)
+        return true;
+    if (bytes != 0 && mr_group_extra(n, g) == NULL)
+        return false;
     n->retained = n->retained - had + bytes;
     g->x->retained = bytes;
+    return true;
 }
 
 /* Whether a leader may keep entries keep+1 .. applied for a member whose node is
@@ -396,7 +405,7 @@ static bool retention_fits(struct mr_node *n, struct mr_group *g, raft_index kee
                            raft_index floor, raft_index applied, uint64_t *past)
 {
     uint64_t cap = n->cfg.log_retention_bytes;
-    uint64_t others = n->retained - (g->x != NULL ? g->x->retained : 0);
+    uint64_t others = n->retained - retained_by(g);
     uint64_t below = raft_memory_storage_size(g->ms, keep + 1, floor + 1);
     if (others + below > n->cfg.log_retention_bytes_total ||
         raft_memory_storage_size(g->ms, keep + 1, applied + 1) > cap)
@@ -417,7 +426,7 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
     uint64_t past = 0; /* bytes kept past the window */
 
     if (quiescing || raft_get_role(g->raft) != RAFT_LEADER)
-        set_retained(n, g, 0); /* what it kept goes below (or at the next compaction) */
+        (void)set_retained(n, g, 0); /* what it kept goes below (or at the next compaction) */
     if (applied <= g->log_start_index || last < first || g->ms == NULL)
         return;
     if (!quiescing && last - first + 1 <= n->cfg.compact_threshold)
@@ -458,8 +467,7 @@ void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing)
                 past = bytes; /* the lowest keep holds the most */
             }
         }
-        set_retained(n, g, past);
-        if (past != 0 && (g->x == NULL || g->x->retained != past) && limit < floor)
+        if (!set_retained(n, g, past))
             limit = floor; /* could not record it: keep only the window */
     }
     if (limit <= g->log_start_index)
