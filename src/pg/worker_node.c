@@ -107,10 +107,14 @@ node_settings(struct mr_config *cfg)
 void
 worker_node_apply_live_settings(void)
 {
-	if (worker_node != NULL)
-		mr_set_log_retention_bytes(worker_node,
-								   (uint64) multiraft_lagging_log_per_group_kb * 1024,
-								   (uint64) multiraft_lagging_log_kb * 1024);
+	struct mr_config now;
+
+	if (worker_node == NULL)
+		return;
+	memset(&now, 0, sizeof(now));
+	node_settings(&now);
+	mr_set_log_retention_bytes(worker_node, now.log_retention_bytes,
+							   now.log_retention_bytes_total);
 }
 
 bool
