@@ -41,7 +41,7 @@ struct raft_memory_storage {
     raft_index ci;
     raft_term ct;
     struct ms_entry *base;       /* the array: cap entries */
-    struct ms_entry *ents;       /* the held entries: base + (ents - base), n of them */
+    struct ms_entry *ents;       /* the held entries, n of them, within base */
     size_t n, cap;
     uint64_t cum_ci;             /* cum of the last compacted entry */
     struct ms_block *cur;        /* block receiving new data (holds one ref) */
