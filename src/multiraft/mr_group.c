@@ -20,7 +20,7 @@ struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id)
 }
 
 int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica,
-                raft_index announced, bool emit)
+                raft_index announced, uint32_t incarnation, bool emit)
 {
     MR_HASH_CTX(n);
     struct mr_tomb *t = mr_tomb_find(n, id);
@@ -36,14 +36,17 @@ int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica,
             return MR_ENOMEM;
         }
     }
-    if (min_replica <= t->min_replica && announced <= t->announced)
+    if (min_replica <= t->min_replica && announced <= t->announced &&
+        (incarnation == 0 || incarnation == t->incarnation))
         return MR_OK; /* tombstones only ever move forward */
     if (min_replica > t->min_replica)
         t->min_replica = min_replica;
     if (announced > t->announced)
         t->announced = announced;
+    if (incarnation != 0)
+        t->incarnation = incarnation;
     if (emit) {
-        struct mr_tombstone ts = {id, t->min_replica, t->announced};
+        struct mr_tombstone ts = {id, t->min_replica, t->announced, t->incarnation};
         if (mr_vec_push(n, &n->tombstones, sizeof ts, &ts) == NULL)
             return MR_ENOMEM;
     }
@@ -326,7 +329,7 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
         announced = announced_through(g);
         mr_group_destroy(n, g);
         n->c.groups_removed++;
-        if (mr_tomb_set(n, id, replica, announced, true) != MR_OK)
+        if (mr_tomb_set(n, id, replica, announced, incarnation, true) != MR_OK)
             return NULL;
     }
     g = mr_group_alloc(n, id, replica);
@@ -358,7 +361,7 @@ void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
     if (g->flags & MR_G_GONE)
         return;
     mr_fail_waiters(n, g, waiter_result);
-    (void)mr_tomb_set(n, g->id, tomb_min, announced_through(g), true);
+    (void)mr_tomb_set(n, g->id, tomb_min, announced_through(g), g->incarnation, true);
     if (tomb_min == UINT64_MAX && mr_tomb_find(n, g->id) != NULL)
         mr_tomb_find(n, g->id)->removed_at = index;
     if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, g->id)) != NULL) {

@@ -197,6 +197,7 @@ struct mr_tomb {
     raft_id min_replica;
     raft_index removed_at;    /* index of the removal entry (0 unknown: restored) */
     raft_index announced;     /* mr_tombstone.applied */
+    uint32_t incarnation;     /* mr_tombstone.incarnation */
 };
 
 /* A growable array of fixed-size elements. */
@@ -391,10 +392,11 @@ size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
 
 struct mr_group *mr_group_find(const struct mr_node *n, mr_group_id id);
 struct mr_tomb *mr_tomb_find(const struct mr_node *n, mr_group_id id);
-/* Moves the tombstone forward (min_replica, announced: each only grows); emit:
- * into the batch. */
+/* Moves the tombstone forward (min_replica, announced: each only grows) and
+ * records the incarnation of the replica it replaces (unless 0); emit: into the
+ * batch. */
 int mr_tomb_set(struct mr_node *n, mr_group_id id, raft_id min_replica,
-                raft_index announced, bool emit);
+                raft_index announced, uint32_t incarnation, bool emit);
 /* Creates the group object with an empty (or given) configuration; not yet in the
  * active set.  conf may be NULL.  The raft is created by mr_group_start(). */
 struct mr_group *mr_group_alloc(struct mr_node *n, mr_group_id id, raft_id replica);

@@ -316,13 +316,13 @@ int mr_restore_announced(struct mr_node *n, mr_group_id group, raft_index index)
 }
 
 int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
-                         raft_index applied)
+                         raft_index applied, uint32_t incarnation)
 {
     struct mr_group *g = mr_group_find(n, group);
     int rc;
     if (n->busy)
         return MR_EBUSY;
-    if ((rc = mr_tomb_set(n, group, min_replica_id, applied, false)) != MR_OK)
+    if ((rc = mr_tomb_set(n, group, min_replica_id, applied, incarnation, false)) != MR_OK)
         return rc;
     /* Restored before its tombstone: a later replica (a node added again) learns
      * how far the earlier ones announced. */

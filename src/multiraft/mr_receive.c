@@ -50,19 +50,21 @@ static bool contradicts_map(const struct mr_node *n, const struct mr_group *g,
            (known_to != 0 && known_to != n->cfg.node_id);
 }
 
-/* A message of another group under g's id was refused (target(), learn()). */
-static void count_conflict(struct mr_node *n, const struct mr_group *g)
+/* A message of another group under this id was refused (target(), learn(),
+ * notify_removed()). */
+static void count_conflict(struct mr_node *n, mr_group_id group)
 {
     n->c.conflicts++;
-    n->last_conflict = g->id;
+    n->last_conflict = group;
 }
 
-/* Whether an item of incarnation `inc` comes from another group than g under the
- * same id: one created on two nodes before either learned of the other (each
- * call chooses its own incarnation).  0 on either side is unknown, and taken. */
-static bool other_incarnation(const struct mr_group *g, uint32_t inc)
+/* Whether an item of incarnation `inc` comes from another group than the replica
+ * (or tombstone) of incarnation `mine` under the same id: one created on two nodes
+ * before either learned of the other (each call chooses its own incarnation).  0
+ * on either side is unknown, and taken. */
+static bool other_incarnation(uint32_t mine, uint32_t inc)
 {
-    return inc != 0 && g->incarnation != 0 && inc != g->incarnation;
+    return inc != 0 && mine != 0 && inc != mine;
 }
 
 /* The group/replica an item is addressed to, created lazily if allowed (the
@@ -78,8 +80,8 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, uint32_t in
     struct mr_group *g = mr_group_find(n, group);
     if (to == RAFT_NONE)
         return NULL;
-    if (g != NULL && !(g->flags & MR_G_GONE) && other_incarnation(g, inc)) {
-        count_conflict(n, g);
+    if (g != NULL && !(g->flags & MR_G_GONE) && other_incarnation(g->incarnation, inc)) {
+        count_conflict(n, g->id);
         return NULL;
     }
     if (g != NULL && g->replica_id == to)
@@ -88,7 +90,7 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, uint32_t in
         return NULL;
     if (g != NULL && !(g->flags & MR_G_GONE) && to > g->replica_id &&
         contradicts_map(n, g, from, from_node, to)) {
-        count_conflict(n, g);
+        count_conflict(n, g->id);
         wake(n, g);
         return NULL;
     }
@@ -105,18 +107,25 @@ static void queue_notice(struct mr_node *n, mr_node_id to_node, const struct mr_
         p->urgent_hb = true;
 }
 
-/* A message for a group removed here (a committed removal): tell the sender's
- * replica, which missed the removal, so that it drops the group too instead of
- * campaigning forever. */
+/* A message of incarnation `inc` for a group removed here (a committed removal):
+ * tell the sender's replica, which missed the removal, so that it drops the group
+ * too instead of campaigning forever.  The notice names the removed group's
+ * incarnation.  A message of another incarnation comes from another group under
+ * the same id, which nobody removed: it gets no notice, and counts as a conflict. */
 static void notify_removed(struct mr_node *n, mr_node_id to_node, mr_group_id group,
-                           raft_id to)
+                           raft_id to, uint32_t inc)
 {
     struct mr_tomb *t = mr_tomb_find(n, group);
     struct mr_heartbeat hb;
     if (t == NULL || t->min_replica != UINT64_MAX || to == RAFT_NONE)
         return;
+    if (other_incarnation(t->incarnation, inc)) {
+        count_conflict(n, group);
+        return;
+    }
     memset(&hb, 0, sizeof hb);
     hb.group = group;
+    hb.incarnation = t->incarnation;
     hb.to = to;
     hb.commit = t->removed_at;
     hb.flags = MR_HB_REMOVED;
@@ -192,7 +201,7 @@ static bool learn(struct mr_node *n, struct mr_group *g, raft_id replica, mr_nod
     if (known == node)
         return true;
     if (replica == 1)
-        count_conflict(n, g);
+        count_conflict(n, g->id);
     return false;
 }
 
@@ -210,7 +219,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
     if (g == NULL || !learn(n, g, m->from, from)) {
         n->c.dropped++;
         if (g == NULL)
-            notify_removed(n, from, mm->group, m->from);
+            notify_removed(n, from, mm->group, m->from, mm->incarnation);
         return;
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) &&
@@ -240,7 +249,7 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
     if (g == NULL || !learn(n, g, hb->from, from)) {
         n->c.dropped++;
         if (g == NULL)
-            notify_removed(n, from, hb->group, hb->from);
+            notify_removed(n, from, hb->group, hb->from, hb->incarnation);
         return;
     }
     if ((hb->flags & MR_HB_QUIESCE) && g->active_pos == MR_NOT_ACTIVE &&
@@ -276,9 +285,9 @@ static void recv_probe(struct mr_node *n, mr_node_id from, const struct mr_heart
     if (hb->from == RAFT_NONE)
         return;
     if (g == NULL)
-        notify_removed(n, from, hb->group, hb->from);
-    else if (!(g->flags & MR_G_GONE) && other_incarnation(g, hb->incarnation))
-        count_conflict(n, g); /* its replica ids are not g's */
+        notify_removed(n, from, hb->group, hb->from, hb->incarnation);
+    else if (!(g->flags & MR_G_GONE) && other_incarnation(g->incarnation, hb->incarnation))
+        count_conflict(n, g->id); /* its replica ids are not g's */
     else if (!(g->flags & MR_G_GONE) && replica_removed(g, hb->from))
         notify_replica_removed(n, from, g, hb->from);
 }
@@ -315,7 +324,7 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
     if (g == NULL || !learn(n, g, hb->from, from)) {
         n->c.dropped++;
         if (g == NULL)
-            notify_removed(n, from, hb->group, hb->from);
+            notify_removed(n, from, hb->group, hb->from, hb->incarnation);
         return;
     }
     memset(&m, 0, sizeof m);

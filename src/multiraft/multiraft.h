@@ -294,9 +294,10 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r);
 /* Re-creates a tombstone: replicas of `group` with id < min_replica_id never come
  * back here (UINT64_MAX = the group was removed here: its id is never reused), and
  * a later replica announces no event of an entry at or below `applied` (the
- * earlier ones did: mr_tombstone).  Groups and tombstones restore in any order. */
+ * earlier ones did: mr_tombstone), with the incarnation stored with it (0 if
+ * unknown).  Groups and tombstones restore in any order. */
 int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_replica_id,
-                         raft_index applied);
+                         raft_index applied, uint32_t incarnation);
 
 /* Tells a restored group the highest log index of any event the host ever stored
  * for it (entries applied, snapshots installed; events consumed since included).
@@ -580,11 +581,15 @@ struct mr_dedup_record {
  * UINT64_MAX: the group was removed (its id is refused by mr_create_group).
  * applied: how far the replicas before min_replica_id applied the group's log
  * here — their events are out; a later replica that replays those entries
- * (a node removed and added again) announces none of them again. */
+ * (a node removed and added again) announces none of them again.
+ * incarnation: that of the last replica dropped here (0 unknown), so that a
+ * removal notice sent from the tombstone names its group (docs/multiraft-layer.md,
+ * "Incarnation"). */
 struct mr_tombstone {
     mr_group_id group;
     raft_id min_replica_id;
     raft_index applied;
+    uint32_t incarnation;
 };
 
 enum mr_request_kind {

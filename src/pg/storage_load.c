@@ -280,7 +280,7 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 			 errhint("The group stays unavailable on this node; its rows are kept.")));
 	/* Never let this replica come back with a forgotten vote. */
 	if (r->replica_id < PG_UINT64_MAX)
-		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1, r->applied);
+		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1, r->applied, 0);
 	return false;
 }
 
@@ -322,7 +322,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	(void) read_groups(false, 0, restore_into_node, &s);
 	*ngroups = s.ngroups;
 
-	if (SPI_execute("SELECT group_id, min_replica_id, applied_index FROM multiraft.tombstone",
+	if (SPI_execute("SELECT group_id, min_replica_id, applied_index, incarnation FROM multiraft.tombstone",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not read the tombstones");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -331,8 +331,11 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 		uint64		g = col_u64(t, SPI_tuptable->tupdesc, 1);
 		uint64		min = col_u64(t, SPI_tuptable->tupdesc, 2);
 		uint64		applied = col_u64(t, SPI_tuptable->tupdesc, 3);
+		uint64		incarnation = col_u64(t, SPI_tuptable->tupdesc, 4);
 
-		rc = mr_restore_tombstone(node, g, min, applied);
+		/* An incarnation is 32 bits: anything else was not written here. */
+		rc = incarnation > PG_UINT32_MAX ? MR_ECORRUPT :
+			mr_restore_tombstone(node, g, min, applied, (uint32) incarnation);
 		if (rc != MR_OK)
 			ereport(WARNING,
 					(errmsg("multiraft: tombstone of group " UINT64_FORMAT " could not be restored: %s",

@@ -69,11 +69,11 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"                     $6::bytea[], $7::int[], $8::text[])",
 		8, {I8A, TXA, I8A, I8A, TXA, BYA, INT4ARRAYOID, TXA}},
 	[SP_UPSERT_TOMBSTONE] = {
-		"INSERT INTO multiraft.tombstone (group_id, min_replica_id, applied_index) "
-		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
+		"INSERT INTO multiraft.tombstone (group_id, min_replica_id, applied_index, incarnation) "
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
 		"ON CONFLICT (group_id) DO UPDATE SET min_replica_id = EXCLUDED.min_replica_id, "
-		"  applied_index = EXCLUDED.applied_index",
-		3, {I8A, I8A, I8A}},
+		"  applied_index = EXCLUDED.applied_index, incarnation = EXCLUDED.incarnation",
+		4, {I8A, I8A, I8A, I8A}},
 	[SP_SNAPSHOT_DEDUP] = {
 		"SELECT command_id, log_index FROM multiraft.dedup "
 		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",

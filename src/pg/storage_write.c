@@ -370,11 +370,11 @@ write_dedup(const struct mr_batch *b)
 static void
 write_tombstones(const struct mr_tombstone *t, size_t n)
 {
-	StorageColumn cols[3];
+	StorageColumn cols[4];
 
 	if (n == 0)
 		return;
-	for (int c = 0; c < 3; c++)
+	for (int c = 0; c < 4; c++)
 		storage_column_init(&cols[c], INT8OID, n);
 	for (size_t i = 0; i < n; i++)
 	{
@@ -389,8 +389,9 @@ write_tombstones(const struct mr_tombstone *t, size_t n)
 		storage_column_add(&cols[0], U64_DATUM(t[i].group), false);
 		storage_column_add(&cols[1], U64_DATUM(t[i].min_replica_id), false);
 		storage_column_add(&cols[2], U64_DATUM(t[i].applied), false);
+		storage_column_add(&cols[3], U64_DATUM(t[i].incarnation), false);
 	}
-	exec_columns(SP_UPSERT_TOMBSTONE, cols, 3, SPI_OK_INSERT);
+	exec_columns(SP_UPSERT_TOMBSTONE, cols, 4, SPI_OK_INSERT);
 }
 
 void

@@ -199,7 +199,7 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     if (s->n == NULL)
         return rc;
     HASH_ITER(hh, s->tombs, t, tt)
-        mr_restore_tombstone(s->n, t->id, t->min, t->applied);
+        mr_restore_tombstone(s->n, t->id, t->min, t->applied, t->incarnation);
     HASH_ITER(hh, s->groups, g, gt) {
         struct mr_group_restore r;
         struct raft_entry *es;

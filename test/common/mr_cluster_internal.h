@@ -91,6 +91,8 @@ struct st_tomb {
     mr_group_id id;
     raft_id min;
     raft_index applied;        /* mr_tombstone.applied */
+    uint32_t incarnation;      /* mr_tombstone.incarnation (each record holds the
+                                  whole tombstone: the last one wins) */
 };
 
 struct st_snapmark {

@@ -188,6 +188,7 @@ void mrcs_persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
             t->min = b->tombstones[i].min_replica_id;
         if (b->tombstones[i].applied > t->applied)
             t->applied = b->tombstones[i].applied;
+        t->incarnation = b->tombstones[i].incarnation;
     }
     for (size_t i = 0; i < b->n_events; i++)
         record_event(s, &b->events[i]);

@@ -118,10 +118,11 @@ static void trace_batch(void *arg, mr_node_id node, const struct mr_batch *b)
             }
     }
     for (size_t i = 0; i < b->n_tombstones; i++)
-        TRACE("t=%llu node %u persists tombstone group %llu min_replica %llu applied %llu\n",
+        TRACE("t=%llu node %u persists tombstone group %llu min_replica %llu applied %llu "
+              "incarnation %u\n",
               (unsigned long long)mrc_now(c), node, (unsigned long long)b->tombstones[i].group,
               (unsigned long long)b->tombstones[i].min_replica_id,
-              (unsigned long long)b->tombstones[i].applied);
+              (unsigned long long)b->tombstones[i].applied, b->tombstones[i].incarnation);
     for (size_t i = 0; i < b->n_events; i++)
         TRACE("t=%llu node %u persists event %s group %llu index %llu\n",
               (unsigned long long)mrc_now(c), node, mr_event_type_name(b->events[i].type),

@@ -63,6 +63,9 @@ for my $i (0, 1)
 	is(sql($i, "SELECT min_replica_id FROM multiraft.tombstone WHERE group_id = 1"), '-1',
 		'node ' . ($i + 1) . ' keeps a tombstone');
 }
+# Each tombstone names the group it removed (its incarnation), the same on both.
+my @inc = map { sql($_, "SELECT incarnation FROM multiraft.tombstone WHERE group_id = 1") } (0, 1);
+ok($inc[0] ne '0' && $inc[0] eq $inc[1], "both tombstones keep the group's incarnation ($inc[0])");
 
 $_->stop for @n;
 done_testing();

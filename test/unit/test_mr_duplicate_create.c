@@ -244,6 +244,45 @@ static void test_another_group_does_not_replace_a_creators_replica(void **state)
     mrc_free(c);
 }
 
+/*
+ * Group A (node 1's, with node 3) is removed while group B (node 2's, under the
+ * same id) lives on, stuck without a quorum: node 3 answers B's vote requests from
+ * its tombstone of A.  A removal notice from a tombstone carries the removed
+ * group's incarnation, so B's replica refuses it, as it refuses anything else of
+ * A's, and keeps its group; without it B's creator dropped its replica, with every
+ * command committed in it, for a removal of another group.  A restart of node 3
+ * must not lose that: the tombstone's incarnation is stored with it.
+ */
+static void test_a_removal_of_one_group_does_not_remove_the_other(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(3, 81);
+    mr_node_id from_1[3] = {1, 3, 2}, from_2[3] = {2, 3, 1};
+    struct mr_completion comp;
+    struct mr_group_status st;
+    (void)state;
+    mrc_partition(c, 1, 2, true);
+    mrc_partition(c, 2, 3, true);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, from_1, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    mrc_partition(c, 2, 3, false);
+    assert_int_equal(mr_create_group(mrc_node(c, 2), 5, from_2, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mr_remove_group(mrc_node(c, 1), 5, 20, 100), MR_OK);
+    mrc_run(c, 40);
+    assert_true(mrc_completion(c, 1, 20, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_true(mr_group_tombstoned(mrc_node(c, 3), 5));
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mrc_heal_all(c);
+    mrc_run(c, 600);
+    assert_int_equal(events_of(c, 2, 5, MR_EVENT_GROUP_REMOVED), 0);
+    assert_int_equal(mr_group_status(mrc_node(c, 2), 5, &st), MR_OK);
+    assert_int_equal(st.replica_id, 1);
+    assert_true(conflicts(c, 3) > 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_a_member_both_creators_reach_counts_the_other),
         cmocka_unit_test(test_members_of_two_groups_under_one_id_do_not_mix),
         cmocka_unit_test(test_another_group_does_not_replace_a_creators_replica),
+        cmocka_unit_test(test_a_removal_of_one_group_does_not_remove_the_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
