@@ -23,7 +23,9 @@
 --                        UINT64_MAX) means the group was removed here.
 --                        applied_index: how far those replicas applied the
 --                        group's log here (a later replica announces no event
---                        of those entries again).
+--                        of those entries again).  incarnation: that of the
+--                        last replica dropped here (0 unknown): a removal
+--                        notice sent from the tombstone names its group.
 --   multiraft.events     the SPEC's event stream (see SPEC.md "Events"): one row
 --                        per event of the multi-raft layer, written in the
 --                        transaction that advances the applied index; columns
@@ -80,7 +82,8 @@ CREATE TABLE multiraft.dedup (
 CREATE TABLE multiraft.tombstone (
     group_id       bigint PRIMARY KEY,
     min_replica_id bigint NOT NULL,
-    applied_index  bigint NOT NULL DEFAULT 0
+    applied_index  bigint NOT NULL DEFAULT 0,
+    incarnation    bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE multiraft.events (
