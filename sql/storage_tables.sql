@@ -23,6 +23,7 @@ SET ROLE mr_storage_nobody;
 SELECT count(*) FROM multiraft.log;
 SELECT count(*) FROM multiraft.events;
 INSERT INTO multiraft.events (group_id, event_type) VALUES (1, 'command');
+SELECT count(*) FROM multiraft.log_entries();
 RESET ROLE;
 DROP ROLE mr_storage_nobody;
 -- events: event_id comes from an identity that PUBLIC cannot bypass, created_at defaults
@@ -30,3 +31,26 @@ INSERT INTO multiraft.events (group_id, event_type) VALUES (42, 'command'), (42,
 RETURNING event_id > 0 AS has_id, created_at IS NOT NULL AS has_time;
 SELECT count(DISTINCT event_id) FROM multiraft.events WHERE group_id = 42;
 DELETE FROM multiraft.events WHERE group_id = 42;
+-- log: a row packs the run of entries first_index .. log_index, each as its term
+-- (8 bytes), type (1) and length (4), little endian, then its data;
+-- multiraft.log_entries() shows them one per row (scratch group ids < 0, rolled back)
+BEGIN;
+INSERT INTO multiraft.log VALUES
+  (-7, 3, 2, decode('0500000000000000' || '00' || '02000000' || 'aabb' || '0600000000000000' || '01' || '00000000', 'hex')),
+  (-7, 4, 4, decode('0600000000000000' || '00' || '01000000' || 'cc', 'hex'));
+SELECT * FROM multiraft.log_entries(-7);
+SELECT group_id, count(*) FROM multiraft.log_entries() WHERE group_id = -7 GROUP BY 1;
+SAVEPOINT s;
+-- a row whose bytes do not hold exactly its index range is an error naming it
+INSERT INTO multiraft.log VALUES (-8, 1, 1, decode('0100000000000000' || '00' || 'ff000000' || 'aa', 'hex'));
+SELECT * FROM multiraft.log_entries(-8);
+ROLLBACK TO s;
+INSERT INTO multiraft.log VALUES (-8, 2, 1, decode('0100000000000000' || '00' || '00000000', 'hex'));
+SELECT * FROM multiraft.log_entries(-8);
+ROLLBACK TO s;
+INSERT INTO multiraft.log VALUES (-8, 1, 1, decode('0100000000000000' || '00' || '00000000' || '0100000000000000' || '00' || '00000000', 'hex'));
+SELECT * FROM multiraft.log_entries(-8);
+ROLLBACK TO s;
+INSERT INTO multiraft.log VALUES (-8, 1, 0, decode('', 'hex'));
+SELECT * FROM multiraft.log_entries(-8);
+ROLLBACK;

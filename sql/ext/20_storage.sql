@@ -4,9 +4,14 @@
 -- multiraft worker only (src/pg/storage_*.c), one transaction per batch of the
 -- multi-raft layer (src/multiraft/multiraft.h "STORAGE CONTRACT").
 --
---   multiraft.log        (group_id, log_index) -> term, entry_type, data
---                        the shared raft log of all groups; entries <= the group's
---                        log_start_index are deleted as the layer compacts.
+--   multiraft.log        (group_id, log_index) -> first_index, entries
+--                        the shared raft log of all groups, one row per run of
+--                        consecutive entries first_index .. log_index written
+--                        together (a group's entries of one batch), packed in
+--                        entries (src/pg/storage_log_rows.c; readable through
+--                        multiraft.log_entries()); rows whose entries are all <=
+--                        the group's log_start_index are deleted as the layer
+--                        compacts.
 --   multiraft.group_meta group_id -> replica_id, term, vote, commit_index (hard
 --                        state), voters, learners (conf state as of applied_index,
 --                        replica ids), applied_index, log_start_index,
@@ -34,17 +39,16 @@
 --
 -- Unsigned 64-bit raft values (terms, indexes, replica ids) are stored in bigint
 -- columns with the same bit pattern; values >= 2^63 never occur except the
--- tombstone marker above.  entry_type is the core's enum raft_entry_type
+-- tombstone marker above.  An entry's type is the core's enum raft_entry_type
 -- (0 normal, 1 conf change).  Command ids are bytes: bytea in dedup; in events
 -- they are text (API ids are text; ids that are not valid text in the database
 -- encoding are shown as '\x' || hex, internal empty ids as NULL).
 
 CREATE TABLE multiraft.log (
-    group_id   bigint NOT NULL,
-    log_index  bigint NOT NULL,
-    term       bigint NOT NULL,
-    entry_type smallint NOT NULL,
-    data       bytea NOT NULL,
+    group_id    bigint NOT NULL,
+    log_index   bigint NOT NULL,
+    first_index bigint NOT NULL,
+    entries     bytea NOT NULL,
     PRIMARY KEY (group_id, log_index)
 );
 -- Rows are short-lived (compaction deletes them): vacuum often, keep pages hot.
@@ -119,6 +123,15 @@ CREATE INDEX events_consumed_group ON multiraft.events_consumed (group_id, log_i
 REVOKE ALL ON multiraft.log, multiraft.group_meta, multiraft.dedup,
               multiraft.tombstone, multiraft.events, multiraft.events_consumed FROM PUBLIC;
 REVOKE ALL ON SEQUENCE multiraft.events_event_id_seq FROM PUBLIC;
+
+-- The stored log one entry per row (multiraft.log packs runs of entries), read
+-- as the caller: whoever may read multiraft.log may call it.
+CREATE FUNCTION multiraft.log_entries(of_group bigint DEFAULT NULL)
+RETURNS TABLE (group_id bigint, log_index bigint, term bigint, entry_type smallint,
+               data bytea)
+AS 'MODULE_PATHNAME', 'multiraft_log_entries'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION multiraft.log_entries(bigint) FROM PUBLIC;
 
 -- pg_dump keeps the raft state and undelivered events with the extension.
 SELECT pg_catalog.pg_extension_config_dump('multiraft.log', '');

@@ -18,6 +18,7 @@
  *                     host part of snapshots) and the snapshot blob format
  *   storage_log.c     ranged deletes of log rows (truncation, compaction)
  *                     straight through the primary key
+ *   storage_log_rows.c the format of a log row: a run of entries in one bytea
  *   storage_insert.c  many rows of one table through multi-insert and its
  *                     indexes (log rows, dedup records, events), not the executor
  */
@@ -38,7 +39,7 @@ typedef enum StoragePlan
 	SP_DELETE_GROUP_LOG = 0,	/* $1 bigint[]: every log row of these groups */
 	SP_DELETE_GROUP_META,		/* $1 bigint[] */
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
-	SP_INSERT_LOG,				/* $1..$5 group, index, term, type, data arrays */
+	SP_INSERT_LOG,				/* $1..$4 group, last index, first index, packed entries arrays */
 	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
@@ -90,15 +91,21 @@ extern bool storage_load_group(mr_group_id group, struct mr_group_restore *r, bo
 
 /* ---- storage_log.c ---- */
 
+struct StorageColumn;			/* below, with the helpers */
+
 /*
- * Deletes the log rows of `group` with index >= from (a replaced suffix) or
- * index <= upto (compaction).  Both scan the primary key directly between
- * exact bounds: compaction starts at the group's previous log start (remembered
- * here per group, learned at load and at every compaction), so it never wades
- * through the dead index entries of earlier compactions; and a truncation that
- * starts beyond the group's last row (the usual append) costs nothing.
+ * Deletes the log rows (runs of entries, keyed by their last index) of `group`
+ * that end at or after `from` (a replaced suffix: the head of a run that starts
+ * before it, first_index .. from - 1, is added to cols, the four columns of
+ * multiraft.log, to be written again) or at or below `upto` (compaction).  Both
+ * scan the primary key directly between exact bounds: compaction starts at the
+ * group's previous log start (remembered here per group, learned at load and at
+ * every compaction), so it never wades through the dead index entries of earlier
+ * compactions; and a truncation that starts beyond the group's last row (the
+ * usual append) costs nothing.
  */
-extern void storage_log_truncate(mr_group_id group, raft_index from);
+extern void storage_log_truncate(mr_group_id group, raft_index from,
+								 struct StorageColumn *cols);
 extern void storage_log_compact(mr_group_id group, raft_index upto);
 /* What is known of a group's rows: at load (log start, last index), after an
  * append (last index), and nothing once they were all deleted (forget). */
@@ -111,9 +118,6 @@ extern void storage_log_begin(void);
 extern void storage_log_new_phase(void);
 extern void storage_log_end(void);
 extern void storage_log_reset(void);	/* forget everything (node reload) */
-/* Between storage_log_begin and storage_log_end: deletes the rows of heap that a
- * range scan of index with keys finds, as the current phase sees them. */
-extern void storage_delete_range(Relation heap, Relation index, ScanKey keys, int nkeys);
 
 /* ---- storage_write.c ---- */
 
@@ -204,5 +208,24 @@ extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const b
 
 /* A bytea Datum holding a copy of len bytes. */
 extern Datum storage_bytea(const void *data, size_t len);
+
+/* ---- storage_log_rows.c ---- */
+
+/* The columns of multiraft.log, in order. */
+#define STORAGE_LOG_COLUMNS 4
+/* Adds the rows for entries e[0..n-1] of group (consecutive) to cols (initialised
+ * by the caller: bigint, bigint, bigint, bytea): one row per run of entries that
+ * stays below the size at which PostgreSQL would compress the row or move the
+ * value out of line (TOAST); a single larger entry is a row alone. */
+extern void storage_log_add_rows(StorageColumn *cols, mr_group_id group,
+								 const struct raft_entry *e, size_t n);
+/* The number of entries of a row first_index .. last (a row of `len` bytes);
+ * ERROR if its range cannot match its size. */
+extern size_t storage_log_row_entries(mr_group_id group, raft_index first,
+									  raft_index last, size_t len);
+/* A row's entries into out[0 .. last - first] (their data points into data);
+ * ERROR naming the row if its bytes do not hold exactly those entries. */
+extern void storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
+							   const void *data, size_t len, struct raft_entry *out);
 
 #endif

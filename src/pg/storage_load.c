@@ -152,7 +152,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 							  "FROM multiraft.group_meta",
 							  only, "ORDER BY group_id");
 	log.portal = open_cursor(one,
-							 "SELECT group_id, log_index, term, entry_type, data "
+							 "SELECT group_id, log_index, first_index, entries "
 							 "FROM multiraft.log",
 							 only, "ORDER BY group_id, log_index");
 
@@ -198,40 +198,48 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
 			int64		g = (int64) col_u64(lt, ld, 1);
-			uint64		index;
-			size_t		len;
-			bool		isnull;
+			uint64		last,
+						first;
+			size_t		len,
+						count;
+			void	   *packed;
 
 			if (g > (int64) r.group)
 				break;
 			log.pos++;
 			if (g < (int64) r.group)
 				continue;
-			index = col_u64(lt, ld, 2);
+			last = col_u64(lt, ld, 2);
+			first = col_u64(lt, ld, 3);
 			/*
-			 * Rows at or below log_start_index are compacted away: a quiesced
-			 * group's rows stay until its next compacted write (multiraft.h,
-			 * mr_group_write), which must then start below them.
+			 * Rows ending at or below log_start_index are compacted away: a
+			 * quiesced group's rows stay until its next compacted write
+			 * (multiraft.h, mr_group_write), which must then start below them.
+			 * A row that straddles the log start gives only its later entries.
 			 */
-			if (index <= r.log_start_index)
+			if (last <= r.log_start_index)
 			{
-				if (index <= deleted_upto)
-					deleted_upto = index - 1;
+				if (last <= deleted_upto)
+					deleted_upto = last - 1;
 				continue;
 			}
-			if (n == cap)
+			packed = col_bytes(lt, ld, 4, &len);
+			count = storage_log_row_entries(r.group, first, last, len);
+			while (n + count > cap)
 			{
 				cap *= 2;
 				entries = repalloc(entries, sizeof(struct raft_entry) * cap);
 			}
-			entries[n].index = index;
-			entries[n].term = col_u64(lt, ld, 3);
-			entries[n].type = (uint8) DatumGetInt16(SPI_getbinval(lt, ld, 4, &isnull));
-			entries[n].data = col_bytes(lt, ld, 5, &len);
-			if (len > PG_UINT32_MAX)
-				elog(ERROR, "multiraft: log entry too large");
-			entries[n].len = (uint32) len;
-			n++;
+			storage_log_unpack(r.group, first, last, packed, len, entries + n);
+			if (first <= r.log_start_index)
+			{
+				size_t		skip = (size_t) (r.log_start_index - first + 1);
+
+				memmove(entries + n, entries + n + skip,
+						sizeof(struct raft_entry) * (count - skip));
+				count -= skip;
+			}
+			n += count;
 		}
 		r.entries = entries;
 		r.n_entries = n;

@@ -1,6 +1,11 @@
 /*
  * storage_log.c — ranged deletes of multiraft.log rows, straight through its
- * primary key (group_id, log_index).
+ * primary key (group_id, log_index).  A row holds a run of entries first_index ..
+ * log_index (storage_log_rows.c), so the key is a run's last index: compaction
+ * deletes the runs that end at or below the new log start (a run that straddles
+ * it stays until a later compaction passes its end; the loader skips its entries
+ * at or below the start), and a truncation deletes the runs that end at or above
+ * the first replaced index, writing again the head of a run it cuts.
  *
  * Why not SQL: the log is a queue (rows are inserted at the right end of each
  * group's range and deleted from the left by compaction), so between two
@@ -151,9 +156,15 @@ storage_log_end(void)
 	log_heap = NULL;
 }
 
-void
-storage_delete_range(Relation heap, Relation index, ScanKey keys, int nkeys)
+/* Deletes the rows of the log that a range scan of its key with keys finds, as
+ * the current phase sees them; calls seen(slot, arg) with each before deleting
+ * it, if given. */
+static void
+delete_range_scan(ScanKey keys, int nkeys, void (*seen) (TupleTableSlot *, void *),
+				  void *arg)
 {
+	Relation	heap = log_heap;
+	Relation	index = log_index_rel;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 
@@ -173,14 +184,19 @@ storage_delete_range(Relation heap, Relation index, ScanKey keys, int nkeys)
 	scan = index_beginscan(heap, index, phase_snap, nkeys, 0);
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		if (seen != NULL)
+			seen(slot, arg);
 		simple_table_tuple_delete(heap, &slot->tts_tid, phase_snap);
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* Deletes the rows of group with lo <= log_index <= hi that this phase sees. */
 static void
-delete_range(mr_group_id group, int64 lo, int64 hi)
+delete_range(mr_group_id group, int64 lo, int64 hi,
+			 void (*seen) (TupleTableSlot *, void *), void *arg)
 {
 	ScanKeyData key[3];
 
@@ -189,20 +205,53 @@ delete_range(mr_group_id group, int64 lo, int64 hi)
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
 	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(lo));
 	ScanKeyInit(&key[2], 2, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(hi));
-	storage_delete_range(log_heap, log_index_rel, key, 3);
+	delete_range_scan(key, 3, seen, arg);
+}
+
+typedef struct CutRun
+{
+	mr_group_id group;
+	raft_index from;			/* the first replaced index */
+	StorageColumn *cols;		/* where the kept heads go */
+} CutRun;
+
+/* A run ending at or after the first replaced index: if it starts before it, its
+ * head (first_index .. from - 1) is still the log, and is written again. */
+static void
+keep_head(TupleTableSlot *slot, void *arg)
+{
+	CutRun	   *c = arg;
+	bool		isnull;
+	raft_index	last = DATUM_U64(slot_getattr(slot, 2, &isnull));
+	raft_index	first = DATUM_U64(slot_getattr(slot, 3, &isnull));
+	bytea	   *packed;
+	struct raft_entry *e;
+	size_t		n,
+				len;
+
+	if (first >= c->from)
+		return;
+	packed = DatumGetByteaPP(slot_getattr(slot, 4, &isnull));
+	len = VARSIZE_ANY_EXHDR(packed);
+	n = storage_log_row_entries(c->group, first, last, len);
+	e = palloc(sizeof(struct raft_entry) * n);
+	storage_log_unpack(c->group, first, last, VARDATA_ANY(packed), len, e);
+	storage_log_add_rows(c->cols, c->group, e, (size_t) (c->from - first));
+	pfree(e);
 }
 
 void
-storage_log_truncate(mr_group_id group, raft_index from)
+storage_log_truncate(mr_group_id group, raft_index from, struct StorageColumn *cols)
 {
 	uint64		key = group;
 	bool		found;
 	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
+	CutRun		cut = {group, from, cols};
 
 	/* The usual case: the entries extend the log, nothing to replace. */
 	if (found && e->last_known && from > e->last)
 		return;
-	delete_range(group, (int64) from, PG_INT64_MAX);
+	delete_range(group, (int64) from, PG_INT64_MAX, keep_head, &cut);
 }
 
 void
@@ -213,6 +262,6 @@ storage_log_compact(mr_group_id group, raft_index upto)
 	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
 	int64		lo = found ? (int64) e->start + 1 : 0;	/* start 0: from the first row */
 
-	delete_range(group, lo, (int64) upto);
+	delete_range(group, lo, (int64) upto, NULL, NULL);
 	entry(group)->start = upto;
 }

@@ -40,9 +40,9 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 	[SP_DELETE_GROUP_DEDUP] = {
 		"DELETE FROM multiraft.dedup WHERE group_id = ANY ($1)", 1, {I8A}},
 	[SP_INSERT_LOG] = {
-		"INSERT INTO multiraft.log (group_id, log_index, term, entry_type, data) "
-		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bytea[])",
-		5, {I8A, I8A, I8A, INT2ARRAYOID, BYA}},
+		"INSERT INTO multiraft.log (group_id, log_index, first_index, entries) "
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
+		4, {I8A, I8A, I8A, BYA}},
 	[SP_APPEND_DEDUP] = {
 		/*
 		 * The records of commands applied in this batch.  The layer applies a

@@ -217,15 +217,11 @@ write_groups(const struct mr_group_write *w, size_t n)
 	StorageColumn wipe,
 				wipe_dedup,
 				snap;
-	StorageColumn lg,
-				li,
-				lt,
-				ly,
-				ld;
-	size_t		nentries = 0;
+	StorageColumn log[STORAGE_LOG_COLUMNS];
+	size_t		nruns = 0;
 
 	for (size_t i = 0; i < n; i++)
-		nentries += w[i].n_entries;
+		nruns += w[i].n_entries > 0;
 
 	/*
 	 * 1. removed or re-created replicas: every row of the group goes — except
@@ -267,37 +263,24 @@ write_groups(const struct mr_group_write *w, size_t n)
 									   w[i].snapshot_blob_len);
 	}
 
-	/* 3. entries: a suffix from entries[0].index is replaced */
+	/*
+	 * 3. entries: a suffix from entries[0].index is replaced; each group's
+	 * entries go in as one row (storage_log_rows.c), or a few if they are large.
+	 */
 	storage_log_new_phase();	/* the deletes above must be seen */
-	storage_column_init(&lg, INT8OID, nentries);
-	storage_column_init(&li, INT8OID, nentries);
-	storage_column_init(&lt, INT8OID, nentries);
-	storage_column_init(&ly, INT2OID, nentries);
-	storage_column_init(&ld, BYTEAOID, nentries);
+	for (int c = 0; c < STORAGE_LOG_COLUMNS; c++)
+		storage_column_init(&log[c], c == 3 ? BYTEAOID : INT8OID, (int) nruns);
 	for (size_t i = 0; i < n; i++)
 	{
 		if ((w[i].flags & MR_GW_REMOVED) || w[i].n_entries == 0)
 			continue;
 		/* A brand-new or snapshot-reset group has no rows left to truncate. */
 		if (!(w[i].flags & MR_GW_CREATED) && !w[i].has_snapshot)
-			storage_log_truncate(w[i].group, w[i].entries[0].index);
-		for (size_t k = 0; k < w[i].n_entries; k++)
-		{
-			const struct raft_entry *e = &w[i].entries[k];
-
-			storage_column_add(&lg, U64_DATUM(w[i].group), false);
-			storage_column_add(&li, U64_DATUM(e->index), false);
-			storage_column_add(&lt, U64_DATUM(e->term), false);
-			storage_column_add(&ly, Int16GetDatum((int16) e->type), false);
-			storage_column_add(&ld, storage_bytea(e->data, e->len), false);
-		}
+			storage_log_truncate(w[i].group, w[i].entries[0].index, log);
+		storage_log_add_rows(log, w[i].group, w[i].entries, w[i].n_entries);
 	}
-	if (lg.n > 0)
-	{
-		StorageColumn cols[5] = {lg, li, lt, ly, ld};
-
-		insert_rows(SR_LOG, SP_INSERT_LOG, cols, 5);
-	}
+	if (log[0].n > 0)
+		insert_rows(SR_LOG, SP_INSERT_LOG, log, STORAGE_LOG_COLUMNS);
 	for (size_t i = 0; i < n; i++)
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].n_entries > 0)
 			storage_log_appended(w[i].group, w[i].entries[w[i].n_entries - 1].index);

@@ -113,7 +113,7 @@ sub check_state
 	         WHERE s.applied_index - m.applied_index NOT BETWEEN 0 AND 64"), '0',
 		"$label: the meta row trails the applied index by at most 64 entries");
 	# Entry layout (multiraft.h): u8 kind | u16 id length | id | payload; kind 1 = command.
-	is(sql("SELECT count(*) FROM multiraft.log l JOIN multiraft.group_meta m USING (group_id)
+	is(sql("SELECT count(*) FROM multiraft.log_entries() l JOIN multiraft.group_meta m USING (group_id)
 	         WHERE l.log_index <= m.applied_index AND l.entry_type = 0 AND length(l.data) > 3
 	           AND get_byte(l.data, 0) = 1
 	           AND NOT EXISTS (SELECT 1 FROM multiraft.events e

@@ -1,0 +1,104 @@
+/*
+ * api_log.c — multiraft.log_entries(): the stored log one entry per row, for
+ * operators and tests.  multiraft.log packs each run of entries written together
+ * in one row (storage_log_rows.c), which SQL cannot read.
+ *
+ * It reads the table as the caller, so it shows nothing to a role that may not
+ * read multiraft.log (the extension revokes the table, and this function, from
+ * PUBLIC).  A corrupt row fails the call with an error that names it.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "storage.h"
+
+PG_FUNCTION_INFO_V1(multiraft_log_entries);
+
+static uint64
+column_u64(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	if (isnull)
+		elog(ERROR, "multiraft: NULL in column %d of multiraft.log", col);
+	return (uint64) DatumGetInt64(v);
+}
+
+/* Appends the entries of one stored row to the result. */
+static void
+put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
+{
+	uint64		group = column_u64(t, d, 1);
+	uint64		last = column_u64(t, d, 2);
+	uint64		first = column_u64(t, d, 3);
+	bool		isnull;
+	bytea	   *packed = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
+	size_t		len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);
+	size_t		n = storage_log_row_entries(group, first, last, len);
+	struct raft_entry *e = palloc(sizeof(struct raft_entry) * n);
+
+	storage_log_unpack(group, first, last, VARDATA_ANY(packed), len, e);
+	for (size_t k = 0; k < n; k++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		bytea	   *data = palloc(VARHDRSZ + e[k].len);
+
+		SET_VARSIZE(data, VARHDRSZ + e[k].len);
+		if (e[k].len > 0)
+			memcpy(VARDATA(data), e[k].data, e[k].len);
+		values[0] = Int64GetDatum((int64) group);
+		values[1] = Int64GetDatum((int64) e[k].index);
+		values[2] = Int64GetDatum((int64) e[k].term);
+		values[3] = Int16GetDatum((int16) e[k].type);
+		values[4] = PointerGetDatum(data);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(data);
+	}
+	pfree(e);
+}
+
+/*
+ * multiraft.log_entries(of_group bigint DEFAULT NULL)
+ *   RETURNS TABLE (group_id bigint, log_index bigint, term bigint,
+ *                  entry_type smallint, data bytea)
+ * Every stored entry, or those of one group, in (group_id, log_index) order.
+ * Entries at or below a group's log start that compaction has not deleted yet
+ * are shown too (multiraft.group_meta.log_start_index tells them apart).
+ */
+Datum
+multiraft_log_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "multiraft: SPI_connect failed");
+	if (PG_ARGISNULL(0))
+		rc = SPI_execute("SELECT group_id, log_index, first_index, entries "
+						 "FROM multiraft.log ORDER BY group_id, log_index", true, 0);
+	else
+	{
+		args[0] = PG_GETARG_DATUM(0);
+		rc = SPI_execute_with_args("SELECT group_id, log_index, first_index, entries "
+								   "FROM multiraft.log WHERE group_id = $1 "
+								   "ORDER BY log_index",
+								   1, types, args, NULL, true, 0);
+	}
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not read multiraft.log");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		put_row(rsinfo, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+	SPI_finish();
+	return (Datum) 0;
+}

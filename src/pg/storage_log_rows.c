@@ -1,0 +1,170 @@
+/*
+ * storage_log_rows.c — the format of a multiraft.log row: a run of consecutive
+ * entries of one group, first_index .. log_index, packed in one bytea.
+ *
+ * Why runs: a leader appends a round of entries per batch, and its followers
+ * receive them together.  One row per entry cost a heap tuple, an index entry
+ * and, at compaction, an index visit and a heap delete for each of them — a tenth
+ * of the worker's time with one busy group (bench/ANALYSES.md, eighteenth
+ * analysis).  A batch now writes one row per group (more only past
+ * STORAGE_LOG_ROW_BYTES), and compaction deletes one per run.
+ *
+ * Each entry is its term (8 bytes), its type (1) and its length (4), little
+ * endian, then its data.  A run stays below the size at which PostgreSQL would
+ * try to compress or move it out of line (TOAST), unless one entry alone is
+ * larger: that one is a row by itself, stored as any large value.
+ *
+ * Only the worker writes these rows, but the reader trusts nothing: a row whose
+ * entries do not add up to its bytes and its index range fails with an error
+ * naming it, never reads past its value.
+ */
+#include "postgres.h"
+
+#include "access/heaptoast.h"
+#include "utils/memutils.h"
+
+#include "storage.h"
+
+#define ENTRY_HEADER 13			/* term, type, length */
+
+/* Most bytes of packed entries in one row: below TOAST's threshold, with room
+ * for the tuple header and the other three columns. */
+#define STORAGE_LOG_ROW_BYTES (TOAST_TUPLE_THRESHOLD - 128)
+
+static void
+put_u64(char *p, uint64 v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (char) (v >> (8 * i));
+}
+
+static void
+put_u32(char *p, uint32 v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char) (v >> (8 * i));
+}
+
+static uint64
+get_u64(const unsigned char *p)
+{
+	uint64		v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint32
+get_u32(const unsigned char *p)
+{
+	return (uint32) p[0] | (uint32) p[1] << 8 | (uint32) p[2] << 16 | (uint32) p[3] << 24;
+}
+
+/* How many of e[0..n-1] (at least one) go into the next row. */
+static size_t
+run_length(const struct raft_entry *e, size_t n)
+{
+	size_t		bytes = 0,
+				k = 0;
+
+	while (k < n)
+	{
+		size_t		size = ENTRY_HEADER + (size_t) e[k].len;
+
+		if (k > 0 && bytes + size > STORAGE_LOG_ROW_BYTES)
+			break;
+		bytes += size;
+		k++;
+	}
+	return k;
+}
+
+/* e[0..n-1] as the entries column of one row. */
+static bytea *
+pack(const struct raft_entry *e, size_t n)
+{
+	size_t		bytes = 0;
+	bytea	   *b;
+	char	   *p;
+
+	for (size_t k = 0; k < n; k++)
+		bytes += ENTRY_HEADER + (size_t) e[k].len;
+	if (bytes > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("multiraft: log entries of %zu bytes do not fit in one row", bytes)));
+	b = palloc(VARHDRSZ + bytes);
+	SET_VARSIZE(b, VARHDRSZ + bytes);
+	p = VARDATA(b);
+	for (size_t k = 0; k < n; k++)
+	{
+		put_u64(p, e[k].term);
+		p[8] = (char) e[k].type;
+		put_u32(p + 9, e[k].len);
+		if (e[k].len > 0)
+			memcpy(p + ENTRY_HEADER, e[k].data, e[k].len);
+		p += ENTRY_HEADER + e[k].len;
+	}
+	return b;
+}
+
+void
+storage_log_add_rows(StorageColumn *cols, mr_group_id group, const struct raft_entry *e,
+					 size_t n)
+{
+	for (size_t k = 0, run; k < n; k += run)
+	{
+		run = run_length(e + k, n - k);
+		storage_column_add(&cols[0], U64_DATUM(group), false);
+		storage_column_add(&cols[1], U64_DATUM(e[k + run - 1].index), false);
+		storage_column_add(&cols[2], U64_DATUM(e[k].index), false);
+		storage_column_add(&cols[3], PointerGetDatum(pack(e + k, run)), false);
+	}
+}
+
+static void
+corrupt(mr_group_id group, raft_index last, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("multiraft: log row of group " INT64_FORMAT " ending at index "
+					UINT64_FORMAT " is corrupt: %s", (int64) group, (uint64) last, what)));
+}
+
+size_t
+storage_log_row_entries(mr_group_id group, raft_index first, raft_index last, size_t len)
+{
+	/* Each entry takes ENTRY_HEADER bytes at least. */
+	if (first == 0 || first > last || last - first >= (uint64) (len / ENTRY_HEADER))
+		corrupt(group, last, "its index range does not match its size");
+	return (size_t) (last - first + 1);
+}
+
+void
+storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
+				   const void *data, size_t len, struct raft_entry *out)
+{
+	const unsigned char *p = data;
+	const unsigned char *end = p + len;
+	size_t		n = storage_log_row_entries(group, first, last, len);
+
+	for (size_t k = 0; k < n; k++)
+	{
+		uint32		elen;
+
+		if (end - p < ENTRY_HEADER)
+			corrupt(group, last, "it holds fewer entries than its index range");
+		elen = get_u32(p + 9);
+		if ((size_t) (end - p - ENTRY_HEADER) < elen)
+			corrupt(group, last, "an entry runs past its end");
+		out[k].index = first + k;
+		out[k].term = get_u64(p);
+		out[k].type = p[8];
+		out[k].len = elen;
+		out[k].data = p + ENTRY_HEADER;
+		p += ENTRY_HEADER + elen;
+	}
+	if (p != end)
+		corrupt(group, last, "it holds more entries than its index range");
+}
