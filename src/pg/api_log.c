@@ -20,24 +20,13 @@
 
 PG_FUNCTION_INFO_V1(multiraft_log_entries);
 
-static uint64
-column_u64(HeapTuple t, TupleDesc d, int col)
-{
-	bool		isnull;
-	Datum		v = SPI_getbinval(t, d, col, &isnull);
-
-	if (isnull)
-		elog(ERROR, "multiraft: NULL in column %d of multiraft.log", col);
-	return (uint64) DatumGetInt64(v);
-}
-
 /* Appends the entries of one stored row to the result. */
 static void
 put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 {
-	uint64		group = column_u64(t, d, 1);
-	uint64		last = column_u64(t, d, 2);
-	uint64		first = column_u64(t, d, 3);
+	uint64		group = storage_col_u64(t, d, 1);
+	uint64		last = storage_col_u64(t, d, 2);
+	uint64		first = storage_col_u64(t, d, 3);
 	bool		isnull;
 	bytea	   *packed = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
 	size_t		len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);

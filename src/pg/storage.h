@@ -208,6 +208,9 @@ extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const b
 
 /* A bytea Datum holding a copy of len bytes. */
 extern Datum storage_bytea(const void *data, size_t len);
+/* Column col of a stored row (SPI) as a uint64 raft value; ERROR if NULL
+ * (storage_load.c). */
+extern uint64 storage_col_u64(HeapTuple t, TupleDesc d, int col);
 
 /* ---- storage_log_rows.c ---- */
 

@@ -65,8 +65,8 @@ cursor_row(LogCursor *c)
 	return c->tuptable->vals[c->pos];
 }
 
-static uint64
-col_u64(HeapTuple t, TupleDesc d, int col)
+uint64
+storage_col_u64(HeapTuple t, TupleDesc d, int col)
 {
 	bool		isnull;
 	Datum		v = SPI_getbinval(t, d, col, &isnull);
@@ -174,16 +174,16 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		MemoryContextSwitchTo(group_cxt);
 
 		memset(&r, 0, sizeof(r));
-		r.group = col_u64(mt, md, 1);
-		r.replica_id = col_u64(mt, md, 2);
-		r.hard_state.term = col_u64(mt, md, 3);
-		r.hard_state.vote = col_u64(mt, md, 4);
-		r.hard_state.commit = col_u64(mt, md, 5);
+		r.group = storage_col_u64(mt, md, 1);
+		r.replica_id = storage_col_u64(mt, md, 2);
+		r.hard_state.term = storage_col_u64(mt, md, 3);
+		r.hard_state.vote = storage_col_u64(mt, md, 4);
+		r.hard_state.commit = storage_col_u64(mt, md, 5);
 		r.conf_state.voters = col_ids(mt, md, 6, &r.conf_state.n_voters);
 		r.conf_state.learners = col_ids(mt, md, 7, &r.conf_state.n_learners);
-		r.applied = col_u64(mt, md, 8);
-		r.log_start_index = col_u64(mt, md, 9);
-		r.log_start_term = col_u64(mt, md, 10);
+		r.applied = storage_col_u64(mt, md, 8);
+		r.log_start_index = storage_col_u64(mt, md, 9);
+		r.log_start_term = storage_col_u64(mt, md, 10);
 		r.state = col_bytes(mt, md, 11, &r.state_len);
 
 		/*
@@ -197,7 +197,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		while ((lt = cursor_row(&log)) != NULL)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
-			int64		g = (int64) col_u64(lt, ld, 1);
+			int64		g = (int64) storage_col_u64(lt, ld, 1);
 			uint64		last,
 						first;
 			size_t		len,
@@ -209,8 +209,8 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 			log.pos++;
 			if (g < (int64) r.group)
 				continue;
-			last = col_u64(lt, ld, 2);
-			first = col_u64(lt, ld, 3);
+			last = storage_col_u64(lt, ld, 2);
+			first = storage_col_u64(lt, ld, 3);
 			/*
 			 * Rows ending at or below log_start_index are compacted away: a
 			 * quiesced group's rows stay until its next compacted write
@@ -314,8 +314,8 @@ restore_announced(struct mr_node *node)
 		HeapTuple	t = SPI_tuptable->vals[i];
 
 		/* A group not restored here (removed, or failed to load) has none. */
-		(void) mr_restore_announced(node, col_u64(t, SPI_tuptable->tupdesc, 1),
-									col_u64(t, SPI_tuptable->tupdesc, 2));
+		(void) mr_restore_announced(node, storage_col_u64(t, SPI_tuptable->tupdesc, 1),
+									storage_col_u64(t, SPI_tuptable->tupdesc, 2));
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -336,10 +336,10 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
-		uint64		g = col_u64(t, SPI_tuptable->tupdesc, 1);
-		uint64		min = col_u64(t, SPI_tuptable->tupdesc, 2);
-		uint64		applied = col_u64(t, SPI_tuptable->tupdesc, 3);
-		uint64		incarnation = col_u64(t, SPI_tuptable->tupdesc, 4);
+		uint64		g = storage_col_u64(t, SPI_tuptable->tupdesc, 1);
+		uint64		min = storage_col_u64(t, SPI_tuptable->tupdesc, 2);
+		uint64		applied = storage_col_u64(t, SPI_tuptable->tupdesc, 3);
+		uint64		incarnation = storage_col_u64(t, SPI_tuptable->tupdesc, 4);
 
 		/* An incarnation is 32 bits: anything else was not written here. */
 		rc = incarnation > PG_UINT32_MAX ? MR_ECORRUPT :

@@ -69,17 +69,13 @@ static void test_two_creators_keep_their_replicas(void **state)
     mrc_free(c);
 }
 
-/* The same, but each creator adds node 3 first, as its replica 2 (members listed
- * 1, 3, 2 on node 1 and 2, 3, 1 on node 2).  Node 1's group reaches node 3 first,
- * and node 3 keeps that replica: node 2's group then addresses the same replica id
- * on the same node, which no replacement guards, and its messages are refused
- * because they come from replica 1 on another node than the one node 3 knows. */
-static void test_a_member_both_creators_reach_counts_the_other(void **state)
+/* Node 1 creates group 5 with members 1, 3, 2 while it reaches only node 3, which
+ * joins it as replica 2; then node 2, which cannot reach node 1, creates group 5
+ * with members 2, 3, 1 (node 3 its replica 2 too), and runs `ticks`. */
+static void create_apart_with_node_3_in_both(struct mrc_cluster *c, uint64_t ticks)
 {
-    struct mrc_cluster *c = mrc_new_nodes(3, 78);
     mr_node_id from_1[3] = {1, 3, 2}, from_2[3] = {2, 3, 1};
     struct mr_group_status st;
-    (void)state;
     mrc_partition(c, 1, 2, true);
     mrc_partition(c, 2, 3, true);
     assert_int_equal(mr_create_group(mrc_node(c, 1), 5, from_1, 3, 1), MR_OK);
@@ -88,7 +84,20 @@ static void test_a_member_both_creators_reach_counts_the_other(void **state)
     assert_int_equal(st.replica_id, 2);
     mrc_partition(c, 2, 3, false);
     assert_int_equal(mr_create_group(mrc_node(c, 2), 5, from_2, 3, 1), MR_OK);
-    mrc_run(c, 100);
+    mrc_run(c, ticks);
+}
+
+/* The same, but each creator adds node 3 first, as its replica 2
+ * (create_apart_with_node_3_in_both).  Node 1's group reaches node 3 first, and
+ * node 3 keeps that replica: node 2's group then addresses the same replica id on
+ * the same node, which no replacement guards, and its messages are refused
+ * because they come from replica 1 on another node than the one node 3 knows. */
+static void test_a_member_both_creators_reach_counts_the_other(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(3, 78);
+    struct mr_group_status st;
+    (void)state;
+    create_apart_with_node_3_in_both(c, 100);
     assert_true(conflicts(c, 3) > 0);
     assert_int_equal(mr_last_conflict(mrc_node(c, 3)), 5);
     assert_int_equal(events_of(c, 3, 5, MR_EVENT_GROUP_REMOVED), 0);
@@ -246,7 +255,7 @@ static void test_another_group_does_not_replace_a_creators_replica(void **state)
 
 /*
  * Group A (node 1's, with node 3) is removed while group B (node 2's, under the
- * same id) lives on, stuck without a quorum: node 3 answers B's vote requests from
+ * same id; create_apart_with_node_3_in_both) lives on, stuck without a quorum: node 3 answers B's vote requests from
  * its tombstone of A.  A removal notice from a tombstone carries the removed
  * group's incarnation, so B's replica refuses it, as it refuses anything else of
  * A's, and keeps its group; without it B's creator dropped its replica, with every
@@ -256,17 +265,10 @@ static void test_another_group_does_not_replace_a_creators_replica(void **state)
 static void test_a_removal_of_one_group_does_not_remove_the_other(void **state)
 {
     struct mrc_cluster *c = mrc_new_nodes(3, 81);
-    mr_node_id from_1[3] = {1, 3, 2}, from_2[3] = {2, 3, 1};
     struct mr_completion comp;
     struct mr_group_status st;
     (void)state;
-    mrc_partition(c, 1, 2, true);
-    mrc_partition(c, 2, 3, true);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, from_1, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    mrc_partition(c, 2, 3, false);
-    assert_int_equal(mr_create_group(mrc_node(c, 2), 5, from_2, 3, 1), MR_OK);
-    mrc_run(c, 40);
+    create_apart_with_node_3_in_both(c, 40);
     assert_int_equal(mr_remove_group(mrc_node(c, 1), 5, 20, 100), MR_OK);
     mrc_run(c, 40);
     assert_true(mrc_completion(c, 1, 20, &comp));
