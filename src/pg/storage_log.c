@@ -212,11 +212,16 @@ typedef struct CutRun
 {
 	mr_group_id group;
 	raft_index from;			/* the first replaced index */
+	raft_index compacted;		/* entries up to here are compacted away */
 	StorageColumn *cols;		/* where the kept heads go */
 } CutRun;
 
-/* A run ending at or after the first replaced index: if it starts before it, its
- * head (first_index .. from - 1) is still the log, and is written again. */
+/*
+ * A run ending at or after the first replaced index: if it starts before it, its
+ * head (first_index .. from - 1) is still the log, and is written again — but
+ * not the entries compaction has passed: a row ending at or below the log start
+ * would lie below where the next compaction starts, and stay for good.
+ */
 static void
 keep_head(TupleTableSlot *slot, void *arg)
 {
@@ -229,14 +234,16 @@ keep_head(TupleTableSlot *slot, void *arg)
 	size_t		n,
 				len;
 
-	if (first >= c->from)
+	raft_index	keep = Max(first, c->compacted + 1);
+
+	if (keep >= c->from)
 		return;
 	packed = DatumGetByteaPP(slot_getattr(slot, 4, &isnull));
 	len = VARSIZE_ANY_EXHDR(packed);
 	n = storage_log_row_entries(c->group, first, last, len);
 	e = palloc(sizeof(struct raft_entry) * n);
 	storage_log_unpack(c->group, first, last, VARDATA_ANY(packed), len, e);
-	storage_log_add_rows(c->cols, c->group, e, (size_t) (c->from - first));
+	storage_log_add_rows(c->cols, c->group, e + (keep - first), (size_t) (c->from - keep));
 	pfree(e);
 }
 
@@ -246,7 +253,7 @@ storage_log_truncate(mr_group_id group, raft_index from, struct StorageColumn *c
 	uint64		key = group;
 	bool		found;
 	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
-	CutRun		cut = {group, from, cols};
+	CutRun		cut = {group, from, found ? e->start : 0, cols};
 
 	/* The usual case: the entries extend the log, nothing to replace. */
 	if (found && e->last_known && from > e->last)

@@ -249,6 +249,32 @@ static void check_truncate(struct ctx *c)
     end(c);
 }
 
+/* A suffix replaced right after the log start, in entries appended together
+ * (a storage that keeps such entries together must not keep the compacted
+ * ones again when it cuts them). */
+static void check_truncate_at_log_start(struct ctx *c)
+{
+    raft_term terms[8] = {0, 1, 1, 1, 2, 2};
+    raft_id voters[1] = {1};
+    struct raft_conf_state cs = {voters, 1, NULL, 0};
+    int rc;
+    size_t n;
+    if (!begin(c, "truncate_at_log_start"))
+        return;
+    EXPECT(c, append_range(c, 1, 6, 1, 0) == RAFT_OK, "append failed");
+    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, 3, &cs, "img3", 4) == RAFT_OK,
+           "create_snapshot failed");
+    EXPECT(c, c->f->compact(c->f->ctx, c->h, 3) == RAFT_OK, "compact(3) failed");
+    /* entries 4..5 of term 2 replace 4..6 */
+    EXPECT(c, append_range(c, 4, 5, 2, 0) == RAFT_OK, "overwriting append failed");
+    expect_bounds(c, 4, 5);
+    expect_term(c, 3, RAFT_OK, 1);
+    expect_term(c, 4, RAFT_OK, 2);
+    n = read_check(c, 4, 6, UINT64_MAX, terms, 0, &rc);
+    EXPECT(c, rc == RAFT_OK && n == 2, "read after truncation: rc %d n %zu", rc, n);
+    end(c);
+}
+
 static void check_data_copied(struct ctx *c)
 {
     struct raft_entry e;
@@ -505,6 +531,7 @@ int storage_conformance_run(const struct storage_factory *f, storage_report_fn r
     check_append_read(&c);
     check_max_bytes(&c);
     check_truncate(&c);
+    check_truncate_at_log_start(&c);
     check_data_copied(&c);
     check_hard_and_conf_state(&c);
     check_snapshot_and_compact(&c);
