@@ -28,9 +28,10 @@ put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 	uint64		last = storage_col_u64(t, d, 2);
 	uint64		first = storage_col_u64(t, d, 3);
 	bool		isnull;
-	bytea	   *packed = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
+	Datum		v = SPI_getbinval(t, d, 4, &isnull);
+	bytea	   *packed = isnull ? NULL : DatumGetByteaPP(v);
 	size_t		len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);
-	size_t		n = storage_log_row_entries(group, first, last, len);
+	size_t		n = storage_log_row_entries(group, first, last, len); /* ERROR if NULL */
 	struct raft_entry *e = palloc(sizeof(struct raft_entry) * n);
 
 	storage_log_unpack(group, first, last, VARDATA_ANY(packed), len, e);
@@ -52,6 +53,8 @@ put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 		pfree(data);
 	}
 	pfree(e);
+	if ((Pointer) packed != DatumGetPointer(v))
+		pfree(packed);			/* detoasted */
 }
 
 /*
@@ -60,34 +63,41 @@ put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
  *                  entry_type smallint, data bytea)
  * Every stored entry, or those of one group, in (group_id, log_index) order.
  * Entries at or below a group's log start that compaction has not deleted yet
- * are shown too (multiraft.group_meta.log_start_index tells them apart).
+ * are shown too (multiraft.group_meta.log_start_index tells them apart).  The
+ * rows are read through a cursor, a chunk at a time, so a large log costs the
+ * result's tuplestore (which spills to disk past work_mem), not a copy of the
+ * table in memory.
  */
 Datum
 multiraft_log_entries(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8OID};
-	Datum		args[1];
-	int			rc;
+	Datum		args[1] = {PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0)};
+	Portal		portal;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "multiraft: SPI_connect failed");
-	if (PG_ARGISNULL(0))
-		rc = SPI_execute("SELECT group_id, log_index, first_index, entries "
-						 "FROM multiraft.log ORDER BY group_id, log_index", true, 0);
-	else
-	{
-		args[0] = PG_GETARG_DATUM(0);
-		rc = SPI_execute_with_args("SELECT group_id, log_index, first_index, entries "
-								   "FROM multiraft.log WHERE group_id = $1 "
-								   "ORDER BY log_index",
-								   1, types, args, NULL, true, 0);
-	}
-	if (rc != SPI_OK_SELECT)
+	portal = SPI_cursor_open_with_args(NULL,
+									   PG_ARGISNULL(0) ?
+									   "SELECT group_id, log_index, first_index, entries "
+									   "FROM multiraft.log ORDER BY group_id, log_index" :
+									   "SELECT group_id, log_index, first_index, entries "
+									   "FROM multiraft.log WHERE group_id = $1 ORDER BY log_index",
+									   PG_ARGISNULL(0) ? 0 : 1, types, args, NULL, true, 0);
+	if (portal == NULL)
 		elog(ERROR, "multiraft: could not read multiraft.log");
-	for (uint64 i = 0; i < SPI_processed; i++)
-		put_row(rsinfo, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 256);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+			put_row(rsinfo, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
 	SPI_finish();
 	return (Datum) 0;
 }
