@@ -14,13 +14,15 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "storage.h"
 
 PG_FUNCTION_INFO_V1(multiraft_log_entries);
 
-/* Appends the entries of one stored row to the result. */
+/* Appends the entries of one stored row to the result (allocating in the
+ * caller's per-row context). */
 static void
 put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 {
@@ -29,32 +31,21 @@ put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 	uint64		first = storage_col_u64(t, d, 3);
 	bool		isnull;
 	Datum		v = SPI_getbinval(t, d, 4, &isnull);
-	bytea	   *packed = isnull ? NULL : DatumGetByteaPP(v);
-	size_t		len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);
-	size_t		n = storage_log_row_entries(group, first, last, len); /* ERROR if NULL */
-	struct raft_entry *e = palloc(sizeof(struct raft_entry) * n);
+	size_t		n;
+	struct raft_entry *e = storage_log_row_unpack(group, first, last, v, isnull, &n);
 
-	storage_log_unpack(group, first, last, VARDATA_ANY(packed), len, e);
 	for (size_t k = 0; k < n; k++)
 	{
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
-		bytea	   *data = palloc(VARHDRSZ + e[k].len);
 
-		SET_VARSIZE(data, VARHDRSZ + e[k].len);
-		if (e[k].len > 0)
-			memcpy(VARDATA(data), e[k].data, e[k].len);
 		values[0] = Int64GetDatum((int64) group);
 		values[1] = Int64GetDatum((int64) e[k].index);
 		values[2] = Int64GetDatum((int64) e[k].term);
 		values[3] = Int16GetDatum((int16) e[k].type);
-		values[4] = PointerGetDatum(data);
+		values[4] = storage_bytea(e[k].data, e[k].len);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(data);
 	}
-	pfree(e);
-	if ((Pointer) packed != DatumGetPointer(v))
-		pfree(packed);			/* detoasted */
 }
 
 /*
@@ -75,6 +66,7 @@ multiraft_log_entries(PG_FUNCTION_ARGS)
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0)};
 	Portal		portal;
+	MemoryContext row_cxt;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -88,15 +80,25 @@ multiraft_log_entries(PG_FUNCTION_ARGS)
 									   PG_ARGISNULL(0) ? 0 : 1, types, args, NULL, true, 0);
 	if (portal == NULL)
 		elog(ERROR, "multiraft: could not read multiraft.log");
+	/* What one row's entries need (a detoasted value included) goes at once. */
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "multiraft log_entries row",
+									ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 256);
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext outer = MemoryContextSwitchTo(row_cxt);
+
 			put_row(rsinfo, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			MemoryContextSwitchTo(outer);
+			MemoryContextReset(row_cxt);
+		}
 		SPI_freetuptable(SPI_tuptable);
 	}
+	MemoryContextDelete(row_cxt);
 	SPI_cursor_close(portal);
 	SPI_finish();
 	return (Datum) 0;

@@ -230,5 +230,11 @@ extern size_t storage_log_row_entries(mr_group_id group, raft_index first,
  * ERROR naming the row if its bytes do not hold exactly those entries. */
 extern void storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
 							   const void *data, size_t len, struct raft_entry *out);
+/* The same for a row's entries column as read (value v, isnull): a palloc'd array
+ * of *n entries, whose data points into the value (or its detoasted copy, also
+ * palloc'd); ERROR naming the row if NULL or corrupt. */
+extern struct raft_entry *storage_log_row_unpack(mr_group_id group, raft_index first,
+												 raft_index last, Datum v, bool isnull,
+												 size_t *n);
 
 #endif

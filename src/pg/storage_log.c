@@ -231,20 +231,13 @@ keep_head(TupleTableSlot *slot, void *arg)
 	raft_index	first = DATUM_U64(slot_getattr(slot, 3, &isnull));
 	raft_index	keep = Max(first, c->compacted + 1);
 	Datum		v;
-	bytea	   *packed;
 	struct raft_entry *e;
-	size_t		n,
-				len;
+	size_t		n;
 
 	if (keep >= c->from)
 		return;
-	/* NULL (a column an operator altered): no bytes, so the row count fails */
 	v = slot_getattr(slot, 4, &isnull);
-	packed = isnull ? NULL : DatumGetByteaPP(v);
-	len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);
-	n = storage_log_row_entries(c->group, first, last, len);
-	e = palloc(sizeof(struct raft_entry) * n);
-	storage_log_unpack(c->group, first, last, VARDATA_ANY(packed), len, e);
+	e = storage_log_row_unpack(c->group, first, last, v, isnull, &n);
 	storage_log_add_rows(c->cols, c->group, e + (keep - first), (size_t) (c->from - keep));
 	pfree(e);
 }

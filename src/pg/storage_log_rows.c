@@ -168,3 +168,18 @@ storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
 	if (p != end)
 		corrupt(group, last, "it holds more entries than its index range");
 }
+
+struct raft_entry *
+storage_log_row_unpack(mr_group_id group, raft_index first, raft_index last, Datum v,
+					   bool isnull, size_t *n)
+{
+	/* NULL (a column an operator altered): no bytes, so the count fails */
+	bytea	   *packed = isnull ? NULL : DatumGetByteaPP(v);
+	size_t		len = isnull ? 0 : VARSIZE_ANY_EXHDR(packed);
+	struct raft_entry *e;
+
+	*n = storage_log_row_entries(group, first, last, len);
+	e = palloc(sizeof(struct raft_entry) * *n);
+	storage_log_unpack(group, first, last, VARDATA_ANY(packed), len, e);
+	return e;
+}
