@@ -67,6 +67,13 @@ static bool other_incarnation(uint32_t mine, uint32_t inc)
     return inc != 0 && mine != 0 && inc != mine;
 }
 
+/* Whether g is a live replica here and an item of incarnation `inc` is not
+ * meant for it (target(), recv_probe()). */
+static bool of_another_group(const struct mr_group *g, uint32_t inc)
+{
+    return g != NULL && !(g->flags & MR_G_GONE) && other_incarnation(g->incarnation, inc);
+}
+
 /* The group/replica an item is addressed to, created lazily if allowed (the
  * sender is learned into its map by the caller), with the item's incarnation.  An
  * item of another incarnation is refused and counted.  So is one without an
@@ -80,7 +87,7 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, uint32_t in
     struct mr_group *g = mr_group_find(n, group);
     if (to == RAFT_NONE)
         return NULL;
-    if (g != NULL && !(g->flags & MR_G_GONE) && other_incarnation(g->incarnation, inc)) {
+    if (of_another_group(g, inc)) {
         count_conflict(n, g->id);
         return NULL;
     }
@@ -286,7 +293,7 @@ static void recv_probe(struct mr_node *n, mr_node_id from, const struct mr_heart
         return;
     if (g == NULL)
         notify_removed(n, from, hb->group, hb->from, hb->incarnation);
-    else if (!(g->flags & MR_G_GONE) && other_incarnation(g->incarnation, hb->incarnation))
+    else if (of_another_group(g, hb->incarnation))
         count_conflict(n, g->id); /* its replica ids are not g's */
     else if (!(g->flags & MR_G_GONE) && replica_removed(g, hb->from))
         notify_replica_removed(n, from, g, hb->from);
