@@ -357,7 +357,7 @@ write_tombstones(const struct mr_tombstone *t, size_t n)
 
 	if (n == 0)
 		return;
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < (int) lengthof(cols); c++)
 		storage_column_init(&cols[c], INT8OID, n);
 	for (size_t i = 0; i < n; i++)
 	{
@@ -374,7 +374,7 @@ write_tombstones(const struct mr_tombstone *t, size_t n)
 		storage_column_add(&cols[2], U64_DATUM(t[i].applied), false);
 		storage_column_add(&cols[3], U64_DATUM(t[i].incarnation), false);
 	}
-	exec_columns(SP_UPSERT_TOMBSTONE, cols, 4, SPI_OK_INSERT);
+	exec_columns(SP_UPSERT_TOMBSTONE, cols, lengthof(cols), SPI_OK_INSERT);
 }
 
 void
