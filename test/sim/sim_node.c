@@ -1,31 +1,18 @@
 /* sim_node.c — one simulated replica: durable state + Ready cycle (see sim_node.h). */
 #include "sim_node.h"
+#include "sim_bytes.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 bool sim_snap_decode(const void *data, size_t len, raft_index *index, uint64_t *chain)
 {
     if (len != SIM_SNAP_DATA_LEN || data == NULL)
         return false;
-    *index = get_u64(data);
-    *chain = get_u64((const unsigned char *)data + 8);
+    *index = sim_get_u64(data);
+    *chain = sim_get_u64((const unsigned char *)data + 8);
     return true;
 }
 
@@ -79,8 +66,8 @@ void sim_node_init(struct sim_node *n, raft_id id, uint32_t slot, struct sim_all
 void sim_node_bootstrap_snapshot(struct sim_node *n, uint64_t chain)
 {
     unsigned char data[SIM_SNAP_DATA_LEN];
-    put_u64(data, 1);
-    put_u64(data + 8, chain);
+    sim_put_u64(data, 1);
+    sim_put_u64(data + 8, chain);
     struct raft_snapshot s = {.index = 1, .term = 1, .conf = conf_of(n), .data = data,
                               .len = sizeof data};
     struct raft_hard_state hs = {.term = 1, .vote = RAFT_NONE, .commit = 1};
@@ -150,8 +137,8 @@ int sim_node_compact(struct sim_node *n, raft_index keep)
     if (n->applied <= n->snapshot_index)
         return RAFT_ESNAPOUTOFDATE;
     unsigned char data[SIM_SNAP_DATA_LEN];
-    put_u64(data, n->applied);
-    put_u64(data + 8, n->chain);
+    sim_put_u64(data, n->applied);
+    sim_put_u64(data + 8, n->chain);
     struct raft_conf_state cs = conf_of(n);
     int rc = raft_memory_storage_create_snapshot(n->ms, n->applied, &cs, data, sizeof data);
     if (rc != RAFT_OK)

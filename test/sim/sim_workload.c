@@ -6,6 +6,7 @@
  * compactions (snapshots), each followed by the replica's Ready handling.
  */
 #include "sim_cluster.h"
+#include "sim_bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,25 +27,11 @@ void sim_workload_setup(struct sim_cluster *c)
     c->rate.campaign = (uint32_t)sim_rng_range(r, 0, 1000);
 }
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Payload of proposal id: u64 id | u32 magic | 0..27 bytes derived from the id. */
 static size_t make_payload(uint64_t id, unsigned char *buf)
 {
     size_t len = 12 + (size_t)(sim_mix64(id, 7) % 28);
-    put_u64(buf, id);
+    sim_put_u64(buf, id);
     buf[8] = (unsigned char)(PROP_MAGIC & 0xff);
     buf[9] = (unsigned char)((PROP_MAGIC >> 8) & 0xff);
     buf[10] = (unsigned char)((PROP_MAGIC >> 16) & 0xff);
@@ -61,7 +48,7 @@ uint64_t sim_workload_prop_id(const void *data, size_t len)
         return 0;
     uint32_t magic = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
                      (uint32_t)p[11] << 24;
-    return magic == PROP_MAGIC ? get_u64(p) : 0;
+    return magic == PROP_MAGIC ? sim_get_u64(p) : 0;
 }
 
 static struct sim_node *pick_target(struct sim_cluster *c)
@@ -170,7 +157,7 @@ static void conf_change(struct sim_cluster *c)
         cc.replica = fresh->id;
         sim_trace(&c->trace, "n%llu created (empty)", (unsigned long long)fresh->id);
     }
-    put_u64(ctx, cc.replica);
+    sim_put_u64(ctx, cc.replica);
     cc.context = ctx;
     cc.context_len = (uint32_t)sim_rng_below(&c->rng, 9);
     raft_index idx = 0;
