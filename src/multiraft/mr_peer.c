@@ -239,6 +239,23 @@ bool mr_peers_have_output(const struct mr_node *n)
     return false;
 }
 
+/* messages_sent by kind (mr_counters). */
+static void count_kind(struct mr_node *n, const struct raft_message *m)
+{
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+        if (m->n_entries > 0)
+            n->c.appends_sent++;
+        else
+            n->c.empty_appends_sent++;
+        break;
+    case RAFT_MSG_APPEND_RESP: n->c.append_resps_sent++; break;
+    case RAFT_MSG_DURABLE: n->c.durable_notices_sent++; break;
+    case RAFT_MSG_PROPOSE: n->c.proposals_forwarded++; break;
+    default: break;
+    }
+}
+
 int mr_build_envelopes(struct mr_node *n)
 {
     for (uint32_t i = 0; i < n->n_peers; i++) {
@@ -264,8 +281,10 @@ int mr_build_envelopes(struct mr_node *n)
         }
         if (mr_vec_push(n, &n->envelopes, sizeof env, &env) == NULL)
             return MR_ENOMEM;
-        for (size_t k = 0; k < env.n_messages; k++)
+        for (size_t k = 0; k < env.n_messages; k++) {
             bytes += message_bytes(&env.messages[k].msg);
+            count_kind(n, &env.messages[k].msg);
+        }
         bytes += HEARTBEAT_BYTES * (env.n_heartbeats + env.n_heartbeat_resps);
         n->c.envelopes_sent++;
         n->c.messages_sent += env.n_messages;

@@ -673,6 +673,13 @@ bool mr_group_tombstoned(const struct mr_node *n, mr_group_id group);
 struct mr_counters {
     uint64_t envelopes_sent, envelopes_received;
     uint64_t messages_sent, messages_received;     /* raft messages (not heartbeats) */
+    /* messages_sent by kind, for who wants to know what the traffic is made of
+     * (the rest: votes, reads, transfers, snapshots below) */
+    uint64_t appends_sent;          /* APPENDs carrying entries */
+    uint64_t empty_appends_sent;    /* APPENDs without: commit notices, probes */
+    uint64_t append_resps_sent;     /* multiraft.stats: append_responses_sent */
+    uint64_t durable_notices_sent;  /* a leader's "my log is durable through i" */
+    uint64_t proposals_forwarded;   /* PROPOSE: commands a follower sent its leader */
     uint64_t bytes_sent, bytes_received;           /* estimate of the payload bytes */
     uint64_t heartbeats_sent, heartbeats_received; /* coalesced heartbeat entries */
     uint64_t heartbeat_resps_sent, heartbeat_resps_received;

@@ -57,6 +57,11 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_TICKS] = "ticks",
 	[MR_CTR_HELD_COMMANDS] = "held_commands",
 	[MR_CTR_REPLICA_CONFLICTS] = "replica_conflicts",
+	[MR_CTR_APPENDS_SENT] = "appends_sent",
+	[MR_CTR_EMPTY_APPENDS_SENT] = "empty_appends_sent",
+	[MR_CTR_APPEND_RESPONSES_SENT] = "append_responses_sent",
+	[MR_CTR_DURABLE_NOTICES_SENT] = "durable_notices_sent",
+	[MR_CTR_PROPOSALS_FORWARDED] = "proposals_forwarded",
 };
 
 static uint32

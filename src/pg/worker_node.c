@@ -477,6 +477,17 @@ worker_publish_counters(void)
 		status_counter_add(MR_CTR_MESSAGES_SENT, DELTA(messages_sent));
 	if (DELTA(messages_received))
 		status_counter_add(MR_CTR_MESSAGES_RECEIVED, DELTA(messages_received));
+	/* messages_sent by kind */
+	if (DELTA(appends_sent))
+		status_counter_add(MR_CTR_APPENDS_SENT, DELTA(appends_sent));
+	if (DELTA(empty_appends_sent))
+		status_counter_add(MR_CTR_EMPTY_APPENDS_SENT, DELTA(empty_appends_sent));
+	if (DELTA(append_resps_sent))
+		status_counter_add(MR_CTR_APPEND_RESPONSES_SENT, DELTA(append_resps_sent));
+	if (DELTA(durable_notices_sent))
+		status_counter_add(MR_CTR_DURABLE_NOTICES_SENT, DELTA(durable_notices_sent));
+	if (DELTA(proposals_forwarded))
+		status_counter_add(MR_CTR_PROPOSALS_FORWARDED, DELTA(proposals_forwarded));
 	if (DELTA(bytes_sent))
 		status_counter_add(MR_CTR_BYTES_SENT, DELTA(bytes_sent));
 	if (DELTA(bytes_received))

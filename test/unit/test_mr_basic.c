@@ -85,6 +85,45 @@ static void test_propose_leader_and_follower(void **state)
     mrc_free(c);
 }
 
+/* multiraft.stats breaks messages_sent down by kind: the leader's APPENDs, the
+ * followers' answers, its durable notices, a follower's forwarded command. */
+static void test_messages_sent_are_counted_by_kind(void **state)
+{
+    struct mrc_cluster *c = cluster3(4);
+    struct mr_counters before[4], after[4];
+    (void)state;
+    create(c, 1, 11);
+    mrc_run(c, 30);
+    for (mr_node_id n = 1; n <= 3; n++)
+        mr_get_counters(mrc_node(c, n), &before[n]);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 11, 1, "a", 1, "pa", 2, 100), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 3), 11, 2, "b", 1, "pb", 2, 100), MR_OK);
+    mrc_run(c, 10);
+    for (mr_node_id n = 1; n <= 3; n++) {
+        mr_get_counters(mrc_node(c, n), &after[n]);
+        assert_true(after[n].appends_sent - before[n].appends_sent +
+                        after[n].empty_appends_sent - before[n].empty_appends_sent +
+                        after[n].append_resps_sent - before[n].append_resps_sent +
+                        after[n].durable_notices_sent - before[n].durable_notices_sent +
+                        after[n].proposals_forwarded - before[n].proposals_forwarded <=
+                    after[n].messages_sent - before[n].messages_sent);
+    }
+    /* Node 1 leads: both entries go to both followers, each answers. */
+    assert_true(after[1].appends_sent - before[1].appends_sent >= 2);
+    assert_true(after[1].durable_notices_sent - before[1].durable_notices_sent >= 2);
+    assert_int_equal(after[1].append_resps_sent, before[1].append_resps_sent);
+    assert_int_equal(after[1].proposals_forwarded, before[1].proposals_forwarded);
+    for (mr_node_id n = 2; n <= 3; n++) {
+        assert_true(after[n].append_resps_sent - before[n].append_resps_sent >= 1);
+        assert_int_equal(after[n].appends_sent, before[n].appends_sent);
+    }
+    /* Node 3's command went to the leader as a forwarded proposal; node 2 sent none. */
+    assert_int_equal(after[3].proposals_forwarded - before[3].proposals_forwarded, 1);
+    assert_int_equal(after[2].proposals_forwarded, before[2].proposals_forwarded);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 static void test_duplicate_command_id_returns_first_index(void **state)
 {
     struct mrc_cluster *c = cluster3(3);
@@ -199,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_group_comes_up_everywhere),
         cmocka_unit_test(test_propose_leader_and_follower),
+        cmocka_unit_test(test_messages_sent_are_counted_by_kind),
         cmocka_unit_test(test_duplicate_command_id_returns_first_index),
         cmocka_unit_test(test_read_index_and_transfer),
         cmocka_unit_test(test_events_and_introspection),
