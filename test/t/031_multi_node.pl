@@ -96,6 +96,29 @@ for my $i (0 .. 2)
 	                                       'batches_sent', 'batches_received')", 't'),
 		'node' . ($i + 1) . ': raft messages, bytes and batches sent and received are counted');
 }
+# ... and by kind: the leader sent the APPENDs, the followers answered them, and
+# the two submits made on followers went to the leader as forwarded commands
+# (a follower's count may include a resubmission, never less than its one).
+{
+	my $ldr = leader_of($n[0], 1);
+	my %kind;
+	for my $i (0 .. 2)
+	{
+		for my $row (split /\n/, sql($i, "SELECT name || '=' || value FROM multiraft.stats
+		                                 WHERE name IN ('appends_sent', 'append_responses_sent',
+		                                                'proposals_forwarded')"))
+		{
+			my ($k, $v) = split /=/, $row;
+			$kind{$i + 1}{$k} = $v;
+		}
+	}
+	cmp_ok($kind{$ldr}{appends_sent}, '>=', 6, "leader node$ldr counted its APPENDs to both followers");
+	for my $f (grep { $_ != $ldr } 1 .. 3)
+	{
+		cmp_ok($kind{$f}{append_responses_sent}, '>', 0, "follower node$f counted its answers");
+		cmp_ok($kind{$f}{proposals_forwarded}, '>=', 1, "follower node$f counted its forwarded submit");
+	}
+}
 is(sql(2, "SELECT log_index FROM multiraft.events WHERE group_id = 1 AND command_id = 'from-node1'"),
 	$idx[0], 'the index submit returned is the logged one');
 
