@@ -494,7 +494,7 @@ static const struct {
     size_t off;
 } counter_table[] = {
     C(envelopes_sent), C(envelopes_received), C(messages_sent), C(messages_received),
-    C(appends_sent), C(empty_appends_sent), C(append_resps_sent), C(durable_notices_sent),
+    C(appends_sent), C(empty_appends_sent), C(append_responses_sent), C(durable_notices_sent),
     C(proposals_forwarded),
     C(bytes_sent), C(bytes_received), C(heartbeats_sent), C(heartbeats_received),
     C(heartbeat_resps_sent), C(heartbeat_resps_received), C(liveness_sent),

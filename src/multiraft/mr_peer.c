@@ -249,7 +249,7 @@ static void count_kind(struct mr_node *n, const struct raft_message *m)
         else
             n->c.empty_appends_sent++;
         break;
-    case RAFT_MSG_APPEND_RESP: n->c.append_resps_sent++; break;
+    case RAFT_MSG_APPEND_RESP: n->c.append_responses_sent++; break;
     case RAFT_MSG_DURABLE: n->c.durable_notices_sent++; break;
     case RAFT_MSG_PROPOSE: n->c.proposals_forwarded++; break;
     default: break;

@@ -677,7 +677,7 @@ struct mr_counters {
      * (the rest: votes, reads, transfers, snapshots below) */
     uint64_t appends_sent;          /* APPENDs carrying entries */
     uint64_t empty_appends_sent;    /* APPENDs without: commit notices, probes */
-    uint64_t append_resps_sent;     /* multiraft.stats: append_responses_sent */
+    uint64_t append_responses_sent; /* answers to APPENDs */
     uint64_t durable_notices_sent;  /* a leader's "my log is durable through i" */
     uint64_t proposals_forwarded;   /* PROPOSE: commands a follower sent its leader */
     uint64_t bytes_sent, bytes_received;           /* estimate of the payload bytes */

@@ -451,6 +451,44 @@ warn_conflicts(uint64 n)
 	unwarned = 0;
 }
 
+/* The layer's counters that are each published as one multiraft.stats row. */
+static const struct
+{
+	size_t		field;			/* offsetof(struct mr_counters, ...) */
+	MultiraftCounter counter;
+}			one_to_one[] =
+{
+	{offsetof(struct mr_counters, entries_appended), MR_CTR_ENTRIES_APPENDED},
+	{offsetof(struct mr_counters, entries_applied), MR_CTR_ENTRIES_APPLIED},
+	{offsetof(struct mr_counters, snapshots_sent), MR_CTR_SNAPSHOTS_SENT},
+	{offsetof(struct mr_counters, snapshots_applied), MR_CTR_SNAPSHOTS_APPLIED},
+	{offsetof(struct mr_counters, proposals), MR_CTR_PROPOSALS},
+	{offsetof(struct mr_counters, held_commands), MR_CTR_HELD_COMMANDS},
+	/* Raft-level traffic (the transport counts frames and exact wire bytes) */
+	{offsetof(struct mr_counters, messages_sent), MR_CTR_MESSAGES_SENT},
+	{offsetof(struct mr_counters, messages_received), MR_CTR_MESSAGES_RECEIVED},
+	/* messages_sent by kind */
+	{offsetof(struct mr_counters, appends_sent), MR_CTR_APPENDS_SENT},
+	{offsetof(struct mr_counters, empty_appends_sent), MR_CTR_EMPTY_APPENDS_SENT},
+	{offsetof(struct mr_counters, append_responses_sent), MR_CTR_APPEND_RESPONSES_SENT},
+	{offsetof(struct mr_counters, durable_notices_sent), MR_CTR_DURABLE_NOTICES_SENT},
+	{offsetof(struct mr_counters, proposals_forwarded), MR_CTR_PROPOSALS_FORWARDED},
+	{offsetof(struct mr_counters, bytes_sent), MR_CTR_BYTES_SENT},
+	{offsetof(struct mr_counters, bytes_received), MR_CTR_BYTES_RECEIVED},
+	{offsetof(struct mr_counters, envelopes_sent), MR_CTR_BATCHES_SENT},
+	{offsetof(struct mr_counters, envelopes_received), MR_CTR_BATCHES_RECEIVED},
+	{offsetof(struct mr_counters, dropped), MR_CTR_MESSAGES_DROPPED},
+};
+
+static uint64
+counter_at(const struct mr_counters *c, size_t field)
+{
+	uint64		v;
+
+	memcpy(&v, (const char *) c + field, sizeof(v));
+	return v;
+}
+
 void
 worker_publish_counters(void)
 {
@@ -459,59 +497,31 @@ worker_publish_counters(void)
 	if (worker_node == NULL)
 		return;
 	mr_get_counters(worker_node, &c);
+	for (size_t i = 0; i < lengthof(one_to_one); i++)
+	{
+		uint64		d = counter_at(&c, one_to_one[i].field) -
+			counter_at(&last_counters, one_to_one[i].field);
+
+		if (d)
+			status_counter_add(one_to_one[i].counter, d);
+	}
 #define DELTA(field) (c.field - last_counters.field)
-	if (DELTA(entries_appended))
-		status_counter_add(MR_CTR_ENTRIES_APPENDED, DELTA(entries_appended));
-	if (DELTA(entries_applied))
-		status_counter_add(MR_CTR_ENTRIES_APPLIED, DELTA(entries_applied));
-	if (DELTA(snapshots_sent))
-		status_counter_add(MR_CTR_SNAPSHOTS_SENT, DELTA(snapshots_sent));
-	if (DELTA(snapshots_applied))
-		status_counter_add(MR_CTR_SNAPSHOTS_APPLIED, DELTA(snapshots_applied));
-	if (DELTA(proposals))
-		status_counter_add(MR_CTR_PROPOSALS, DELTA(proposals));
-	if (DELTA(held_commands))
-		status_counter_add(MR_CTR_HELD_COMMANDS, DELTA(held_commands));
-	/* Raft-level traffic (the transport counts frames and exact wire bytes). */
-	if (DELTA(messages_sent))
-		status_counter_add(MR_CTR_MESSAGES_SENT, DELTA(messages_sent));
-	if (DELTA(messages_received))
-		status_counter_add(MR_CTR_MESSAGES_RECEIVED, DELTA(messages_received));
-	/* messages_sent by kind */
-	if (DELTA(appends_sent))
-		status_counter_add(MR_CTR_APPENDS_SENT, DELTA(appends_sent));
-	if (DELTA(empty_appends_sent))
-		status_counter_add(MR_CTR_EMPTY_APPENDS_SENT, DELTA(empty_appends_sent));
-	if (DELTA(append_resps_sent))
-		status_counter_add(MR_CTR_APPEND_RESPONSES_SENT, DELTA(append_resps_sent));
-	if (DELTA(durable_notices_sent))
-		status_counter_add(MR_CTR_DURABLE_NOTICES_SENT, DELTA(durable_notices_sent));
-	if (DELTA(proposals_forwarded))
-		status_counter_add(MR_CTR_PROPOSALS_FORWARDED, DELTA(proposals_forwarded));
-	if (DELTA(bytes_sent))
-		status_counter_add(MR_CTR_BYTES_SENT, DELTA(bytes_sent));
-	if (DELTA(bytes_received))
-		status_counter_add(MR_CTR_BYTES_RECEIVED, DELTA(bytes_received));
-	if (DELTA(envelopes_sent))
-		status_counter_add(MR_CTR_BATCHES_SENT, DELTA(envelopes_sent));
-	if (DELTA(envelopes_received))
-		status_counter_add(MR_CTR_BATCHES_RECEIVED, DELTA(envelopes_received));
+	/* Coalesced heartbeat entries, both directions; two names for the sent ones. */
 	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))
+	{
 		status_counter_add(MR_CTR_HEARTBEATS_SENT,
 						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
-	if (DELTA(dropped))
-		status_counter_add(MR_CTR_MESSAGES_DROPPED, DELTA(dropped));
+		status_counter_add(MR_CTR_HEARTBEAT_ENTRIES_COALESCED,
+						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
+	}
+	if (DELTA(heartbeats_received) + DELTA(heartbeat_resps_received))
+		status_counter_add(MR_CTR_HEARTBEATS_RECEIVED,
+						   DELTA(heartbeats_received) + DELTA(heartbeat_resps_received));
 	if (DELTA(conflicts))
 	{
 		status_counter_add(MR_CTR_REPLICA_CONFLICTS, DELTA(conflicts));
 		warn_conflicts(DELTA(conflicts));
 	}
-	if (DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent))
-		status_counter_add(MR_CTR_HEARTBEAT_ENTRIES_COALESCED,
-						   DELTA(heartbeats_sent) + DELTA(heartbeat_resps_sent));
-	if (DELTA(heartbeats_received) + DELTA(heartbeat_resps_received))
-		status_counter_add(MR_CTR_HEARTBEATS_RECEIVED,
-						   DELTA(heartbeats_received) + DELTA(heartbeat_resps_received));
 #undef DELTA
 	last_counters = c;
 	status_retained_set(mr_retained_bytes(worker_node));

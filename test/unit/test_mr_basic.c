@@ -103,7 +103,7 @@ static void test_messages_sent_are_counted_by_kind(void **state)
         mr_get_counters(mrc_node(c, n), &after[n]);
         assert_true(after[n].appends_sent - before[n].appends_sent +
                         after[n].empty_appends_sent - before[n].empty_appends_sent +
-                        after[n].append_resps_sent - before[n].append_resps_sent +
+                        after[n].append_responses_sent - before[n].append_responses_sent +
                         after[n].durable_notices_sent - before[n].durable_notices_sent +
                         after[n].proposals_forwarded - before[n].proposals_forwarded <=
                     after[n].messages_sent - before[n].messages_sent);
@@ -111,10 +111,10 @@ static void test_messages_sent_are_counted_by_kind(void **state)
     /* Node 1 leads: both entries go to both followers, each answers. */
     assert_true(after[1].appends_sent - before[1].appends_sent >= 2);
     assert_true(after[1].durable_notices_sent - before[1].durable_notices_sent >= 2);
-    assert_int_equal(after[1].append_resps_sent, before[1].append_resps_sent);
+    assert_int_equal(after[1].append_responses_sent, before[1].append_responses_sent);
     assert_int_equal(after[1].proposals_forwarded, before[1].proposals_forwarded);
     for (mr_node_id n = 2; n <= 3; n++) {
-        assert_true(after[n].append_resps_sent - before[n].append_resps_sent >= 1);
+        assert_true(after[n].append_responses_sent - before[n].append_responses_sent >= 1);
         assert_int_equal(after[n].appends_sent, before[n].appends_sent);
     }
     /* Node 3's command went to the leader as a forwarded proposal; node 2 sent none. */
