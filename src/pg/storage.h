@@ -208,6 +208,25 @@ extern void storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const b
 
 /* A bytea Datum holding a copy of len bytes. */
 extern Datum storage_bytea(const void *data, size_t len);
+
+/* The n low bytes of v at p, little endian, and back: the byte order of the
+ * formats stored in bytea columns (log rows, snapshot blobs). */
+static inline void
+storage_put_le(unsigned char *p, uint64 v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static inline uint64
+storage_get_le(const unsigned char *p, int n)
+{
+	uint64		v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
 /* Column col of a stored row (SPI) as a uint64 raft value; ERROR if NULL
  * (storage_load.c). */
 extern uint64 storage_col_u64(HeapTuple t, TupleDesc d, int col);

@@ -120,42 +120,14 @@ lookup_command(void *user, mr_group_id group, const void *command_id,
 	return found;
 }
 
+/* x as n bytes, little endian, at the end of b. */
 static void
-put_u16(StringInfo b, uint16 x)
-{
-	unsigned char c[2] = {x & 0xff, x >> 8};
-
-	appendBinaryStringInfo(b, (char *) c, 2);
-}
-
-static void
-put_u32(StringInfo b, uint32 x)
-{
-	unsigned char c[4];
-
-	for (int i = 0; i < 4; i++)
-		c[i] = (x >> (8 * i)) & 0xff;
-	appendBinaryStringInfo(b, (char *) c, 4);
-}
-
-static void
-put_u64(StringInfo b, uint64 x)
+put_le(StringInfo b, uint64 x, int n)
 {
 	unsigned char c[8];
 
-	for (int i = 0; i < 8; i++)
-		c[i] = (x >> (8 * i)) & 0xff;
-	appendBinaryStringInfo(b, (char *) c, 8);
-}
-
-static uint64
-get_le(const unsigned char *p, int n)
-{
-	uint64		x = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		x = (x << 8) | p[i];
-	return x;
+	storage_put_le(c, x, n);
+	appendBinaryStringInfo(b, (char *) c, n);
 }
 
 static int
@@ -180,7 +152,7 @@ snapshot_data(void *user, mr_group_id group, raft_index index,
 		MemoryContextSwitchTo(old);
 		resetStringInfo(&snapshot_buf);
 		appendBinaryStringInfo(&snapshot_buf, BLOB_MAGIC, 4);
-		put_u32(&snapshot_buf, (uint32) SPI_processed);
+		put_le(&snapshot_buf, (uint32) SPI_processed, 4);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		n1,
@@ -193,9 +165,9 @@ snapshot_data(void *user, mr_group_id group, raft_index index,
 			if (idlen > MR_MAX_COMMAND_ID_LEN)
 				elog(ERROR, "multiraft: command id of %zu bytes in group " UINT64_FORMAT,
 					 idlen, (uint64) group);
-			put_u16(&snapshot_buf, (uint16) idlen);
+			put_le(&snapshot_buf, (uint16) idlen, 2);
 			appendBinaryStringInfo(&snapshot_buf, VARDATA_ANY(id), idlen);
-			put_u64(&snapshot_buf, DATUM_U64(ix));
+			put_le(&snapshot_buf, DATUM_U64(ix), 8);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		*data = snapshot_buf.data;
@@ -238,7 +210,7 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 						(uint64) group)));
 		return;
 	}
-	count = (uint32) get_le(p + 4, 4);
+	count = (uint32) storage_get_le(p + 4, 4);
 	p += 8;
 	storage_column_init(&g, INT8OID, Min(count, 1024));
 	storage_column_init(&id, BYTEAOID, Min(count, 1024));
@@ -249,12 +221,12 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 
 		if (end - p < 2)
 			break;
-		idlen = get_le(p, 2);
+		idlen = storage_get_le(p, 2);
 		if ((size_t) (end - p) < 2 + idlen + 8 || idlen == 0)
 			break;
 		storage_column_add(&g, U64_DATUM(group), false);
 		storage_column_add(&id, storage_bytea(p + 2, idlen), false);
-		storage_column_add(&ix, U64_DATUM(get_le(p + 2 + idlen, 8)), false);
+		storage_column_add(&ix, U64_DATUM(storage_get_le(p + 2 + idlen, 8)), false);
 		p += 2 + idlen + 8;
 	}
 	if (done < count || p != end)

@@ -31,36 +31,6 @@
  * for the tuple header and the other three columns. */
 #define STORAGE_LOG_ROW_BYTES (TOAST_TUPLE_THRESHOLD - 128)
 
-static void
-put_u64(char *p, uint64 v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char) (v >> (8 * i));
-}
-
-static void
-put_u32(char *p, uint32 v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char) (v >> (8 * i));
-}
-
-static uint64
-get_u64(const unsigned char *p)
-{
-	uint64		v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint32
-get_u32(const unsigned char *p)
-{
-	return (uint32) p[0] | (uint32) p[1] << 8 | (uint32) p[2] << 16 | (uint32) p[3] << 24;
-}
-
 /* How many of e[0..n-1] (at least one) go into the next row. */
 static size_t
 run_length(const struct raft_entry *e, size_t n)
@@ -86,7 +56,7 @@ pack(const struct raft_entry *e, size_t n)
 {
 	size_t		bytes = 0;
 	bytea	   *b;
-	char	   *p;
+	unsigned char *p;
 
 	for (size_t k = 0; k < n; k++)
 		bytes += ENTRY_HEADER + (size_t) e[k].len;
@@ -96,12 +66,12 @@ pack(const struct raft_entry *e, size_t n)
 				 errmsg("multiraft: log entries of %zu bytes do not fit in one row", bytes)));
 	b = palloc(VARHDRSZ + bytes);
 	SET_VARSIZE(b, VARHDRSZ + bytes);
-	p = VARDATA(b);
+	p = (unsigned char *) VARDATA(b);
 	for (size_t k = 0; k < n; k++)
 	{
-		put_u64(p, e[k].term);
-		p[8] = (char) e[k].type;
-		put_u32(p + 9, e[k].len);
+		storage_put_le(p, e[k].term, 8);
+		p[8] = (unsigned char) e[k].type;
+		storage_put_le(p + 9, e[k].len, 4);
 		if (e[k].len > 0)
 			memcpy(p + ENTRY_HEADER, e[k].data, e[k].len);
 		p += ENTRY_HEADER + e[k].len;
@@ -155,11 +125,11 @@ storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
 
 		if (end - p < ENTRY_HEADER)
 			corrupt(group, last, "it holds fewer entries than its index range");
-		elen = get_u32(p + 9);
+		elen = (uint32) storage_get_le(p + 9, 4);
 		if ((size_t) (end - p - ENTRY_HEADER) < elen)
 			corrupt(group, last, "an entry runs past its end");
 		out[k].index = first + k;
-		out[k].term = get_u64(p);
+		out[k].term = storage_get_le(p, 8);
 		out[k].type = p[8];
 		out[k].len = elen;
 		out[k].data = p + ENTRY_HEADER;
