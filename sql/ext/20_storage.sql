@@ -44,12 +44,16 @@
 -- they are text (API ids are text; ids that are not valid text in the database
 -- encoding are shown as '\x' || hex, internal empty ids as NULL).
 
+-- Each row is a run of one group's entries, first_index .. log_index, packed in
+-- entries (src/pg/storage_log_rows.c).  No index: the worker, the only writer,
+-- knows where each of its rows is (src/pg/storage_log.c) and reads the table
+-- whole only at start-up.  An index on (group_id, log_index) cost every insert
+-- a random leaf page with many groups (bench/ANALYSES.md, twentieth analysis).
 CREATE TABLE multiraft.log (
     group_id    bigint NOT NULL,
     log_index   bigint NOT NULL,
     first_index bigint NOT NULL,
-    entries     bytea NOT NULL,
-    PRIMARY KEY (group_id, log_index)
+    entries     bytea NOT NULL
 );
 -- Rows are short-lived (compaction deletes them): vacuum often, keep pages hot.
 ALTER TABLE multiraft.log SET (autovacuum_vacuum_scale_factor = 0.01,

@@ -16,8 +16,8 @@
  *   storage_events.c  per transaction: the events, one NOTIFY per group
  *   storage_dedup.c   the layer's storage callbacks (command-id lookup, the
  *                     host part of snapshots) and the snapshot blob format
- *   storage_log.c     ranged deletes of log rows (truncation, compaction)
- *                     straight through the primary key
+ *   storage_log.c     where each group's log rows are (in memory), and their
+ *                     deletes (truncation, compaction, removal) by address
  *   storage_log_rows.c the format of a log row: a run of entries in one bytea
  *   storage_insert.c  many rows of one table through multi-insert and its
  *                     indexes (log rows, dedup records, events), not the executor
@@ -26,6 +26,7 @@
 #define MULTIRAFT_STORAGE_H
 
 #include "access/skey.h"
+#include "storage/itemptr.h"
 #include "executor/spi.h"
 #include "utils/relcache.h"
 #include "utils/elog.h"
@@ -36,10 +37,10 @@
 
 typedef enum StoragePlan
 {
-	SP_DELETE_GROUP_LOG = 0,	/* $1 bigint[]: every log row of these groups */
-	SP_DELETE_GROUP_META,		/* $1 bigint[] */
+	SP_DELETE_GROUP_META = 0,	/* $1 bigint[] */
 	SP_DELETE_GROUP_DEDUP,		/* $1 bigint[] */
-	SP_INSERT_LOG,				/* $1..$4 group, last index, first index, packed entries arrays */
+	SP_INSERT_LOG,				/* $1..$4 group, last index, first index, packed entries
+								 * arrays; returns ctid and the first three columns */
 	SP_APPEND_DEDUP,			/* applied commands: $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_DEDUP,			/* from a snapshot: $1 groups, $2 ids bytea[], $3 indexes */
 	SP_INSERT_EVENTS,			/* $1..$8 one array per column */
@@ -52,7 +53,6 @@ typedef enum StoragePlan
 typedef enum StorageRel
 {
 	SR_LOG = 0,
-	SR_LOG_PKEY,
 	SR_META,
 	SR_META_PKEY,
 	SR_DEDUP,
@@ -94,23 +94,30 @@ extern bool storage_load_group(mr_group_id group, struct mr_group_restore *r, bo
 struct StorageColumn;			/* below, with the helpers */
 
 /*
- * Deletes the log rows (runs of entries, keyed by their last index) of `group`
- * that end at or after `from` (a replaced suffix: the head of a run that starts
- * before it, first_index .. from - 1, is added to cols, the four columns of
- * multiraft.log, to be written again) or at or below `upto` (compaction).  Both
- * scan the primary key directly between exact bounds: compaction starts at the
- * group's previous log start (remembered here per group, learned at load and at
- * every compaction), so it never wades through the dead index entries of earlier
- * compactions; and a truncation that starts beyond the group's last row (the
- * usual append) costs nothing.
+ * The rows of multiraft.log (runs of entries, storage_log_rows.c) as this
+ * process knows them: per group, its runs in index order and where each row is.
+ * Learned at load (every row, leftovers of groups without a meta row too) and
+ * kept by every write below; storage_log_reset() forgets everything (a reload).
+ *
+ * storage_log_truncate: deletes the runs of `group` that end at or after `from`
+ * (a replaced suffix; the head of a run that starts before it, down to the log
+ * start, is added to cols, the four columns of multiraft.log, to be written
+ * again).  storage_log_compact: deletes the runs that end at or below `upto`,
+ * the new log start.  storage_log_delete_group: all of the group's rows (removed,
+ * created again, or its log replaced by a snapshot).  Each delete checks that the
+ * row at the remembered address is still that run (ERROR otherwise).
+ * storage_log_insert: inserts the rows of cols and learns where they went.
  */
 extern void storage_log_truncate(mr_group_id group, raft_index from,
 								 struct StorageColumn *cols);
 extern void storage_log_compact(mr_group_id group, raft_index upto);
-/* What is known of a group's rows: at load (log start, last index), after an
- * append (last index), and nothing once they were all deleted (forget). */
-extern void storage_log_loaded(mr_group_id group, raft_index start, raft_index last);
-extern void storage_log_appended(mr_group_id group, raft_index last);
+extern void storage_log_delete_group(mr_group_id group);
+extern void storage_log_insert(struct StorageColumn *cols);
+/* Learned at load: a group's log start, and each of its rows in index order. */
+extern void storage_log_learn_start(mr_group_id group, raft_index start);
+extern void storage_log_learn_row(mr_group_id group, ItemPointer tid,
+								  raft_index first, raft_index last);
+/* Forgets what is known of the group's rows (deletes nothing). */
 extern void storage_log_forget(mr_group_id group);
 /* Per batch: open / close the log relation for the calls above; a new phase
  * (a new snapshot for the deletes) after statements that deleted rows. */
@@ -188,10 +195,12 @@ extern Datum storage_column_array(StorageColumn *c);
  * check constraints, generated columns or row security; exactly these columns),
  * else answers NULL and the caller runs its SQL statement.  storage_insert_rows
  * inserts cols[0].n rows into every index too, closes the table and increments
- * the command counter (as an SPI statement would).
+ * the command counter (as an SPI statement would); tids, if not NULL, receives
+ * where each row went.
  */
 extern Relation storage_insert_open(StorageRel r, const StorageColumn *cols, int ncols);
-extern void storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols);
+extern void storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols,
+								ItemPointer tids);
 
 /* ---- storage_meta.c ---- */
 

@@ -175,7 +175,7 @@ write_rows(void)
 			storage_column_add(&cols[0], Int64GetDatum(nextval_internal(seq, false)), false);
 			storage_column_add(&cols[9], now, false);
 		}
-		storage_insert_rows(rel, cols, 10);
+		storage_insert_rows(rel, cols, 10, NULL);
 		return;
 	}
 	for (int k = 0; k < 8; k++)

@@ -69,7 +69,7 @@ storage_insert_open(StorageRel r, const StorageColumn *cols, int ncols)
 }
 
 void
-storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols)
+storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols, ItemPointer tids)
 {
 	int			n = cols[0].n;
 	EState	   *estate = CreateExecutorState();
@@ -99,6 +99,9 @@ storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols)
 			ExecStoreVirtualTuple(slot);
 		}
 		table_multi_insert(rel, slots, m, cid, 0, NULL);
+		if (tids != NULL)
+			for (int i = 0; i < m; i++)
+				tids[start + i] = slots[i]->tts_tid;
 		for (int i = 0; i < m; i++)
 		{
 			if (rri->ri_NumIndices > 0)

@@ -128,12 +128,44 @@ col_bytes(HeapTuple t, TupleDesc d, int col, size_t *len)
 /* Takes one stored group; true if its state was adopted as the node's. */
 typedef bool (*GroupFn) (void *arg, const struct mr_group_restore *r);
 
+/* Where a log row is and what it holds (storage_log.c learns these). */
+typedef struct RowPlace
+{
+	ItemPointerData tid;
+	raft_index	first;
+	raft_index	last;
+} RowPlace;
+
+/* Column col of t as a row address. */
+static ItemPointerData
+col_tid(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	if (isnull)
+		elog(ERROR, "multiraft: a log row without an address");
+	return *(ItemPointer) DatumGetPointer(v);
+}
+
+/* Teaches storage_log.c a row of a group without a meta row (a leftover). */
+static void
+learn_leftover(HeapTuple lt, TupleDesc ld, int64 g)
+{
+	ItemPointerData tid = col_tid(lt, ld, 1);
+
+	storage_log_learn_row((mr_group_id) g, &tid, storage_col_u64(lt, ld, 4),
+						  storage_col_u64(lt, ld, 3));
+}
+
 /*
  * Reads the stored groups in group order — every group, or only `only` when
  * one is true — and calls fn for each with its meta row and its log entries
  * after log_start_index, in the shape mr_restore_group() takes.  r lives in a
  * context that is reset after fn returns.  If fn adopts the state,
- * storage_log.c learns the group's log bounds.  Returns the number of groups.
+ * storage_log.c learns the group's rows; reading every group, it learns every
+ * row, adopted or not, leftovers of groups without a meta row included (it
+ * must know every row to delete them).  Returns the number of groups.
  */
 static int
 read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
@@ -145,6 +177,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 	LogCursor	meta = {0},
 				log = {0};
 	int			count = 0;
+	HeapTuple	lt;
 
 	meta.portal = open_cursor(one,
 							  "SELECT group_id, replica_id, term, vote, commit_index, voters, "
@@ -152,7 +185,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 							  "FROM multiraft.group_meta",
 							  only, "ORDER BY group_id");
 	log.portal = open_cursor(one,
-							 "SELECT group_id, log_index, first_index, entries "
+							 "SELECT ctid, group_id, log_index, first_index, entries "
 							 "FROM multiraft.log",
 							 only, "ORDER BY group_id, log_index");
 
@@ -164,8 +197,9 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		struct raft_entry *entries;
 		size_t		n = 0,
 					cap = 16;
-		uint64		deleted_upto;
-		HeapTuple	lt;
+		RowPlace   *rows;
+		size_t		nrows = 0,
+					rows_cap = 4;
 
 		if (mt == NULL)
 			break;
@@ -193,11 +227,11 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		 * its leftover rows would hide every later group's log).
 		 */
 		entries = palloc(sizeof(struct raft_entry) * cap);
-		deleted_upto = r.log_start_index;
+		rows = palloc(sizeof(RowPlace) * rows_cap);
 		while ((lt = cursor_row(&log)) != NULL)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
-			int64		g = (int64) storage_col_u64(lt, ld, 1);
+			int64		g = (int64) storage_col_u64(lt, ld, 2);
 			uint64		last,
 						first;
 			size_t		len,
@@ -208,22 +242,31 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 				break;
 			log.pos++;
 			if (g < (int64) r.group)
+			{
+				if (!one)
+					learn_leftover(lt, ld, g);
 				continue;
-			last = storage_col_u64(lt, ld, 2);
-			first = storage_col_u64(lt, ld, 3);
+			}
+			last = storage_col_u64(lt, ld, 3);
+			first = storage_col_u64(lt, ld, 4);
+			if (nrows == rows_cap)
+			{
+				rows_cap *= 2;
+				rows = repalloc(rows, sizeof(RowPlace) * rows_cap);
+			}
+			rows[nrows].tid = col_tid(lt, ld, 1);
+			rows[nrows].first = first;
+			rows[nrows].last = last;
+			nrows++;
 			/*
 			 * Rows ending at or below log_start_index are compacted away: a
 			 * quiesced group's rows stay until its next compacted write
-			 * (multiraft.h, mr_group_write), which must then start below them.
-			 * A row that straddles the log start gives only its later entries.
+			 * (multiraft.h, mr_group_write).  A row that straddles the log
+			 * start gives only its later entries.
 			 */
 			if (last <= r.log_start_index)
-			{
-				if (last <= deleted_upto)
-					deleted_upto = last - 1;
 				continue;
-			}
-			packed = col_bytes(lt, ld, 4, &len);
+			packed = col_bytes(lt, ld, 5, &len);
 			count = storage_log_row_entries(r.group, first, last, len);
 			while (n + count > cap)
 			{
@@ -247,9 +290,19 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		count++;
 
 		MemoryContextSwitchTo(outer);
-		if (fn(arg, &r))
-			storage_log_loaded(r.group, deleted_upto,
-							   n > 0 ? entries[n - 1].index : r.log_start_index);
+		if (fn(arg, &r) || !one)
+		{
+			storage_log_forget(r.group);
+			storage_log_learn_start(r.group, r.log_start_index);
+			for (size_t i = 0; i < nrows; i++)
+				storage_log_learn_row(r.group, &rows[i].tid, rows[i].first, rows[i].last);
+		}
+	}
+	/* The leftovers after the last group with a meta row. */
+	while (!one && (lt = cursor_row(&log)) != NULL)
+	{
+		log.pos++;
+		learn_leftover(lt, log.tuptable->tupdesc, (int64) storage_col_u64(lt, log.tuptable->tupdesc, 2));
 	}
 	MemoryContextSwitchTo(outer);
 	if (meta.tuptable)
@@ -327,6 +380,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	int			rc;
 
 	*ntombstones = 0;
+	storage_log_reset();		/* the rows are learned afresh */
 	(void) read_groups(false, 0, restore_into_node, &s);
 	*ngroups = s.ngroups;
 

@@ -1,33 +1,32 @@
 /*
- * storage_log.c — ranged deletes of multiraft.log rows, straight through its
- * primary key (group_id, log_index).  A row holds a run of entries first_index ..
- * log_index (storage_log_rows.c), so the key is a run's last index: compaction
- * deletes the runs that end at or below the new log start (a run that straddles
- * it stays until a later compaction passes its end; the loader skips its entries
- * at or below the start), and a truncation deletes the runs that end at or above
- * the first replaced index, writing again the head of a run it cuts.
+ * storage_log.c — where each group's rows of multiraft.log are, and the deletes
+ * that truncation, compaction and a group's removal make.
  *
- * Why not SQL: the log is a queue (rows are inserted at the right end of each
- * group's range and deleted from the left by compaction), so between two
- * vacuums its primary key is mostly dead entries, and its statistics describe a
- * table of a few live rows.  The planner then picks full scans for the ranged
- * DELETEs of a batch (measured: a third of the worker's time).  Here each
- * delete is one index scan between exact bounds, and compaction starts at the
- * group's previous log start, so the dead entries of earlier compactions are
- * never visited.  Only the worker writes this table, so a plain heap delete of
- * what the transaction's snapshot sees is enough.
+ * A row holds a run of entries first_index .. log_index of one group
+ * (storage_log_rows.c).  The table has no index: with many groups, an index on
+ * (group_id, log_index) took each run's insert to a random leaf page, and each
+ * compaction through an index scan (bench/ANALYSES.md, twentieth analysis).
+ * Instead the worker keeps, per group, its runs in index order with the
+ * physical address (TID) of each row: learned when it loads the table
+ * (storage_load.c), added to when it inserts rows (storage_log_insert, which
+ * takes the TIDs from the insert itself) and removed from when it deletes them.
+ * These lists are the whole table as this process sees it: every row is in the
+ * list of its group (leftovers of groups without a meta row too), so removing a
+ * group deletes its rows without looking for them.
+ *
+ * Only the worker writes this table.  Still, each delete first reads the row at
+ * its TID and checks that it is the run it expects (group, first and last
+ * index): a row an operator updated, moved (VACUUM FULL) or deleted, or a TID
+ * whose row was rolled back and whose slot was reused, fails the batch with an
+ * error instead of deleting another row.  The worker then reloads everything
+ * from the tables (worker.c), these lists included.
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/heapam.h"
-#include "access/relscan.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "executor/tuptable.h"
-#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -35,87 +34,142 @@
 
 #include "storage.h"
 
-/* What the worker knows of a group's rows (learned at load and kept up to date by
- * every write; reset with the node, forgotten with the group's replica). */
-typedef struct LogStart
+typedef struct LogRun
+{
+	raft_index	first;
+	raft_index	last;
+	ItemPointerData tid;
+} LogRun;
+
+/* A group's rows, in index order: runs[head .. head + n - 1]. */
+typedef struct LogRuns
 {
 	uint64		group;			/* hash key */
-	uint64		start;			/* rows <= start are deleted already (0: unknown) */
-	uint64		last;			/* no row above last exists ... */
-	bool		last_known;		/* ... if this is set */
-} LogStart;
+	raft_index	start;			/* the log start: entries at or below are compacted */
+	int			head;
+	int			n;
+	int			cap;
+	LogRun	   *runs;
+} LogRuns;
 
-static HTAB *log_starts = NULL;
+static MemoryContext runs_cxt = NULL;
+static HTAB *groups = NULL;
 static Relation log_heap = NULL;
-static Relation log_index_rel = NULL;
 static Snapshot phase_snap = NULL;
 
 void
 storage_log_reset(void)
 {
-	if (log_starts != NULL)
-		hash_destroy(log_starts);
-	log_starts = NULL;
+	if (runs_cxt != NULL)
+		MemoryContextDelete(runs_cxt);
+	runs_cxt = NULL;
+	groups = NULL;
 }
 
 static HTAB *
-starts(void)
+group_table(void)
 {
-	if (log_starts == NULL)
+	if (groups == NULL)
 	{
 		HASHCTL		ctl;
 
+		runs_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft log rows",
+										 ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(LogStart);
-		ctl.hcxt = TopMemoryContext;
-		log_starts = hash_create("multiraft log starts", 1024, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ctl.entrysize = sizeof(LogRuns);
+		ctl.hcxt = runs_cxt;
+		groups = hash_create("multiraft log rows", 1024, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	return log_starts;
+	return groups;
 }
 
-static LogStart *
-entry(mr_group_id group)
+static LogRuns *
+find(mr_group_id group)
+{
+	uint64		key = group;
+
+	return hash_search(group_table(), &key, HASH_FIND, NULL);
+}
+
+static LogRuns *
+enter(mr_group_id group)
 {
 	uint64		key = group;
 	bool		found;
-	LogStart   *e = hash_search(starts(), &key, HASH_ENTER, &found);
+	LogRuns    *g = hash_search(group_table(), &key, HASH_ENTER, &found);
 
 	if (!found)
 	{
-		e->start = 0;
-		e->last = 0;
-		e->last_known = false;
+		g->start = 0;
+		g->head = 0;
+		g->n = 0;
+		g->cap = 0;
+		g->runs = NULL;
 	}
-	return e;
+	return g;
+}
+
+static void
+push_run(LogRuns *g, raft_index first, raft_index last, ItemPointer tid)
+{
+	LogRun	   *r;
+
+	if (g->head + g->n == g->cap)
+	{
+		if (g->head > 0)
+		{
+			/* reuse the room compaction left at the front */
+			memmove(g->runs, g->runs + g->head, sizeof(LogRun) * g->n);
+			g->head = 0;
+		}
+		if (g->n == g->cap)
+		{
+			int			cap = Max(4, g->cap * 2);
+
+			g->runs = g->runs == NULL ?
+				MemoryContextAlloc(runs_cxt, sizeof(LogRun) * cap) :
+				repalloc(g->runs, sizeof(LogRun) * cap);
+			g->cap = cap;
+		}
+	}
+	r = &g->runs[g->head + g->n++];
+	r->first = first;
+	r->last = last;
+	r->tid = *tid;
 }
 
 void
-storage_log_loaded(mr_group_id group, raft_index start, raft_index last)
+storage_log_learn_start(mr_group_id group, raft_index start)
 {
-	LogStart   *e = entry(group);
-
-	e->start = start;
-	e->last = last;
-	e->last_known = true;
+	enter(group)->start = start;
 }
 
 void
-storage_log_appended(mr_group_id group, raft_index last)
+storage_log_learn_row(mr_group_id group, ItemPointer tid, raft_index first, raft_index last)
 {
-	LogStart   *e = entry(group);
+	LogRuns    *g = enter(group);
 
-	/* The append replaced any suffix from its first index (truncation). */
-	e->last = last;
-	e->last_known = true;
+	/* The loader reads a group's rows in log_index order. */
+	if (g->n > 0 && g->runs[g->head + g->n - 1].last >= first)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("multiraft: log rows of group " INT64_FORMAT " overlap at index "
+						UINT64_FORMAT, (int64) group, (uint64) first)));
+	push_run(g, first, last, tid);
 }
 
 void
 storage_log_forget(mr_group_id group)
 {
 	uint64		key = group;
+	LogRuns    *g = find(group);
 
-	(void) hash_search(starts(), &key, HASH_REMOVE, NULL);
+	if (g == NULL)
+		return;
+	if (g->runs != NULL)
+		pfree(g->runs);
+	(void) hash_search(group_table(), &key, HASH_REMOVE, NULL);
 }
 
 void
@@ -123,7 +177,7 @@ storage_log_begin(void)
 {
 	/*
 	 * A batch that failed between storage_log_begin() and storage_log_end()
-	 * left its relations and its phase snapshot here.  The abort of its
+	 * left its relation and its phase snapshot here.  The abort of its
 	 * (sub)transaction released them through the resource owner, so only
 	 * dangling pointers remain: forget them.  (Unregistering that snapshot
 	 * again raised an error in every later batch of the process, reloads
@@ -131,9 +185,7 @@ storage_log_begin(void)
 	 */
 	phase_snap = NULL;
 	log_heap = NULL;
-	log_index_rel = NULL;
 	log_heap = table_open(storage_rel(SR_LOG), RowExclusiveLock);
-	log_index_rel = index_open(storage_rel(SR_LOG_PKEY), RowExclusiveLock);
 }
 
 void
@@ -148,122 +200,192 @@ void
 storage_log_end(void)
 {
 	storage_log_new_phase();
-	if (log_index_rel != NULL)
-		index_close(log_index_rel, NoLock);
 	if (log_heap != NULL)
 		table_close(log_heap, NoLock);
-	log_index_rel = NULL;
 	log_heap = NULL;
 }
 
-/* Deletes the rows of the log that a range scan of its key with keys finds, as
- * the current phase sees them; calls seen(slot, arg) with each before deleting
- * it, if given. */
-static void
-delete_range_scan(ScanKey keys, int nkeys, void (*seen) (TupleTableSlot *, void *),
-				  void *arg)
+/*
+ * One snapshot per phase (storage_log_new_phase), taken at the first read: it
+ * sees the rows written and deleted by the statements before it in this
+ * transaction (storage_write.c starts a phase after each statement whose rows
+ * a later delete may meet).
+ */
+static Snapshot
+phase_snapshot(void)
 {
-	Relation	heap = log_heap;
-	Relation	index = log_index_rel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-
 	Assert(log_heap != NULL);	/* between storage_log_begin and storage_log_end */
-	/*
-	 * One snapshot per phase (storage_log_new_phase), taken at the first delete:
-	 * it sees the rows written and deleted by the statements before it in this
-	 * transaction (storage_write.c starts a phase after each statement whose
-	 * rows a later delete may meet).
-	 */
 	if (phase_snap == NULL)
 	{
 		CommandCounterIncrement();
 		phase_snap = RegisterSnapshot(GetLatestSnapshot());
 	}
-	slot = table_slot_create(heap, NULL);
-	scan = index_beginscan(heap, index, phase_snap, nkeys, 0);
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		if (seen != NULL)
-			seen(slot, arg);
-		simple_table_tuple_delete(heap, &slot->tts_tid, phase_snap);
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	return phase_snap;
 }
-
-/* Deletes the rows of group with lo <= log_index <= hi that this phase sees. */
-static void
-delete_range(mr_group_id group, int64 lo, int64 hi,
-			 void (*seen) (TupleTableSlot *, void *), void *arg)
-{
-	ScanKeyData key[3];
-
-	if (lo > hi)
-		return;
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, U64_DATUM(group));
-	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(lo));
-	ScanKeyInit(&key[2], 2, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(hi));
-	delete_range_scan(key, 3, seen, arg);
-}
-
-typedef struct CutRun
-{
-	mr_group_id group;
-	raft_index from;			/* the first replaced index */
-	raft_index compacted;		/* entries up to here are compacted away */
-	StorageColumn *cols;		/* where the kept heads go */
-} CutRun;
 
 /*
- * A run ending at or after the first replaced index: if it starts before it, its
- * head (first_index .. from - 1) is still the log, and is written again — but
- * not the entries compaction has passed: a row ending at or below the log start
- * would lie below where the next compaction starts, and stay for good.
+ * Deletes the row of run r of group; if keep_from < keep_to, first adds its
+ * entries keep_from .. keep_to - 1 to cols as new rows (the head of a run a
+ * truncation cuts).  ERROR unless the row at the run's TID is that run.
  */
 static void
-keep_head(TupleTableSlot *slot, void *arg)
+delete_run(mr_group_id group, const LogRun *r, raft_index keep_from, raft_index keep_to,
+		   StorageColumn *cols)
 {
-	CutRun	   *c = arg;
-	bool		isnull;
-	raft_index	last = DATUM_U64(slot_getattr(slot, 2, &isnull));
-	raft_index	first = DATUM_U64(slot_getattr(slot, 3, &isnull));
-	raft_index	keep = Max(first, c->compacted + 1);
-	Datum		v;
-	struct raft_entry *e;
-	size_t		n;
+	Snapshot	snap = phase_snapshot();
+	TupleTableSlot *slot = table_slot_create(log_heap, NULL);
+	ItemPointerData tid = r->tid;
+	bool		isnull[3];
+	bool		same;
 
-	if (keep >= c->from)
-		return;
-	v = slot_getattr(slot, 4, &isnull);
-	e = storage_log_row_unpack(c->group, first, last, v, isnull, &n);
-	storage_log_add_rows(c->cols, c->group, e + (keep - first), (size_t) (c->from - keep));
-	pfree(e);
+	same = table_tuple_fetch_row_version(log_heap, &tid, snap, slot);
+	if (same)
+	{
+		slot_getsomeattrs(slot, 3);
+		for (int c = 0; c < 3; c++)
+			isnull[c] = slot->tts_isnull[c];
+		same = !isnull[0] && !isnull[1] && !isnull[2] &&
+			DATUM_U64(slot->tts_values[0]) == (uint64) group &&
+			DATUM_U64(slot->tts_values[1]) == r->last &&
+			DATUM_U64(slot->tts_values[2]) == r->first;
+	}
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("multiraft: log row of group " INT64_FORMAT " with entries "
+						UINT64_FORMAT " to " UINT64_FORMAT " is not where the worker left it",
+						(int64) group, (uint64) r->first, (uint64) r->last),
+				 errdetail("Only the worker may change multiraft.log; it reloads its state.")));
+	if (keep_from < keep_to)
+	{
+		bool		vnull;
+		Datum		v = slot_getattr(slot, 4, &vnull);
+		size_t		n;
+		struct raft_entry *e = storage_log_row_unpack(group, r->first, r->last, v, vnull, &n);
+
+		storage_log_add_rows(cols, group, e + (keep_from - r->first),
+							 (size_t) (keep_to - keep_from));
+		pfree(e);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	simple_table_tuple_delete(log_heap, &tid, snap);
 }
 
 void
-storage_log_truncate(mr_group_id group, raft_index from, struct StorageColumn *cols)
+storage_log_truncate(mr_group_id group, raft_index from, StorageColumn *cols)
 {
-	uint64		key = group;
-	bool		found;
-	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
-	CutRun		cut = {group, from, found ? e->start : 0, cols};
+	LogRuns    *g = find(group);
 
-	/* The usual case: the entries extend the log, nothing to replace. */
-	if (found && e->last_known && from > e->last)
-		return;
-	delete_range(group, (int64) from, PG_INT64_MAX, keep_head, &cut);
+	/*
+	 * The runs that end at or after the first replaced index go, last first.
+	 * One that starts before it still holds the log's head first .. from - 1:
+	 * that head is written again, but not the entries compaction has passed
+	 * (a row below the log start would only wait for the next compaction).
+	 */
+	while (g != NULL && g->n > 0 && g->runs[g->head + g->n - 1].last >= from)
+	{
+		LogRun		r = g->runs[g->head + g->n - 1];
+		raft_index	keep = Max(r.first, g->start + 1);
+
+		g->n--;
+		delete_run(group, &r, keep, r.first < from ? from : keep, cols);
+	}
 }
 
 void
 storage_log_compact(mr_group_id group, raft_index upto)
 {
-	uint64		key = group;
-	bool		found;
-	LogStart   *e = hash_search(starts(), &key, HASH_FIND, &found);
-	int64		lo = found ? (int64) e->start + 1 : 0;	/* start 0: from the first row */
+	LogRuns    *g = enter(group);
 
-	delete_range(group, lo, (int64) upto, NULL, NULL);
-	entry(group)->start = upto;
+	/* A run that straddles the new start stays until a later compaction passes
+	 * its end (the loader skips its entries at or below the start). */
+	while (g->n > 0 && g->runs[g->head].last <= upto)
+	{
+		LogRun		r = g->runs[g->head];
+
+		g->head++;
+		g->n--;
+		delete_run(group, &r, 0, 0, NULL);
+	}
+	if (g->n == 0)
+		g->head = 0;
+	g->start = upto;
+}
+
+void
+storage_log_delete_group(mr_group_id group)
+{
+	LogRuns    *g = find(group);
+
+	while (g != NULL && g->n > 0)
+	{
+		LogRun		r = g->runs[g->head + g->n - 1];
+
+		g->n--;
+		delete_run(group, &r, 0, 0, NULL);
+	}
+	storage_log_forget(group);
+}
+
+/* Learns the rows of cols (as inserted, at tids). */
+static void
+learn_inserted(const StorageColumn *cols, const ItemPointerData *tids)
+{
+	for (int i = 0; i < cols[0].n; i++)
+	{
+		mr_group_id group = (mr_group_id) DATUM_U64(cols[0].values[i]);
+		LogRuns    *g = enter(group);
+
+		push_run(g, DATUM_U64(cols[2].values[i]), DATUM_U64(cols[1].values[i]),
+				 (ItemPointer) &tids[i]);
+	}
+}
+
+/*
+ * The fallback while an operator changed the table (a trigger, say): the SQL
+ * statement, which returns where each row went and what it holds — a BEFORE
+ * trigger may have changed or skipped rows, and what is stored is what counts.
+ */
+static void
+insert_by_statement(StorageColumn *cols)
+{
+	Datum		v[STORAGE_LOG_COLUMNS];
+
+	for (int c = 0; c < STORAGE_LOG_COLUMNS; c++)
+		v[c] = storage_column_array(&cols[c]);
+	storage_exec(SP_INSERT_LOG, v, NULL, false, SPI_OK_INSERT_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		tid = SPI_getbinval(t, d, 1, &isnull);
+
+		if (isnull)
+			elog(ERROR, "multiraft: an inserted log row has no address");
+		push_run(enter((mr_group_id) storage_col_u64(t, d, 2)),
+				 storage_col_u64(t, d, 4), storage_col_u64(t, d, 3),
+				 (ItemPointer) DatumGetPointer(tid));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+storage_log_insert(StorageColumn *cols)
+{
+	Relation	rel;
+	ItemPointerData *tids;
+
+	if (cols[0].n == 0)
+		return;
+	rel = storage_insert_open(SR_LOG, cols, STORAGE_LOG_COLUMNS);
+	if (rel == NULL)
+	{
+		insert_by_statement(cols);
+		return;
+	}
+	tids = palloc(sizeof(ItemPointerData) * cols[0].n);
+	storage_insert_rows(rel, cols, STORAGE_LOG_COLUMNS, tids);
+	learn_inserted(cols, tids);
+	pfree(tids);
 }

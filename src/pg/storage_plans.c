@@ -33,15 +33,14 @@ typedef struct PlanDef
 #define TXA TEXTARRAYOID
 
 static const PlanDef plan_defs[SP_COUNT_] = {
-	[SP_DELETE_GROUP_LOG] = {
-		"DELETE FROM multiraft.log WHERE group_id = ANY ($1)", 1, {I8A}},
 	[SP_DELETE_GROUP_META] = {
 		"DELETE FROM multiraft.group_meta WHERE group_id = ANY ($1)", 1, {I8A}},
 	[SP_DELETE_GROUP_DEDUP] = {
 		"DELETE FROM multiraft.dedup WHERE group_id = ANY ($1)", 1, {I8A}},
 	[SP_INSERT_LOG] = {
 		"INSERT INTO multiraft.log (group_id, log_index, first_index, entries) "
-		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
+		"SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) "
+		"RETURNING ctid, group_id, log_index, first_index",
 		4, {I8A, I8A, I8A, BYA}},
 	[SP_APPEND_DEDUP] = {
 		/*
@@ -102,7 +101,6 @@ storage_plan(StoragePlan p)
 
 static const char *const rel_names[SR_COUNT_] = {
 	[SR_LOG] = "log",
-	[SR_LOG_PKEY] = "log_pkey",
 	[SR_META] = "group_meta",
 	[SR_META_PKEY] = "group_meta_pkey",
 	[SR_DEDUP] = "dedup",

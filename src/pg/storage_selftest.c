@@ -33,7 +33,7 @@
  * can have (SQL group ids are > 0): their rows lie outside the key range of
  * every real group, and the caller rolls them back.  Each operation runs in a
  * subtransaction of its own, so that a failed write is rolled back like a
- * failed batch and the run goes on.  The statement and log-bound caches used
+ * failed batch and the run goes on.  The statement and log-row caches used
  * are this backend's, not the worker's.
  */
 #include "postgres.h"
@@ -246,13 +246,22 @@ reload(StorageSelftest *t, SelftestGroup *g, bool adopt)
 	return bad == NULL ? RAFT_OK : RAFT_ESTORAGE;
 }
 
-/* Writes w, then reads the group back (a failed write's error is the one kept). */
+/*
+ * Writes w, then reads the group back (a failed write's error is the one kept).
+ * A failed write was rolled back, but the write path's knowledge of the log
+ * rows may have followed it part of the way: relearned from the tables, as
+ * the worker reloads after a failed batch.
+ */
 static int
 persist(StorageSelftest *t, SelftestGroup *g, struct mr_group_write *w)
 {
 	bool		wrote = guarded(t, do_write, w);
 	char	   *write_error = t->last_error;
-	int			rc = reload(t, g, false);
+	int			rc;
+
+	if (!wrote)
+		storage_log_forget(g->group);
+	rc = reload(t, g, !wrote);
 
 	if (wrote)
 		return rc;

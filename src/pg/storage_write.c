@@ -202,7 +202,7 @@ insert_rows(StorageRel r, StoragePlan p, StorageColumn *cols, int ncols)
 	Assert(ncols <= lengthof(v));
 	if (rel != NULL)
 	{
-		storage_insert_rows(rel, cols, ncols);
+		storage_insert_rows(rel, cols, ncols, NULL);
 		return;
 	}
 	for (int c = 0; c < ncols; c++)
@@ -215,8 +215,7 @@ static void
 write_groups(const struct mr_group_write *w, size_t n)
 {
 	StorageColumn wipe,
-				wipe_dedup,
-				snap;
+				wipe_dedup;
 	StorageColumn log[STORAGE_LOG_COLUMNS];
 	size_t		nruns = 0;
 
@@ -227,11 +226,11 @@ write_groups(const struct mr_group_write *w, size_t n)
 	 * 1. removed or re-created replicas: every row of the group goes — except
 	 * the dedup records under MR_GW_KEEP_DEDUP: the group lives on and a later
 	 * replica here must find the commands this node already applied, or it
-	 * would apply (and announce) them again.
+	 * would apply (and announce) them again.  2. snapshots: the log is
+	 * replaced.  The log rows go through storage_log.c, which knows them.
 	 */
 	storage_column_init(&wipe, INT8OID, 4);
 	storage_column_init(&wipe_dedup, INT8OID, 4);
-	storage_column_init(&snap, INT8OID, 4);
 	for (size_t i = 0; i < n; i++)
 	{
 		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED))
@@ -240,50 +239,42 @@ write_groups(const struct mr_group_write *w, size_t n)
 			if (!(w[i].flags & MR_GW_KEEP_DEDUP))
 				storage_column_add(&wipe_dedup, U64_DATUM(w[i].group), false);
 		}
-		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
-			storage_column_add(&snap, U64_DATUM(w[i].group), false);
+		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED) || w[i].has_snapshot)
+			storage_log_delete_group(w[i].group);
 	}
-	exec_group_list(SP_DELETE_GROUP_LOG, &wipe);
 	exec_group_list(SP_DELETE_GROUP_META, &wipe);
 	exec_group_list(SP_DELETE_GROUP_DEDUP, &wipe_dedup);
 
 	/*
-	 * 2. snapshots: the log is replaced; the snapshot's dedup records are ADDED
-	 * to those stored (a record is a fact about what this node applied, never
-	 * wrong; a snapshot older than what an earlier replica applied here must
-	 * not make the node apply those commands again).
+	 * The snapshot's dedup records are ADDED to those stored (a record is a
+	 * fact about what this node applied, never wrong; a snapshot older than
+	 * what an earlier replica applied here must not make the node apply those
+	 * commands again).
 	 */
-	exec_group_list(SP_DELETE_GROUP_LOG, &snap);
 	for (size_t i = 0; i < n; i++)
 	{
-		if (w[i].flags & (MR_GW_REMOVED | MR_GW_CREATED) || w[i].has_snapshot)
-			storage_log_forget(w[i].group);
 		if (!(w[i].flags & MR_GW_REMOVED) && w[i].has_snapshot)
+		{
 			storage_restore_dedup_blob(w[i].group, w[i].snapshot_blob,
 									   w[i].snapshot_blob_len);
+			storage_log_learn_start(w[i].group, w[i].log_start_index);
+		}
 	}
 
 	/*
 	 * 3. entries: a suffix from entries[0].index is replaced; each group's
 	 * entries go in as one row (storage_log_rows.c), or a few if they are large.
 	 */
-	storage_log_new_phase();	/* the deletes above must be seen */
 	for (int c = 0; c < STORAGE_LOG_COLUMNS; c++)
 		storage_column_init(&log[c], c == 3 ? BYTEAOID : INT8OID, (int) nruns);
 	for (size_t i = 0; i < n; i++)
 	{
 		if ((w[i].flags & MR_GW_REMOVED) || w[i].n_entries == 0)
 			continue;
-		/* A brand-new or snapshot-reset group has no rows left to truncate. */
-		if (!(w[i].flags & MR_GW_CREATED) && !w[i].has_snapshot)
-			storage_log_truncate(w[i].group, w[i].entries[0].index, log);
+		storage_log_truncate(w[i].group, w[i].entries[0].index, log);
 		storage_log_add_rows(log, w[i].group, w[i].entries, w[i].n_entries);
 	}
-	if (log[0].n > 0)
-		insert_rows(SR_LOG, SP_INSERT_LOG, log, STORAGE_LOG_COLUMNS);
-	for (size_t i = 0; i < n; i++)
-		if (!(w[i].flags & MR_GW_REMOVED) && w[i].n_entries > 0)
-			storage_log_appended(w[i].group, w[i].entries[w[i].n_entries - 1].index);
+	storage_log_insert(log);
 
 	/* 4. compaction (sees this batch's entries too) */
 	storage_log_new_phase();

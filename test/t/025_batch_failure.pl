@@ -102,6 +102,25 @@ ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader
 cmp_ok(sql("SELECT multiraft.submit(1, '\\xbeef'::bytea, 'beef-2')"), '>', $beef, 'and it commits once the index is gone');
 is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'beef-2'"), '1', '... once');
 
+# The worker knows where each of its log rows is (storage_log.c) and deletes a
+# row there only after checking that it is the run it wrote: a row an operator
+# moved (an UPDATE writes the new version elsewhere) fails the batch that would
+# delete it, and the worker reloads, learns the rows afresh and carries on.
+sql("SELECT multiraft.create_group(3, ARRAY[1])");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '3'), 'a third group');
+sql("SELECT multiraft.submit(3, '\\x31'::bytea, 'three')");
+sql("UPDATE multiraft.log SET entries = entries WHERE group_id = 3");
+$offset = -s $node->logfile;
+($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.remove_group(3)");
+like($err, qr/raft processing stopped/, 'removing a group whose log rows were moved fails');
+ok($node->wait_for_log(qr/multiraft: could not persist a batch .*is not where the worker left it/, $offset),
+	'... on the check of the moved row');
+ok($node->wait_for_log(qr/multiraft worker restored 3 groups/, $offset), 'the worker reloads');
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '3'), 'the groups lead again');
+sql("SELECT multiraft.remove_group(3)");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups", '2'), 'the group is removed on the second try');
+is(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 3"), '0', '... with its moved log rows');
+
 # Undecodable stored state of one group: that group stays down (WARNING), the
 # others come back.
 $node->stop('fast');
