@@ -10,8 +10,8 @@
  * Each stage is one write for all groups of the batch: the rows of a table go
  * in together (storage_insert.c: multi-insert and index inserts, or one
  * statement over arrays + unnest when an operator changed the table), the
- * deletes are statements over arrays, except the ranged log deletes, which go
- * straight through the primary key (storage_log.c).  That keeps the per-group
+ * deletes are statements over arrays, except the log's, which go row by row to
+ * the addresses the worker keeps (storage_log.c).  That keeps the per-group
  * order of mr_group_write (remove/create, snapshot, entries, compaction, meta)
  * because every group appears at most once in a batch; if a batch ever lists a
  * group twice, its writes are done one at a time in batch order instead.
