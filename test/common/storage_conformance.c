@@ -519,6 +519,45 @@ static void check_reopen(struct ctx *c)
     end(c);
 }
 
+/* Writes after a reopen: a storage that learns where its entries are when it opens
+ * (the PostgreSQL host keeps each group's rows by address) must cut, keep the head
+ * of, and compact what it learned, and read it all back after another reopen. */
+static void check_write_after_reopen(struct ctx *c)
+{
+    raft_term terms[8] = {0, 1, 1, 1, 1, 3, 3, 3};
+    raft_id voters[1] = {1};
+    struct raft_conf_state cs = {voters, 1, NULL, 0};
+    int rc;
+    size_t n;
+    if (c->f->reopen == NULL)
+        return;
+    if (!begin(c, "write_after_reopen"))
+        return;
+    EXPECT(c, append_range(c, 1, 2, 1, 0) == RAFT_OK, "append failed");
+    EXPECT(c, append_range(c, 3, 6, 1, 0) == RAFT_OK, "append failed");
+    if (c->f->reopen(c->f->ctx, &c->h, &c->st) != RAFT_OK) {
+        fail(c, "reopen failed");
+        end(c);
+        return;
+    }
+    /* entries 5..7 of term 3 replace 5..6, inside the entries appended together */
+    EXPECT(c, append_range(c, 5, 7, 3, 0) == RAFT_OK, "overwriting append failed");
+    expect_bounds(c, 1, 7);
+    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, 3, &cs, "w3", 2) == RAFT_OK,
+           "create_snapshot failed");
+    EXPECT(c, c->f->compact(c->f->ctx, c->h, 3) == RAFT_OK, "compact(3) failed");
+    if (c->f->reopen(c->f->ctx, &c->h, &c->st) != RAFT_OK) {
+        fail(c, "second reopen failed");
+        end(c);
+        return;
+    }
+    expect_bounds(c, 4, 7);
+    expect_term(c, 3, RAFT_OK, 1);
+    n = read_check(c, 4, 8, UINT64_MAX, terms, 0, &rc);
+    EXPECT(c, rc == RAFT_OK && n == 4, "entries after the second reopen: rc %d n %zu", rc, n);
+    end(c);
+}
+
 int storage_conformance_run(const struct storage_factory *f, storage_report_fn report,
                             void *arg, int *n_checks)
 {
@@ -538,6 +577,7 @@ int storage_conformance_run(const struct storage_factory *f, storage_report_fn r
     check_apply_snapshot(&c);
     check_many_and_large(&c);
     check_reopen(&c);
+    check_write_after_reopen(&c);
     if (n_checks != NULL)
         *n_checks = c.checks;
     return c.failures;
