@@ -157,6 +157,16 @@ static void expect_bounds(struct ctx *c, raft_index first, raft_index last)
            (unsigned long long)last);
 }
 
+/* A snapshot at index snap (image data, NUL-terminated), then compaction up to upto. */
+static void snapshot_then_compact(struct ctx *c, raft_index snap, raft_index upto,
+                                  const struct raft_conf_state *cs, const char *data)
+{
+    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, snap, cs, data, strlen(data)) == RAFT_OK,
+           "create_snapshot(%llu) failed", (unsigned long long)snap);
+    EXPECT(c, c->f->compact(c->f->ctx, c->h, upto) == RAFT_OK, "compact(%llu) failed",
+           (unsigned long long)upto);
+}
+
 /* ------------------------------------------------------------------ checks */
 
 static void check_empty(struct ctx *c)
@@ -262,9 +272,7 @@ static void check_truncate_at_log_start(struct ctx *c)
     if (!begin(c, "truncate_at_log_start"))
         return;
     EXPECT(c, append_range(c, 1, 6, 1, 0) == RAFT_OK, "append failed");
-    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, 3, &cs, "img3", 4) == RAFT_OK,
-           "create_snapshot failed");
-    EXPECT(c, c->f->compact(c->f->ctx, c->h, 3) == RAFT_OK, "compact(3) failed");
+    snapshot_then_compact(c, 3, 3, &cs, "img3");
     /* entries 4..5 of term 2 replace 4..6 */
     EXPECT(c, append_range(c, 4, 5, 2, 0) == RAFT_OK, "overwriting append failed");
     expect_bounds(c, 4, 5);
@@ -481,6 +489,17 @@ static void check_many_and_large(struct ctx *c)
     end(c);
 }
 
+/* Reopens the storage (as after a restart); false, with the check failed and
+ * ended, if that failed. */
+static bool reopen_or_end(struct ctx *c, const char *what)
+{
+    if (c->f->reopen(c->f->ctx, &c->h, &c->st) == RAFT_OK)
+        return true;
+    fail(c, "%s failed", what);
+    end(c);
+    return false;
+}
+
 static void check_reopen(struct ctx *c)
 {
     raft_term terms[8] = {0, 1, 1, 2, 2, 2, 2};
@@ -498,14 +517,9 @@ static void check_reopen(struct ctx *c)
     EXPECT(c, append_range(c, 3, 6, 2, 0) == RAFT_OK, "append failed");
     c->f->set_hard_state(c->f->ctx, c->h, &hs);
     c->f->set_conf_state(c->f->ctx, c->h, &cs);
-    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, 3, &cs, "s3", 2) == RAFT_OK,
-           "create_snapshot failed");
-    EXPECT(c, c->f->compact(c->f->ctx, c->h, 2) == RAFT_OK, "compact failed");
-    if (c->f->reopen(c->f->ctx, &c->h, &c->st) != RAFT_OK) {
-        fail(c, "reopen failed");
-        end(c);
+    snapshot_then_compact(c, 3, 2, &cs, "s3");
+    if (!reopen_or_end(c, "reopen"))
         return;
-    }
     expect_bounds(c, 3, 6);
     expect_term(c, 2, RAFT_OK, 1);
     n = read_check(c, 3, 7, UINT64_MAX, terms, 0, &rc);
@@ -535,22 +549,14 @@ static void check_write_after_reopen(struct ctx *c)
         return;
     EXPECT(c, append_range(c, 1, 2, 1, 0) == RAFT_OK, "append failed");
     EXPECT(c, append_range(c, 3, 6, 1, 0) == RAFT_OK, "append failed");
-    if (c->f->reopen(c->f->ctx, &c->h, &c->st) != RAFT_OK) {
-        fail(c, "reopen failed");
-        end(c);
+    if (!reopen_or_end(c, "reopen"))
         return;
-    }
     /* entries 5..7 of term 3 replace 5..6, inside the entries appended together */
     EXPECT(c, append_range(c, 5, 7, 3, 0) == RAFT_OK, "overwriting append failed");
     expect_bounds(c, 1, 7);
-    EXPECT(c, c->f->create_snapshot(c->f->ctx, c->h, 3, &cs, "w3", 2) == RAFT_OK,
-           "create_snapshot failed");
-    EXPECT(c, c->f->compact(c->f->ctx, c->h, 3) == RAFT_OK, "compact(3) failed");
-    if (c->f->reopen(c->f->ctx, &c->h, &c->st) != RAFT_OK) {
-        fail(c, "second reopen failed");
-        end(c);
+    snapshot_then_compact(c, 3, 3, &cs, "w3");
+    if (!reopen_or_end(c, "second reopen"))
         return;
-    }
     expect_bounds(c, 4, 7);
     expect_term(c, 3, RAFT_OK, 1);
     n = read_check(c, 4, 8, UINT64_MAX, terms, 0, &rc);
