@@ -117,6 +117,9 @@ extern void storage_log_insert(struct StorageColumn *cols);
 extern void storage_log_learn_start(mr_group_id group, raft_index start);
 extern void storage_log_learn_row(mr_group_id group, ItemPointer tid,
 								  raft_index first, raft_index last);
+/* At load: the addresses learned are in the table's current file (after a
+ * rewrite, VACUUM FULL or CLUSTER, the next batch reads them again). */
+extern void storage_log_learned_file(void);
 /* Forgets what is known of the group's rows (deletes nothing). */
 extern void storage_log_forget(mr_group_id group);
 /* Per batch: open / close the log relation for the calls above; a new phase

@@ -382,6 +382,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 	*ntombstones = 0;
 	storage_log_reset();		/* the rows are learned afresh */
 	(void) read_groups(false, 0, restore_into_node, &s);
+	storage_log_learned_file();
 	*ngroups = s.ngroups;
 
 	if (SPI_execute("SELECT group_id, min_replica_id, applied_index, incarnation FROM multiraft.tombstone",

@@ -14,12 +14,15 @@
  * list of its group (leftovers of groups without a meta row too), so removing a
  * group deletes its rows without looking for them.
  *
- * Only the worker writes this table.  Still, each delete first reads the row at
- * its TID and checks that it is the run it expects (group, first and last
- * index): a row an operator updated, moved (VACUUM FULL) or deleted, or a TID
- * whose row was rolled back and whose slot was reused, fails the batch with an
- * error instead of deleting another row.  The worker then reloads everything
- * from the tables (worker.c), these lists included.
+ * Only the worker writes this table.  An operator's VACUUM FULL or CLUSTER
+ * rewrites it into a new file, where every row has a new address: each batch
+ * compares the table's file with the one its addresses are in, and reads the
+ * addresses again after a rewrite (relearn).  And each delete first reads the
+ * row at its TID and checks that it is the run it expects (group, first and
+ * last index): a row an operator updated or deleted, or a TID whose row was
+ * rolled back and whose slot was reused, fails the batch with an error instead
+ * of deleting another row.  The worker then reloads everything from the tables
+ * (worker.c), these lists included.
  */
 #include "postgres.h"
 
@@ -54,6 +57,7 @@ typedef struct LogRuns
 
 static MemoryContext runs_cxt = NULL;
 static HTAB *groups = NULL;
+static Oid	runs_file = InvalidOid;	/* the table's file the addresses are in */
 static Relation log_heap = NULL;
 static Snapshot phase_snap = NULL;
 
@@ -64,6 +68,7 @@ storage_log_reset(void)
 		MemoryContextDelete(runs_cxt);
 	runs_cxt = NULL;
 	groups = NULL;
+	runs_file = InvalidOid;
 }
 
 static HTAB *
@@ -172,6 +177,53 @@ storage_log_forget(mr_group_id group)
 	(void) hash_search(group_table(), &key, HASH_REMOVE, NULL);
 }
 
+/*
+ * The table was rewritten since the addresses were learned: every row is
+ * somewhere else, the same rows (a rewrite keeps the live rows).  Each group
+ * keeps its log start; its runs are read again, in index order.
+ */
+static void
+relearn(void)
+{
+	HASH_SEQ_STATUS it;
+	LogRuns    *g;
+
+	ereport(LOG,
+			(errmsg("multiraft: multiraft.log was rewritten (VACUUM FULL or CLUSTER); reading where its rows are again")));
+	hash_seq_init(&it, group_table());
+	while ((g = hash_seq_search(&it)) != NULL)
+	{
+		g->head = 0;
+		g->n = 0;
+	}
+	if (SPI_execute("SELECT ctid, group_id, log_index, first_index FROM multiraft.log"
+					" ORDER BY group_id, log_index", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not read where the log rows are");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		tid = SPI_getbinval(t, d, 1, &isnull);
+
+		if (isnull)
+			elog(ERROR, "multiraft: a log row without an address");
+		storage_log_learn_row((mr_group_id) storage_col_u64(t, d, 2),
+							  (ItemPointer) DatumGetPointer(tid),
+							  storage_col_u64(t, d, 4), storage_col_u64(t, d, 3));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+storage_log_learned_file(void)
+{
+	Relation	rel = table_open(storage_rel(SR_LOG), AccessShareLock);
+
+	runs_file = rel->rd_node.relNode;
+	table_close(rel, NoLock);
+}
+
 void
 storage_log_begin(void)
 {
@@ -186,6 +238,12 @@ storage_log_begin(void)
 	phase_snap = NULL;
 	log_heap = NULL;
 	log_heap = table_open(storage_rel(SR_LOG), RowExclusiveLock);
+	if (runs_file != log_heap->rd_node.relNode)
+	{
+		if (OidIsValid(runs_file))
+			relearn();
+		runs_file = log_heap->rd_node.relNode;
+	}
 }
 
 void

@@ -121,6 +121,24 @@ sql("SELECT multiraft.remove_group(3)");
 ok(poll_until($node, "SELECT count(*) FROM multiraft.groups", '2'), 'the group is removed on the second try');
 is(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 3"), '0', '... with its moved log rows');
 
+# VACUUM FULL rewrites multiraft.log into a new file, every row at a new address:
+# the worker's next batch reads the addresses again, and nothing fails.  Enough
+# commands follow for compaction to delete rows at their new addresses.
+sql("VACUUM FULL multiraft.log");
+$offset = -s $node->logfile;
+my $first_after = sql("SELECT multiraft.submit(1, '\\x41'::bytea, 'after-vacuum-full')");
+ok($node->wait_for_log(qr/multiraft\.log was rewritten .*reading where its rows are again/, $offset),
+	'after VACUUM FULL the worker reads where the log rows are again');
+sql("DO \$\$ BEGIN FOR i IN 1..150 LOOP
+       PERFORM multiraft.submit(1, '\\x42'::bytea, 'vf' || i);
+     END LOOP; END \$\$");
+is(sql("SELECT count(*) FROM multiraft.events WHERE command_id LIKE 'vf%'"), '150',
+	'commands after the rewrite commit');
+ok(!$node->log_contains(qr/could not persist a batch .*is not where the worker left it/, $offset),
+	'... and compaction deletes the rewritten rows without a failed batch');
+cmp_ok(sql("SELECT log_start_index FROM multiraft.group_meta WHERE group_id = 1"), '>', $first_after,
+	'... past the entries written before the rewrite');
+
 # Undecodable stored state of one group: that group stays down (WARNING), the
 # others come back.
 $node->stop('fast');
