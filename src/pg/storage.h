@@ -117,6 +117,9 @@ extern void storage_log_insert(struct StorageColumn *cols);
 extern void storage_log_learn_start(mr_group_id group, raft_index start);
 extern void storage_log_learn_row(mr_group_id group, ItemPointer tid,
 								  raft_index first, raft_index last);
+/* The same from a row read by SPI whose first four columns are ctid, group_id,
+ * log_index, first_index. */
+extern void storage_log_learn_tuple(HeapTuple t, TupleDesc d);
 /* At load: the addresses learned are in the table's current file (after a
  * rewrite, VACUUM FULL or CLUSTER, the next batch reads them again). */
 extern void storage_log_learned_file(void);

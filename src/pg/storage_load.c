@@ -148,16 +148,6 @@ col_tid(HeapTuple t, TupleDesc d, int col)
 	return *(ItemPointer) DatumGetPointer(v);
 }
 
-/* Teaches storage_log.c a row of a group without a meta row (a leftover). */
-static void
-learn_leftover(HeapTuple lt, TupleDesc ld, int64 g)
-{
-	ItemPointerData tid = col_tid(lt, ld, 1);
-
-	storage_log_learn_row((mr_group_id) g, &tid, storage_col_u64(lt, ld, 4),
-						  storage_col_u64(lt, ld, 3));
-}
-
 /*
  * Reads the stored groups in group order — every group, or only `only` when
  * one is true — and calls fn for each with its meta row and its log entries
@@ -244,7 +234,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 			if (g < (int64) r.group)
 			{
 				if (!one)
-					learn_leftover(lt, ld, g);
+					storage_log_learn_tuple(lt, ld);	/* a leftover */
 				continue;
 			}
 			last = storage_col_u64(lt, ld, 3);
@@ -302,7 +292,7 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 	while (!one && (lt = cursor_row(&log)) != NULL)
 	{
 		log.pos++;
-		learn_leftover(lt, log.tuptable->tupdesc, (int64) storage_col_u64(lt, log.tuptable->tupdesc, 2));
+		storage_log_learn_tuple(lt, log.tuptable->tupdesc);
 	}
 	MemoryContextSwitchTo(outer);
 	if (meta.tuptable)

@@ -165,6 +165,19 @@ storage_log_learn_row(mr_group_id group, ItemPointer tid, raft_index first, raft
 }
 
 void
+storage_log_learn_tuple(HeapTuple t, TupleDesc d)
+{
+	bool		isnull;
+	Datum		tid = SPI_getbinval(t, d, 1, &isnull);
+
+	if (isnull)
+		elog(ERROR, "multiraft: a log row without an address");
+	storage_log_learn_row((mr_group_id) storage_col_u64(t, d, 2),
+						  (ItemPointer) DatumGetPointer(tid),
+						  storage_col_u64(t, d, 4), storage_col_u64(t, d, 3));
+}
+
+void
 storage_log_forget(mr_group_id group)
 {
 	uint64		key = group;
@@ -200,18 +213,7 @@ relearn(void)
 					" ORDER BY group_id, log_index", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not read where the log rows are");
 	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		tid = SPI_getbinval(t, d, 1, &isnull);
-
-		if (isnull)
-			elog(ERROR, "multiraft: a log row without an address");
-		storage_log_learn_row((mr_group_id) storage_col_u64(t, d, 2),
-							  (ItemPointer) DatumGetPointer(tid),
-							  storage_col_u64(t, d, 4), storage_col_u64(t, d, 3));
-	}
+		storage_log_learn_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -413,18 +415,7 @@ insert_by_statement(StorageColumn *cols)
 		v[c] = storage_column_array(&cols[c]);
 	storage_exec(SP_INSERT_LOG, v, NULL, false, SPI_OK_INSERT_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		tid = SPI_getbinval(t, d, 1, &isnull);
-
-		if (isnull)
-			elog(ERROR, "multiraft: an inserted log row has no address");
-		push_run(enter((mr_group_id) storage_col_u64(t, d, 2)),
-				 storage_col_u64(t, d, 4), storage_col_u64(t, d, 3),
-				 (ItemPointer) DatumGetPointer(tid));
-	}
+		storage_log_learn_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	SPI_freetuptable(SPI_tuptable);
 }
 
