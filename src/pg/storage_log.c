@@ -294,16 +294,14 @@ delete_run(mr_group_id group, const LogRun *r, raft_index keep_from, raft_index 
 	Snapshot	snap = phase_snapshot();
 	TupleTableSlot *slot = table_slot_create(log_heap, NULL);
 	ItemPointerData tid = r->tid;
-	bool		isnull[3];
 	bool		same;
 
 	same = table_tuple_fetch_row_version(log_heap, &tid, snap, slot);
 	if (same)
 	{
+		/* group_id, log_index, first_index: NOT NULL, but trust nothing */
 		slot_getsomeattrs(slot, 3);
-		for (int c = 0; c < 3; c++)
-			isnull[c] = slot->tts_isnull[c];
-		same = !isnull[0] && !isnull[1] && !isnull[2] &&
+		same = !slot->tts_isnull[0] && !slot->tts_isnull[1] && !slot->tts_isnull[2] &&
 			DATUM_U64(slot->tts_values[0]) == (uint64) group &&
 			DATUM_U64(slot->tts_values[1]) == r->last &&
 			DATUM_U64(slot->tts_values[2]) == r->first;
