@@ -144,13 +144,23 @@ cmp_ok(sql("SELECT log_start_index FROM multiraft.group_meta WHERE group_id = 1"
 $node->stop('fast');
 $node->start;
 ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'both groups back');
-my $pid2 = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+# Restarts the worker (the postmaster starts it again) after a corruption of
+# `group`'s stored state: the group is reported and left out, and the worker
+# restores the `restored` others.
+sub restart_worker_leaving_out
+{
+	my ($group, $restored, $what) = @_;
+	my $pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+	my $from = -s $node->logfile;
+	sql("SELECT pg_terminate_backend($pid)");
+	ok($node->wait_for_log(qr/WARNING:  multiraft: group $group could not be restored/, $from),
+		"a group with $what is reported");
+	ok($node->wait_for_log(qr/multiraft worker restored $restored groups/, $from),
+		"the worker restores the $restored other(s)");
+}
+
 sql("UPDATE multiraft.group_meta SET layer_state = '\\xffffffff'::bytea WHERE group_id = 2");
-$offset = -s $node->logfile;
-sql("SELECT pg_terminate_backend($pid2)");
-ok($node->wait_for_log(qr/WARNING:  multiraft: group 2 could not be restored/, $offset),
-	'a group with undecodable state is reported');
-ok($node->wait_for_log(qr/multiraft worker restored 1 groups/, $offset), 'the other group is restored');
+restart_worker_leaving_out(2, 1, 'undecodable state');
 ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '1'), 'and leads');
 cmp_ok(sql("SELECT multiraft.submit(1, '\\x03'::bytea, 'after-corruption')"), '>', $again, 'group 1 works');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.submit(2, '\\x03'::bytea)");
@@ -163,12 +173,7 @@ cmp_ok(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 1
             AND log_index > (SELECT log_start_index FROM multiraft.group_meta WHERE group_id = 1)"),
 	'>', 0, 'group 1 has log rows past its log start');
 sql("INSERT INTO multiraft.log SELECT * FROM multiraft.log WHERE group_id = 1 ORDER BY log_index DESC LIMIT 1");
-my $pid3 = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
-$offset = -s $node->logfile;
-sql("SELECT pg_terminate_backend($pid3)");
-ok($node->wait_for_log(qr/WARNING:  multiraft: group 1 could not be restored/, $offset),
-	'a group with overlapping log rows is reported');
-ok($node->wait_for_log(qr/multiraft worker restored 0 groups/, $offset), 'the worker starts without it');
+restart_worker_leaving_out(1, 0, 'overlapping log rows');
 ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'and serves');
 
 $node->stop;
