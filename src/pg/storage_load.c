@@ -125,40 +125,20 @@ col_bytes(HeapTuple t, TupleDesc d, int col, size_t *len)
 	return copy;
 }
 
-/* Takes one stored group; true if its state was adopted as the node's. */
-typedef bool (*GroupFn) (void *arg, const struct mr_group_restore *r);
-
-/* Where a log row is and what it holds (storage_log.c learns these). */
-typedef struct RowPlace
-{
-	ItemPointerData tid;
-	raft_index	first;
-	raft_index	last;
-} RowPlace;
-
-/* Column col of t as a row address. */
-static ItemPointerData
-col_tid(HeapTuple t, TupleDesc d, int col)
-{
-	bool		isnull;
-	Datum		v = SPI_getbinval(t, d, col, &isnull);
-
-	if (isnull)
-		elog(ERROR, "multiraft: a log row without an address");
-	return *(ItemPointer) DatumGetPointer(v);
-}
+/* Takes one stored group. */
+typedef void (*GroupFn) (void *arg, const struct mr_group_restore *r);
 
 /*
  * Reads the stored groups in group order — every group, or only `only` when
  * one is true — and calls fn for each with its meta row and its log entries
  * after log_start_index, in the shape mr_restore_group() takes.  r lives in a
- * context that is reset after fn returns.  If fn adopts the state,
- * storage_log.c learns the group's rows; reading every group, it learns every
- * row, adopted or not, leftovers of groups without a meta row included (it
+ * context that is reset after fn returns.  With learn, storage_log.c learns
+ * where the rows read are (the group's, replacing what it knew of them; reading
+ * every group, every row, leftovers of groups without a meta row included: it
  * must know every row to delete them).  Returns the number of groups.
  */
 static int
-read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
+read_groups(bool one, mr_group_id only, bool learn, GroupFn fn, void *arg)
 {
 	MemoryContext group_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"multiraft group restore",
@@ -187,9 +167,6 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		struct raft_entry *entries;
 		size_t		n = 0,
 					cap = 16;
-		RowPlace   *rows;
-		size_t		nrows = 0,
-					rows_cap = 4;
 
 		if (mt == NULL)
 			break;
@@ -209,6 +186,11 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		r.log_start_index = storage_col_u64(mt, md, 9);
 		r.log_start_term = storage_col_u64(mt, md, 10);
 		r.state = col_bytes(mt, md, 11, &r.state_len);
+		if (learn)
+		{
+			storage_log_forget(r.group);
+			storage_log_learn_start(r.group, r.log_start_index);
+		}
 
 		/*
 		 * Log rows of this group; rows of groups without meta are leftovers.
@@ -217,7 +199,6 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		 * its leftover rows would hide every later group's log).
 		 */
 		entries = palloc(sizeof(struct raft_entry) * cap);
-		rows = palloc(sizeof(RowPlace) * rows_cap);
 		while ((lt = cursor_row(&log)) != NULL)
 		{
 			TupleDesc	ld = log.tuptable->tupdesc;
@@ -231,23 +212,12 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 			if (g > (int64) r.group)
 				break;
 			log.pos++;
+			if (learn)
+				storage_log_learn_tuple(lt, ld);	/* leftovers (g < r.group) too */
 			if (g < (int64) r.group)
-			{
-				if (!one)
-					storage_log_learn_tuple(lt, ld);	/* a leftover */
 				continue;
-			}
 			last = storage_col_u64(lt, ld, 3);
 			first = storage_col_u64(lt, ld, 4);
-			if (nrows == rows_cap)
-			{
-				rows_cap *= 2;
-				rows = repalloc(rows, sizeof(RowPlace) * rows_cap);
-			}
-			rows[nrows].tid = col_tid(lt, ld, 1);
-			rows[nrows].first = first;
-			rows[nrows].last = last;
-			nrows++;
 			/*
 			 * Rows ending at or below log_start_index are compacted away: a
 			 * quiesced group's rows stay until its next compacted write
@@ -280,16 +250,10 @@ read_groups(bool one, mr_group_id only, GroupFn fn, void *arg)
 		count++;
 
 		MemoryContextSwitchTo(outer);
-		if (fn(arg, &r) || !one)
-		{
-			storage_log_forget(r.group);
-			storage_log_learn_start(r.group, r.log_start_index);
-			for (size_t i = 0; i < nrows; i++)
-				storage_log_learn_row(r.group, &rows[i].tid, rows[i].first, rows[i].last);
-		}
+		fn(arg, &r);
 	}
-	/* The leftovers after the last group with a meta row. */
-	while (!one && (lt = cursor_row(&log)) != NULL)
+	/* The leftovers after the last group with a meta row (reading them all). */
+	while (learn && !one && (lt = cursor_row(&log)) != NULL)
 	{
 		log.pos++;
 		storage_log_learn_tuple(lt, log.tuptable->tupdesc);
@@ -312,7 +276,7 @@ typedef struct RestoreState
 } RestoreState;
 
 /* Start-up: one group into the layer (a refused group is reported, not fatal). */
-static bool
+static void
 restore_into_node(void *arg, const struct mr_group_restore *r)
 {
 	RestoreState *s = arg;
@@ -321,7 +285,7 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 	if (rc == MR_OK)
 	{
 		s->ngroups++;
-		return true;
+		return;
 	}
 	ereport(WARNING,
 			(errmsg("multiraft: group " UINT64_FORMAT " could not be restored: %s",
@@ -332,7 +296,6 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 	/* Never let this replica come back with a forgotten vote. */
 	if (r->replica_id < PG_UINT64_MAX)
 		(void) mr_restore_tombstone(s->node, r->group, r->replica_id + 1, r->applied, 0);
-	return false;
 }
 
 /*
@@ -371,7 +334,7 @@ storage_load(struct mr_node *node, int *ngroups, int *ntombstones)
 
 	*ntombstones = 0;
 	storage_log_reset();		/* the rows are learned afresh */
-	(void) read_groups(false, 0, restore_into_node, &s);
+	(void) read_groups(false, 0, true, restore_into_node, &s);
 	storage_log_learned_file();
 	*ngroups = s.ngroups;
 
@@ -405,7 +368,6 @@ typedef struct CopyState
 {
 	MemoryContext cxt;
 	struct mr_group_restore *out;
-	bool		adopt;
 } CopyState;
 
 static void *
@@ -418,7 +380,7 @@ copy_bytes(const void *p, size_t len)
 	return q;
 }
 
-static bool
+static void
 copy_out(void *arg, const struct mr_group_restore *r)
 {
 	CopyState  *s = arg;
@@ -440,14 +402,13 @@ copy_out(void *arg, const struct mr_group_restore *r)
 	}
 	o->entries = entries;
 	MemoryContextSwitchTo(old);
-	return s->adopt;
 }
 
 bool
 storage_load_group(mr_group_id group, struct mr_group_restore *r, bool adopt)
 {
-	CopyState	s = {CurrentMemoryContext, r, adopt};
+	CopyState	s = {CurrentMemoryContext, r};
 
 	memset(r, 0, sizeof(*r));
-	return read_groups(true, group, copy_out, &s) > 0;
+	return read_groups(true, group, adopt, copy_out, &s) > 0;
 }

@@ -372,15 +372,8 @@ storage_log_compact(mr_group_id group, raft_index upto)
 void
 storage_log_delete_group(mr_group_id group)
 {
-	LogRuns    *g = find(group);
-
-	while (g != NULL && g->n > 0)
-	{
-		LogRun		r = g->runs[g->head + g->n - 1];
-
-		g->n--;
-		delete_run(group, &r, 0, 0, NULL);
-	}
+	/* Every run ends at or after index 0, and none starts before it. */
+	storage_log_truncate(group, 0, NULL);
 	storage_log_forget(group);
 }
 
@@ -389,13 +382,9 @@ static void
 learn_inserted(const StorageColumn *cols, const ItemPointerData *tids)
 {
 	for (int i = 0; i < cols[0].n; i++)
-	{
-		mr_group_id group = (mr_group_id) DATUM_U64(cols[0].values[i]);
-		LogRuns    *g = enter(group);
-
-		push_run(g, DATUM_U64(cols[2].values[i]), DATUM_U64(cols[1].values[i]),
-				 (ItemPointer) &tids[i]);
-	}
+		storage_log_learn_row((mr_group_id) DATUM_U64(cols[0].values[i]),
+							  (ItemPointer) &tids[i],
+							  DATUM_U64(cols[2].values[i]), DATUM_U64(cols[1].values[i]));
 }
 
 /*
