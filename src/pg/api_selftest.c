@@ -105,7 +105,7 @@ multiraft_storage_selftest(PG_FUNCTION_ARGS)
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(fn_cxt);
 	CurrentResourceOwner = owner;
-	storage_forget_plans();		/* and the scratch groups' log bounds with it */
+	storage_forget_plans();		/* and the scratch groups' log rows with it */
 	SPI_finish();
 	if (t.abort != NULL)
 		ReThrowError(t.abort);

@@ -69,8 +69,8 @@ extern Oid	storage_events_sequence(void);
 
 /* The prepared statement (prepared on first use, kept for the process). */
 extern SPIPlanPtr storage_plan(StoragePlan p);
-/* Frees every kept statement and forgets the cached relation ids and log starts
- * (the extension was dropped, or the node is reloaded). */
+/* Frees every kept statement and forgets the cached relation ids and where the
+ * log rows are (the extension was dropped, or the node is reloaded). */
 extern void storage_forget_plans(void);
 /* SPI_execute_plan that raises an error unless the result is `expected`. */
 extern void storage_exec(StoragePlan p, Datum *values, const char *nulls,
@@ -86,7 +86,8 @@ extern void storage_load(struct mr_node *node, int *ngroups, int *ntombstones);
 /* One group's stored state (meta row, log rows after log_start_index), read by
  * the same code as storage_load() and copied into the current memory context;
  * false if the group has no meta row.  adopt: the caller takes this state as
- * the node's, so storage_log.c learns the group's log bounds as at start-up. */
+ * the node's, so storage_log.c learns where the group's log rows are, as at
+ * start-up. */
 extern bool storage_load_group(mr_group_id group, struct mr_group_restore *r, bool adopt);
 
 /* ---- storage_log.c ---- */
