@@ -63,7 +63,8 @@ struct mr_waiter {
     uint64_t gen_seq;         /* generated id: its number in this node's session
                                  (0: not one of this node's generated commands) */
     uint64_t read_ctx;        /* read: context given to the core */
-    raft_index index;         /* read: read index */
+    raft_index index;         /* read: read index; promotion of a learner: the commit
+                                 index it must reach first (0: not yet looked at) */
     uint8_t kind;             /* enum mr_request_kind */
     uint8_t state;            /* enum mr_waiter_state */
     uint8_t change_type;      /* conf change */

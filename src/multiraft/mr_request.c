@@ -327,6 +327,24 @@ static int conf_resolve(const struct mr_group *g, const struct mr_waiter *w,
     }
 }
 
+/* Whether the leader may make `learner` a voter now: it holds every entry committed
+ * when the leader first looked at the promotion (kept in w->index), and the leader
+ * replicates to it without probing or sending a snapshot.  Dissertation §4.2.1
+ * (catching up new servers): a voter that still lacks the log counts in the quorum
+ * without helping to reach it, so the group would be less available until it caught
+ * up.  Until then the request waits, looked at again every tick, within its deadline
+ * (a forwarded request within the requester's, which asks the leader again at each
+ * retry). */
+static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id learner)
+{
+    struct raft_progress_info pr;
+    if (w->index == 0)
+        w->index = raft_get_commit(g->raft);
+    if (raft_progress_get(g->raft, learner, &pr) != RAFT_OK)
+        return false;
+    return pr.state == RAFT_PROGRESS_REPLICATE && pr.match >= w->index;
+}
+
 /* Conf change: dedup first (the core applies a conf change even when its command id
  * is a duplicate), then validation; on the leader the change is proposed, on a
  * follower it is forwarded as a kind-3 request entry that the leader turns into the
@@ -374,6 +392,9 @@ static bool service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter
             sent(n, w, resubmit);
         return true;
     }
+    if (w->change_type == MR_CHANGE_ADD_VOTER && !fresh &&
+        !learner_caught_up(g, w, cc.replica))
+        return true;
     len = mr_context_encode(w->node, NULL, w->cmd_len, NULL, w->data_len, NULL);
     if ((buf = mr_alloc(n, len)) == NULL)
         return true;

@@ -364,7 +364,10 @@ int mr_change_type_parse(const char *name);
  * replica id for an addition, the node's existing replica for a removal or a
  * promotion.  Allowed from any member: on a follower it is forwarded to the leader
  * as a kind-3 request entry (see ENCODINGS).  Completes with the index of the
- * conf-change entry once this node applied it (membership_change event). */
+ * conf-change entry once this node applied it (membership_change event).  A
+ * promotion is proposed only once the learner holds every entry committed when the
+ * leader took it up (dissertation §4.2.1); until then it waits, up to its deadline
+ * (MR_ETIMEOUT, the learner left as it was). */
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
                            int change_type, mr_node_id node,
                            const void *command_id, size_t command_id_len,

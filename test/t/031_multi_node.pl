@@ -291,6 +291,28 @@ is(sql(2, "SELECT array_to_string(voters, ',') || '|' || array_to_string(learner
 sql(1, "SELECT multiraft.submit(3, '\\x03'::bytea, 'g3-a')");
 ok(events_agree(3, 2, @n), 'the learner records the same events');
 
+# a learner is made a voter only once it holds the log (dissertation §4.2.1):
+# down, its promotion waits and times out; back and caught up, it is promoted
+$n[2]->stop('immediate');
+sql(0, "SELECT multiraft.submit(3, '\\x04'::bytea, 'g3-b')");
+my ($pret, $pout, $perr) = $n[1]->psql('postgres',
+	"SELECT multiraft.change_membership(3, 'add_voter', 3, NULL, 'promote-3', 2000)");
+isnt($pret, 0, 'promoting a learner that is down does not complete');
+like($perr, qr/timed out after 2000 ms.*becomes a voter only once it holds every entry/s,
+	'and says why it waits');
+is(sql(0, "SELECT array_to_string(voters, ',') || '|' || array_to_string(learners, ',') FROM multiraft.status(3)"),
+	'1,2|3', 'the learner stays a learner');
+$n[2]->start;
+ok(poll_until($n[2], "SELECT count(*) FROM multiraft.events WHERE group_id = 3 AND command_id = 'g3-b'", '1'),
+	'node3 catches up with group 3');
+sql(1, "SELECT multiraft.change_membership(3, 'add_voter', 3, NULL, 'promote-3')");
+is(sql(0, "SELECT array_to_string(voters, ',') || '|' || array_to_string(learners, ',') FROM multiraft.status(3)"),
+	'1,2,3|', 'back and caught up, the learner is promoted');
+ok(poll_until($n[2], "SELECT role <> 'learner' FROM multiraft.status(3)", 't'), 'node3 knows it votes');
+ok(events_agree(3, 4, @n), 'every member records the same events');
+is(sql(2, "SELECT count(*) FROM multiraft.events WHERE group_id = 3 AND change_type = 'add_voter'"),
+	'1', 'the promotion among them, once');
+
 $_->stop for @n;
 
 # ---------------------------------------------------------------- five nodes
