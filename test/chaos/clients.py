@@ -18,28 +18,41 @@ import pgconn
 
 
 class Membership:
-    """The runner's belief of each group's voters (clients pick nodes from it)."""
+    """The runner's belief of each group's members: voters and learners (clients
+    pick nodes from all of them; the nemesis keeps groups at >= 3 voters)."""
 
     def __init__(self, cluster, initial):
         self.cluster = cluster
         self.lock = threading.Lock()
         self.groups = {g: sorted(m) for g, m in initial.items()}
+        self.learner_sets = {g: set() for g in initial}
 
     def voters(self, g):
+        """Every member: voters and learners."""
         with self.lock:
             return list(self.groups[g])
+
+    def learners(self, g):
+        with self.lock:
+            return sorted(self.learner_sets[g])
 
     def apply(self, g, change, target):
         with self.lock:
             v = set(self.groups[g])
-            if change == "add_voter":
+            learners = self.learner_sets[g]
+            if change in ("add_voter", "add_learner"):
                 v.add(target)
+                if change == "add_learner":
+                    learners.add(target)
+                else:
+                    learners.discard(target)
             elif change == "remove_voter":
                 v.discard(target)
+                learners.discard(target)
             self.groups[g] = sorted(v)
 
     def refresh(self, g):
-        """Ask the nodes: the voters seen by the leader of the highest term."""
+        """Ask the nodes: the members seen by the leader of the highest term."""
         best = None
         for node in self.cluster.nodes.values():
             if not node.running() or node.paused:
@@ -52,10 +65,11 @@ class Membership:
             for role, term, voters, learners in rows:
                 key = (term, role == "leader")
                 if voters and (best is None or key > best[0]):
-                    best = (key, sorted(voters) + sorted(learners or []))
+                    best = (key, sorted(voters), sorted(learners or []))
         if best is not None:
             with self.lock:
-                self.groups[g] = best[1]
+                self.groups[g] = best[1] + best[2]
+                self.learner_sets[g] = set(best[2])
 
 
 class Client(threading.Thread):

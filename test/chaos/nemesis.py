@@ -7,8 +7,10 @@ so a run is replayable with the same --seed and --minutes):
           with a quiet gap after it: kill -9 + restart of 1-2 nodes, a network
           partition (isolate one node, majority/minority split, bridge), a
           SIGSTOP/SIGCONT pause of one node, or a partition while a node is down.
-  admin   membership changes (add_voter on a 3-voter group, remove_voter on a
-          4-voter group: groups stay at >= 3 voters) and leadership transfers.
+  admin   membership changes (add_voter on a 3-voter group, half of them as
+          add_learner then add_voter, the promotion waiting for the learner to
+          catch up; remove_voter on a 4-member group: groups stay at >= 3 voters)
+          and leadership transfers.
 
 Which node an admin step picks depends on the group's membership at that moment
 (the outcome of earlier steps), but the draw is deterministic given that state.
@@ -184,32 +186,50 @@ class Nemesis:
 
     def _membership(self, step):
         g = step["group"]
-        voters = self.membership.voters(g)
+        members = self.membership.voters(g)
+        learners = self.membership.learners(g)
+        voters = [n for n in members if n not in learners]
         all_nodes = sorted(self.cluster.nodes)
         pick = step["pick"]
-        if len(voters) <= 3:
-            candidates = [n for n in all_nodes if n not in voters]
+        learner_first = False
+        if len(voters) <= 3 and learners:
+            # a learner left by a promotion that timed out: promote it now
+            change, target = "add_voter", learners[int(pick * len(learners))]
+        elif len(voters) <= 3:
+            candidates = [n for n in all_nodes if n not in members]
             if not candidates:
                 return
             change, target = "add_voter", candidates[int(pick * len(candidates))]
+            # every other addition goes through a learner, promoted at once: the
+            # promotion waits until the learner has caught up (or times out)
+            learner_first = int(pick * 1_000_003) % 2 == 0
         else:
             change, target = "remove_voter", voters[int(pick * len(voters))]
         via = [n for n in voters if n != target] or voters
         node = via[int(pick * 7919) % len(via)]
         cmd = f"m{g}-{step['at']}"
+        if learner_first and not self._change(g, node, "add_learner", target, cmd + "-l"):
+            return
+        self._change(g, node, change, target, cmd)
+
+    def _change(self, g, node, change, target, cmd):
+        """One change_membership call, recorded; whether it succeeded."""
         op = {"type": "membership", "group": g, "node": node, "cmd": cmd,
               "change": change, "target": target, "invoke": self.now()}
         self._count(change)
+        ok = False
         try:
             rows = self._admin_sql(node, "SELECT multiraft.change_membership(%s, %s, %s, NULL, %s, %s)",
                                    (g, change, target, cmd, 5000), timeout=8)
             op.update(outcome="ok", index=int(rows[0][0]))
             self.membership.apply(g, change, target)
+            ok = True
         except pgconn.Failure as f:
             op.update(outcome="fail" if f.kind == "connect" else f.kind, error=f.message)
             self.membership.refresh(g)
         op["complete"] = self.now()
         self.record(op)
+        return ok
 
     def _transfer(self, step):
         g = step["group"]

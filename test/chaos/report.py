@@ -28,7 +28,7 @@ def render(a, history, results, stats, schedule, nemesis_counts, converge_reason
     w("## Faults injected\n")
     w("| fault | count |\n|---|---|")
     for k, v in sorted(nemesis_counts.items()):
-        if k in ("add_voter", "remove_voter", "transfer"):
+        if k in ("add_voter", "add_learner", "remove_voter", "transfer"):
             continue
         w(f"| {k} | {v} |")
     w("")

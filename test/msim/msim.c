@@ -65,10 +65,12 @@ struct run {
         mr_node_id node;       /* where it was requested */
         uint64_t token;
         bool removal;
+        bool promotion;        /* add_voter of a node added as a learner just before */
     } *admin;
     size_t n_admin, cap_admin;
     bool *removing;            /* per group: a removal was requested */
-    size_t zombies, moves;
+    size_t zombies, moves, learner_moves, promoted; /* promoted: learner moves whose
+                                                      promotion completed */
     size_t strays;          /* removed replicas still campaigning after healing */
     size_t empties;         /* replicas of non-members that never learned anything */
     /* Reads: the index must cover every index committed before the call began. */
@@ -151,8 +153,8 @@ static void admin_push(struct run *r, struct admin a)
 }
 
 /* Now and then: remove a group, or (5 nodes) move one replica of a group to a node
- * outside it (add_voter the new node, then remove_voter an old one), both requested
- * on a random live member. */
+ * outside it (add_voter the new node, or add_learner then add_voter, then
+ * remove_voter an old one), all requested on a random live member. */
 static void admin_some(struct run *r)
 {
     mr_group_id g = 1 + rnd(r) % r->groups;
@@ -183,12 +185,26 @@ static void admin_some(struct run *r)
             }
         if (add == 0)
             return;
+        /* Half the moves add the new node as a learner first; its promotion then
+         * waits until it has caught up (mr_request.c, learner_caught_up).  Chosen
+         * from the group and node, not drawn, so the seeds' draws stay as they were. */
+        if (((g ^ add) & 1) == 0) {
+            a.token = ++r->next_token;
+            snprintf(cmd, sizeof cmd, "learn-%llu", (unsigned long long)a.token);
+            if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_LEARNER,
+                                       add, cmd, strlen(cmd), NULL, 0, 0) != MR_OK)
+                return;
+            admin_push(r, a);
+            r->learner_moves++;
+            a.promotion = true;
+        }
         a.token = ++r->next_token;
         snprintf(cmd, sizeof cmd, "add-%llu", (unsigned long long)a.token);
         if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_VOTER, add, cmd,
                                    strlen(cmd), NULL, 0, 0) != MR_OK)
             return;
         admin_push(r, a);
+        a.promotion = false;
         a.token = ++r->next_token;
         snprintf(cmd, sizeof cmd, "del-%llu", (unsigned long long)a.token);
         if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_REMOVE_VOTER, del,
@@ -595,14 +611,20 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
             sum.dropped += one.dropped;
             sum.conflicts += one.conflicts;
         }
+        for (size_t i = 0; i < r.n_admin; i++) {
+            struct mr_completion comp;
+            if (r.admin[i].promotion && mrc_completion(r.c, r.admin[i].node, r.admin[i].token,
+                                                       &comp) && comp.result == MR_OK)
+                r.promoted++;
+        }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
-               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu "
+               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu) "
                "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu "
                "conflicts=%llu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
                r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
-               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.zombies, r.strays, r.empties, r.reads_ok,
+               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.learner_moves, r.promoted, r.zombies, r.strays, r.empties, r.reads_ok,
                r.n_reads, r.transfers, (unsigned long long)sum.conflicts);
     }
     mrc_free(r.c);
