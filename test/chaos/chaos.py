@@ -307,8 +307,8 @@ class Run:
                     g = pending.pop(0)
                     attempt += 1
                     n_try = attempt
-                voters = membership.voters(g)
-                node = voters[n_try % len(voters)]
+                members = membership.members(g)
+                node = members[n_try % len(members)]
                 cmd = f"final-{g}-{n_try}"
                 payload = f"{cmd}:final".encode()
                 op = {"type": "submit", "client": "final", "group": g, "node": node,

@@ -27,10 +27,14 @@ class Membership:
         self.groups = {g: sorted(m) for g, m in initial.items()}
         self.learner_sets = {g: set() for g in initial}
 
-    def voters(self, g):
+    def members(self, g):
         """Every member: voters and learners."""
         with self.lock:
             return list(self.groups[g])
+
+    def voters(self, g):
+        with self.lock:
+            return [n for n in self.groups[g] if n not in self.learner_sets[g]]
 
     def learners(self, g):
         with self.lock:
@@ -127,7 +131,7 @@ class Client(threading.Thread):
 
     def one_op(self):
         g = self.rng.choice(self.groups)
-        members = self.membership.voters(g)
+        members = self.membership.members(g)
         if not members:
             return
         node = self.rng.choice(members)
@@ -160,7 +164,7 @@ class Client(threading.Thread):
                 self.record(op)
                 if op["outcome"] == "ok" or self.stop.is_set() or self.rng.random() < 0.5:
                     return
-                members = self.membership.voters(g) or members
+                members = self.membership.members(g) or members
                 node = self.rng.choice(members)
             return
         self.record(op)

@@ -186,9 +186,9 @@ class Nemesis:
 
     def _membership(self, step):
         g = step["group"]
-        members = self.membership.voters(g)
+        members = self.membership.members(g)
         learners = self.membership.learners(g)
-        voters = [n for n in members if n not in learners]
+        voters = self.membership.voters(g)
         all_nodes = sorted(self.cluster.nodes)
         pick = step["pick"]
         learner_first = False
