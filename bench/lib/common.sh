@@ -80,4 +80,24 @@ kill9_tree() {
 }
 
 # The first line of a tool's error output, for messages.
+# How fast this machine makes WAL durable: microseconds per fdatasync of one 8 kB
+# write in directory $1 (pg_test_fsync's figure, from its second one-second test;
+# the tests after it are cut off), empty if it cannot be measured.  Both systems
+# wait for such flushes, so it tells runs on different machines apart.
+fdatasync_probe() {
+    local out=$1/fsync-probe.out pid us='' i
+    stdbuf -oL "$PGBIN/pg_test_fsync" -s 1 -f "$1/fsync-probe" >"$out" 2>/dev/null &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        us=$(awk '$1 == "fdatasync" && $NF == "usecs/op" { print $(NF - 1); exit }' "$out")
+        [ -n "$us" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$1/fsync-probe" "$out"
+    echo "$us"
+}
+
 first_err() { grep -m1 -E 'ERROR|FATAL|error|failed' "$1" 2>/dev/null | cut -c1-200; }

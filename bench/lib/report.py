@@ -152,8 +152,9 @@ def fmt(v, digits=1):
 
 md = [f"# multiraft benchmark — {meta.get('run')} ({meta.get('mode')} run)", "",
       f"Command: `{meta.get('command')}`  ",
-      f"Machine: {meta.get('host_cpus')} CPUs, {meta.get('host_kernel')}, {meta.get('host_postgres')}, "
-      f"{meta.get('host_etcd')}, {meta.get('host_wrk')}  ",
+      f"Machine: {meta.get('host_cpus')} CPUs ({meta.get('host_cpu_model') or 'model unknown'}), "
+      f"{meta.get('host_kernel')}, one fdatasync of 8 kB in {meta.get('host_fdatasync_8k_us') or '?'} µs "
+      f"(pg_test_fsync), {meta.get('host_postgres')}, {meta.get('host_etcd')}, {meta.get('host_wrk')}  ",
       f"Each load run: {meta.get('set_duration_s')} s; command/row/value size {meta.get('set_payload_bytes')} bytes; "
       f"load average at start {meta.get('host_loadavg_start')}, at end {meta.get('host_loadavg_end')}.", "",
       "Ratios are multiraft ÷ baseline at the same number of clients (throughput: higher is "
