@@ -470,6 +470,33 @@ void mr_peers_tick(struct mr_node *n);
 /* Submits queued requests to the core (called from mr_ready only: may look up
  * command ids through the storage callback). */
 void mr_service_group(struct mr_node *n, struct mr_group *g);
+/* A request arrived: the group is visited at the next mr_ready and ticks again. */
+void mr_request_added(struct mr_node *n, struct mr_group *g);
+/* What every request checks first: the node takes requests, the group exists here. */
+int mr_request_checks(struct mr_node *n, mr_group_id group, struct mr_group **out);
+/* MR_OK for a command id of 1 .. MR_MAX_COMMAND_ID_LEN bytes. */
+int mr_check_command_id(size_t cmd_len);
+/* w was handed to the core: resubmitted after proposal_retry_ticks without outcome. */
+void mr_request_sent(struct mr_node *n, struct mr_waiter *w, bool resubmit);
+/* Was the command id applied in g (this batch or persisted)? */
+bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                        uint16_t cmd_len, raft_index *first);
+
+/* --------------------------------------------------------------- mr_conf.c */
+
+/* Serves conf-change waiter w (the first pending one of g): completed, forwarded,
+ * proposed, or left waiting (a change in flight, a learner catching up).  Returns
+ * true while w is still pending: the group's later conf changes wait behind it. */
+bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                     bool resubmit);
+/* On the leader of a new group: proposes its creator's next initial member. */
+void mr_service_boot(struct mr_node *n, struct mr_group *g);
+/* On the leader, a follower's forwarded conf-change request (a kind-3 entry it
+ * applied): queued as an internal waiter that proposes the change, unless one for
+ * the same command id is queued already. */
+int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
+                         mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
+                         const unsigned char *payload, size_t payload_len);
 
 /* ------------------------------------------------------------ mr_waiters.c */
 
@@ -522,12 +549,6 @@ void mr_round_note(struct mr_node *n, struct mr_group *g);
 /* A follower's PROPOSE held on the leader for its next round (true) or to be
  * stepped at once (false). */
 bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
-int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
-                         mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
-                         const unsigned char *payload, size_t payload_len);
-/* Was the command id applied in g (this batch or persisted)? */
-bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len, raft_index *first);
 
 /* -------------------------------------------------------------- mr_apply.c */
 

@@ -186,7 +186,7 @@ static void admin_some(struct run *r)
         if (add == 0)
             return;
         /* Half the moves add the new node as a learner first; its promotion then
-         * waits until it has caught up (mr_request.c, learner_caught_up).  Chosen
+         * waits until it has caught up (mr_conf.c, learner_caught_up).  Chosen
          * from the group and node, not drawn, so the seeds' draws stay as they were. */
         if (((g ^ add) & 1) == 0) {
             a.token = ++r->next_token;

@@ -1,6 +1,6 @@
 /*
  * test_mr_promotion.c — a learner becomes a voter only once it has caught up
- * (src/multiraft/mr_request.c, learner_caught_up; dissertation §4.2.1): promoted
+ * (src/multiraft/mr_conf.c, learner_caught_up; dissertation §4.2.1): promoted
  * while cut off, it stays a learner and the request waits, from the leader or
  * forwarded by a follower; once it holds the entries committed before the request
  * the promotion commits, once.  A promotion that cannot wait that long fails with

@@ -1,0 +1,244 @@
+/*
+ * mr_conf.c — membership changes: requests by node id (add_voter, remove_voter,
+ * add_learner), validated against the membership this replica knows, proposed on the
+ * leader one at a time and in order (dissertation §4.1) or forwarded to it as a
+ * kind-3 request entry that the leader turns into the change (mr_add_internal_conf);
+ * a learner promoted only once it has caught up (§4.2.1); and the members a new
+ * group's creator adds (service_boot).  The service pass that calls these is
+ * mr_request.c's.
+ */
+#include "mr_internal.h"
+
+const char *mr_change_type_name(int change_type)
+{
+    switch (change_type) {
+    case MR_CHANGE_ADD_VOTER: return "add_voter";
+    case MR_CHANGE_REMOVE_VOTER: return "remove_voter";
+    case MR_CHANGE_ADD_LEARNER: return "add_learner";
+    default: return NULL;
+    }
+}
+
+int mr_change_type_parse(const char *name)
+{
+    for (int t = MR_CHANGE_ADD_VOTER; t <= MR_CHANGE_ADD_LEARNER; t++)
+        if (name != NULL && strcmp(name, mr_change_type_name(t)) == 0)
+            return t;
+    return 0;
+}
+
+static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint64_t token,
+                                     uint32_t deadline, uint8_t change_type,
+                                     mr_node_id node, const void *cmd, uint16_t cmd_len,
+                                     const void *payload, size_t payload_len)
+{
+    struct mr_waiter *w = mr_waiter_new(n, g, MR_REQ_CONF_CHANGE, token, deadline);
+    if (w == NULL)
+        return NULL;
+    w->change_type = change_type;
+    w->node = node;
+    w->cmd = mr_alloc(n, cmd_len);
+    w->data = mr_alloc(n, payload_len);
+    if (w->cmd == NULL || w->data == NULL) {
+        mr_waiter_unlink(n, g, w);
+        return NULL;
+    }
+    memcpy(w->cmd, cmd, cmd_len);
+    w->cmd_len = cmd_len;
+    if (payload_len > 0)
+        memcpy(w->data, payload, payload_len);
+    w->data_len = payload_len;
+    return mr_waiter_index(n, g, w) ? w : NULL;
+}
+
+int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
+                           int change_type, mr_node_id node,
+                           const void *command_id, size_t command_id_len,
+                           const void *payload, size_t payload_len,
+                           uint32_t deadline_ticks)
+{
+    struct mr_group *g;
+    int rc = mr_request_checks(n, group, &g);
+    if (rc != MR_OK)
+        return rc;
+    if ((rc = mr_check_command_id(command_id_len)) != MR_OK)
+        return rc;
+    if (mr_change_type_name(change_type) == NULL || node == 0 || command_id == NULL ||
+        (payload == NULL && payload_len > 0))
+        return MR_EINVAL;
+    if (payload_len > UINT32_MAX / 2)
+        return MR_ETOOBIG;
+    if (conf_waiter(n, g, token, deadline_ticks, (uint8_t)change_type, node, command_id,
+                    (uint16_t)command_id_len, payload, payload_len) == NULL)
+        return MR_ENOMEM;
+    mr_request_added(n, g);
+    return MR_OK;
+}
+
+int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
+                         mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
+                         const unsigned char *payload, size_t payload_len)
+{
+    struct mr_waiter *w;
+    if (mr_waiter_find(g, MR_REQ_CONF_CHANGE, cmd, cmd_len) != NULL)
+        return MR_OK; /* already queued here (our own request or a repeat) */
+    w = conf_waiter(n, g, 0, n->cfg.proposal_retry_ticks, change_type, node, cmd, cmd_len,
+                    payload, payload_len);
+    if (w == NULL)
+        return MR_ENOMEM;
+    w->internal = true;
+    mr_group_mark(n, g);
+    return MR_OK;
+}
+
+/* Maps the request's node to a replica id and validates it against the membership
+ * as this replica knows it: a new replica id for an addition, the node's existing
+ * replica for a promotion or a removal. */
+static int conf_resolve(const struct mr_group *g, const struct mr_waiter *w,
+                        struct raft_conf_change *cc, bool *fresh)
+{
+    bool learner = false;
+    raft_id existing = mr_member_replica(g, w->node, &learner);
+    memset(cc, 0, sizeof *cc);
+    cc->type = w->change_type;
+    *fresh = false;
+    switch (w->change_type) {
+    case MR_CHANGE_ADD_VOTER:
+        if (existing != RAFT_NONE && !learner)
+            return MR_EBADCONF;
+        *fresh = existing == RAFT_NONE;
+        cc->replica = *fresh ? g->next_replica_id : existing;
+        return MR_OK;
+    case MR_CHANGE_ADD_LEARNER:
+        if (existing != RAFT_NONE)
+            return MR_EBADCONF;
+        *fresh = true;
+        cc->replica = g->next_replica_id;
+        return MR_OK;
+    default:
+        if (existing == RAFT_NONE)
+            return MR_ENOTMEMBER;
+        cc->replica = existing;
+        return MR_OK;
+    }
+}
+
+/* Whether the leader may make `learner` a voter now: it holds every entry committed
+ * when the leader first looked at the promotion (kept in w->index), and the leader
+ * replicates to it without probing or sending a snapshot.  Dissertation §4.2.1
+ * (catching up new servers): a voter that still lacks the log counts in the quorum
+ * without helping to reach it, so the group would be less available until it caught
+ * up.  Until then the request waits, looked at again every tick, within its deadline
+ * (a forwarded request within the requester's, which asks the leader again at each
+ * retry). */
+static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id learner)
+{
+    struct raft_progress_info pr;
+    if (w->index == 0)
+        w->index = raft_get_commit(g->raft);
+    if (raft_progress_get(g->raft, learner, &pr) != RAFT_OK)
+        return false;
+    return pr.state == RAFT_PROGRESS_REPLICATE && pr.match >= w->index;
+}
+
+/* Conf change: dedup first (the core applies a conf change even when its command id
+ * is a duplicate), then validation; on the leader the change is proposed, on a
+ * follower it is forwarded as a kind-3 request entry that the leader turns into the
+ * change.  Returns true if the waiter is still pending. */
+bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                     bool resubmit)
+{
+    struct raft_conf_change cc;
+    raft_index first = 0;
+    bool fresh = false;
+    unsigned char *buf;
+    size_t len;
+    int rc;
+
+    if (mr_command_applied(n, g, w->cmd, w->cmd_len, &first)) {
+        mr_complete(n, g, w, MR_OK, first);
+        mr_waiter_unlink(n, g, w);
+        return false;
+    }
+    if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
+        return true; /* one at a time (dissertation §4.1): retried at the next service */
+    if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK) {
+        mr_complete(n, g, w, rc, 0);
+        mr_waiter_unlink(n, g, w);
+        return false;
+    }
+    if (raft_get_role(g->raft) != RAFT_LEADER) {
+        size_t req_len;
+        if (w->internal) {
+            mr_waiter_unlink(n, g, w); /* leadership moved on: the requester retries */
+            return false;
+        }
+        if (raft_get_leader(g->raft) == RAFT_NONE)
+            return true;
+        req_len = mr_conf_request_encode(w->change_type, w->node, NULL, w->data_len, NULL);
+        len = mr_entry_encode(MR_KIND_CONF_REQUEST, NULL, w->cmd_len, NULL, req_len, NULL);
+        if ((buf = mr_alloc(n, len)) == NULL)
+            return true;
+        mr_entry_encode(MR_KIND_CONF_REQUEST, w->cmd, w->cmd_len, NULL, 0, buf);
+        mr_conf_request_encode(w->change_type, w->node, w->data, w->data_len,
+                               buf + MR_ENTRY_HEADER + w->cmd_len);
+        rc = raft_propose(g->raft, buf, len, NULL, NULL);
+        mr_free(n, buf);
+        if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+            mr_request_sent(n, w, resubmit);
+        return true;
+    }
+    if (w->change_type == MR_CHANGE_ADD_VOTER && !fresh &&
+        !learner_caught_up(g, w, cc.replica))
+        return true;
+    len = mr_context_encode(w->node, NULL, w->cmd_len, NULL, w->data_len, NULL);
+    if ((buf = mr_alloc(n, len)) == NULL)
+        return true;
+    mr_context_encode(w->node, w->cmd, w->cmd_len, w->data, w->data_len, buf);
+    cc.context = buf;
+    cc.context_len = (uint32_t)len;
+    /* The new replica must be routable as soon as the entry is replicated. */
+    if (fresh && mr_map_set(n, g, cc.replica, w->node) != MR_OK) {
+        mr_free(n, buf);
+        return true;
+    }
+    rc = raft_propose_conf_change(g->raft, &cc, NULL, NULL);
+    mr_free(n, buf);
+    if (rc == RAFT_OK) {
+        mr_request_sent(n, w, resubmit);
+    } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
+        mr_complete(n, g, w, MR_EBADCONF, 0);
+        mr_waiter_unlink(n, g, w);
+        return false;
+    }
+    return true;
+}
+
+void mr_service_boot(struct mr_node *n, struct mr_group *g)
+{
+    struct raft_conf_change cc;
+    unsigned char ctx[MR_CONTEXT_HEADER];
+    int rc;
+    while (g->n_boot > 0 && mr_member_replica(g, g->boot[0], NULL) != RAFT_NONE) {
+        memmove(g->boot, g->boot + 1, (g->n_boot - 1) * sizeof *g->boot);
+        g->n_boot--;
+        g->flags |= MR_G_META;
+    }
+    if (g->n_boot == 0 || raft_get_role(g->raft) != RAFT_LEADER ||
+        raft_conf_change_pending(g->raft))
+        return;
+    memset(&cc, 0, sizeof cc);
+    cc.type = RAFT_CC_ADD_VOTER;
+    cc.replica = g->next_replica_id;
+    mr_context_encode(g->boot[0], NULL, 0, NULL, 0, ctx);
+    cc.context = ctx;
+    cc.context_len = sizeof ctx;
+    if (mr_map_set(n, g, cc.replica, g->boot[0]) != MR_OK)
+        return;
+    rc = raft_propose_conf_change(g->raft, &cc, NULL, NULL);
+    if (rc == RAFT_EBADCONF) {
+        memmove(g->boot, g->boot + 1, (g->n_boot - 1) * sizeof *g->boot);
+        g->n_boot--;
+    }
+}
+
