@@ -79,7 +79,6 @@ kill9_tree() {
     kill -9 "$pm" $kids 2>/dev/null || true
 }
 
-# The first line of a tool's error output, for messages.
 # How fast this machine makes WAL durable: microseconds per fdatasync of one 8 kB
 # write in directory $1 (pg_test_fsync's figure, from its second one-second test;
 # the tests after it are cut off), empty if it cannot be measured.  Both systems
@@ -100,4 +99,5 @@ fdatasync_probe() {
     echo "$us"
 }
 
+# The first line of a tool's error output, for messages.
 first_err() { grep -m1 -E 'ERROR|FATAL|error|failed' "$1" 2>/dev/null | cut -c1-200; }

@@ -235,6 +235,8 @@ report_stopped(const MultiraftRequest *req, const char *detail)
 static void
 report_timed_out(const MultiraftRequest *req, const char *detail)
 {
+	bool		promotion;
+
 	if (detail && detail[0])
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
@@ -242,19 +244,16 @@ report_timed_out(const MultiraftRequest *req, const char *detail)
 						request_name(req->type), req->group_id),
 				 errdetail_internal("%s", detail),
 				 errhint("The command may have committed.")));
-	if (req->type == MR_REQ_CHANGE_MEMBERSHIP && req->change_type == REQ_CHANGE_ADD_VOTER)
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("multiraft.%s on group " INT64_FORMAT " timed out after %d ms",
-						request_name(req->type), req->group_id, req->timeout_ms),
-				 errdetail("A learner (if node %d is one) becomes a voter only once it holds every entry the group committed before the request; until then the request waits.",
-						   req->node_id),
-				 errhint("The change may still commit. A learner that is down, cut off or still catching up needs a longer timeout_ms.")));
+	/* add_voter of a learner waits until it has caught up: say so */
+	promotion = req->type == MR_REQ_CHANGE_MEMBERSHIP && req->change_type == REQ_CHANGE_ADD_VOTER;
 	ereport(ERROR,
 			(errcode(ERRCODE_QUERY_CANCELED),
 			 errmsg("multiraft.%s on group " INT64_FORMAT " timed out after %d ms",
 					request_name(req->type), req->group_id, req->timeout_ms),
-			 errhint("The command may still commit.")));
+			 promotion ? errdetail("A learner (if node %d is one) becomes a voter only once it holds every entry the group committed before the request; until then the request waits.",
+								   req->node_id) : 0,
+			 promotion ? errhint("The change may still commit. A learner that is down, cut off or still catching up needs a longer timeout_ms.")
+			 : errhint("The command may still commit.")));
 }
 
 /* Turn a non-OK outcome into the SPEC error. */
