@@ -249,6 +249,9 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
                                            cr.payload, cr.payload_len);
             break;
         }
+        case MR_KIND_CONF_REFUSED:
+            mr_conf_refused(n, g, &v);
+            break;
         default:
             n->c.malformed++;
             break;

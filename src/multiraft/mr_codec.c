@@ -104,7 +104,7 @@ bool mr_entry_decode(const void *data, size_t len, struct mr_entry_view *out)
     if (p == NULL || len < MR_ENTRY_HEADER)
         return false;
     out->kind = p[0];
-    if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_GENERATED)
+    if (out->kind < MR_KIND_COMMAND || out->kind > MR_KIND_CONF_REFUSED)
         return false;
     out->expires = 0;
     memset(&out->session, 0, sizeof out->session);

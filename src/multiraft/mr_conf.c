@@ -3,9 +3,10 @@
  * add_learner), validated against the membership this replica knows, proposed on the
  * leader one at a time and in order (dissertation §4.1) or forwarded to it as a
  * kind-3 request entry that the leader turns into the change (mr_add_internal_conf);
- * a learner promoted only once it has caught up (§4.2.1); and the members a new
- * group's creator adds (service_boot).  The service pass that calls these is
- * mr_request.c's.
+ * a learner promoted only once it has caught up (§4.2.1); the leader's refusal of a
+ * forwarded request that its newer view finds invalid (a kind-5 entry, refuse); and
+ * the members a new group's creator adds (service_boot).  The service pass that calls
+ * these is mr_request.c's.
  */
 #include "mr_internal.h"
 
@@ -141,6 +142,46 @@ static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id l
     return pr.state == RAFT_PROGRESS_REPLICATE && pr.match >= w->index;
 }
 
+/* A forwarded request is validated twice: by the requester against its own view, then
+ * by the leader against the group's current configuration (no change is pending when
+ * the leader looks: one at a time).  When the leader's view is newer — the requester
+ * had not yet applied a change that makes the request meaningless — the leader answers
+ * in the log: a kind-5 entry with the command id and the reason, which fails the
+ * requester's waiter where it is applied.  Without it the requester would only find
+ * out at its next retry (proposal_retry_ticks).  Nothing is recorded in the dedup
+ * state: the id never committed, and may be used again.  If this proposal is lost (a
+ * leader change), the requester's retry takes the request up again. */
+static void refuse(struct mr_node *n, struct mr_group *g, const struct mr_waiter *w, int rc)
+{
+    unsigned char reason = rc == MR_ENOTMEMBER ? MR_REFUSED_NOTMEMBER : MR_REFUSED_BADCONF;
+    size_t len = mr_entry_encode(MR_KIND_CONF_REFUSED, NULL, w->cmd_len, NULL, 1, NULL);
+    unsigned char *buf;
+    if (!w->internal || raft_get_role(g->raft) != RAFT_LEADER ||
+        (buf = mr_alloc(n, len)) == NULL)
+        return;
+    mr_entry_encode(MR_KIND_CONF_REFUSED, w->cmd, w->cmd_len, &reason, 1, buf);
+    (void)raft_propose(g->raft, buf, len, NULL, NULL);
+    mr_free(n, buf);
+}
+
+void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v)
+{
+    struct mr_waiter *w;
+    int rc;
+    if (v->cmd_len == 0 || v->payload_len != 1 ||
+        (v->payload[0] != MR_REFUSED_BADCONF && v->payload[0] != MR_REFUSED_NOTMEMBER)) {
+        n->c.malformed++;
+        return;
+    }
+    rc = v->payload[0] == MR_REFUSED_NOTMEMBER ? MR_ENOTMEMBER : MR_EBADCONF;
+    /* Every waiter of the id: the requester's, and a leader's internal copy taken up
+     * from a retry, which must not propose what its requester was told failed. */
+    while ((w = mr_waiter_find(g, MR_REQ_CONF_CHANGE, v->cmd, v->cmd_len)) != NULL) {
+        mr_complete(n, g, w, rc, 0);
+        mr_waiter_unlink(n, g, w);
+    }
+}
+
 /* Conf change: dedup first (the core applies a conf change even when its command id
  * is a duplicate), then validation; on the leader the change is proposed, on a
  * follower it is forwarded as a kind-3 request entry that the leader turns into the
@@ -163,6 +204,7 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
         return true; /* one at a time (dissertation §4.1): retried at the next service */
     if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK) {
+        refuse(n, g, w, rc);
         mr_complete(n, g, w, rc, 0);
         mr_waiter_unlink(n, g, w);
         return false;
@@ -207,6 +249,7 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     if (rc == RAFT_OK) {
         mr_request_sent(n, w, resubmit);
     } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
+        refuse(n, g, w, MR_EBADCONF);
         mr_complete(n, g, w, MR_EBADCONF, 0);
         mr_waiter_unlink(n, g, w);
         return false;

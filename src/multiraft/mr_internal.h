@@ -313,7 +313,9 @@ uint64_t mr_rand(struct mr_node *n);
 /* -------------------------------------------------------------- mr_codec.c */
 
 enum { MR_KIND_COMMAND = 1, MR_KIND_REMOVE = 2, MR_KIND_CONF_REQUEST = 3,
-       MR_KIND_GENERATED = 4 };
+       MR_KIND_GENERATED = 4, MR_KIND_CONF_REFUSED = 5 };
+/* Kind 5's payload: one byte, why the leader refused a forwarded conf request. */
+enum { MR_REFUSED_BADCONF = 1, MR_REFUSED_NOTMEMBER = 2 };
 #define MR_ENTRY_HEADER 3u       /* u8 kind | u16 command id length */
 #define MR_ENTRY_GEN_HEADER 39u  /* ... | u64 expires | u32 node | u64 epoch |
                                     u64 seq | u64 floor (kind 4) */
@@ -497,6 +499,9 @@ void mr_service_boot(struct mr_node *n, struct mr_group *g);
 int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
                          mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
                          const unsigned char *payload, size_t payload_len);
+/* A kind-5 entry applied: the leader refused the forwarded request with this command
+ * id; its conf-change waiters here fail with the reason. */
+void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v);
 
 /* ------------------------------------------------------------ mr_waiters.c */
 

@@ -74,6 +74,10 @@
  *              applied unless its session decided seq before (EXACTLY-ONCE); at a
  *              later index it is expired: no event, its waiters fail MR_EEXPIRED —
  *              the same on every replica, whichever copy arrives when.
+ *     kind 5 = the leader's refusal of a kind-3 request its view finds invalid
+ *              (internal, no event, no dedup record): payload = u8 reason (1 the
+ *              change is invalid, 2 the node is not a member); the conf-change
+ *              waiters of the command id fail with MR_EBADCONF / MR_ENOTMEMBER
  *   CONF_CHANGE entry: the core's encoding (raft_conf_change_encode) whose context is
  *       u32 node_id | u16 command_id_len | command_id bytes | payload bytes
  *     An empty command id marks the internal additions made while bootstrapping a
@@ -367,7 +371,9 @@ int mr_change_type_parse(const char *name);
  * conf-change entry once this node applied it (membership_change event).  A
  * promotion is proposed only once the learner holds every entry committed when the
  * leader took it up (dissertation §4.2.1); until then it waits, up to its deadline
- * (MR_ETIMEOUT, the learner left as it was). */
+ * (MR_ETIMEOUT, the learner left as it was).  A request invalid for this node's view
+ * of the membership fails at once (MR_EBADCONF, MR_ENOTMEMBER); one that the leader's
+ * newer view finds invalid fails when this node applies the leader's kind-5 answer. */
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
                            int change_type, mr_node_id node,
                            const void *command_id, size_t command_id_len,

@@ -66,11 +66,16 @@ struct run {
         uint64_t token;
         bool removal;
         bool promotion;        /* add_voter of a node added as a learner just before */
+        bool raced;            /* part of a move that another member raced: a refusal
+                                  (MR_EBADCONF) is a right answer */
+        char cmd[32];          /* its command id (membership changes) */
     } *admin;
     size_t n_admin, cap_admin;
     bool *removing;            /* per group: a removal was requested */
     size_t zombies, moves, learner_moves, promoted; /* promoted: learner moves whose
                                                       promotion completed */
+    size_t raced_moves, refused; /* moves raced by another member's add_voter; their
+                                    requests refused (MR_EBADCONF) */
     size_t strays;          /* removed replicas still campaigning after healing */
     size_t empties;         /* replicas of non-members that never learned anything */
     /* Reads: the index must cover every index committed before the call began. */
@@ -152,6 +157,28 @@ static void admin_push(struct run *r, struct admin a)
     r->admin[r->n_admin++] = a;
 }
 
+/* The racing add_voter of a raced move, on the next live member after the move's
+ * requester. */
+static void race(struct run *r, struct admin a, mr_node_id add)
+{
+    const mr_node_id *m = r->members[a.group - 1];
+    for (int k = 0; k < 3; k++) {
+        mr_node_id on = m[k];
+        if (on == a.node || !mrc_is_up(r->c, on) || !mr_group_exists(mrc_node(r->c, on), a.group))
+            continue;
+        a.node = on;
+        a.promotion = false;
+        a.token = ++r->next_token;
+        snprintf(a.cmd, sizeof a.cmd, "race-%llu", (unsigned long long)a.token);
+        if (mr_propose_conf_change(mrc_node(r->c, on), a.group, a.token, MR_CHANGE_ADD_VOTER,
+                                   add, a.cmd, strlen(a.cmd), NULL, 0, 0) == MR_OK) {
+            admin_push(r, a);
+            r->raced_moves++;
+        }
+        return;
+    }
+}
+
 /* Now and then: remove a group, or (5 nodes) move one replica of a group to a node
  * outside it (add_voter the new node, or add_learner then add_voter, then
  * remove_voter an old one), all requested on a random live member. */
@@ -160,9 +187,16 @@ static void admin_some(struct run *r)
     mr_group_id g = 1 + rnd(r) % r->groups;
     mr_node_id on = r->members[g - 1][rnd(r) % 3];
     struct admin a;
-    char cmd[32];
     if (r->removing[g - 1] || !mrc_is_up(r->c, on) || !mr_group_exists(mrc_node(r->c, on), g))
         return;
+    /* One move of a group at a time: the expected members are updated when a move is
+     * requested, and the changes of two moves requested on different members may
+     * commit interleaved (a promotion waits for its learner; the other move's removal
+     * of that learner may commit first, and the promotion then adds the node afresh). */
+    for (size_t i = 0; i < r->n_admin; i++)
+        if (r->admin[i].group == g && !mrc_completion(r->c, r->admin[i].node,
+                                                      r->admin[i].token, NULL))
+            return;
     memset(&a, 0, sizeof a);
     a.group = g;
     a.node = on;
@@ -185,30 +219,38 @@ static void admin_some(struct run *r)
             }
         if (add == 0)
             return;
+        /* A fifth of the moves are raced: another member asks for the same add_voter
+         * under its own command id.  Whichever request the leader takes up second is
+         * refused, by its requester's own view or by the leader's (mr_conf.c, refuse),
+         * and the membership ends as expected either way.  Chosen from the group and
+         * node, not drawn, so the seeds' draws stay as they were. */
+        a.raced = (g + add) % 5 == 1;
         /* Half the moves add the new node as a learner first; its promotion then
          * waits until it has caught up (mr_conf.c, learner_caught_up).  Chosen
          * from the group and node, not drawn, so the seeds' draws stay as they were. */
         if (((g ^ add) & 1) == 0) {
             a.token = ++r->next_token;
-            snprintf(cmd, sizeof cmd, "learn-%llu", (unsigned long long)a.token);
+            snprintf(a.cmd, sizeof a.cmd, "learn-%llu", (unsigned long long)a.token);
             if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_LEARNER,
-                                       add, cmd, strlen(cmd), NULL, 0, 0) != MR_OK)
+                                       add, a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
                 return;
             admin_push(r, a);
             r->learner_moves++;
             a.promotion = true;
         }
         a.token = ++r->next_token;
-        snprintf(cmd, sizeof cmd, "add-%llu", (unsigned long long)a.token);
-        if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_VOTER, add, cmd,
-                                   strlen(cmd), NULL, 0, 0) != MR_OK)
+        snprintf(a.cmd, sizeof a.cmd, "add-%llu", (unsigned long long)a.token);
+        if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_VOTER, add,
+                                   a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
             return;
         admin_push(r, a);
+        if (a.raced)
+            race(r, a, add);
         a.promotion = false;
         a.token = ++r->next_token;
-        snprintf(cmd, sizeof cmd, "del-%llu", (unsigned long long)a.token);
+        snprintf(a.cmd, sizeof a.cmd, "del-%llu", (unsigned long long)a.token);
         if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_REMOVE_VOTER, del,
-                                   cmd, strlen(cmd), NULL, 0, 0) != MR_OK)
+                                   a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
             return;
         admin_push(r, a);
         /* The expected membership once both commit (checked against the leader). */
@@ -246,6 +288,29 @@ static void dump_group(struct run *r, mr_group_id g)
         for (uint32_t v = 0; v < st.n_voters && v < MR_MAX_MEMBERS; v++)
             fprintf(stderr, " %u", st.voters[v]);
         fprintf(stderr, "%s\n", st.quiesced ? " (quiesced)" : "");
+    }
+}
+
+/* A membership change refused to its caller (MR_EBADCONF: by its node's view or by
+ * the leader's) committed nowhere: no member recorded an event with its id. */
+static void check_refusals(struct run *r)
+{
+    char msg[256];
+    for (size_t i = 0; i < r->n_admin; i++) {
+        const struct admin *a = &r->admin[i];
+        struct mr_completion comp;
+        if (a->removal || !mrc_completion(r->c, a->node, a->token, &comp) ||
+            comp.result != MR_EBADCONF)
+            continue;
+        r->refused++;
+        for (mr_node_id n = 1; n <= r->nodes; n++)
+            if (mrc_id_events(r->c, n, a->group, a->cmd, strlen(a->cmd)) != 0) {
+                snprintf(msg, sizeof msg, "group %llu: %s was refused on node %u but "
+                         "committed (an event on node %u)", (unsigned long long)a->group,
+                         a->cmd, a->node, n);
+                fail(r, msg);
+                break;
+            }
     }
 }
 
@@ -291,7 +356,8 @@ static void check_admin(struct run *r)
             struct mr_completion comp;
             if (r->admin[i].group == g &&
                 (!mrc_completion(r->c, r->admin[i].node, r->admin[i].token, &comp) ||
-                 comp.result != MR_OK)) {
+                 (comp.result != MR_OK &&
+                  !(r->admin[i].raced && comp.result == MR_EBADCONF)))) {
                 all_acked = false;
                 if (getenv("MSIM_DEBUG"))
                     fprintf(stderr, "group %llu admin token %llu on node %u: %s\n",
@@ -314,6 +380,18 @@ static void check_admin(struct run *r)
                 snprintf(msg, sizeof msg, "group %llu: voters differ from the expected members "
                          "(%u voters)", (unsigned long long)g, st.n_voters);
                 fail(r, msg);
+                if (getenv("MSIM_DEBUG")) {
+                    dump_group(r, g);
+                    for (size_t i = 0; i < r->n_admin; i++) {
+                        struct mr_completion comp;
+                        if (r->admin[i].group != g)
+                            continue;
+                        fprintf(stderr, "  admin %s on node %u%s: %s\n", r->admin[i].cmd,
+                                r->admin[i].node, r->admin[i].raced ? " (raced)" : "",
+                                mrc_completion(r->c, r->admin[i].node, r->admin[i].token, &comp)
+                                    ? mr_strerror(comp.result) : "no completion");
+                    }
+                }
                 break;
             }
         }
@@ -385,6 +463,14 @@ static void reads_and_transfers(struct run *r)
     struct read_req q;
     if (r->removing[g - 1] || !mrc_is_up(r->c, on) || !mr_group_exists(mrc_node(r->c, on), g))
         return;
+    /* One move of a group at a time: the expected members are updated when a move is
+     * requested, and the changes of two moves requested on different members may
+     * commit interleaved (a promotion waits for its learner; the other move's removal
+     * of that learner may commit first, and the promotion then adds the node afresh). */
+    for (size_t i = 0; i < r->n_admin; i++)
+        if (r->admin[i].group == g && !mrc_completion(r->c, r->admin[i].node,
+                                                      r->admin[i].token, NULL))
+            return;
     if (rnd(r) % 8 == 0) {
         mr_node_id to = r->members[g - 1][rnd(r) % 3];
         if (mr_transfer_leadership(mrc_node(r->c, on), g, to, ++r->next_token, 3 * E) == MR_OK)
@@ -583,6 +669,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     }
     check_acked(&r);
     check_admin(&r);
+    check_refusals(&r);
     check_strays(&r);
     r.reads_ok = check_reads(&r);
     {
@@ -619,12 +706,12 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
-               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu) "
+               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu; raced %zu, refused %zu) "
                "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu "
                "conflicts=%llu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
                r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
-               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.learner_moves, r.promoted, r.zombies, r.strays, r.empties, r.reads_ok,
+               (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.learner_moves, r.promoted, r.raced_moves, r.refused, r.zombies, r.strays, r.empties, r.reads_ok,
                r.n_reads, r.transfers, (unsigned long long)sum.conflicts);
     }
     mrc_free(r.c);

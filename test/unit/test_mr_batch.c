@@ -140,8 +140,11 @@ static void test_restart_without_duplicates(void **state)
 static void test_malformed_entries_are_skipped(void **state)
 {
     struct mrc_cluster *c = mrc_new_nodes(3, 43);
-    struct raft_entry es[4];
+    struct raft_entry es[6];
     unsigned char bad_cc[5] = {1, 2, 3, 4, 5};
+    /* refusals (kind 5): a reason that is none, and no command id */
+    unsigned char bad_reason[5] = {5, 1, 0, 'r', 7};
+    unsigned char refusal_without_id[4] = {5, 0, 0, 1};
     unsigned char bad_normal[4] = {9, 0, 0, 0};
     unsigned char short_cmd[5] = {1, 200, 0, 'x', 'y'};
     unsigned char good[5] = {1, 1, 0, 'g', 'p'};
@@ -152,21 +155,24 @@ static void test_malformed_entries_are_skipped(void **state)
     es[0] = (struct raft_entry){1, 1, bad_normal, sizeof bad_normal, RAFT_ENTRY_NORMAL};
     es[1] = (struct raft_entry){1, 2, bad_cc, sizeof bad_cc, RAFT_ENTRY_CONF_CHANGE};
     es[2] = (struct raft_entry){1, 3, short_cmd, sizeof short_cmd, RAFT_ENTRY_NORMAL};
-    es[3] = (struct raft_entry){1, 4, good, sizeof good, RAFT_ENTRY_NORMAL};
+    es[3] = (struct raft_entry){1, 4, bad_reason, sizeof bad_reason, RAFT_ENTRY_NORMAL};
+    es[4] = (struct raft_entry){1, 5, refusal_without_id, sizeof refusal_without_id,
+                                RAFT_ENTRY_NORMAL};
+    es[5] = (struct raft_entry){1, 6, good, sizeof good, RAFT_ENTRY_NORMAL};
     memset(&m, 0, sizeof m);
     m.group = 500;
     m.msg.type = RAFT_MSG_APPEND;
     m.msg.from = 1;
     m.msg.to = 2;
     m.msg.term = 1;
-    m.msg.commit = 4;
+    m.msg.commit = 6;
     m.msg.entries = es;
-    m.msg.n_entries = 4;
+    m.msg.n_entries = 6;
     mr_get_counters(mrc_node(c, 2), &before);
     assert_int_equal(mrc_receive_one(c, 1, 2, &m), MR_OK);
     mrc_settle(c);
     mr_get_counters(mrc_node(c, 2), &after);
-    assert_int_equal(after.malformed - before.malformed, 3);
+    assert_int_equal(after.malformed - before.malformed, 5);
     assert_int_equal(mrc_command_events(c, 2, 500, "g", 1), 1);
     mrc_free(c);
 }

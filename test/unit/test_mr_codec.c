@@ -43,6 +43,16 @@ static void test_entry_and_context_round_trip(void **state)
         assert_false(mr_entry_decode(buf, k, &v));
     buf[0] = 9;
     assert_false(mr_entry_decode(buf, len, &v));
+    /* Kind 5: a leader's refusal, the command id and a one-byte reason. */
+    {
+        unsigned char reason = MR_REFUSED_NOTMEMBER;
+        len = mr_entry_encode(MR_KIND_CONF_REFUSED, "c-7", 3, &reason, 1, buf);
+        assert_true(mr_entry_decode(buf, len, &v));
+        assert_int_equal(v.kind, MR_KIND_CONF_REFUSED);
+        assert_memory_equal(v.cmd, "c-7", 3);
+        assert_int_equal(v.payload_len, 1);
+        assert_int_equal(v.payload[0], MR_REFUSED_NOTMEMBER);
+    }
     /* Kind 4: the bound and the session travel with every copy. */
     {
         struct mr_session_ref ref = {7, 0x1122334455667788ULL, 40, 38};

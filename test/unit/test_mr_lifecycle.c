@@ -271,40 +271,83 @@ static void test_conf_changes_in_order_from_a_follower(void **state)
     mrc_free(c);
 }
 
+static size_t membership_events(struct mrc_cluster *c, mr_node_id node, mr_group_id group)
+{
+    size_t changes = 0;
+    for (size_t i = 0; i < mrc_event_count(c, node); i++) {
+        const struct mrc_event *e = mrc_event_at(c, node, i);
+        changes += e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->group == group;
+    }
+    return changes;
+}
+
+/* Group g on nodes 1-3, led by node 1, which adds node 4 (token 2, id "a4") while
+ * node 2 asks for the same (token 3, id "b4"). */
+static void race_for_node_4(struct mrc_cluster *c, mr_group_id g)
+{
+    mr_node_id members[3] = {1, 2, 3};
+    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
+    mrc_run(c, 30);
+    assert_int_equal(mrc_leader(c, g, NULL), 1);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), g, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
+                                            2, NULL, 0, 300),
+                     MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), g, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
+                                            2, NULL, 0, 300),
+                     MR_OK);
+}
+
 /* A follower's request that was valid in its own view but not in the leader's,
  * which is newer: node 1 adds node 4 while node 2 asks for the same.  The leader
- * drops node 2's request when it applies it (node 4 is a voter by then); node 2
- * checks it again at its next retry (proposal_retry_ticks, 2 election timeouts),
- * against its view, which now has node 4 too, and fails it there — long before its
- * deadline. */
-static void test_a_request_the_leader_drops_fails_at_the_next_retry(void **state)
+ * takes node 2's request up when it applies it, finds node 4 a voter already and
+ * answers in the log (a kind-5 entry): node 2 fails the request with MR_EBADCONF
+ * as soon as it applies that answer, long before its next retry would have checked
+ * it again (proposal_retry_ticks, 20 ticks here).  Nothing else commits for it,
+ * later either. */
+static void test_a_request_the_leader_refuses_fails_at_once(void **state)
 {
     struct mrc_cluster *c = mrc_new_nodes(4, 35);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_completion a, b;
-    size_t changes = 0;
+    uint32_t ticks = 0;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 7, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, 7, NULL), 1);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 7, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
-                                            2, NULL, 0, 300),
-                     MR_OK);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 7, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
-                                            2, NULL, 0, 300),
-                     MR_OK);
-    mrc_run(c, 10);
+    race_for_node_4(c, 7);
+    while (!mrc_completion(c, 2, 3, &b) && ticks < 300) {
+        mrc_tick(c);
+        ticks++;
+    }
     assert_true(mrc_completion(c, 1, 2, &a));
     assert_int_equal(a.result, MR_OK);
-    assert_false(mrc_completion(c, 2, 3, &b)); /* forwarded, dropped by the leader */
-    mrc_run(c, 30);
+    assert_int_equal(b.result, MR_EBADCONF);
+    assert_true(ticks < 10);
+    mrc_run(c, 60);
+    assert_int_equal(mrc_completion_count(c, 2, 3), 1);
+    assert_int_equal(membership_events(c, 2, 7), 1);
+    assert_int_equal(membership_events(c, 1, 7), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A refused request leaves no trace in the dedup state: its command id never
+ * committed.  Once node 4 has been removed, node 2 asks again under the same id,
+ * and this time it commits. */
+static void test_a_refused_command_id_may_be_used_again(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 36);
+    struct mr_completion a, b, r, again;
+    (void)state;
+    race_for_node_4(c, 8);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, 1, 2, &a));
     assert_true(mrc_completion(c, 2, 3, &b));
     assert_int_equal(b.result, MR_EBADCONF);
-    for (size_t i = 0; i < mrc_event_count(c, 2); i++) {
-        const struct mrc_event *e = mrc_event_at(c, 2, i);
-        changes += e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->group == 7;
-    }
-    assert_int_equal(changes, 1);
+    assert_false(mrc_has_dedup(c, 2, 8, "b4", 2));
+    assert_int_equal(mrc_change(c, 1, 8, 4, MR_CHANGE_REMOVE_VOTER, 4, "r4", 20), MR_OK);
+    assert_true(mrc_completion(c, 1, 4, &r));
+    assert_int_equal(mrc_change(c, 2, 8, 5, MR_CHANGE_ADD_VOTER, 4, "b4", 20), MR_OK);
+    assert_true(mrc_completion(c, 2, 5, &again));
+    assert_int_equal(again.result, MR_OK);
+    assert_true(again.index > r.index);
+    assert_int_equal(membership_events(c, 3, 8), 3);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
     mrc_free(c);
 }
@@ -317,7 +360,8 @@ int main(void)
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
-        cmocka_unit_test(test_a_request_the_leader_drops_fails_at_the_next_retry),
+        cmocka_unit_test(test_a_request_the_leader_refuses_fails_at_once),
+        cmocka_unit_test(test_a_refused_command_id_may_be_used_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
