@@ -10,7 +10,10 @@ so a run is replayable with the same --seed and --minutes):
   admin   membership changes (add_voter on a 3-voter group, half of them as
           add_learner then add_voter, the promotion waiting for the learner to
           catch up; remove_voter on a 4-member group: groups stay at >= 3 voters)
-          and leadership transfers.
+          and leadership transfers.  A quarter of the add_voter steps are raced:
+          another voter asks for the same add_voter under its own command id at
+          the same moment, so one of the two is refused (by its node's view or,
+          answered through the log, by the leader's).
 
 Which node an admin step picks depends on the group's membership at that moment
 (the outcome of earlier steps), but the draw is deterministic given that state.
@@ -96,6 +99,7 @@ class Nemesis:
         self.killed = set()
         self.lock = threading.RLock()    # faults vs. heal_all vs. clean-up
         self.counts = {}
+        self.counts_lock = threading.Lock()   # the admin step and its racer count
 
     def now(self):
         return time.monotonic() - self.t0
@@ -109,7 +113,8 @@ class Nemesis:
         return False
 
     def _count(self, key):
-        self.counts[key] = self.counts.get(key, 0) + 1
+        with self.counts_lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
 
     # ------------------------------------------------------------- fault loop
     def run_faults(self):
@@ -210,7 +215,15 @@ class Nemesis:
         cmd = f"m{g}-{step['at']}"
         if learner_first and not self._change(g, node, "add_learner", target, cmd + "-l"):
             return
+        rivals = [n for n in voters if n not in (node, target)]
+        racer = None
+        if change == "add_voter" and rivals and int(pick * 104729) % 4 == 0:
+            racer = threading.Thread(target=self._change, daemon=True,
+                                     args=(g, rivals[0], "add_voter", target, cmd + "-r"))
+            racer.start()
         self._change(g, node, change, target, cmd)
+        if racer is not None:
+            racer.join()
 
     def _change(self, g, node, change, target, cmd):
         """One change_membership call, recorded; whether it succeeded."""
