@@ -38,7 +38,8 @@ Checks (each one passes or fails as a whole; details list the violations)
   no-gaps           as defined above; snapshot skips are notes unless strict
   converged         as defined above (also: a leader exists for every group)
   acked-present     every ok submit is in R at the returned index, with its payload;
-                    every ok membership change is a membership_change there
+                    every ok membership change is a membership_change there (a note:
+                    membership changes refused as invalid, and any that committed)
   no-duplicates     no command id appears at two indexes
   unknown-at-most-once  a command id none of whose attempts was ok (clients retry an
                     unknown outcome with the same id) appears at most once; one whose
@@ -272,6 +273,23 @@ def check(history, events, final, strict_snapshots=False):
                 or got[4] != o["change"] or (got[1] is not None and got[1] != o["cmd"])):
             ra.bad(f"group {o['group']}: acked {o['change']} of node {o['target']} "
                    f"({o['cmd']}) returned index {o['index']}, log has {got} there")
+
+    # A change that errored as invalid (refused by its node's view, or by the
+    # leader's through the log) must not commit: SPEC's "a call that errors changes
+    # nothing".  A note, not a failure: a copy of the request still in flight can
+    # commit after a later change makes it valid (docs/multiraft-layer.md, known
+    # gaps), and the report should show it when it happens.
+    changed = {(g, what[1]) for g, log in ref.items() for what in log.values()
+               if what[0] == "membership_change" and what[1] is not None}
+    refused = [o for o in changes if o.get("outcome") == "error" and
+               ("invalid multiraft.change_membership" in (o.get("error") or "") or
+                "is not a member of group" in (o.get("error") or ""))]
+    late = [o for o in refused if (o["group"], o["cmd"]) in changed]
+    if refused:
+        ra.notes.append(f"{len(refused)} membership changes refused as invalid, "
+                        f"{len(late)} of them committed later"
+                        + (": " + ", ".join(f"group {o['group']} {o['cmd']}" for o in late[:5])
+                           if late else ""))
 
     rd = res["no-duplicates"]
     for (g, cmd), idxs in cmd_at.items():

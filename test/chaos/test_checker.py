@@ -222,6 +222,19 @@ class CheckerTest(unittest.TestCase):
         s.history[3]["target"] = 5
         self.assertEqual(self.failing(s), ["acked-present"])
 
+    def test_a_refused_change_that_committed_is_a_note(self):
+        s = Scenario()
+        refused = {"type": "membership", "group": 1, "change": "add_voter", "target": 5,
+                   "outcome": "error", "invoke": 5.5, "complete": 5.6, "node": 2,
+                   "error": "ERROR:  invalid multiraft.change_membership on group 1: the "
+                            "membership change does not apply to the current configuration"}
+        s.history.append(dict(refused, cmd="r1"))
+        s.history.append(dict(refused, cmd="m2"))   # as if m2's failed twin had committed
+        res, _ = s.run()
+        self.assertEqual(self.failing(s), [])
+        self.assertIn("2 membership changes refused as invalid, 1 of them committed later: "
+                      "group 1 m2", res["acked-present"].notes)
+
     def test_retry_returning_first_index_is_fine(self):
         s = Scenario()
         # b timed out at 0.5..5.0 (committed at 4); its retry began at 6.5, after c
