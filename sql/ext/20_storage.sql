@@ -22,7 +22,10 @@
 --                        restart re-applies them, the dedup records keep that
 --                        free of duplicates), multiraft.status() has the live ones.
 --   multiraft.dedup      (group_id, command_id) -> log_index: the first index at
---                        which each command id was applied (exactly-once).
+--                        which each command id was applied (exactly-once), or
+--                        for a membership change the leader refused, the
+--                        refusal's index plus 2^62 (plus 2^61 when the node was
+--                        not a member): the id's final answer.
 --   multiraft.tombstone  group_id -> min_replica_id: replicas of the group with a
 --                        smaller id never come back here; -1 (all bits set,
 --                        UINT64_MAX) means the group was removed here.

@@ -16,10 +16,8 @@ struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id grou
     return ev;
 }
 
-/* First application of cmd in g: remember it for the rest of the batch and emit the
- * dedup record.  false if it is a duplicate (*first = its first index). */
-static bool dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                  uint16_t cmd_len, raft_index index, raft_index *first)
+bool mr_dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+              uint16_t cmd_len, raft_index index, raft_index *first)
 {
     MR_HASH_CTX(n);
     struct mr_dedup_record rec;
@@ -111,7 +109,7 @@ static void apply_command(struct mr_node *n, struct mr_group *g, const struct ra
         apply_generated(n, g, e, v);
         return;
     }
-    if (dedup(n, g, v->cmd, v->cmd_len, e->index, &first))
+    if (mr_dedup(n, g, v->cmd, v->cmd_len, e->index, &first))
         command_event(n, g, e, v);
     mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
 }
@@ -176,7 +174,7 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
                     break;
                 }
         } else {
-            if (dedup(n, g, cv.cmd, cv.cmd_len, e->index, &first)) {
+            if (mr_dedup(n, g, cv.cmd, cv.cmd_len, e->index, &first)) {
                 struct mr_event *ev = entry_event(n, g, MR_EVENT_MEMBERSHIP_CHANGE, e->index);
                 if (ev != NULL) {
                     ev->index = e->index;
@@ -250,7 +248,7 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
             break;
         }
         case MR_KIND_CONF_REFUSED:
-            mr_conf_refused(n, g, &v);
+            mr_conf_refused(n, g, &v, e->index);
             break;
         default:
             n->c.malformed++;

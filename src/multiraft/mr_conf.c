@@ -146,40 +146,51 @@ static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id l
  * by the leader against the group's current configuration (no change is pending when
  * the leader looks: one at a time).  When the leader's view is newer — the requester
  * had not yet applied a change that makes the request meaningless — the leader answers
- * in the log: a kind-5 entry with the command id and the reason, which fails the
- * requester's waiter where it is applied.  Without it the requester would only find
- * out at its next retry (proposal_retry_ticks).  Nothing is recorded in the dedup
- * state: the id never committed, and may be used again.  If this proposal is lost (a
- * leader change), the requester's retry takes the request up again. */
-static void refuse(struct mr_node *n, struct mr_group *g, const struct mr_waiter *w, int rc)
+ * in the log: a kind-5 entry with the command id and the reason.  Without it the
+ * requester would only find out at its next retry (proposal_retry_ticks).
+ *
+ * The answer is final (SPEC: a call that errors changes nothing).  Where it is
+ * applied it becomes the id's dedup record, with the verdict in the index
+ * (MR_DEDUP_REFUSED), and fails every waiter of the id.  A copy of the request
+ * still in flight — forwarded at a retry before the requester applied the answer —
+ * then finds that record wherever it is taken up, and is answered with it instead of
+ * being validated afresh, which could let it commit once a later change made it
+ * valid.  For the same reason a requester that has forwarded a copy never fails the
+ * request on its own view: it forwards again and leaves the verdict to the leader
+ * (mr_service_conf).  If this proposal is lost (a leader change), the requester's
+ * retry takes the request up again. */
+static void propose_refusal(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+                            uint16_t cmd_len, int rc)
 {
     unsigned char reason = rc == MR_ENOTMEMBER ? MR_REFUSED_NOTMEMBER : MR_REFUSED_BADCONF;
-    size_t len = mr_entry_encode(MR_KIND_CONF_REFUSED, NULL, w->cmd_len, NULL, 1, NULL);
+    size_t len = mr_entry_encode(MR_KIND_CONF_REFUSED, NULL, cmd_len, NULL, 1, NULL);
     unsigned char *buf;
-    if (!w->internal || raft_get_role(g->raft) != RAFT_LEADER ||
-        (buf = mr_alloc(n, len)) == NULL)
+    if (raft_get_role(g->raft) != RAFT_LEADER || (buf = mr_alloc(n, len)) == NULL)
         return;
-    mr_entry_encode(MR_KIND_CONF_REFUSED, w->cmd, w->cmd_len, &reason, 1, buf);
+    mr_entry_encode(MR_KIND_CONF_REFUSED, cmd, cmd_len, &reason, 1, buf);
     (void)raft_propose(g->raft, buf, len, NULL, NULL);
     mr_free(n, buf);
 }
 
-void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v)
+void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v,
+                     raft_index index)
 {
-    struct mr_waiter *w;
-    int rc;
+    raft_index first;
     if (v->cmd_len == 0 || v->payload_len != 1 ||
         (v->payload[0] != MR_REFUSED_BADCONF && v->payload[0] != MR_REFUSED_NOTMEMBER)) {
         n->c.malformed++;
         return;
     }
-    rc = v->payload[0] == MR_REFUSED_NOTMEMBER ? MR_ENOTMEMBER : MR_EBADCONF;
-    /* Every waiter of the id: the requester's, and a leader's internal copy taken up
-     * from a retry, which must not propose what its requester was told failed. */
-    while ((w = mr_waiter_find(g, MR_REQ_CONF_CHANGE, v->cmd, v->cmd_len)) != NULL) {
-        mr_complete(n, g, w, rc, 0);
-        mr_waiter_unlink(n, g, w);
-    }
+    /* An id that committed keeps its commit: a refusal after it (forged, since a
+     * leader checks the dedup state before it refuses) changes nothing. */
+    if (mr_command_applied(n, g, v->cmd, v->cmd_len, &first) && !(first & MR_DEDUP_REFUSED))
+        return;
+    index |= MR_DEDUP_REFUSED |
+             (v->payload[0] == MR_REFUSED_NOTMEMBER ? MR_DEDUP_NOTMEMBER : 0);
+    (void)mr_dedup(n, g, v->cmd, v->cmd_len, index, &first);
+    /* Every waiter of the id, with the first verdict: the requester's, and a leader's
+     * internal copy taken up from a retry. */
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
 }
 
 /* Conf change: dedup first (the core applies a conf change even when its command id
@@ -197,17 +208,29 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     int rc;
 
     if (mr_command_applied(n, g, w->cmd, w->cmd_len, &first)) {
-        mr_complete(n, g, w, MR_OK, first);
+        int result = mr_dedup_result(first, &first);
+        mr_complete(n, g, w, result, first);
         mr_waiter_unlink(n, g, w);
         return false;
     }
     if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
         return true; /* one at a time (dissertation §4.1): retried at the next service */
     if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK) {
-        refuse(n, g, w, rc);
-        mr_complete(n, g, w, rc, 0);
-        mr_waiter_unlink(n, g, w);
-        return false;
+        if (w->internal || !resubmit) {
+            /* A forwarded copy, or a request that never left this node: no other
+             * copy of it can be in flight from here. */
+            if (w->internal)
+                propose_refusal(n, g, w->cmd, w->cmd_len, rc);
+            mr_complete(n, g, w, rc, 0);
+            mr_waiter_unlink(n, g, w);
+            return false;
+        }
+        /* Sent before, so a copy may be in flight: only the log may fail it. */
+        if (raft_get_role(g->raft) == RAFT_LEADER) {
+            propose_refusal(n, g, w->cmd, w->cmd_len, rc);
+            mr_request_sent(n, w, resubmit);
+            return true;
+        }
     }
     if (raft_get_role(g->raft) != RAFT_LEADER) {
         size_t req_len;
@@ -249,7 +272,13 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     if (rc == RAFT_OK) {
         mr_request_sent(n, w, resubmit);
     } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
-        refuse(n, g, w, MR_EBADCONF);
+        if (w->internal || resubmit) {
+            propose_refusal(n, g, w->cmd, w->cmd_len, MR_EBADCONF);
+            if (!w->internal) {
+                mr_request_sent(n, w, resubmit);
+                return true;
+            }
+        }
         mr_complete(n, g, w, MR_EBADCONF, 0);
         mr_waiter_unlink(n, g, w);
         return false;

@@ -480,9 +480,18 @@ int mr_request_checks(struct mr_node *n, mr_group_id group, struct mr_group **ou
 int mr_check_command_id(size_t cmd_len);
 /* w was handed to the core: resubmitted after proposal_retry_ticks without outcome. */
 void mr_request_sent(struct mr_node *n, struct mr_waiter *w, bool resubmit);
-/* Was the command id applied in g (this batch or persisted)? */
+/* Was the command id applied in g (this batch or persisted)?  *first may hold a
+ * refusal's verdict (MR_DEDUP_REFUSED): see mr_dedup_result. */
 bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len, raft_index *first);
+/* What a waiter of an id whose dedup record holds `first` completes with: MR_OK and
+ * the index of its commit, or the refusal's error and index 0. */
+int mr_dedup_result(raft_index first, raft_index *index);
+/* First application of cmd in g at `index` (or a refusal's verdict): remembered for
+ * the rest of the batch and a dedup record emitted.  false if the id has a record
+ * already (*first = it). */
+bool mr_dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
+              uint16_t cmd_len, raft_index index, raft_index *first);
 
 /* --------------------------------------------------------------- mr_conf.c */
 
@@ -501,7 +510,8 @@ int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_t
                          const unsigned char *payload, size_t payload_len);
 /* A kind-5 entry applied: the leader refused the forwarded request with this command
  * id; its conf-change waiters here fail with the reason. */
-void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v);
+void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v,
+                     raft_index index);
 
 /* ------------------------------------------------------------ mr_waiters.c */
 
@@ -531,7 +541,8 @@ void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
  * waiters (MR_EEXPIRED, or MR_EUNKNOWN when the outcome is unknown here). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len);
-/* Completes requests that match the applied command id. */
+/* Completes requests that match the applied command id: with the index of its
+ * first commit, or with its refusal (an index holding MR_DEDUP_REFUSED). */
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len, raft_index index);
 /* Transfers done, reads applied. */

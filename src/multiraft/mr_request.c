@@ -188,6 +188,16 @@ int mr_remove_group(struct mr_node *n, mr_group_id group, uint64_t token,
 
 /* ------------------------------------------------------------ dedup */
 
+int mr_dedup_result(raft_index first, raft_index *index)
+{
+    if (!(first & MR_DEDUP_REFUSED)) {
+        *index = first;
+        return MR_OK;
+    }
+    *index = 0;
+    return (first & MR_DEDUP_NOTMEMBER) ? MR_ENOTMEMBER : MR_EBADCONF;
+}
+
 bool mr_command_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len, raft_index *first)
 {

@@ -235,10 +235,11 @@ void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned ch
 {
     struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
     struct mr_waiter *w = e != NULL ? e->first : NULL, *next;
+    int rc = mr_dedup_result(index, &index);
     /* Unlinking the last waiter of the id frees e: only waiters are kept. */
     for (; w != NULL; w = next) {
         next = w->same;
-        mr_complete(n, g, w, MR_OK, index);
+        mr_complete(n, g, w, rc, index);
         mr_waiter_unlink(n, g, w);
     }
 }

@@ -74,10 +74,11 @@
  *              applied unless its session decided seq before (EXACTLY-ONCE); at a
  *              later index it is expired: no event, its waiters fail MR_EEXPIRED —
  *              the same on every replica, whichever copy arrives when.
- *     kind 5 = the leader's refusal of a kind-3 request its view finds invalid
- *              (internal, no event, no dedup record): payload = u8 reason (1 the
- *              change is invalid, 2 the node is not a member); the conf-change
- *              waiters of the command id fail with MR_EBADCONF / MR_ENOTMEMBER
+ *     kind 5 = the leader's refusal of a conf-change request its view finds invalid
+ *              (internal, no event): payload = u8 reason (1 the change is invalid,
+ *              2 the node is not a member).  It is the id's final answer: its dedup
+ *              record holds the verdict (MR_DEDUP_REFUSED), and the waiters of the
+ *              id fail with MR_EBADCONF / MR_ENOTMEMBER, then and later
  *   CONF_CHANGE entry: the core's encoding (raft_conf_change_encode) whose context is
  *       u32 node_id | u16 command_id_len | command_id bytes | payload bytes
  *     An empty command id marks the internal additions made while bootstrapping a
@@ -578,7 +579,17 @@ struct mr_event {
     size_t payload_len;
 };
 
-/* A command id applied for the first time: (group, command_id) -> index. */
+/* A command id applied for the first time: (group, command_id) -> index.  The
+ * index may hold a verdict instead of a commit: a membership change the leader
+ * refused (a kind-5 entry, see ENCODINGS) is recorded at the refusal's index with
+ * MR_DEDUP_REFUSED set, and MR_DEDUP_NOTMEMBER too when the node was not a member,
+ * so that its id keeps that answer and no late copy of the request can commit
+ * after its caller was told it failed.  Bits 62 and 61 keep the index a positive
+ * bigint; a host comparing a record's index with a log index (the snapshot's
+ * records are those at or below its index) compares MR_DEDUP_INDEX of it. */
+#define MR_DEDUP_REFUSED (UINT64_C(1) << 62)
+#define MR_DEDUP_NOTMEMBER (UINT64_C(1) << 61)
+#define MR_DEDUP_INDEX(x) ((x) & ~(MR_DEDUP_REFUSED | MR_DEDUP_NOTMEMBER))
 struct mr_dedup_record {
     mr_group_id group;
     const void *command_id;

@@ -74,8 +74,11 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		"  applied_index = EXCLUDED.applied_index, incarnation = EXCLUDED.incarnation",
 		4, {I8A, I8A, I8A, I8A}},
 	[SP_SNAPSHOT_DEDUP] = {
+		/* A refusal's record carries its verdict in bits 62 and 61 of the index
+		 * (MR_DEDUP_REFUSED): compared without them. */
 		"SELECT command_id, log_index FROM multiraft.dedup "
-		"WHERE group_id = $1 AND log_index <= $2 ORDER BY log_index",
+		"WHERE group_id = $1 AND (log_index & 2305843009213693951) <= $2 "
+		"ORDER BY log_index",
 		2, {INT8OID, INT8OID}},
 };
 

@@ -222,7 +222,7 @@ int mrcs_snapshot(void *user, mr_group_id group, raft_index index, const void **
         return 0;
     HASH_ITER(hh, g->dedup, d, t) {
         size_t need = off + 2 + d->len + 8;
-        if (d->index > index)
+        if (MR_DEDUP_INDEX(d->index) > index)
             continue; /* the blob is the state as of the snapshot index */
         if (need > s->blob_cap) {
             s->blob_cap = need * 2;

@@ -281,14 +281,20 @@ static size_t membership_events(struct mrc_cluster *c, mr_node_id node, mr_group
     return changes;
 }
 
-/* Group g on nodes 1-3, led by node 1, which adds node 4 (token 2, id "a4") while
- * node 2 asks for the same (token 3, id "b4"). */
-static void race_for_node_4(struct mrc_cluster *c, mr_group_id g)
+/* Group g on nodes 1-3, led by node 1. */
+static void group_led_by_node_1(struct mrc_cluster *c, mr_group_id g)
 {
     mr_node_id members[3] = {1, 2, 3};
     assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
     mrc_run(c, 30);
     assert_int_equal(mrc_leader(c, g, NULL), 1);
+}
+
+/* Group g on nodes 1-3, led by node 1, which adds node 4 (token 2, id "a4") while
+ * node 2 asks for the same (token 3, id "b4"). */
+static void race_for_node_4(struct mrc_cluster *c, mr_group_id g)
+{
+    group_led_by_node_1(c, g);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), g, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
                                             2, NULL, 0, 300),
                      MR_OK);
@@ -327,27 +333,66 @@ static void test_a_request_the_leader_refuses_fails_at_once(void **state)
     mrc_free(c);
 }
 
-/* A refused request leaves no trace in the dedup state: its command id never
- * committed.  Once node 4 has been removed, node 2 asks again under the same id,
- * and this time it commits. */
-static void test_a_refused_command_id_may_be_used_again(void **state)
+/* The leader's refusal is the id's final answer (SPEC: a call that errors changes
+ * nothing): it becomes the id's dedup record on every member.  Once node 4 has been
+ * removed, asking again under the same id fails the same way, at once, where a new
+ * id commits; a command submitted under that id is not applied either. */
+static void test_a_refused_command_id_keeps_its_verdict(void **state)
 {
     struct mrc_cluster *c = mrc_new_nodes(4, 36);
-    struct mr_completion a, b, r, again;
+    struct mr_completion a, b, r, again, cmd;
     (void)state;
     race_for_node_4(c, 8);
     mrc_run(c, 10);
     assert_true(mrc_completion(c, 1, 2, &a));
     assert_true(mrc_completion(c, 2, 3, &b));
     assert_int_equal(b.result, MR_EBADCONF);
-    assert_false(mrc_has_dedup(c, 2, 8, "b4", 2));
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_true(mrc_has_dedup(c, n, 8, "b4", 2));
     assert_int_equal(mrc_change(c, 1, 8, 4, MR_CHANGE_REMOVE_VOTER, 4, "r4", 20), MR_OK);
     assert_true(mrc_completion(c, 1, 4, &r));
-    assert_int_equal(mrc_change(c, 2, 8, 5, MR_CHANGE_ADD_VOTER, 4, "b4", 20), MR_OK);
-    assert_true(mrc_completion(c, 2, 5, &again));
-    assert_int_equal(again.result, MR_OK);
+    assert_int_equal(mrc_change(c, 2, 8, 5, MR_CHANGE_ADD_VOTER, 4, "b4", 1), MR_EBADCONF);
+    assert_int_equal(mrc_change(c, 2, 8, 6, MR_CHANGE_ADD_VOTER, 4, "b5", 20), MR_OK);
+    assert_true(mrc_completion(c, 2, 6, &again));
     assert_true(again.index > r.index);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 8, 7, "b4", 2, "x", 1, 300), MR_OK);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, 1, 7, &cmd));
+    assert_int_equal(cmd.result, MR_EBADCONF);
+    assert_int_equal(mrc_command_events(c, 1, 8, "b4", 2), 0);
     assert_int_equal(membership_events(c, 3, 8), 3);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A requester that has forwarded a request never fails it on its own view, since a
+ * copy may still be in flight: it forwards again and the leader's answer, through
+ * the log, fails it.  Node 2, cut off, asks to add node 4 while node 1 adds it; its
+ * copy is lost.  Healed, node 2 applies node 1's change, so its own view now finds
+ * the request invalid; at its retry it still forwards, and fails on the leader's
+ * refusal, which every member records as the id's verdict. */
+static void test_a_forwarded_request_fails_only_through_the_log(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 37);
+    struct mr_completion b;
+    (void)state;
+    group_led_by_node_1(c, 9);
+    for (mr_node_id n = 1; n <= 4; n++)
+        if (n != 2)
+            mrc_partition(c, 2, n, true);
+    assert_int_equal(mrc_change(c, 1, 9, 2, MR_CHANGE_ADD_VOTER, 4, "a4", 20), MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 9, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
+                                            2, NULL, 0, 500),
+                     MR_OK);
+    mrc_run(c, 5);
+    assert_false(mrc_completion(c, 2, 3, &b));
+    mrc_heal_all(c);
+    mrc_run(c, 60);
+    assert_true(mrc_completion(c, 2, 3, &b));
+    assert_int_equal(b.result, MR_EBADCONF);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_true(mrc_has_dedup(c, n, 9, "b4", 2));
+    assert_int_equal(membership_events(c, 2, 9), 1);
     assert_int_equal(mrc_check(c, NULL, 0), 0);
     mrc_free(c);
 }
@@ -361,7 +406,8 @@ int main(void)
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
         cmocka_unit_test(test_a_request_the_leader_refuses_fails_at_once),
-        cmocka_unit_test(test_a_refused_command_id_may_be_used_again),
+        cmocka_unit_test(test_a_refused_command_id_keeps_its_verdict),
+        cmocka_unit_test(test_a_forwarded_request_fails_only_through_the_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
