@@ -4,7 +4,8 @@
  * leader one at a time and in order (dissertation §4.1) or forwarded to it as a
  * kind-3 request entry that the leader turns into the change (mr_add_internal_conf);
  * a learner promoted only once it has caught up (§4.2.1); the leader's refusal of a
- * forwarded request that its newer view finds invalid (a kind-5 entry, refuse); and
+ * request that its newer view finds invalid (a kind-5 entry, propose_refusal), final
+ * for the command id (mr_conf_refused); and
  * the members a new group's creator adds (service_boot).  The service pass that calls
  * these is mr_request.c's.
  */
@@ -181,16 +182,34 @@ void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entr
         n->c.malformed++;
         return;
     }
-    /* An id that committed keeps its commit: a refusal after it (forged, since a
-     * leader checks the dedup state before it refuses) changes nothing. */
-    if (mr_command_applied(n, g, v->cmd, v->cmd_len, &first) && !(first & MR_DEDUP_REFUSED))
-        return;
     index |= MR_DEDUP_REFUSED |
              (v->payload[0] == MR_REFUSED_NOTMEMBER ? MR_DEDUP_NOTMEMBER : 0);
-    (void)mr_dedup(n, g, v->cmd, v->cmd_len, index, &first);
+    /* An id that committed keeps its commit: a refusal after it (forged, since a
+     * leader checks the dedup state before it refuses) changes nothing. */
+    if (!mr_dedup(n, g, v->cmd, v->cmd_len, index, &first) && !(first & MR_DEDUP_REFUSED))
+        return;
     /* Every waiter of the id, with the first verdict: the requester's, and a leader's
      * internal copy taken up from a retry. */
     mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
+}
+
+/* w is invalid (rc) in this replica's view: the leader's, or its requester's before
+ * it ever sent w.  Fails w, after proposing the refusal that answers its requester if
+ * w is a forwarded copy; but once w itself has been sent, a copy may be in flight, so
+ * only the log may fail it: the refusal is proposed and w waits for it.  Returns true
+ * while w is still pending. */
+static bool refuse_request(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                           int rc, bool resubmit)
+{
+    if (w->internal || resubmit)
+        propose_refusal(n, g, w->cmd, w->cmd_len, rc);
+    if (resubmit && !w->internal) {
+        mr_request_sent(n, w, resubmit);
+        return true;
+    }
+    mr_complete(n, g, w, rc, 0);
+    mr_waiter_unlink(n, g, w);
+    return false;
 }
 
 /* Conf change: dedup first (the core applies a conf change even when its command id
@@ -215,23 +234,11 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     }
     if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
         return true; /* one at a time (dissertation §4.1): retried at the next service */
-    if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK) {
-        if (w->internal || !resubmit) {
-            /* A forwarded copy, or a request that never left this node: no other
-             * copy of it can be in flight from here. */
-            if (w->internal)
-                propose_refusal(n, g, w->cmd, w->cmd_len, rc);
-            mr_complete(n, g, w, rc, 0);
-            mr_waiter_unlink(n, g, w);
-            return false;
-        }
-        /* Sent before, so a copy may be in flight: only the log may fail it. */
-        if (raft_get_role(g->raft) == RAFT_LEADER) {
-            propose_refusal(n, g, w->cmd, w->cmd_len, rc);
-            mr_request_sent(n, w, resubmit);
-            return true;
-        }
-    }
+    /* A requester's request that it has sent before and that only its own view finds
+     * invalid is forwarded again: the leader gives the verdict. */
+    if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK &&
+        (w->internal || !resubmit || raft_get_role(g->raft) == RAFT_LEADER))
+        return refuse_request(n, g, w, rc, resubmit);
     if (raft_get_role(g->raft) != RAFT_LEADER) {
         size_t req_len;
         if (w->internal) {
@@ -272,16 +279,7 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     if (rc == RAFT_OK) {
         mr_request_sent(n, w, resubmit);
     } else if (rc == RAFT_EBADCONF || rc == RAFT_EINVAL) {
-        if (w->internal || resubmit) {
-            propose_refusal(n, g, w->cmd, w->cmd_len, MR_EBADCONF);
-            if (!w->internal) {
-                mr_request_sent(n, w, resubmit);
-                return true;
-            }
-        }
-        mr_complete(n, g, w, MR_EBADCONF, 0);
-        mr_waiter_unlink(n, g, w);
-        return false;
+        return refuse_request(n, g, w, MR_EBADCONF, resubmit);
     }
     return true;
 }

@@ -508,8 +508,9 @@ void mr_service_boot(struct mr_node *n, struct mr_group *g);
 int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_type,
                          mr_node_id node, const unsigned char *cmd, uint16_t cmd_len,
                          const unsigned char *payload, size_t payload_len);
-/* A kind-5 entry applied: the leader refused the forwarded request with this command
- * id; its conf-change waiters here fail with the reason. */
+/* A kind-5 entry applied at `index`: the leader refused the request with this command
+ * id.  The refusal becomes the id's dedup record (MR_DEDUP_REFUSED), unless the id
+ * committed, and every waiter of the id fails with it. */
 void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entry_view *v,
                      raft_index index);
 

@@ -29,6 +29,10 @@ typedef struct PlanDef
 } PlanDef;
 
 #define I8A INT8ARRAYOID
+/* MR_DEDUP_INDEX as SQL: a dedup record's index without a refusal's verdict bits. */
+#define DEDUP_INDEX_MASK "2305843009213693951"
+StaticAssertDecl(MR_DEDUP_INDEX((uint64) PG_INT64_MAX) == UINT64CONST(2305843009213693951),
+				 "DEDUP_INDEX_MASK is MR_DEDUP_INDEX's mask");
 #define BYA BYTEAARRAYOID
 #define TXA TEXTARRAYOID
 
@@ -77,7 +81,7 @@ static const PlanDef plan_defs[SP_COUNT_] = {
 		/* A refusal's record carries its verdict in bits 62 and 61 of the index
 		 * (MR_DEDUP_REFUSED): compared without them. */
 		"SELECT command_id, log_index FROM multiraft.dedup "
-		"WHERE group_id = $1 AND (log_index & 2305843009213693951) <= $2 "
+		"WHERE group_id = $1 AND (log_index & " DEDUP_INDEX_MASK ") <= $2 "
 		"ORDER BY log_index",
 		2, {INT8OID, INT8OID}},
 };
