@@ -32,13 +32,15 @@ int mr_change_type_parse(const char *name)
 static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint64_t token,
                                      uint32_t deadline, uint8_t change_type,
                                      mr_node_id node, const void *cmd, uint16_t cmd_len,
-                                     const void *payload, size_t payload_len)
+                                     bool id_generated, const void *payload,
+                                     size_t payload_len)
 {
     struct mr_waiter *w = mr_waiter_new(n, g, MR_REQ_CONF_CHANGE, token, deadline);
     if (w == NULL)
         return NULL;
     w->change_type = change_type;
     w->node = node;
+    w->id_generated = id_generated;
     w->cmd = mr_alloc(n, cmd_len);
     w->data = mr_alloc(n, payload_len);
     if (w->cmd == NULL || w->data == NULL) {
@@ -56,7 +58,7 @@ static struct mr_waiter *conf_waiter(struct mr_node *n, struct mr_group *g, uint
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
                            int change_type, mr_node_id node,
                            const void *command_id, size_t command_id_len,
-                           const void *payload, size_t payload_len,
+                           bool id_generated, const void *payload, size_t payload_len,
                            uint32_t deadline_ticks)
 {
     struct mr_group *g;
@@ -71,7 +73,7 @@ int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
     if (payload_len > UINT32_MAX / 2)
         return MR_ETOOBIG;
     if (conf_waiter(n, g, token, deadline_ticks, (uint8_t)change_type, node, command_id,
-                    (uint16_t)command_id_len, payload, payload_len) == NULL)
+                    (uint16_t)command_id_len, id_generated, payload, payload_len) == NULL)
         return MR_ENOMEM;
     mr_request_added(n, g);
     return MR_OK;
@@ -85,7 +87,7 @@ int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_t
     if (mr_waiter_find(g, MR_REQ_CONF_CHANGE, cmd, cmd_len) != NULL)
         return MR_OK; /* already queued here (our own request or a repeat) */
     w = conf_waiter(n, g, 0, n->cfg.proposal_retry_ticks, change_type, node, cmd, cmd_len,
-                    payload, payload_len);
+                    false, payload, payload_len);
     if (w == NULL)
         return MR_ENOMEM;
     w->internal = true;
@@ -156,10 +158,10 @@ static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id l
  * still in flight — forwarded at a retry before the requester applied the answer —
  * then finds that record wherever it is taken up, and is answered with it instead of
  * being validated afresh, which could let it commit once a later change made it
- * valid.  For the same reason a requester that has forwarded a copy never fails the
- * request on its own view: it forwards again and leaves the verdict to the leader
- * (mr_service_conf).  If this proposal is lost (a leader change), the requester's
- * retry takes the request up again. */
+ * valid.  For the same reason a requester never fails on its own view a request of
+ * which a copy may be elsewhere (answered_by_log): it forwards it and leaves the
+ * verdict to the leader (mr_service_conf).  If this proposal is lost (a leader
+ * change), the requester's retry takes the request up again. */
 static void propose_refusal(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                             uint16_t cmd_len, int rc)
 {
@@ -193,17 +195,30 @@ void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entr
     mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
 }
 
-/* w is invalid (rc) in this replica's view: the leader's, or its requester's before
- * it ever sent w.  Fails w, after proposing the refusal that answers its requester if
- * w is a forwarded copy; but once w itself has been sent, a copy may be in flight, so
- * only the log may fail it: the refusal is proposed and w waits for it.  Returns true
- * while w is still pending. */
+/* Whether a copy of requester's waiter w may exist beyond this node's sight, so that
+ * only the log may fail w: w was sent before (a copy may be in flight), or its
+ * command id is the caller's, who may have asked under it before — a call that timed
+ * out, on this node or another, whose copy may still commit.  Failing such a request
+ * on this node's view could answer "invalid" for a change that then commits, once a
+ * later change made it valid again.  Only an id the host generated for this very call
+ * is known to have no copy anywhere. */
+static bool answered_by_log(const struct mr_waiter *w, bool resubmit)
+{
+    return resubmit || !w->id_generated;
+}
+
+/* w is invalid (rc) in this replica's view: the leader's, or its requester's for a
+ * request no copy of which can exist elsewhere.  Fails w, after proposing the refusal
+ * that answers its requester if w is a forwarded copy; but if a copy of w may be
+ * elsewhere (answered_by_log), only the log may fail it: the refusal is proposed and w
+ * waits for it.  Returns true while w is still pending. */
 static bool refuse_request(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
                            int rc, bool resubmit)
 {
-    if (w->internal || resubmit)
+    bool by_log = !w->internal && answered_by_log(w, resubmit);
+    if (w->internal || by_log)
         propose_refusal(n, g, w->cmd, w->cmd_len, rc);
-    if (resubmit && !w->internal) {
+    if (by_log) {
         mr_request_sent(n, w, resubmit);
         return true;
     }
@@ -234,10 +249,11 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
     }
     if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
         return true; /* one at a time (dissertation §4.1): retried at the next service */
-    /* A requester's request that it has sent before and that only its own view finds
-     * invalid is forwarded again: the leader gives the verdict. */
+    /* A requester's request that only its own view finds invalid, and a copy of which
+     * may be elsewhere, is forwarded: the leader gives the verdict. */
     if ((rc = conf_resolve(g, w, &cc, &fresh)) != MR_OK &&
-        (w->internal || !resubmit || raft_get_role(g->raft) == RAFT_LEADER))
+        (w->internal || !answered_by_log(w, resubmit) ||
+         raft_get_role(g->raft) == RAFT_LEADER))
         return refuse_request(n, g, w, rc, resubmit);
     if (raft_get_role(g->raft) != RAFT_LEADER) {
         size_t req_len;

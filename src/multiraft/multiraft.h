@@ -372,13 +372,17 @@ int mr_change_type_parse(const char *name);
  * conf-change entry once this node applied it (membership_change event).  A
  * promotion is proposed only once the learner holds every entry committed when the
  * leader took it up (dissertation §4.2.1); until then it waits, up to its deadline
- * (MR_ETIMEOUT, the learner left as it was).  A request invalid for this node's view
- * of the membership fails at once (MR_EBADCONF, MR_ENOTMEMBER); one that the leader's
- * newer view finds invalid fails when this node applies the leader's kind-5 answer. */
+ * (MR_ETIMEOUT, the learner left as it was).  A request the leader's view finds
+ * invalid fails (MR_EBADCONF, MR_ENOTMEMBER) when this node applies the leader's
+ * kind-5 answer, final for the command id.  Only with id_generated — the host made
+ * the id for this call, so no earlier request under it can be in flight — does a
+ * request invalid for this node's own view fail at once, without that round trip: a
+ * caller's id may name a request of an earlier call (one that timed out, here or on
+ * another member) that could still commit, so only the leader may refuse it. */
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
                            int change_type, mr_node_id node,
                            const void *command_id, size_t command_id_len,
-                           const void *payload, size_t payload_len,
+                           bool id_generated, const void *payload, size_t payload_len,
                            uint32_t deadline_ticks);
 
 /* Completes (index 0) once this node sees `target` as the leader of the group.

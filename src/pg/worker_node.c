@@ -331,6 +331,7 @@ worker_handle_request(MultiraftRequest *req, void *arg)
 			rc = mr_propose_conf_change(worker_node, group, req->token,
 										change_type_of(req->change_type),
 										(mr_node_id) req->node_id, cid, cid_len,
+										req->command_id_generated || cid == gen,
 										req->payload, req->payload_len,
 										deadline_ticks(req));
 			break;

@@ -12,7 +12,7 @@ int mrc_change(struct mrc_cluster *c, mr_node_id on, mr_group_id group, uint64_t
 {
     struct mr_completion comp;
     int rc = mr_propose_conf_change(mrc_node(c, on), group, token, type, node, id,
-                                    strlen(id), NULL, 0, 200);
+                                    strlen(id), false, NULL, 0, 200);
     if (rc != MR_OK)
         return rc;
     mrc_run(c, ticks);

@@ -231,10 +231,20 @@ static void op_request(struct run *r, uint8_t kind)
         note_request(r, node, token, g, true, id, id_len, rc);
         return;
     case 4: {
-        int type = (int)(u8(&r->in) % 3) + 1;
-        id_len = command_id(r, id);
-        rc = mr_propose_conf_change(n, g, token, type, pick_node(r), id, id_len, payload,
-                                    payload_len, deadline);
+        unsigned char b = u8(&r->in);
+        int type = (int)((b & 0x7f) % 3) + 1;
+        bool generated = (b & 0x80) != 0;
+        /* A generated id ('c' and the token) is unique, as the host's are; a caller's
+         * may repeat (command_id()). */
+        if (generated) {
+            id[0] = 'c';
+            memcpy(id + 1, &token, sizeof token);
+            id_len = 1 + sizeof token;
+        } else {
+            id_len = command_id(r, id);
+        }
+        rc = mr_propose_conf_change(n, g, token, type, pick_node(r), id, id_len, generated,
+                                    payload, payload_len, deadline);
         break;
     }
     case 5:

@@ -170,8 +170,12 @@ static void race(struct run *r, struct admin a, mr_node_id add)
         a.promotion = false;
         a.token = ++r->next_token;
         snprintf(a.cmd, sizeof a.cmd, "race-%llu", (unsigned long long)a.token);
+        /* Every other racer's id counts as generated for the call (it is unique), which
+         * lets its own view refuse it at once; the others, as a caller's ids, are
+         * refused only by the leader (mr_conf.c, answered_by_log). */
         if (mr_propose_conf_change(mrc_node(r->c, on), a.group, a.token, MR_CHANGE_ADD_VOTER,
-                                   add, a.cmd, strlen(a.cmd), NULL, 0, 0) == MR_OK) {
+                                   add, a.cmd, strlen(a.cmd), (a.token & 1) != 0, NULL, 0,
+                                   0) == MR_OK) {
             admin_push(r, a);
             r->raced_moves++;
         }
@@ -221,9 +225,9 @@ static void admin_some(struct run *r)
             return;
         /* A fifth of the moves are raced: another member asks for the same add_voter
          * under its own command id.  Whichever request the leader takes up second is
-         * refused, by its requester's own view or by the leader's (mr_conf.c, refuse),
-         * and the membership ends as expected either way.  Chosen from the group and
-         * node, not drawn, so the seeds' draws stay as they were. */
+         * refused, by its requester's own view or by the leader's (mr_conf.c,
+         * refuse_request), and the membership ends as expected either way.  Chosen
+         * from the group and node, not drawn, so the seeds' draws stay as they were. */
         a.raced = (g + add) % 5 == 1;
         /* Half the moves add the new node as a learner first; its promotion then
          * waits until it has caught up (mr_conf.c, learner_caught_up).  Chosen
@@ -232,7 +236,7 @@ static void admin_some(struct run *r)
             a.token = ++r->next_token;
             snprintf(a.cmd, sizeof a.cmd, "learn-%llu", (unsigned long long)a.token);
             if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_LEARNER,
-                                       add, a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
+                                       add, a.cmd, strlen(a.cmd), false, NULL, 0, 0) != MR_OK)
                 return;
             admin_push(r, a);
             r->learner_moves++;
@@ -241,7 +245,7 @@ static void admin_some(struct run *r)
         a.token = ++r->next_token;
         snprintf(a.cmd, sizeof a.cmd, "add-%llu", (unsigned long long)a.token);
         if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_ADD_VOTER, add,
-                                   a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
+                                   a.cmd, strlen(a.cmd), false, NULL, 0, 0) != MR_OK)
             return;
         admin_push(r, a);
         if (a.raced)
@@ -250,7 +254,7 @@ static void admin_some(struct run *r)
         a.token = ++r->next_token;
         snprintf(a.cmd, sizeof a.cmd, "del-%llu", (unsigned long long)a.token);
         if (mr_propose_conf_change(mrc_node(r->c, on), g, a.token, MR_CHANGE_REMOVE_VOTER, del,
-                                   a.cmd, strlen(a.cmd), NULL, 0, 0) != MR_OK)
+                                   a.cmd, strlen(a.cmd), false, NULL, 0, 0) != MR_OK)
             return;
         admin_push(r, a);
         /* The expected membership once both commit (checked against the leader). */

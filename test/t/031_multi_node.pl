@@ -313,6 +313,27 @@ ok(events_agree(3, 4, @n), 'every member records the same events');
 is(sql(2, "SELECT count(*) FROM multiraft.events WHERE group_id = 3 AND change_type = 'add_voter'"),
 	'1', 'the promotion among them, once');
 
+# an invalid change: without a command_id (an id made for the call) the node's own
+# view fails it at once; under a caller's id, which an earlier call that timed out
+# may have sent, only the leader's answer through the log fails it, and that answer
+# stays the id's verdict on every member
+my ($iret, $iout, $ierr) = $n[1]->psql('postgres',
+	"SELECT multiraft.change_membership(3, 'add_voter', 3)");
+isnt($iret, 0, 'adding a voter that is one already fails');
+like($ierr, qr/not valid for the current membership/, 'as invalid');
+($iret, $iout, $ierr) = $n[2]->psql('postgres',
+	"SELECT multiraft.change_membership(3, 'add_voter', 3, NULL, 'again-3')");
+like($ierr, qr/not valid for the current membership/,
+	'under a caller\'s id too, answered by the leader');
+ok(poll_until($_, "SELECT count(*) FROM multiraft.dedup WHERE group_id = 3 AND command_id = 'again-3'::bytea", '1'),
+	$_->name . ': the refusal is recorded as the id\'s verdict') for @n;
+($iret, $iout, $ierr) = $n[0]->psql('postgres',
+	"SELECT multiraft.change_membership(3, 'remove_voter', 3, NULL, 'again-3')");
+like($ierr, qr/not valid for the current membership/,
+	'asked again under the refused id, a change that would apply fails the same way');
+is(sql(0, "SELECT array_to_string(voters, ',') FROM multiraft.status(3)"), '1,2,3',
+	'and changes nothing');
+
 $_->stop for @n;
 
 # ---------------------------------------------------------------- five nodes

@@ -256,7 +256,7 @@ static void test_readded_node_announces_each_command_once(void **state)
     mrc_run(c, 5);
     assert_int_equal(mrc_command_events(c, 4, 1, "early", 5), 1);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 11, MR_CHANGE_REMOVE_VOTER, 4,
-                                            "rm4", 3, NULL, 0, 200), MR_OK);
+                                            "rm4", 3, false, NULL, 0, 200), MR_OK);
     mrc_run(c, 20);
     assert_false(mr_group_exists(mrc_node(c, 4), 1));
     /* The tombstone keeps how far: a restart in between forgets nothing. */
@@ -266,7 +266,7 @@ static void test_readded_node_announces_each_command_once(void **state)
                      MR_OK);
     mrc_run(c, 5);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 13, MR_CHANGE_ADD_VOTER, 4,
-                                            "add4", 4, NULL, 0, 200), MR_OK);
+                                            "add4", 4, false, NULL, 0, 200), MR_OK);
     mrc_run(c, 30);
     assert_true(mrc_completion(c, 1, 13, &comp));
     assert_int_equal(comp.result, MR_OK);

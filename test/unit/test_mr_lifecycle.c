@@ -188,7 +188,7 @@ static void test_membership_by_node_id(void **state)
     mrc_run(c, 30);
     /* Add node 4 from a follower (forwarded as a request entry). */
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 3, 2, MR_CHANGE_ADD_VOTER, 4,
-                                            "add4", 4, "p", 1, 200),
+                                            "add4", 4, false, "p", 1, 200),
                      MR_OK);
     mrc_run(c, 20);
     assert_true(mrc_completion(c, 2, 2, &comp));
@@ -199,18 +199,13 @@ static void test_membership_by_node_id(void **state)
     old_replica = st.replica_id;
     /* Same command id again: no second change, first index returned. */
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 3, MR_CHANGE_ADD_VOTER, 4,
-                                            "add4", 4, "p", 1, 200),
+                                            "add4", 4, false, "p", 1, 200),
                      MR_OK);
     mrc_run(c, 5);
     assert_true(mrc_completion(c, 1, 3, &comp));
     assert_int_equal(comp.result, MR_OK);
     /* Adding an existing voter under another id is refused. */
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 3, 4, MR_CHANGE_ADD_VOTER, 4,
-                                            "again", 5, NULL, 0, 200),
-                     MR_OK);
-    mrc_run(c, 5);
-    assert_true(mrc_completion(c, 1, 4, &comp));
-    assert_int_equal(comp.result, MR_EBADCONF);
+    assert_int_equal(mrc_change(c, 1, 3, 4, MR_CHANGE_ADD_VOTER, 4, "again", 5), MR_EBADCONF);
     /* Remove node 4: it drops its replica and keeps a tombstone. */
     assert_int_equal(mrc_change(c, 1, 3, 5, MR_CHANGE_REMOVE_VOTER, 4, "rm4", 20), MR_OK);
     assert_false(mr_group_exists(mrc_node(c, 4), 3));
@@ -248,14 +243,15 @@ static void test_conf_changes_in_order_from_a_follower(void **state)
     mrc_run(c, 30);
     /* Back to back on a follower: the removal is validated after the addition. */
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 6, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
-                                            2, NULL, 0, 300),
+                                            2, false, NULL, 0, 300),
                      MR_OK);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 6, 3, MR_CHANGE_REMOVE_VOTER, 4,
-                                            "r4", 2, NULL, 0, 300),
+                                            "r4", 2, false, NULL, 0, 300),
                      MR_OK);
-    /* Meaningless on the follower's own view: refused without a round trip. */
+    /* Meaningless on the follower's own view, under an id generated for the call (no
+     * copy of it can be anywhere else): refused without a round trip. */
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 6, 4, MR_CHANGE_ADD_VOTER, 1, "x",
-                                            1, NULL, 0, 300),
+                                            1, true, NULL, 0, 300),
                      MR_OK);
     mrc_settle(c);
     assert_true(mrc_completion(c, 2, 4, &bad));
@@ -296,11 +292,36 @@ static void race_for_node_4(struct mrc_cluster *c, mr_group_id g)
 {
     group_led_by_node_1(c, g);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), g, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
-                                            2, NULL, 0, 300),
+                                            2, false, NULL, 0, 300),
                      MR_OK);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), g, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
-                                            2, NULL, 0, 300),
+                                            2, false, NULL, 0, 300),
                      MR_OK);
+}
+
+/* Cuts node `on` off from nodes 1-4. */
+static void cut_off(struct mrc_cluster *c, mr_node_id on)
+{
+    for (mr_node_id n = 1; n <= 4; n++)
+        if (n != on)
+            mrc_partition(c, on, n, true);
+}
+
+/* Asks node `on`, cut off, to add node 4 to group g under the caller's id `id`; checks
+ * that the request waits while `on` is cut off, then heals and returns its answer. */
+static struct mr_completion add_4_while_cut_off(struct mrc_cluster *c, mr_node_id on,
+                                                mr_group_id g, uint64_t token, const char *id)
+{
+    struct mr_completion done;
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, on), g, token, MR_CHANGE_ADD_VOTER, 4,
+                                            id, strlen(id), false, NULL, 0, 500),
+                     MR_OK);
+    mrc_run(c, 5);
+    assert_false(mrc_completion(c, on, token, &done));
+    mrc_heal_all(c);
+    mrc_run(c, 80);
+    assert_true(mrc_completion(c, on, token, &done));
+    return done;
 }
 
 /* A follower's request that was valid in its own view but not in the leader's,
@@ -377,22 +398,44 @@ static void test_a_forwarded_request_fails_only_through_the_log(void **state)
     struct mr_completion b;
     (void)state;
     group_led_by_node_1(c, 9);
-    for (mr_node_id n = 1; n <= 4; n++)
-        if (n != 2)
-            mrc_partition(c, 2, n, true);
+    cut_off(c, 2);
     assert_int_equal(mrc_change(c, 1, 9, 2, MR_CHANGE_ADD_VOTER, 4, "a4", 20), MR_OK);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), 9, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
-                                            2, NULL, 0, 500),
-                     MR_OK);
-    mrc_run(c, 5);
-    assert_false(mrc_completion(c, 2, 3, &b));
-    mrc_heal_all(c);
-    mrc_run(c, 60);
-    assert_true(mrc_completion(c, 2, 3, &b));
+    b = add_4_while_cut_off(c, 2, 9, 3, "b4");
     assert_int_equal(b.result, MR_EBADCONF);
     for (mr_node_id n = 1; n <= 3; n++)
         assert_true(mrc_has_dedup(c, n, 9, "b4", 2));
     assert_int_equal(membership_events(c, 2, 9), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A request under a caller's id is never failed on its node's own view, even before
+ * that node ever sent it: the caller may have asked under the id before (a call that
+ * timed out, on this node or another), and that request could still commit, so only
+ * the leader may refuse it.  Node 3, cut off, still sees node 4 as a voter after node
+ * 1 removed it; a caller's add_voter of node 4 there waits instead of failing as
+ * invalid, and once healed commits under the leader's view.  Under an id generated
+ * for the call, the same request on the same stale view fails at once. */
+static void test_a_callers_id_is_refused_only_by_the_leader(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 38);
+    struct mr_completion x, gen;
+    (void)state;
+    group_led_by_node_1(c, 10);
+    assert_int_equal(mrc_change(c, 1, 10, 2, MR_CHANGE_ADD_VOTER, 4, "a4", 20), MR_OK);
+    cut_off(c, 3);
+    assert_int_equal(mrc_change(c, 1, 10, 3, MR_CHANGE_REMOVE_VOTER, 4, "r4", 20), MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 10, 4, MR_CHANGE_ADD_VOTER, 4,
+                                            "generated", 9, true, NULL, 0, 500),
+                     MR_OK);
+    mrc_run(c, 1);
+    assert_true(mrc_completion(c, 3, 4, &gen));
+    assert_int_equal(gen.result, MR_EBADCONF);
+    x = add_4_while_cut_off(c, 3, 10, 5, "x");
+    assert_int_equal(x.result, MR_OK);
+    assert_int_equal(membership_events(c, 3, 10), 3);
+    assert_int_equal(membership_events(c, 1, 10), 3);
+    assert_true(mr_group_exists(mrc_node(c, 4), 10));
     assert_int_equal(mrc_check(c, NULL, 0), 0);
     mrc_free(c);
 }
@@ -408,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_a_request_the_leader_refuses_fails_at_once),
         cmocka_unit_test(test_a_refused_command_id_keeps_its_verdict),
         cmocka_unit_test(test_a_forwarded_request_fails_only_through_the_log),
+        cmocka_unit_test(test_a_callers_id_is_refused_only_by_the_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,7 +153,7 @@ static void test_a_new_term_is_stored_at_once(void **state)
 static void change_node_3(struct mrc_cluster *c, int type, uint64_t token, const char *id)
 {
     struct mr_completion done;
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, token, type, 3, id, strlen(id),
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, token, type, 3, id, strlen(id), false,
                                             NULL, 0, 200),
                      MR_OK);
     mrc_settle(c);

@@ -92,7 +92,7 @@ static void promote_the_learner_from(mr_node_id on, uint64_t seed)
     struct mr_completion done;
     struct mr_group_status st4;
     assert_int_equal(mr_propose_conf_change(mrc_node(c, on), GROUP, 7, MR_CHANGE_ADD_VOTER, 4,
-                                            "promote4", 8, NULL, 0, 0),
+                                            "promote4", 8, false, NULL, 0, 0),
                      MR_OK);
     /* 150 ticks cut off (several of the requester's retries): still a learner. */
     mrc_run(c, 150);
@@ -136,7 +136,7 @@ static void test_a_promotion_that_cannot_wait_times_out(void **state)
     struct mr_completion done;
     (void)state;
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), GROUP, 7, MR_CHANGE_ADD_VOTER, 4,
-                                            "promote4", 8, NULL, 0, 40),
+                                            "promote4", 8, false, NULL, 0, 40),
                      MR_OK);
     mrc_run(c, 60);
     assert_true(mrc_completion(c, 1, 7, &done));

@@ -195,7 +195,7 @@ static void test_woken_learner_status_is_reported(void **state)
     leader = mrc_leader(m.c, 1, &term);
     assert_true(leader >= 1 && leader <= 3);
     assert_int_equal(mr_propose_conf_change(mrc_node(m.c, leader), 1, 9, MR_CHANGE_ADD_LEARNER, 4,
-                                            "learn4", 6, NULL, 0, 200),
+                                            "learn4", 6, false, NULL, 0, 200),
                      MR_OK);
     mrc_run(m.c, 60);
     assert_true(mrc_completion(m.c, leader, 9, &comp));

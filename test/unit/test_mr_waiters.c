@@ -129,7 +129,7 @@ static void test_a_change_and_a_command_share_an_id(void **state)
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 60);
     assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), 1, 10, MR_CHANGE_ADD_LEARNER, 4,
-                                            "shared", 6, NULL, 0, 0),
+                                            "shared", 6, false, NULL, 0, 0),
                      MR_OK);
     assert_int_equal(mr_propose(mrc_node(c, 1), 1, 11, "shared", 6, "v", 1, 0), MR_OK);
     mrc_run(c, 60);
