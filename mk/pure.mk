@@ -50,10 +50,11 @@ MSAN_UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(MSAN_DIR)/unit/%)
 $(MSAN_DIR)/unit/%: test/unit/%.c $(MSAN_DIR)/libmrcore.a $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(MSAN_CC) $(MSAN_CFLAGS) $< -o $@ $(MSAN_DIR)/libmrcore.a -lcmocka
+MSIM_SRCS := test/msim/msim.c test/msim/msim_admin.c test/msim/msim_scenarios.c
 MSAN_MSIM_BIN := $(MSAN_DIR)/msim/msim
-$(MSAN_MSIM_BIN): test/msim/msim.c $(MSAN_DIR)/libmrcore.a
+$(MSAN_MSIM_BIN): $(MSIM_SRCS) test/msim/msim.h $(MSAN_DIR)/libmrcore.a
 	@mkdir -p $(dir $@)
-	$(MSAN_CC) $(MSAN_CFLAGS) $< -o $@ $(MSAN_DIR)/libmrcore.a
+	$(MSAN_CC) $(MSAN_CFLAGS) $(MSIM_SRCS) -o $@ $(MSAN_DIR)/libmrcore.a
 
 $(SAN_DIR)/unit/%: test/unit/%.c $(SAN_DIR)/libmrcore.a $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
@@ -73,9 +74,9 @@ $(SIM_OPT_BIN): $(SIM_SRCS) $(OPT_DIR)/libmrcore.a
 MSIM_BIN   := $(SAN_DIR)/msim/msim
 HB_BIN     := $(SAN_DIR)/msim/sim-heartbeats
 MRBENCH_BIN := $(OPT_DIR)/bench/mr_bench
-$(MSIM_BIN): test/msim/msim.c $(SAN_DIR)/libmrcore.a
+$(MSIM_BIN): $(MSIM_SRCS) test/msim/msim.h $(SAN_DIR)/libmrcore.a
 	@mkdir -p $(dir $@)
-	$(PURE_CC) $(SAN_CFLAGS) $< -o $@ $(SAN_DIR)/libmrcore.a
+	$(PURE_CC) $(SAN_CFLAGS) $(MSIM_SRCS) -o $@ $(SAN_DIR)/libmrcore.a
 $(HB_BIN): test/msim/sim_heartbeats.c $(SAN_DIR)/libmrcore.a
 	@mkdir -p $(dir $@)
 	$(PURE_CC) $(SAN_CFLAGS) $< -o $@ $(SAN_DIR)/libmrcore.a

@@ -213,7 +213,7 @@ class Nemesis:
         via = [n for n in voters if n != target] or voters
         node = via[int(pick * 7919) % len(via)]
         cmd = f"m{g}-{step['at']}"
-        if learner_first and not self._change(g, node, "add_learner", target, cmd + "-l"):
+        if learner_first and self._change(g, node, "add_learner", target, cmd + "-l") != "ok":
             return
         rivals = [n for n in voters if n not in (node, target)]
         racer = None
@@ -221,16 +221,25 @@ class Nemesis:
             racer = threading.Thread(target=self._change, daemon=True,
                                      args=(g, rivals[0], "add_voter", target, cmd + "-r"))
             racer.start()
-        self._change(g, node, change, target, cmd)
+        outcome = self._change(g, node, change, target, cmd)
         if racer is not None:
             racer.join()
+        # An outcome the caller does not know (no answer, or "timed out": the change
+        # may still commit) is asked about again under the same command id through
+        # another voter, as an operator would: it must answer with the change's index,
+        # or with the leader's refusal, which no copy of the first call can then
+        # overturn — never "invalid" from that voter's own, maybe older, view while
+        # the first call commits (the checker's acked-present).
+        if outcome == "unknown" and len(via) > 1:
+            self._change(g, via[(via.index(node) + 1) % len(via)], change, target, cmd)
 
     def _change(self, g, node, change, target, cmd):
-        """One change_membership call, recorded; whether it succeeded."""
+        """One change_membership call, recorded: "ok", "failed", or "unknown" when the
+        change may still commit."""
         op = {"type": "membership", "group": g, "node": node, "cmd": cmd,
               "change": change, "target": target, "invoke": self.now()}
         self._count(change)
-        ok = False
+        ok = unknown = False
         try:
             rows = self._admin_sql(node, "SELECT multiraft.change_membership(%s, %s, %s, NULL, %s, %s)",
                                    (g, change, target, cmd, 5000), timeout=8)
@@ -240,9 +249,10 @@ class Nemesis:
         except pgconn.Failure as f:
             op.update(outcome="fail" if f.kind == "connect" else f.kind, error=f.message)
             self.membership.refresh(g)
+            unknown = f.kind == "timeout" or (f.kind == "error" and "timed out" in f.message)
         op["complete"] = self.now()
         self.record(op)
-        return ok
+        return "ok" if ok else "unknown" if unknown else "failed"
 
     def _transfer(self, step):
         g = step["group"]
