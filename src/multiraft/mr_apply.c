@@ -194,7 +194,7 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
     if (cc.type == RAFT_CC_REMOVE && cc.replica == g->replica_id) {
         /* This replica left the group (dissertation §4.2.2): it must never come back
          * under this id. */
-        mr_group_drop(n, g, g->replica_id + 1, MR_ENOTMEMBER, e->index, e->term);
+        mr_group_drop(n, g, g->replica_id + 1, e->index, e->term);
     }
 }
 
@@ -232,7 +232,7 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
             mr_waiters_applied(n, g, v.cmd, v.cmd_len, e->index);
             farewell(n, g);
             mr_queue_removal_notices(n, g, e->index);
-            mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, e->index, e->term);
+            mr_group_drop(n, g, UINT64_MAX, e->index, e->term);
             break;
         case MR_KIND_CONF_REQUEST: {
             struct mr_conf_request_view cr;
@@ -241,7 +241,8 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
                 break;
             }
             /* Only the leader acts on a forwarded request; the requester waits for the
-             * conf-change entry itself and resubmits after a timeout. */
+             * conf-change entry itself, or the leader's kind-5 refusal, and resubmits
+             * after a timeout. */
             if (raft_get_role(g->raft) == RAFT_LEADER)
                 (void)mr_add_internal_conf(n, g, cr.change_type, cr.node, v.cmd, v.cmd_len,
                                            cr.payload, cr.payload_len);

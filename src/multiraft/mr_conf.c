@@ -95,6 +95,16 @@ int mr_add_internal_conf(struct mr_node *n, struct mr_group *g, uint8_t change_t
     return MR_OK;
 }
 
+/* Whether the group has MR_MAX_MEMBERS members: no new one may join.  The leader
+ * checks it too, so that additions requested on different members at once cannot
+ * pass it together. */
+static bool group_full(const struct mr_group *g)
+{
+    struct raft_conf_state cs;
+    raft_get_conf_state(g->raft, &cs);
+    return cs.n_voters + cs.n_learners >= MR_MAX_MEMBERS;
+}
+
 /* Maps the request's node to a replica id and validates it against the membership
  * as this replica knows it: a new replica id for an addition, the node's existing
  * replica for a promotion or a removal. */
@@ -108,13 +118,13 @@ static int conf_resolve(const struct mr_group *g, const struct mr_waiter *w,
     *fresh = false;
     switch (w->change_type) {
     case MR_CHANGE_ADD_VOTER:
-        if (existing != RAFT_NONE && !learner)
+        if ((existing != RAFT_NONE && !learner) || (existing == RAFT_NONE && group_full(g)))
             return MR_EBADCONF;
         *fresh = existing == RAFT_NONE;
         cc->replica = *fresh ? g->next_replica_id : existing;
         return MR_OK;
     case MR_CHANGE_ADD_LEARNER:
-        if (existing != RAFT_NONE)
+        if (existing != RAFT_NONE || group_full(g))
             return MR_EBADCONF;
         *fresh = true;
         cc->replica = g->next_replica_id;
@@ -145,12 +155,14 @@ static bool learner_caught_up(struct mr_group *g, struct mr_waiter *w, raft_id l
     return pr.state == RAFT_PROGRESS_REPLICATE && pr.match >= w->index;
 }
 
-/* A forwarded request is validated twice: by the requester against its own view, then
- * by the leader against the group's current configuration (no change is pending when
- * the leader looks: one at a time).  When the leader's view is newer — the requester
- * had not yet applied a change that makes the request meaningless — the leader answers
- * in the log: a kind-5 entry with the command id and the reason.  Without it the
- * requester would only find out at its next retry (proposal_retry_ticks).
+/* A forwarded request is validated by the leader against the group's current
+ * configuration (no change is pending when the leader looks: one at a time), after
+ * its requester checked it against its own view, which fails it there only under a
+ * generated id (answered_by_log).  When the leader finds it invalid — its view is
+ * newer, or the requester left the verdict to it — it answers in the log: a kind-5
+ * entry with the command id and the reason.  Without it the requester would learn
+ * nothing before its deadline: at each retry it would only forward the request
+ * again.
  *
  * The answer is final (SPEC: a call that errors changes nothing).  Where it is
  * applied it becomes the id's dedup record, with the verdict in the index

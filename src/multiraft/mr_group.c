@@ -321,7 +321,7 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
          * group is the same one (target() refused any other incarnation). */
         if (incarnation == 0)
             incarnation = g->incarnation;
-        mr_fail_waiters(n, g, MR_ENOTMEMBER);
+        mr_fail_waiters_removed(n, g);
         if ((ev = mr_event_push(n, MR_EVENT_GROUP_REMOVED, id)) != NULL) {
             ev->node_id = n->cfg.node_id;
             ev->replica_id = g->replica_id;
@@ -355,12 +355,15 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
 }
 
 void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
-                   int waiter_result, raft_index index, raft_term term)
+                   raft_index index, raft_term term)
 {
     struct mr_event *ev;
     if (g->flags & MR_G_GONE)
         return;
-    mr_fail_waiters(n, g, waiter_result);
+    if (tomb_min == UINT64_MAX)
+        mr_fail_waiters(n, g, MR_EGROUP_DELETED);
+    else
+        mr_fail_waiters_removed(n, g);
     (void)mr_tomb_set(n, g->id, tomb_min, announced_through(g), g->incarnation, true);
     if (tomb_min == UINT64_MAX && mr_tomb_find(n, g->id) != NULL)
         mr_tomb_find(n, g->id)->removed_at = index;

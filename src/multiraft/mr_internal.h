@@ -427,10 +427,12 @@ struct mr_group *mr_group_lazy(struct mr_node *n, mr_group_id id, raft_id replic
                                uint32_t incarnation);
 /* A new group's incarnation (mr_group.incarnation): random, never 0. */
 uint32_t mr_group_new_incarnation(struct mr_node *n);
-/* Drops the group here: tombstone (min replica), GROUP_REMOVED event, waiters
- * completed with result; REMOVED write.  Freed at advance if busy, else now. */
+/* Drops the group here: tombstone (min replica; UINT64_MAX when the group itself
+ * was removed), GROUP_REMOVED event, waiters failed (MR_EGROUP_DELETED when the
+ * group was removed, mr_fail_waiters_removed when only this replica left); REMOVED
+ * write.  Freed at advance if busy, else now. */
 void mr_group_drop(struct mr_node *n, struct mr_group *g, raft_id tomb_min,
-                   int waiter_result, raft_index index, raft_term term);
+                   raft_index index, raft_term term);
 /* Compacts the in-memory log up to min(limit, applied); marks COMPACTED. */
 void mr_group_compact(struct mr_node *n, struct mr_group *g, bool quiescing);
 
@@ -524,6 +526,12 @@ void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int
 void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w);
 /* Completes and frees every waiter of g. */
 void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
+/* This node's replica left the group (it was removed): fails every waiter.  A
+ * command, membership change or group removal it has sent may still commit in the
+ * group, which this node no longer follows: MR_EREMOVED, outcome unknown (a caller
+ * told "not a member" would take it for a definite failure).  The others — never
+ * sent, reads, transfers — fail with MR_ENOTMEMBER. */
+void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g);
 /* A new waiter at the tail of g's list (deadline_ticks 0: none). */
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks);

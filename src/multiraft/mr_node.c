@@ -380,6 +380,7 @@ const char *mr_strerror(int rc)
     case MR_ECORRUPT: return "corrupt state";
     case MR_EEXPIRED: return "command expired before it committed";
     case MR_EUNKNOWN: return "timed out: outcome unknown after a snapshot";
+    case MR_EREMOVED: return "this node was removed from the group: outcome unknown";
     default: return "unknown error";
     }
 }

@@ -319,13 +319,13 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
                 mr_waiter_unlink(n, g, w);
             }
         }
-        mr_group_drop(n, g, UINT64_MAX, MR_EGROUP_DELETED, hb->commit, 0);
+        mr_group_drop(n, g, UINT64_MAX, hb->commit, 0);
         return;
     }
     if (g != NULL && (hb->flags & MR_HB_REPLICA_REMOVED)) {
         /* This replica was removed and missed it (replica_removed() on the sender):
          * drop it as if it had applied its own removal. */
-        mr_group_drop(n, g, g->replica_id + 1, MR_ENOTMEMBER, 0, 0);
+        mr_group_drop(n, g, g->replica_id + 1, 0, 0);
         return;
     }
     if (g == NULL || !learn(n, g, hb->from, from)) {

@@ -152,6 +152,19 @@ void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
     }
 }
 
+void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g)
+{
+    while (g->waiters != NULL) {
+        struct mr_waiter *w = g->waiters;
+        /* retry_at is set once a request has been handed to the core (mr_request_sent). */
+        bool may_commit = w->retry_at != 0 &&
+                          (w->kind == MR_REQ_COMMAND || w->kind == MR_REQ_CONF_CHANGE ||
+                           w->kind == MR_REQ_REMOVE);
+        mr_complete(n, g, w, may_commit ? MR_EREMOVED : MR_ENOTMEMBER, 0);
+        mr_waiter_unlink(n, g, w);
+    }
+}
+
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks)
 {

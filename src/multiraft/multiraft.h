@@ -116,9 +116,14 @@
  *     MR_EGROUP_DELETED  the group was removed while waiting ("raft group deleted").
  *     MR_ETIMEOUT        deadline_ticks elapsed (the command may still commit).
  *     MR_ESTOPPED        mr_shutdown() was called ("raft processing stopped").
- *     MR_ENOTMEMBER      this node was removed from the group while waiting, or the
+ *     MR_ENOTMEMBER      this node was removed from the group before it sent the
+ *                        request (or the request is a read or a transfer), or the
  *                        conf change names a node that is not a member.
+ *     MR_EREMOVED        this node was removed from the group after it sent the
+ *                        command, conf change or removal: the group, which this node
+ *                        no longer follows, may still commit it (outcome unknown).
  *     MR_EBADCONF        the conf change is meaningless (e.g. add_voter of a voter).
+ *     MR_EEXPIRED, MR_EUNKNOWN  generated-id commands (mr_propose_generated).
  *
  * ---------------------------------------------------------------------------------
  * COALESCED HEARTBEATS AND QUIESCENCE (docs/multiraft-layer.md has the protocol)
@@ -174,9 +179,14 @@ enum {
     MR_ECORRUPT = -14,       /* undecodable restore data                             */
     MR_EEXPIRED = -15,       /* a generated-id command reached the log past its bound:
                                 it was not applied and never will be               */
-    MR_EUNKNOWN = -16        /* "timed out": the outcome is unknown here — a snapshot
+    MR_EUNKNOWN = -16,       /* "timed out": the outcome is unknown here — a snapshot
                                 covered the part of the log where a generated-id
                                 command may have applied (it may have committed)   */
+    MR_EREMOVED = -17        /* this node's replica left the group (removed) while a
+                                command, membership change or group removal it had
+                                sent waited: the outcome is unknown here, since the
+                                group, which this node no longer follows, may still
+                                commit it (ask a member)                            */
 };
 
 /* Static message for a code; contains the SPEC.md phrases ("raft group deleted",
@@ -372,13 +382,14 @@ int mr_change_type_parse(const char *name);
  * conf-change entry once this node applied it (membership_change event).  A
  * promotion is proposed only once the learner holds every entry committed when the
  * leader took it up (dissertation §4.2.1); until then it waits, up to its deadline
- * (MR_ETIMEOUT, the learner left as it was).  A request the leader's view finds
- * invalid fails (MR_EBADCONF, MR_ENOTMEMBER) when this node applies the leader's
- * kind-5 answer, final for the command id.  Only with id_generated — the host made
- * the id for this call, so no earlier request under it can be in flight — does a
- * request invalid for this node's own view fail at once, without that round trip: a
+ * (MR_ETIMEOUT, the learner left as it was).  A request invalid for this node's own
+ * view fails at once (MR_EBADCONF, MR_ENOTMEMBER) only with id_generated: the host
+ * made the id for this call, so no earlier request under it can be in flight.  A
  * caller's id may name a request of an earlier call (one that timed out, here or on
- * another member) that could still commit, so only the leader may refuse it. */
+ * another member) that could still commit, so only the leader may refuse it: the
+ * request then fails when this node applies the leader's kind-5 answer, final for the
+ * command id — as does any request the leader's newer view finds invalid.  An
+ * addition to a group of MR_MAX_MEMBERS members is invalid. */
 int mr_propose_conf_change(struct mr_node *n, mr_group_id group, uint64_t token,
                            int change_type, mr_node_id node,
                            const void *command_id, size_t command_id_len,

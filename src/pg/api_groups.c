@@ -173,7 +173,14 @@ multiraft_change_membership(PG_FUNCTION_ARGS)
 
 	multiraft_require_worker();
 	api_require_group(req.group_id, &st);
-	if (req.change_type != MR_CHANGE_REMOVE_VOTER &&
+	/*
+	 * The worker refuses an addition to a full group too, as any invalid change:
+	 * this only says why, early.  Under a caller's command_id it is left to the
+	 * leader, like every verdict on a view: an earlier call under the same id may
+	 * still commit (README, change_membership).
+	 */
+	if (req.command_id_generated &&
+		req.change_type != MR_CHANGE_REMOVE_VOTER &&
 		!in_list(req.node_id, st.voters, st.nvoters) &&
 		!in_list(req.node_id, st.learners, st.nlearners) &&
 		st.nvoters + st.nlearners >= MULTIRAFT_MAX_MEMBERS)

@@ -91,7 +91,9 @@ typedef enum MultiraftResult
 	MR_RESULT_NOT_MEMBER,		/* "node <id> is not a member ..." (node_id or this node) */
 	MR_RESULT_INVALID,			/* invalid request; detail says why */
 	MR_RESULT_UNAVAILABLE,		/* no leader / not leader / busy; detail says why */
-	MR_RESULT_EXPIRED			/* "timed out": a generated-id command expired (never applies) */
+	MR_RESULT_EXPIRED,			/* "timed out": a generated-id command expired (never applies) */
+	MR_RESULT_REMOVED			/* "node <id> was removed ...": this node left the group while
+								 * the request waited; it may still commit there */
 } MultiraftResult;
 
 /* One request as the worker sees it (a private copy). */

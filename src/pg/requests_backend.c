@@ -301,6 +301,17 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 					 errdetail("More than multiraft.generated_id_window entries committed in the group before it; it was not applied and never will be."),
 					 errhint("Submit it again.")));
 			break;
+		case MR_RESULT_REMOVED:
+			/* Not "is not a member": the caller would take that for a definite failure. */
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node %d was removed from group " INT64_FORMAT " while multiraft.%s was waiting",
+							multiraft_node_id, req->group_id, request_name(req->type)),
+					 errdetail("Whether it committed is unknown on this node, which no longer follows the group."),
+					 req->type == MR_REQ_REMOVE_GROUP || req->command_id_generated ?
+					 errhint("It may still commit: ask a member of the group.")
+					 : errhint("It may still commit: on a member of the group, a call with the same command_id returns its outcome.")));
+			break;
 		case MR_RESULT_NOT_MEMBER:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -216,6 +216,8 @@ requests_result_from_mr(int mr_result)
 			return MR_RESULT_EXPIRED;
 		case MR_ENOTMEMBER:
 			return MR_RESULT_NOT_MEMBER;
+		case MR_EREMOVED:
+			return MR_RESULT_REMOVED;
 		case MR_EINVAL:
 		case MR_EBADCONF:
 		case MR_ETOOBIG:

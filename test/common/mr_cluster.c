@@ -263,10 +263,13 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
 
 struct mrc_cluster *mrc_new(const struct mrc_options *o)
 {
-    struct mrc_cluster *c = xmalloc(sizeof *c);
+    struct mrc_cluster *c;
+    if (o->n_nodes > MRC_MAX_NODES)
+        return NULL; /* not silently fewer nodes than the test asked for */
+    c = xmalloc(sizeof *c);
     memset(c, 0, sizeof *c);
     c->o = *o;
-    if (c->o.n_nodes == 0 || c->o.n_nodes > MRC_MAX_NODES)
+    if (c->o.n_nodes == 0)
         c->o.n_nodes = 3;
     c->prng = o->seed;
     for (mr_node_id i = 1; i <= c->o.n_nodes; i++) {

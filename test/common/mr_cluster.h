@@ -17,7 +17,7 @@
 
 #include "multiraft.h"
 
-#define MRC_MAX_NODES 9
+#define MRC_MAX_NODES 20
 
 struct mrc_options {
     uint32_t n_nodes;
@@ -45,6 +45,7 @@ struct mrc_event {
 
 struct mrc_cluster;
 
+/* NULL if o->n_nodes exceeds MRC_MAX_NODES (0 means 3). */
 struct mrc_cluster *mrc_new(const struct mrc_options *o);
 /* n_nodes nodes with default options. */
 struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed);
@@ -91,6 +92,8 @@ void mrc_set_faults(struct mrc_cluster *c, uint32_t drop_pct, uint32_t dup_pct,
  * completion's result, or 1 if it has not completed. */
 int mrc_change(struct mrc_cluster *c, mr_node_id on, mr_group_id group, uint64_t token,
                int type, mr_node_id node, const char *id, uint32_t ticks);
+/* The result of the completion recorded for (node, token), or 1 if there is none. */
+int mrc_result(const struct mrc_cluster *c, mr_node_id node, uint64_t token);
 
 /* Completion recorded for (node, token): true if present (the last one). */
 bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token,
@@ -101,6 +104,9 @@ size_t mrc_completion_count(const struct mrc_cluster *c, mr_node_id node, uint64
 /* Events recorded (persisted) on a node, in order. */
 size_t mrc_event_count(const struct mrc_cluster *c, mr_node_id node);
 const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id node, size_t i);
+/* Events of this type (enum mr_event_type) in group on node. */
+size_t mrc_type_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                       int type);
 /* Occurrences of a COMMAND event with this command id in group on node. */
 size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                           const void *cmd, size_t cmd_len);

@@ -10,13 +10,18 @@
 int mrc_change(struct mrc_cluster *c, mr_node_id on, mr_group_id group, uint64_t token,
                int type, mr_node_id node, const char *id, uint32_t ticks)
 {
-    struct mr_completion comp;
     int rc = mr_propose_conf_change(mrc_node(c, on), group, token, type, node, id,
                                     strlen(id), false, NULL, 0, 200);
     if (rc != MR_OK)
         return rc;
     mrc_run(c, ticks);
-    return mrc_completion(c, on, token, &comp) ? comp.result : 1;
+    return mrc_result(c, on, token);
+}
+
+int mrc_result(const struct mrc_cluster *c, mr_node_id node, uint64_t token)
+{
+    struct mr_completion comp;
+    return mrc_completion(c, node, token, &comp) ? comp.result : 1;
 }
 
 bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token,
@@ -67,6 +72,17 @@ static size_t id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_i
             n++;
     }
     return n;
+}
+
+size_t mrc_type_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                       int type)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < mrc_event_count(c, node); i++) {
+        const struct mrc_event *e = mrc_event_at(c, node, i);
+        k += e->group == group && e->type == type;
+    }
+    return k;
 }
 
 size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,

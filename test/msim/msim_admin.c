@@ -159,8 +159,11 @@ static void dump_group(struct run *r, mr_group_id g)
     }
 }
 
-/* A membership change refused to its caller (MR_EBADCONF: by its node's view or by
- * the leader's) committed nowhere: no member recorded an event with its id. */
+/* A membership change that failed with a definite error committed nowhere: no
+ * member recorded an event with its id.  That is a change refused to its caller
+ * (MR_EBADCONF: by its node's view or by the leader's), and one failed because its
+ * node is not a member (MR_ENOTMEMBER: a request whose node was removed before it
+ * sent it; one it had sent fails with MR_EREMOVED, outcome unknown). */
 void check_refusals(struct run *r)
 {
     char msg[256];
@@ -168,14 +171,14 @@ void check_refusals(struct run *r)
         const struct admin *a = &r->admin[i];
         struct mr_completion comp;
         if (a->removal || !mrc_completion(r->c, a->node, a->token, &comp) ||
-            comp.result != MR_EBADCONF)
+            (comp.result != MR_EBADCONF && comp.result != MR_ENOTMEMBER))
             continue;
-        r->refused++;
+        r->refused += comp.result == MR_EBADCONF;
         for (mr_node_id n = 1; n <= r->nodes; n++)
             if (mrc_id_events(r->c, n, a->group, a->cmd, strlen(a->cmd)) != 0) {
-                snprintf(msg, sizeof msg, "group %llu: %s was refused on node %u but "
+                snprintf(msg, sizeof msg, "group %llu: %s failed on node %u (%s) but "
                          "committed (an event on node %u)", (unsigned long long)a->group,
-                         a->cmd, a->node, n);
+                         a->cmd, a->node, mr_strerror(comp.result), n);
                 fail(r, msg);
                 break;
             }

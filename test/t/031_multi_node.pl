@@ -334,6 +334,20 @@ like($ierr, qr/not valid for the current membership/,
 is(sql(0, "SELECT array_to_string(voters, ',') FROM multiraft.status(3)"), '1,2,3',
 	'and changes nothing');
 
+# a follower that removes itself may not hear the commit of its own removal (the
+# leader stops replicating to it): then it cannot tell the outcome and says so
+# rather than "not a member"; either way the removal committed
+my $l3 = leader_of($n[0], 3);
+my ($f3) = grep { $_ != $l3 } 1 .. 3;
+my ($sret, $sout, $serr) = $n[ $f3 - 1 ]->psql('postgres',
+	"SELECT multiraft.change_membership(3, 'remove_voter', $f3, NULL, 'self-remove-$f3')");
+ok($sret == 0 || $serr =~ /node $f3 was removed from group 3 while multiraft.change_membership was waiting/,
+	"node$f3 removing itself: the change's index, or an outcome it cannot know")
+	or diag($serr);
+note($sret == 0 ? "it returned index $sout" : "it said: $serr");
+ok(poll_until($n[ $l3 - 1 ], "SELECT $f3 = ANY (voters) FROM multiraft.status(3)", 'f'),
+	"node$f3 is no longer a voter of group 3");
+
 $_->stop for @n;
 
 # ---------------------------------------------------------------- five nodes

@@ -22,16 +22,6 @@
 #include "mr_cluster.h"
 
 /* Events of type `type` node `node` recorded for group g. */
-static size_t events_of(struct mrc_cluster *c, mr_node_id node, mr_group_id g, int type)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < mrc_event_count(c, node); i++) {
-        const struct mrc_event *e = mrc_event_at(c, node, i);
-        k += e->group == g && e->type == type;
-    }
-    return k;
-}
-
 static uint64_t conflicts(struct mrc_cluster *c, mr_node_id node)
 {
     struct mr_counters k;
@@ -55,8 +45,8 @@ static void test_two_creators_keep_their_replicas(void **state)
     mrc_run(c, 400);
     for (mr_node_id n = 1; n <= 2; n++) {
         struct mr_group_status st;
-        assert_int_equal(events_of(c, n, 5, MR_EVENT_GROUP_REMOVED), 0);
-        assert_int_equal(events_of(c, n, 5, MR_EVENT_GROUP_CREATED), 1);
+        assert_int_equal(mrc_type_events(c, n, 5, MR_EVENT_GROUP_REMOVED), 0);
+        assert_int_equal(mrc_type_events(c, n, 5, MR_EVENT_GROUP_CREATED), 1);
         assert_int_equal(mr_group_status(mrc_node(c, n), 5, &st), MR_OK);
         assert_int_equal(st.replica_id, 1);
     }
@@ -100,7 +90,7 @@ static void test_a_member_both_creators_reach_counts_the_other(void **state)
     create_apart_with_node_3_in_both(c, 100);
     assert_true(conflicts(c, 3) > 0);
     assert_int_equal(mr_last_conflict(mrc_node(c, 3)), 5);
-    assert_int_equal(events_of(c, 3, 5, MR_EVENT_GROUP_REMOVED), 0);
+    assert_int_equal(mrc_type_events(c, 3, 5, MR_EVENT_GROUP_REMOVED), 0);
     /* Node 3 is still in node 1's group, which has its three voters by now (node 2's
      * has two: itself and node 3's replica 2, which never answers it). */
     assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
@@ -111,7 +101,7 @@ static void test_a_member_both_creators_reach_counts_the_other(void **state)
     mrc_heal_all(c);
     mrc_run(c, 200);
     for (mr_node_id n = 1; n <= 2; n++) {
-        assert_int_equal(events_of(c, n, 5, MR_EVENT_GROUP_REMOVED), 0);
+        assert_int_equal(mrc_type_events(c, n, 5, MR_EVENT_GROUP_REMOVED), 0);
         assert_int_equal(mr_group_status(mrc_node(c, n), 5, &st), MR_OK);
         assert_int_equal(st.replica_id, 1);
     }
@@ -243,7 +233,7 @@ static void test_another_group_does_not_replace_a_creators_replica(void **state)
     a1_b1_heal_lead_a_from_5(c, 5, in_a, in_b);
     for (int k = 0; k < 2; k++) {
         struct mr_group_status st;
-        assert_int_equal(events_of(c, side_b[k], 5, MR_EVENT_GROUP_REMOVED), 0);
+        assert_int_equal(mrc_type_events(c, side_b[k], 5, MR_EVENT_GROUP_REMOVED), 0);
         assert_int_equal(mr_group_status(mrc_node(c, side_b[k]), 5, &st), MR_OK);
         assert_int_equal(st.replica_id, side_b[k] == 2 ? 1 : 2);
         assert_true(conflicts(c, side_b[k]) > 0);
@@ -278,7 +268,7 @@ static void test_a_removal_of_one_group_does_not_remove_the_other(void **state)
     assert_int_equal(mrc_restart(c, 3), MR_OK);
     mrc_heal_all(c);
     mrc_run(c, 600);
-    assert_int_equal(events_of(c, 2, 5, MR_EVENT_GROUP_REMOVED), 0);
+    assert_int_equal(mrc_type_events(c, 2, 5, MR_EVENT_GROUP_REMOVED), 0);
     assert_int_equal(mr_group_status(mrc_node(c, 2), 5, &st), MR_OK);
     assert_int_equal(st.replica_id, 1);
     assert_true(conflicts(c, 3) > 0);

@@ -4,7 +4,8 @@
  * refused afterwards), membership changes by node id (new replica ids, removal
  * tombstones, re-adding a node), conf changes proposed on a follower, lazy
  * creation by vote requests.  Replicas that missed their removal or that no leader
- * reached: test_mr_stray_replicas.c.
+ * reached: test_mr_stray_replicas.c; the verdicts on membership changes (refused,
+ * final, unknown): test_mr_conf_verdicts.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,179 +268,6 @@ static void test_conf_changes_in_order_from_a_follower(void **state)
     mrc_free(c);
 }
 
-static size_t membership_events(struct mrc_cluster *c, mr_node_id node, mr_group_id group)
-{
-    size_t changes = 0;
-    for (size_t i = 0; i < mrc_event_count(c, node); i++) {
-        const struct mrc_event *e = mrc_event_at(c, node, i);
-        changes += e->type == MR_EVENT_MEMBERSHIP_CHANGE && e->group == group;
-    }
-    return changes;
-}
-
-/* Group g on nodes 1-3, led by node 1. */
-static void group_led_by_node_1(struct mrc_cluster *c, mr_group_id g)
-{
-    mr_node_id members[3] = {1, 2, 3};
-    assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, 1), MR_OK);
-    mrc_run(c, 30);
-    assert_int_equal(mrc_leader(c, g, NULL), 1);
-}
-
-/* Group g on nodes 1-3, led by node 1, which adds node 4 (token 2, id "a4") while
- * node 2 asks for the same (token 3, id "b4"). */
-static void race_for_node_4(struct mrc_cluster *c, mr_group_id g)
-{
-    group_led_by_node_1(c, g);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), g, 2, MR_CHANGE_ADD_VOTER, 4, "a4",
-                                            2, false, NULL, 0, 300),
-                     MR_OK);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 2), g, 3, MR_CHANGE_ADD_VOTER, 4, "b4",
-                                            2, false, NULL, 0, 300),
-                     MR_OK);
-}
-
-/* Cuts node `on` off from nodes 1-4. */
-static void cut_off(struct mrc_cluster *c, mr_node_id on)
-{
-    for (mr_node_id n = 1; n <= 4; n++)
-        if (n != on)
-            mrc_partition(c, on, n, true);
-}
-
-/* Asks node `on`, cut off, to add node 4 to group g under the caller's id `id`; checks
- * that the request waits while `on` is cut off, then heals and returns its answer. */
-static struct mr_completion add_4_while_cut_off(struct mrc_cluster *c, mr_node_id on,
-                                                mr_group_id g, uint64_t token, const char *id)
-{
-    struct mr_completion done;
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, on), g, token, MR_CHANGE_ADD_VOTER, 4,
-                                            id, strlen(id), false, NULL, 0, 500),
-                     MR_OK);
-    mrc_run(c, 5);
-    assert_false(mrc_completion(c, on, token, &done));
-    mrc_heal_all(c);
-    mrc_run(c, 80);
-    assert_true(mrc_completion(c, on, token, &done));
-    return done;
-}
-
-/* A follower's request that was valid in its own view but not in the leader's,
- * which is newer: node 1 adds node 4 while node 2 asks for the same.  The leader
- * takes node 2's request up when it applies it, finds node 4 a voter already and
- * answers in the log (a kind-5 entry): node 2 fails the request with MR_EBADCONF
- * as soon as it applies that answer, long before its next retry would have checked
- * it again (proposal_retry_ticks, 20 ticks here).  Nothing else commits for it,
- * later either. */
-static void test_a_request_the_leader_refuses_fails_at_once(void **state)
-{
-    struct mrc_cluster *c = mrc_new_nodes(4, 35);
-    struct mr_completion a, b;
-    uint32_t ticks = 0;
-    (void)state;
-    race_for_node_4(c, 7);
-    while (!mrc_completion(c, 2, 3, &b) && ticks < 300) {
-        mrc_tick(c);
-        ticks++;
-    }
-    assert_true(mrc_completion(c, 1, 2, &a));
-    assert_int_equal(a.result, MR_OK);
-    assert_int_equal(b.result, MR_EBADCONF);
-    assert_true(ticks < 10);
-    mrc_run(c, 60);
-    assert_int_equal(mrc_completion_count(c, 2, 3), 1);
-    assert_int_equal(membership_events(c, 2, 7), 1);
-    assert_int_equal(membership_events(c, 1, 7), 1);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* The leader's refusal is the id's final answer (SPEC: a call that errors changes
- * nothing): it becomes the id's dedup record on every member.  Once node 4 has been
- * removed, asking again under the same id fails the same way, at once, where a new
- * id commits; a command submitted under that id is not applied either. */
-static void test_a_refused_command_id_keeps_its_verdict(void **state)
-{
-    struct mrc_cluster *c = mrc_new_nodes(4, 36);
-    struct mr_completion a, b, r, again, cmd;
-    (void)state;
-    race_for_node_4(c, 8);
-    mrc_run(c, 10);
-    assert_true(mrc_completion(c, 1, 2, &a));
-    assert_true(mrc_completion(c, 2, 3, &b));
-    assert_int_equal(b.result, MR_EBADCONF);
-    for (mr_node_id n = 1; n <= 3; n++)
-        assert_true(mrc_has_dedup(c, n, 8, "b4", 2));
-    assert_int_equal(mrc_change(c, 1, 8, 4, MR_CHANGE_REMOVE_VOTER, 4, "r4", 20), MR_OK);
-    assert_true(mrc_completion(c, 1, 4, &r));
-    assert_int_equal(mrc_change(c, 2, 8, 5, MR_CHANGE_ADD_VOTER, 4, "b4", 1), MR_EBADCONF);
-    assert_int_equal(mrc_change(c, 2, 8, 6, MR_CHANGE_ADD_VOTER, 4, "b5", 20), MR_OK);
-    assert_true(mrc_completion(c, 2, 6, &again));
-    assert_true(again.index > r.index);
-    assert_int_equal(mr_propose(mrc_node(c, 1), 8, 7, "b4", 2, "x", 1, 300), MR_OK);
-    mrc_run(c, 10);
-    assert_true(mrc_completion(c, 1, 7, &cmd));
-    assert_int_equal(cmd.result, MR_EBADCONF);
-    assert_int_equal(mrc_command_events(c, 1, 8, "b4", 2), 0);
-    assert_int_equal(membership_events(c, 3, 8), 3);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* A requester that has forwarded a request never fails it on its own view, since a
- * copy may still be in flight: it forwards again and the leader's answer, through
- * the log, fails it.  Node 2, cut off, asks to add node 4 while node 1 adds it; its
- * copy is lost.  Healed, node 2 applies node 1's change, so its own view now finds
- * the request invalid; at its retry it still forwards, and fails on the leader's
- * refusal, which every member records as the id's verdict. */
-static void test_a_forwarded_request_fails_only_through_the_log(void **state)
-{
-    struct mrc_cluster *c = mrc_new_nodes(4, 37);
-    struct mr_completion b;
-    (void)state;
-    group_led_by_node_1(c, 9);
-    cut_off(c, 2);
-    assert_int_equal(mrc_change(c, 1, 9, 2, MR_CHANGE_ADD_VOTER, 4, "a4", 20), MR_OK);
-    b = add_4_while_cut_off(c, 2, 9, 3, "b4");
-    assert_int_equal(b.result, MR_EBADCONF);
-    for (mr_node_id n = 1; n <= 3; n++)
-        assert_true(mrc_has_dedup(c, n, 9, "b4", 2));
-    assert_int_equal(membership_events(c, 2, 9), 1);
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
-/* A request under a caller's id is never failed on its node's own view, even before
- * that node ever sent it: the caller may have asked under the id before (a call that
- * timed out, on this node or another), and that request could still commit, so only
- * the leader may refuse it.  Node 3, cut off, still sees node 4 as a voter after node
- * 1 removed it; a caller's add_voter of node 4 there waits instead of failing as
- * invalid, and once healed commits under the leader's view.  Under an id generated
- * for the call, the same request on the same stale view fails at once. */
-static void test_a_callers_id_is_refused_only_by_the_leader(void **state)
-{
-    struct mrc_cluster *c = mrc_new_nodes(4, 38);
-    struct mr_completion x, gen;
-    (void)state;
-    group_led_by_node_1(c, 10);
-    assert_int_equal(mrc_change(c, 1, 10, 2, MR_CHANGE_ADD_VOTER, 4, "a4", 20), MR_OK);
-    cut_off(c, 3);
-    assert_int_equal(mrc_change(c, 1, 10, 3, MR_CHANGE_REMOVE_VOTER, 4, "r4", 20), MR_OK);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 3), 10, 4, MR_CHANGE_ADD_VOTER, 4,
-                                            "generated", 9, true, NULL, 0, 500),
-                     MR_OK);
-    mrc_run(c, 1);
-    assert_true(mrc_completion(c, 3, 4, &gen));
-    assert_int_equal(gen.result, MR_EBADCONF);
-    x = add_4_while_cut_off(c, 3, 10, 5, "x");
-    assert_int_equal(x.result, MR_OK);
-    assert_int_equal(membership_events(c, 3, 10), 3);
-    assert_int_equal(membership_events(c, 1, 10), 3);
-    assert_true(mr_group_exists(mrc_node(c, 4), 10));
-    assert_int_equal(mrc_check(c, NULL, 0), 0);
-    mrc_free(c);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,10 +276,6 @@ int main(void)
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
-        cmocka_unit_test(test_a_request_the_leader_refuses_fails_at_once),
-        cmocka_unit_test(test_a_refused_command_id_keeps_its_verdict),
-        cmocka_unit_test(test_a_forwarded_request_fails_only_through_the_log),
-        cmocka_unit_test(test_a_callers_id_is_refused_only_by_the_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
