@@ -284,7 +284,11 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("raft group deleted"),
 					 errdetail("Group " INT64_FORMAT " was removed while multiraft.%s was waiting.",
-							   req->group_id, request_name(req->type))));
+							   req->group_id, request_name(req->type)),
+					 /* A member that learned of the removal from a notice did not apply
+					  * the entries before it: one of them may be this request's. */
+					 req->type == MR_REQ_SUBMIT || req->type == MR_REQ_CHANGE_MEMBERSHIP ?
+					 errhint("It may have committed before the removal.") : 0));
 			break;
 		case MR_RESULT_STOPPED:
 			report_stopped(req, detail);
