@@ -311,6 +311,8 @@ void mr_vec_free(struct mr_node *n, struct mr_vec *v);
 void *mr_arena_alloc(struct mr_node *n, size_t size);
 void mr_arena_reset(struct mr_node *n);
 uint64_t mr_rand(struct mr_node *n);
+/* SplitMix64's finaliser: a well-spread 64-bit hash of x. */
+uint64_t mr_mix64(uint64_t x);
 
 /* -------------------------------------------------------------- mr_codec.c */
 
@@ -527,10 +529,11 @@ void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w
 /* Completes and frees every waiter of g. */
 void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result);
 /* This node's replica left the group (it was removed): fails every waiter.  A
- * command, membership change or group removal it has sent may still commit in the
- * group, which this node no longer follows: MR_EREMOVED, outcome unknown (a caller
- * told "not a member" would take it for a definite failure).  The others — never
- * sent, reads, transfers — fail with MR_ENOTMEMBER. */
+ * command or membership change that may commit in the group, which this node no
+ * longer follows — sent, or under a caller's id, which an earlier call may have sent
+ * — fails with MR_EREMOVED, outcome unknown (a caller told "not a member" would take
+ * it for a definite failure); so does a sent group removal.  The others (generated
+ * ids never sent, reads, transfers) fail with MR_ENOTMEMBER. */
 void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g);
 /* A new waiter at the tail of g's list (deadline_ticks 0: none). */
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,

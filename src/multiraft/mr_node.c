@@ -71,6 +71,14 @@ struct mr_node *mr_node_new(const struct mr_config *cfg, int *rc)
     n->cfg.allocator = &n->a;
     fill_defaults(&n->cfg);
     n->prng = cfg->seed ^ ((uint64_t)cfg->node_id << 32);
+    /* Read contexts must be unique across this node's lives, not only within one: a
+     * READ_INDEX_RESP meant for an earlier life (delayed on a connection that outlived
+     * an in-process restart, or left in the host's inbox) would otherwise complete a
+     * new read whose context it matches with an index from before that read began
+     * (dissertation §6.4).  So they count from a hash of this start's session epoch,
+     * which differs from every earlier start's (mr_config): two lives' ranges meet
+     * with a probability of about reads / 2^64. */
+    n->next_read_ctx = mr_mix64(n->cfg.session_epoch ^ ((uint64_t)cfg->node_id << 40));
     if (rc != NULL)
         *rc = MR_OK;
     return n;

@@ -164,7 +164,9 @@ int mr_read_index(struct mr_node *n, mr_group_id group, uint64_t token,
     w = mr_waiter_new(n, g, MR_REQ_READ, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    w->read_ctx = ++n->next_read_ctx;
+    if (++n->next_read_ctx == 0) /* never 0 */
+        ++n->next_read_ctx;
+    w->read_ctx = n->next_read_ctx;
     mr_request_added(n, g);
     return MR_OK;
 }

@@ -79,10 +79,14 @@ void mr_arena_reset(struct mr_node *n)
 }
 
 /* splitmix64: tiny, seedable, good enough for timeouts and staggering. */
-uint64_t mr_rand(struct mr_node *n)
+uint64_t mr_mix64(uint64_t z)
 {
-    uint64_t z = (n->prng += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+uint64_t mr_rand(struct mr_node *n)
+{
+    return mr_mix64(n->prng += 0x9E3779B97F4A7C15ull);
 }

@@ -152,15 +152,31 @@ void mr_fail_waiters(struct mr_node *n, struct mr_group *g, int result)
     }
 }
 
+/* Whether w's request may commit in the group without this node: it was handed to
+ * the core (retry_at is set by mr_request_sent), or it carries a caller's command id,
+ * under which an earlier call may have sent it (a generated id is new with the call). */
+static bool may_commit_elsewhere(const struct mr_waiter *w)
+{
+    switch (w->kind) {
+    case MR_REQ_COMMAND:
+        return w->retry_at != 0 || w->gen_seq == 0;
+    case MR_REQ_CONF_CHANGE:
+        return w->retry_at != 0 || !w->id_generated;
+    case MR_REQ_REMOVE:
+        return w->retry_at != 0;
+    default:
+        return false;
+    }
+}
+
 void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g)
 {
+    /* The dedup records could tell a caller's id that committed here, but this runs
+     * from mr_receive too, where the host's lookup_command may not be called: such a
+     * waiter's outcome is unknown here, as far as it can tell. */
     while (g->waiters != NULL) {
         struct mr_waiter *w = g->waiters;
-        /* retry_at is set once a request has been handed to the core (mr_request_sent). */
-        bool may_commit = w->retry_at != 0 &&
-                          (w->kind == MR_REQ_COMMAND || w->kind == MR_REQ_CONF_CHANGE ||
-                           w->kind == MR_REQ_REMOVE);
-        mr_complete(n, g, w, may_commit ? MR_EREMOVED : MR_ENOTMEMBER, 0);
+        mr_complete(n, g, w, may_commit_elsewhere(w) ? MR_EREMOVED : MR_ENOTMEMBER, 0);
         mr_waiter_unlink(n, g, w);
     }
 }

@@ -117,11 +117,14 @@
  *     MR_ETIMEOUT        deadline_ticks elapsed (the command may still commit).
  *     MR_ESTOPPED        mr_shutdown() was called ("raft processing stopped").
  *     MR_ENOTMEMBER      this node was removed from the group before it sent the
- *                        request (or the request is a read or a transfer), or the
- *                        conf change names a node that is not a member.
+ *                        request, under a generated id (or the request is a read or
+ *                        a transfer), or the conf change names a node that is not a
+ *                        member.
  *     MR_EREMOVED        this node was removed from the group after it sent the
- *                        command, conf change or removal: the group, which this node
- *                        no longer follows, may still commit it (outcome unknown).
+ *                        command, conf change or removal, or while one under a
+ *                        caller's id waited (an earlier call may have sent it): the
+ *                        group, which this node no longer follows, may still commit
+ *                        it (outcome unknown).
  *     MR_EBADCONF        the conf change is meaningless (e.g. add_voter of a voter).
  *     MR_EEXPIRED, MR_EUNKNOWN  generated-id commands (mr_propose_generated).
  *

@@ -212,6 +212,34 @@ static void test_requests_of_a_removed_node_have_an_unknown_outcome(void **state
     mrc_free(c);
 }
 
+/* The same for a request its node never sent but under a caller's id, which an
+ * earlier call may have sent (found in review): the caller's retry of command "x",
+ * which committed, waits on leader node 1 (held for batching behind "y") when node 1
+ * applies its own removal; it must not be told "not a member". */
+static void test_a_callers_id_waiting_unsent_on_a_removed_node_is_unknown(void **state)
+{
+    struct mrc_cluster *c = mrc_new_one_group(7);
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 100, "x", 1, "p", 1, 0), MR_OK);
+    mrc_run(c, 3);
+    assert_int_equal(mrc_result(c, 1, 100), MR_OK);
+    mrc_stall(c, 2, true);
+    mrc_stall(c, 3, true);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 101, "y", 1, "p", 1, 0), MR_OK);
+    ask(c, 1, 1, 102, MR_CHANGE_REMOVE_VOTER, 1, "rm1", false);
+    mrc_settle(c);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 103, "x", 1, "p", 1, 0), MR_OK);
+    mrc_stall(c, 2, false);
+    mrc_stall(c, 3, false);
+    mrc_settle(c);
+    mrc_run(c, 30);
+    assert_false(mr_group_exists(mrc_node(c, 1), 1));
+    assert_int_equal(mrc_result(c, 1, 103), MR_EREMOVED);
+    assert_int_equal(mrc_command_events(c, 2, 1, "x", 1), 1);
+    mrc_free(c);
+}
+
 /* A group has at most MR_MAX_MEMBERS members, and the leader holds to it: with 15,
  * nodes 1 and 2 each add a different node at the same moment; one addition commits,
  * the other is refused, and the group ends with 16.  With 16, an addition under a
@@ -261,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_a_forwarded_request_fails_only_through_the_log),
         cmocka_unit_test(test_a_callers_id_is_refused_only_by_the_leader),
         cmocka_unit_test(test_requests_of_a_removed_node_have_an_unknown_outcome),
+        cmocka_unit_test(test_a_callers_id_waiting_unsent_on_a_removed_node_is_unknown),
         cmocka_unit_test(test_a_full_group_takes_no_new_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
