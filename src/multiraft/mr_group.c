@@ -235,6 +235,7 @@ void mr_group_wake(struct mr_node *n, struct mr_group *g)
         mr_group_extra(n, g) != NULL) {
         g->x->lease_leader = raft_get_leader(g->raft);
         g->x->lease_term = raft_get_term(g->raft);
+        g->x->lease_at = n->now;
     }
 }
 

@@ -81,6 +81,10 @@ struct mr_waiter {
 };
 
 #define MR_NOT_ACTIVE UINT32_MAX
+/* How long a woken pre-candidate refuses PreVotes for the sake of a leader replica it
+ * has not heard from, in election timeouts (mr_lease_before_vote): its own campaign
+ * (within two) plus a round trip for that leader's answer, with room to spare. */
+#define MR_LEASE_PRECANDIDATE_TIMEOUTS 4u
 
 /* Group flags. */
 #define MR_G_DIRTY     0x0001u  /* in node->dirty: visit at the next mr_ready */
@@ -119,6 +123,7 @@ struct mr_group_extra {
      * lease_term: the term it followed that leader in. */
     raft_id lease_leader;
     raft_term lease_term;
+    uint64_t lease_at;        /* tick it woke with that lease (mr_lease_before_vote) */
     /* Staggered campaign (PreVote) after the leader's node went silent, retried
      * every heartbeat interval until campaign_until (mr_campaign_tick). */
     uint64_t campaign_at;

@@ -242,16 +242,28 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
     int role = raft_get_role(g->raft);
     if (role == RAFT_PRE_CANDIDATE && pre_vote && g->x != NULL &&
         g->x->lease_leader != RAFT_NONE && g->x->lease_term == raft_get_term(g->raft) &&
-        from != g->x->lease_leader)
+        from != g->x->lease_leader) {
         /* Woken by a stray message and not heard from its leader since (still in the
          * term it followed it in), this replica timed out: its PreVote is there to
          * wake the leader, not to replace it (above).  A pre-candidate has no leader
          * of its own in the core, so it would grant the PreVote of another follower
          * whose timer fired in the same tick, and the two would depose a live,
          * quiesced leader (msim seed 4061; docs/sim-findings.md, finding 13).  While
-         * the leader's node is heard, it refuses, as it would have as a follower. */
+         * the leader's node is heard, it refuses, as it would have as a follower.
+         *
+         * But only for a while: a live leader replica answers that PreVote within a
+         * round trip, and any word from it ends the lease (mr_lease_heard).  Still
+         * silent MR_LEASE_PRECANDIDATE_TIMEOUTS election timeouts after the wake, it
+         * is gone — removed while this replica was cut off, its node alive — and
+         * refusing for its node's sake would keep the group without a leader for
+         * good (docs/sim-findings.md, finding 23). */
+        if (n->now - g->x->lease_at >= MR_LEASE_PRECANDIDATE_TIMEOUTS * n->cfg.election_ticks) {
+            g->x->lease_leader = RAFT_NONE;
+            return false;
+        }
         return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
                node_heard_ago(n, node) < n->cfg.election_ticks;
+    }
     if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)
         return false;
     if (!asleep && (g->x == NULL || g->x->lease_leader != leader))

@@ -587,6 +587,43 @@ static void test_followers_timing_out_together_keep_the_leader(void **state)
     assert_true(together > 0);
 }
 
+/* A woken pre-candidate refuses PreVotes for its quiesced leader's sake only while
+ * that leader could still answer (docs/sim-findings.md, finding 23).  Node Z, cut off,
+ * declares the leader's node down and wakes its replica, which becomes a
+ * pre-candidate keeping the leader's lease; meanwhile the leader removes itself, so
+ * the group is {Z, the other} and needs Z.  Healed, the leader's node is alive but
+ * its replica is gone: Z refused the other's PreVotes for good, and the other, ahead
+ * of Z, refused Z's.  Now the lease ends and the group elects a leader.  Found in
+ * review. */
+static void test_a_lease_for_a_removed_leader_ends(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct mrc_cluster *c = cluster(seed);
+        mr_node_id members[3] = {1, 2, 3}, l, z, other;
+        assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+        mrc_run(c, 80);
+        l = mrc_leader(c, 1, NULL);
+        assert_true(l != 0);
+        z = l % 3 + 1;
+        other = 6 - l - z;
+        for (mr_node_id n = 1; n <= 3; n++)
+            mrc_partition(c, z, n, true);
+        mrc_run(c, 30); /* z declares l's node down and wakes its replica */
+        assert_int_equal(mrc_change(c, l, 1, 1, MR_CHANGE_REMOVE_VOTER, l, "rm", 40), MR_OK);
+        mrc_heal_all(c);
+        mrc_run(c, 12 * E);
+        assert_true(mrc_leader(c, 1, NULL) == z || mrc_leader(c, 1, NULL) == other);
+        assert_int_equal(mr_propose(mrc_node(c, z), 1, 2, "z", 1, "v", 1, 0), MR_OK);
+        assert_int_equal(mr_propose(mrc_node(c, other), 1, 3, "o", 1, "v", 1, 0), MR_OK);
+        mrc_run(c, 4 * E);
+        assert_int_equal(mrc_result(c, z, 2), MR_OK);
+        assert_int_equal(mrc_result(c, other, 3), MR_OK);
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_quiesced_lease_follows_node_liveness),
         cmocka_unit_test(test_followers_timing_out_together_keep_the_leader),
         cmocka_unit_test(test_quiesced_rows_are_deleted_lazily),
+        cmocka_unit_test(test_a_lease_for_a_removed_leader_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
