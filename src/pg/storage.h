@@ -206,6 +206,10 @@ extern Datum storage_column_array(StorageColumn *c);
  * where each row went.
  */
 extern Relation storage_insert_open(StorageRel r, const StorageColumn *cols, int ncols);
+/* Whether rel takes rows of cols' shape with nothing but its indexes to maintain: a
+ * plain table, no triggers, rules, row security, check constraints or generated
+ * columns, its columns of cols' types. */
+extern bool storage_as_created(Relation rel, const StorageColumn *cols, int ncols);
 extern void storage_insert_rows(Relation rel, const StorageColumn *cols, int ncols,
 								ItemPointer tids);
 

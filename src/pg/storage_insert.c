@@ -34,8 +34,8 @@
 #define INSERT_CHUNK 1000
 
 /* Whether rel takes rows of cols' shape with nothing but its indexes to maintain. */
-static bool
-as_created(Relation rel, const StorageColumn *cols, int ncols)
+bool
+storage_as_created(Relation rel, const StorageColumn *cols, int ncols)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -62,7 +62,7 @@ storage_insert_open(StorageRel r, const StorageColumn *cols, int ncols)
 {
 	Relation	rel = table_open(storage_rel(r), RowExclusiveLock);
 
-	if (as_created(rel, cols, ncols))
+	if (storage_as_created(rel, cols, ncols))
 		return rel;
 	table_close(rel, NoLock);	/* the statement takes the same lock anyway */
 	return NULL;

@@ -13,7 +13,9 @@
  * planner, which for a generic plan may pick a scan of the whole table; here
  * each row is one probe of the primary key.  The table has no triggers,
  * constraints or indexes besides the primary key that this would bypass (it
- * belongs to the extension; the fillfactor of 50 keeps the updates HOT).
+ * belongs to the extension; the fillfactor of 50 keeps the updates HOT); an
+ * operator's change that would be bypassed fails the batch instead (plain_indexes,
+ * storage_as_created).
  */
 #include "postgres.h"
 
@@ -24,12 +26,38 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_index.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "storage.h"
+
+/* Whether every index of heap is one that CatalogIndexInsert maintains: on plain
+ * columns, without a predicate, not an exclusion constraint, checked at once.  An
+ * index on an expression would make it evaluate the expression without an executor
+ * state, which crashes the worker and with it the server. */
+static bool
+plain_indexes(Relation heap)
+{
+	List	   *ids = RelationGetIndexList(heap);
+	ListCell   *lc;
+	bool		ok = true;
+
+	foreach(lc, ids)
+	{
+		Relation	ind = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!heap_attisnull(ind->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
+			!heap_attisnull(ind->rd_indextuple, Anum_pg_index_indpred, NULL) ||
+			ind->rd_index->indisexclusion || !ind->rd_index->indimmediate)
+			ok = false;
+		index_close(ind, AccessShareLock);
+	}
+	list_free(ids);
+	return ok;
+}
 
 /* The row of group, as this transaction sees it now: its tid, or false. */
 static bool
@@ -67,9 +95,13 @@ storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip)
 	heap = table_open(storage_rel(SR_META), RowExclusiveLock);
 	index = index_open(storage_rel(SR_META_PKEY), RowExclusiveLock);
 	desc = RelationGetDescr(heap);
-	if (desc->natts != STORAGE_META_COLUMNS)
-		elog(ERROR, "multiraft: multiraft.group_meta has %d columns, expected %d",
-			 desc->natts, STORAGE_META_COLUMNS);
+	/* An error, not a crash: the batch fails and the worker reloads (worker.c). */
+	if (!storage_as_created(heap, cols, STORAGE_META_COLUMNS) || !plain_indexes(heap))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("multiraft.group_meta is not as the extension created it"),
+				 errdetail("The worker writes its rows directly: the table takes no triggers, rules, row security, check constraints, generated or changed columns, nor indexes on expressions, partial, exclusion or deferrable ones."),
+				 errhint("Undo the change to multiraft.group_meta.")));
 	slot = table_slot_create(heap, NULL);
 	indstate = CatalogOpenIndexes(heap);
 

@@ -102,6 +102,28 @@ ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader
 cmp_ok(sql("SELECT multiraft.submit(1, '\\xbeef'::bytea, 'beef-2')"), '>', $beef, 'and it commits once the index is gone');
 is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'beef-2'"), '1', '... once');
 
+# The meta rows are written as PostgreSQL writes its catalog rows (storage_meta.c),
+# which maintains plain indexes only: an index on an expression would have the
+# worker evaluate it without an executor state and crash the server.  The worker
+# checks the table first and fails the batch with a clear error instead.
+my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+sql("CREATE INDEX meta_expr ON multiraft.group_meta ((term + 1))");
+$offset = -s $node->logfile;
+($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.create_group(9, ARRAY[1])");
+like($err, qr/raft processing stopped/,
+	'an expression index on multiraft.group_meta fails the batch that writes a meta row');
+ok($node->wait_for_log(qr/multiraft.group_meta is not as the extension created it/, $offset),
+	'... with a clear error in the server log');
+is(sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'"), $wpid,
+	'... and no crash: the same worker process');
+sql("DROP INDEX multiraft.meta_expr");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '2'), 'the groups lead again');
+sql("SELECT multiraft.create_group(9, ARRAY[1])");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '3'),
+	'and the group is created once the index is gone');
+sql("SELECT multiraft.remove_group(9)");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups", '2'), '(removed again)');
+
 # The worker knows where each of its log rows is (storage_log.c) and deletes a
 # row there only after checking that it is the run it wrote: a row an operator
 # moved (an UPDATE writes the new version elsewhere) fails the batch that would
