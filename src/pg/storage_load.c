@@ -287,6 +287,13 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 		s->ngroups++;
 		return;
 	}
+	/* A passing shortage must not fence a healthy replica for good (the tombstone
+	 * below): the start fails and is tried again (worker.c, start_node). */
+	if (rc == MR_ENOMEM)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("multiraft: out of memory restoring group " UINT64_FORMAT,
+						(uint64) r->group)));
 	ereport(WARNING,
 			(errmsg("multiraft: group " UINT64_FORMAT " could not be restored: %s",
 					(uint64) r->group, mr_strerror(rc)),
