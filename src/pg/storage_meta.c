@@ -26,7 +26,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
-#include "catalog/pg_index.h"
+#include "nodes/execnodes.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -34,29 +34,24 @@
 
 #include "storage.h"
 
-/* Whether every index of heap is one that CatalogIndexInsert maintains: on plain
- * columns, without a predicate, not an exclusion constraint, checked at once.  An
- * index on an expression would make it evaluate the expression without an executor
- * state, which crashes the worker and with it the server. */
+/* Whether every index CatalogOpenIndexes found is one that CatalogIndexInsert
+ * maintains (the conditions it asserts): on plain columns, without a predicate, not
+ * an exclusion constraint, checked at once.  An index on an expression would make it
+ * evaluate the expression without an executor state, which crashes the worker and
+ * with it the server. */
 static bool
-plain_indexes(Relation heap)
+plain_indexes(CatalogIndexState indstate)
 {
-	List	   *ids = RelationGetIndexList(heap);
-	ListCell   *lc;
-	bool		ok = true;
-
-	foreach(lc, ids)
+	for (int i = 0; i < indstate->ri_NumIndices; i++)
 	{
-		Relation	ind = index_open(lfirst_oid(lc), AccessShareLock);
+		IndexInfo  *info = indstate->ri_IndexRelationInfo[i];
 
-		if (!heap_attisnull(ind->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
-			!heap_attisnull(ind->rd_indextuple, Anum_pg_index_indpred, NULL) ||
-			ind->rd_index->indisexclusion || !ind->rd_index->indimmediate)
-			ok = false;
-		index_close(ind, AccessShareLock);
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL ||
+			info->ii_ExclusionOps != NULL ||
+			!indstate->ri_IndexRelationDescs[i]->rd_index->indimmediate)
+			return false;
 	}
-	list_free(ids);
-	return ok;
+	return true;
 }
 
 /* The row of group, as this transaction sees it now: its tid, or false. */
@@ -95,15 +90,15 @@ storage_meta_write(StorageColumn cols[STORAGE_META_COLUMNS], const bool *skip)
 	heap = table_open(storage_rel(SR_META), RowExclusiveLock);
 	index = index_open(storage_rel(SR_META_PKEY), RowExclusiveLock);
 	desc = RelationGetDescr(heap);
+	indstate = CatalogOpenIndexes(heap);
 	/* An error, not a crash: the batch fails and the worker reloads (worker.c). */
-	if (!storage_as_created(heap, cols, STORAGE_META_COLUMNS) || !plain_indexes(heap))
+	if (!storage_as_created(heap, cols, STORAGE_META_COLUMNS) || !plain_indexes(indstate))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("multiraft.group_meta is not as the extension created it"),
 				 errdetail("The worker writes its rows directly: the table takes no triggers, rules, row security, check constraints, generated or changed columns, nor indexes on expressions, partial, exclusion or deferrable ones."),
 				 errhint("Undo the change to multiraft.group_meta.")));
 	slot = table_slot_create(heap, NULL);
-	indstate = CatalogOpenIndexes(heap);
 
 	/* See this transaction's own changes (a group removed and re-created). */
 	CommandCounterIncrement();
