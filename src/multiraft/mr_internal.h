@@ -69,8 +69,9 @@ struct mr_waiter {
     uint8_t state;            /* enum mr_waiter_state */
     uint8_t change_type;      /* conf change */
     bool internal;            /* no completion (leader-side forwarded conf change) */
-    bool id_generated;        /* conf change: the host made the id for this call, so no
-                                 copy of the request can exist before this one */
+    bool id_generated;        /* command or conf change: the host made the id for this
+                                 call, so no copy of the request can exist before
+                                 this one */
     bool held;                /* was held back for batching (counted once) */
     mr_node_id node;          /* conf change / transfer target */
     uint16_t cmd_len;

@@ -106,6 +106,7 @@ static int propose(struct mr_node *n, mr_group_id group, uint64_t token,
     if (w == NULL)
         return MR_ENOMEM;
     w->gen_from = raft_get_commit(g->raft);
+    w->id_generated = generated;
     if (generated)
         w->gen_seq = ++n->gen_seq;
     if (!waiter_encode(n, g, w, MR_KIND_COMMAND, generated, command_id,

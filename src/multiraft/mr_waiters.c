@@ -159,7 +159,6 @@ static bool may_commit_elsewhere(const struct mr_waiter *w)
 {
     switch (w->kind) {
     case MR_REQ_COMMAND:
-        return w->retry_at != 0 || w->gen_seq == 0;
     case MR_REQ_CONF_CHANGE:
         return w->retry_at != 0 || !w->id_generated;
     case MR_REQ_REMOVE:
