@@ -12,8 +12,10 @@ so a run is replayable with the same --seed and --minutes):
           catch up; remove_voter on a 4-member group: groups stay at >= 3 voters)
           and leadership transfers.  A quarter of the add_voter steps are raced:
           another voter asks for the same add_voter under its own command id at
-          the same moment, so one of the two is refused (by its node's view or,
-          answered through the log, by the leader's).
+          the same moment, so one of the two is refused: by the leader, answered
+          through the log, since both calls give a command id.  A change whose
+          outcome is unknown is asked for again under the same id through another
+          voter.
 
 Which node an admin step picks depends on the group's membership at that moment
 (the outcome of earlier steps), but the draw is deterministic given that state.
