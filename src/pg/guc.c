@@ -23,6 +23,7 @@ int			multiraft_lagging_log_per_group_kb = 8 * 1024;
 int			multiraft_lagging_log_kb = 256 * 1024;
 int			multiraft_max_command_size = 1024 * 1024;
 int			multiraft_max_groups = 100000;
+double		multiraft_notify_queue_max_usage = 0.5;
 char	   *multiraft_node_conninfo = NULL;
 
 static bool
@@ -148,6 +149,11 @@ multiraft_define_gucs(void)
 							"Largest number of groups with a replica on this node.", NULL,
 							&multiraft_max_groups, 100000, 1, 10000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("multiraft.notify_queue_max_usage",
+							 "Fill level of the NOTIFY queue above which the worker records events without notifying.",
+							 "A fraction of the queue's capacity, as pg_notification_queue_usage() shows it. A session that listens and stays idle in a transaction fills the queue; a full queue would make every batch of the worker fail. 1 never stops notifying.",
+							 &multiraft_notify_queue_max_usage, 0.5, 0.0, 1.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("multiraft.node_conninfo",
 							   "Extra libpq options for node-to-node connections.",
 							   "Allowed: user, sslmode, sslcert, sslkey, sslrootcert, passfile and similar.",

@@ -15,6 +15,7 @@ extern int	multiraft_lagging_log_per_group_kb;
 extern int	multiraft_lagging_log_kb;
 extern int	multiraft_max_command_size;
 extern int	multiraft_max_groups;
+extern double multiraft_notify_queue_max_usage;
 extern char *multiraft_node_conninfo;
 
 extern void multiraft_define_gucs(void);

@@ -154,6 +154,14 @@ extern void storage_events_begin(void);
 extern void storage_events_keep(const struct mr_event *ev, size_t n);
 extern void storage_events_finish(void);
 
+/* ---- notify_queue.c ---- */
+
+/*
+ * Whether this transaction may add its nnotify notifications to the NOTIFY
+ * queue: false while the queue is fuller than multiraft.notify_queue_max_usage.
+ */
+extern bool notify_queue_has_room(int nnotify);
+
 /* ---- storage_dedup.c ---- */
 
 /* The callbacks to put in mr_config.storage. */

@@ -2,7 +2,8 @@
  * storage_events.c — the events of the worker's transaction (multiraft.events)
  * and its notifications: kept batch by batch in batch order
  * (storage_events_keep), written once before the commit with one NOTIFY per
- * group (storage_events_finish).  The queue applications read; a command's
+ * group (storage_events_finish), unless the NOTIFY queue is too full
+ * (notify_queue.c).  The queue applications read; a command's
  * event is written exactly once per node because it commits with the applied
  * index that covers it (storage_write.c, worker_batch.c).
  */
@@ -186,6 +187,8 @@ write_rows(void)
 void
 storage_events_finish(void)
 {
+	int			ngroups = 0;
+
 	if (tev.cols[0].n > 0)
 		write_rows();
 
@@ -195,6 +198,11 @@ storage_events_finish(void)
 	 * PostgreSQL delivers it when this transaction commits.
 	 */
 	qsort(tev.notify, tev.nnotify, sizeof(GroupIndex), cmp_group_index);
+	for (int i = 0; i < tev.nnotify; i++)
+		if (i + 1 == tev.nnotify || tev.notify[i + 1].group != tev.notify[i].group)
+			ngroups++;
+	if (ngroups == 0 || !notify_queue_has_room(ngroups))
+		return;					/* a full queue must not fail the batch */
 	for (int i = 0; i < tev.nnotify; i++)
 	{
 		char		payload[64];
