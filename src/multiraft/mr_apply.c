@@ -136,6 +136,18 @@ static void farewell(struct mr_node *n, struct mr_group *g)
     }
 }
 
+void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft_entry *e)
+{
+    struct raft_conf_change cc;
+    struct mr_context_view cv;
+    if (e->type != RAFT_ENTRY_CONF_CHANGE ||
+        raft_conf_change_decode(e->data, e->len, &cc) != RAFT_OK ||
+        !mr_context_decode(cc.context, cc.context_len, &cv) || cv.node == 0)
+        return; /* (counted as malformed when applied) */
+    if (mr_map_node(g, cc.replica) != cv.node)
+        (void)mr_map_set(n, g, cc.replica, cv.node);
+}
+
 static void apply_conf_change(struct mr_node *n, struct mr_group *g,
                               const struct raft_entry *e)
 {
@@ -160,7 +172,8 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
         n->c.malformed++;
     } else {
         /* A committed conf change is authoritative for the map: a leader that lost
-         * its uncommitted proposal may have guessed another node for this id. */
+         * its uncommitted proposal may have guessed another node for this id
+         * (mr_conf_entry_bind already did this when the entry was appended). */
         if (mr_map_node(g, cc.replica) != cv.node)
             (void)mr_map_set(n, g, cc.replica, cv.node);
         if (cv.cmd_len == 0) {

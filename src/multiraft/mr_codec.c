@@ -226,8 +226,21 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
     return fixed + sessions_len;
 }
 
+static bool conf_has(const struct raft_conf_state *cs, raft_id id)
+{
+    if (cs == NULL)
+        return false;
+    for (uint32_t i = 0; i < cs->n_voters; i++)
+        if (cs->voters[i] == id)
+            return true;
+    for (uint32_t i = 0; i < cs->n_learners; i++)
+        if (cs->learners[i] == id)
+            return true;
+    return false;
+}
+
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
-                     bool own_row)
+                     bool own_row, const struct raft_conf_state *snap_conf)
 {
     const unsigned char *p = data;
     uint32_t cnt, nb;
@@ -253,6 +266,11 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     if ((len - head - 4 - (size_t)cnt * 12) / 4 < nb)
         return false;
     fixed = head + 4 + (size_t)cnt * 12 + (size_t)nb * 4;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const unsigned char *e = p + head + (size_t)i * 12;
+        if (mr_get_u64(e) == RAFT_NONE || mr_get_u32(e + 8) == 0)
+            return false;
+    }
     /* The sessions are replaced whole (state as of the applied index, or a
      * snapshot's index); malformed ones leave them as they were. */
     if (p[0] == 1)
@@ -264,9 +282,12 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
         const unsigned char *e = p + head + (size_t)i * 12;
         raft_id id = mr_get_u64(e);
         mr_node_id node = mr_get_u32(e + 8);
-        if (id == RAFT_NONE || node == 0)
-            return false;
-        if (mr_map_node(g, id) == 0 && mr_map_set(n, g, id, node) != MR_OK)
+        mr_node_id known = mr_map_node(g, id);
+        /* (this node's own replica keeps its binding: a sender that says
+         * otherwise is wrong, and its message was addressed to it) */
+        if ((known == 0 || (known != node && known != n->cfg.node_id &&
+                            conf_has(snap_conf, id))) &&
+            mr_map_set(n, g, id, node) != MR_OK)
             return false;
         if (id >= next)
             next = id + 1;

@@ -171,6 +171,8 @@ int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_i
         if (g->map[i].node != node) {
             g->map[i].node = node;
             g->flags |= MR_G_META;
+            if (node != n->cfg.node_id)
+                (void)mr_peer_get(n, node);
         }
         return MR_OK;
     }

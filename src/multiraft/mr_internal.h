@@ -388,11 +388,23 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf);
 /* The same with the sessions given encoded (a snapshot's, mr_sessions_copy). */
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf);
-/* Decodes into g (map merged: entries already known are kept); false if malformed.
- * own_row: the node's own stored state (restart), which also restores the creator's
- * members still to add and conf_seen; otherwise a snapshot's. */
+/* Decodes into g; false if malformed, and then neither the map nor the sessions
+ * have changed (short of memory running out half-way).  own_row: the node's own
+ * stored state (restart), which also restores the creator's members still to add
+ * and conf_seen; otherwise a snapshot's, whose configuration is snap_conf.  The map
+ * is merged: entries already known are kept, except that the ids of snap_conf take
+ * the sender's binding — the sender applied the changes that added them, while
+ * this node's own may be a guess for a proposal that never committed (mr_conf.c
+ * binds an id when it proposes, and the id can be allocated again for another
+ * node). */
+/* Binds the replica of a conf change entry this replica appended to the node its
+ * context names.  The core counts a change from its commit on, and may address
+ * the new replica in the very Ready that hands the entry out committed, before
+ * the layer applies it: the map must hold the binding of the entry in the log
+ * by then, not a guess of this node's for a proposal that was lost (mr_conf.c). */
+void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft_entry *e);
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
-                     bool own_row);
+                     bool own_row, const struct raft_conf_state *snap_conf);
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
 bool mr_snapshot_split(const void *data, size_t len, const void **state,
                        size_t *state_len, const void **blob, size_t *blob_len);

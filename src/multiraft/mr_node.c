@@ -253,7 +253,7 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
     rc = MR_ECORRUPT;
     /* The state first: the memory storage's snapshot keeps the sessions as of
      * its index (mr_sessions_copy), and that index is the applied one. */
-    if (r->state_len > 0 && !mr_state_decode(n, g, r->state, r->state_len, true))
+    if (r->state_len > 0 && !mr_state_decode(n, g, r->state, r->state_len, true, NULL))
         goto fail;
     if ((sessions = mr_sessions_copy(n, g, &sessions_len)) == NULL) {
         rc = MR_ENOMEM;

@@ -53,7 +53,7 @@ static void install_snapshot(struct mr_node *n, struct mr_group *g,
     struct mr_event *ev;
 
     if (!mr_snapshot_split(s->data, s->len, &state, &state_len, &si->blob, &si->blob_len) ||
-        !mr_state_decode(n, g, state, state_len, false)) {
+        !mr_state_decode(n, g, state, state_len, false, &s->conf)) {
         n->c.malformed++;
         si->blob = NULL;
         si->blob_len = 0;
@@ -95,6 +95,8 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
         if (raft_memory_storage_append(g->ms, rd->entries, rd->n_entries) != RAFT_OK)
             n->c.malformed++;
         n->c.entries_appended += rd->n_entries;
+        for (size_t i = 0; i < rd->n_entries; i++)
+            mr_conf_entry_bind(n, g, &rd->entries[i]);
     }
     /* A new term or vote is stored before anything is sent (§3.8, Figure 3.1's
      * persistent state); a commit index alone may lag with applied (MR_META_LAG). */

@@ -479,6 +479,12 @@ void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool block
     c->blocked[b][a] = blocked;
 }
 
+void mrc_block(struct mrc_cluster *c, mr_node_id from, mr_node_id to, bool blocked)
+{
+    if (from <= MRC_MAX_NODES && to <= MRC_MAX_NODES)
+        c->blocked[from][to] = blocked;
+}
+
 void mrc_stall(struct mrc_cluster *c, mr_node_id id, bool stalled)
 {
     if (id >= 1 && id <= MRC_MAX_NODES)

@@ -83,6 +83,8 @@ bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
 void mrc_stall(struct mrc_cluster *c, mr_node_id id, bool stalled);
 /* Cut (blocked = true) or heal both directions between a and b. */
 void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool blocked);
+/* The same in one direction: envelopes from `from` to `to` are lost. */
+void mrc_block(struct mrc_cluster *c, mr_node_id from, mr_node_id to, bool blocked);
 void mrc_heal_all(struct mrc_cluster *c);
 void mrc_set_faults(struct mrc_cluster *c, uint32_t drop_pct, uint32_t dup_pct,
                     uint32_t max_delay);

@@ -196,20 +196,20 @@ static void test_group_state_round_trip(void **state)
     assert_int_equal(mr_state_encode(g, buf), len);
     assert_int_equal(buf[0], 4);
 
-    assert_true(mr_state_decode(n, own, buf, len, true));
+    assert_true(mr_state_decode(n, own, buf, len, true, NULL));
     assert_int_equal(own->next_replica_id, 8);
     assert_int_equal(own->conf_seen, 5);
     assert_int_equal(mr_map_node(own, 7), 3);
     assert_int_equal(own->n_boot, 1);
     assert_int_equal(own->boot[0], 4);
     assert_int_equal(own->incarnation, 0xA5C3E1F7u);
-    assert_true(mr_state_decode(n, snap, buf, len, false));
+    assert_true(mr_state_decode(n, snap, buf, len, false, NULL));
     assert_int_equal(snap->incarnation, 0xA5C3E1F7u);
     assert_int_equal(snap->next_replica_id, 8);
     assert_int_equal(snap->conf_seen, 0); /* the sender's, not as of the snapshot */
     assert_int_equal(snap->n_boot, 0);
     for (size_t cut = 0; cut < len - 4; cut++) /* sessions follow: 4 bytes at least */
-        assert_false(mr_state_decode(n, snap, buf, cut, true));
+        assert_false(mr_state_decode(n, snap, buf, cut, true, NULL));
 
     /* Version 3: the same without the incarnation (unknown: 0). */
     v2[0] = 3;
@@ -217,7 +217,7 @@ static void test_group_state_round_trip(void **state)
     memcpy(v2 + 17, buf + 21, len - 21);
     v3 = mr_group_alloc(n, 4, 2);
     assert_non_null(v3);
-    assert_true(mr_state_decode(n, v3, v2, len - 4, true));
+    assert_true(mr_state_decode(n, v3, v2, len - 4, true, NULL));
     assert_int_equal(v3->incarnation, 0);
     assert_int_equal(v3->conf_seen, 5);
     assert_int_equal(mr_map_node(v3, 7), 3);
@@ -227,7 +227,7 @@ static void test_group_state_round_trip(void **state)
     memcpy(v2 + 1, buf + 1, 8);
     memcpy(v2 + 9, buf + 21, len - 21);
     own->conf_seen = 0;
-    assert_true(mr_state_decode(n, own, v2, len - 12, true));
+    assert_true(mr_state_decode(n, own, v2, len - 12, true, NULL));
     assert_int_equal(own->conf_seen, 0);
     assert_int_equal(own->next_replica_id, 8);
     assert_int_equal(mr_map_node(own, 2), 1);
