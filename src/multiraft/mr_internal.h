@@ -82,10 +82,11 @@ struct mr_waiter {
 };
 
 #define MR_NOT_ACTIVE UINT32_MAX
-/* How long a woken pre-candidate refuses PreVotes for the sake of a leader replica it
- * has not heard from, in election timeouts (mr_lease_before_vote): its own campaign
- * (within two) plus a round trip for that leader's answer, with room to spare. */
-#define MR_LEASE_PRECANDIDATE_TIMEOUTS 4u
+/* How long a woken replica, follower or pre-candidate, refuses PreVotes for the
+ * sake of a leader replica it has not heard from, in election timeouts
+ * (mr_lease_before_vote): its own campaign (within two) plus a round trip for that
+ * leader's answer, with room to spare. */
+#define MR_LEASE_WAKE_TIMEOUTS 4u
 
 /* Group flags. */
 #define MR_G_DIRTY     0x0001u  /* in node->dirty: visit at the next mr_ready */

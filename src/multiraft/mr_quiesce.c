@@ -253,11 +253,11 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
          *
          * But only for a while: a live leader replica answers that PreVote within a
          * round trip, and any word from it ends the lease (mr_lease_heard).  Still
-         * silent MR_LEASE_PRECANDIDATE_TIMEOUTS election timeouts after the wake, it
+         * silent MR_LEASE_WAKE_TIMEOUTS election timeouts after the wake, it
          * is gone — removed while this replica was cut off, its node alive — and
          * refusing for its node's sake would keep the group without a leader for
          * good (docs/sim-findings.md, finding 23). */
-        if (n->now - g->x->lease_at >= MR_LEASE_PRECANDIDATE_TIMEOUTS * n->cfg.election_ticks) {
+        if (n->now - g->x->lease_at >= MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks) {
             g->x->lease_leader = RAFT_NONE;
             return false;
         }
@@ -268,6 +268,18 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
         return false;
     if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
         return false; /* heard from its leader since it woke: its own lease is accurate */
+    if (!asleep && n->now - g->x->lease_at >= MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks) {
+        /* Woken that long ago and still no word from its leader replica, which a
+         * live one sends within a heartbeat interval of any message of its group:
+         * gone, as for a pre-candidate above.  A follower whose timer each refused
+         * PreVote restarts (below) never becomes one, so without this limit a
+         * leader that removed itself while this replica was cut off, its node
+         * alive, kept a five-member group without a leader for up to 40 election
+         * timeouts (docs/sim-findings.md, finding 24).  The core's own lease, from
+         * the last refusal, runs out within one more. */
+        g->x->lease_leader = RAFT_NONE;
+        return false;
+    }
     if (from == leader) {
         /* The leader replica itself campaigns: it is no longer leader, so its node's
          * liveness says nothing about its leadership (renewing the lease from it

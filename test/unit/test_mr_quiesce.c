@@ -624,6 +624,53 @@ static void test_a_lease_for_a_removed_leader_ends(void **state)
     }
 }
 
+/* The same with five members and two followers cut off from the leader for less
+ * than the dead-node threshold: they stay asleep, and the first PreVote after the
+ * heal wakes them with the removed leader's replica as their lease.  Each PreVote
+ * they refuse restarts their own timers, so they never became pre-candidates and
+ * refused for as long as the leader's node lived: up to 42 election timeouts
+ * without a leader in seeds 5, 9 and 10 (docs/sim-findings.md, finding 24). */
+static void test_a_woken_followers_lease_for_a_removed_leader_ends(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct mrc_options o;
+        struct mrc_cluster *c;
+        mr_node_id members[5] = {1, 2, 3, 4, 5}, l, z1, z2, now;
+        struct mr_group_status st;
+        uint32_t t;
+        memset(&o, 0, sizeof o);
+        o.n_nodes = 5;
+        o.seed = seed;
+        o.base.election_ticks = E;
+        o.base.heartbeat_ticks = HB;
+        c = mrc_new(&o);
+        assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 5, 1), MR_OK);
+        mrc_run(c, 120);
+        l = mrc_leader(c, 1, NULL);
+        assert_true(l != 0);
+        z1 = l % 5 + 1;
+        z2 = z1 % 5 + 1;
+        assert_int_equal(mr_group_status(mrc_node(c, z1), 1, &st), MR_OK);
+        assert_true(st.quiesced);
+        assert_int_equal(mr_group_status(mrc_node(c, z2), 1, &st), MR_OK);
+        assert_true(st.quiesced);
+        mrc_partition(c, z1, l, true);
+        mrc_partition(c, z2, l, true);
+        assert_int_equal(mrc_change(c, l, 1, 1, MR_CHANGE_REMOVE_VOTER, l, "rm", 5), MR_OK);
+        mrc_heal_all(c);
+        for (t = 0; t < 12 * E; t++) {
+            if ((now = mrc_leader(c, 1, NULL)) != 0 && now != l)
+                break;
+            mrc_tick(c);
+        }
+        if (t == 12 * E)
+            fail_msg("seed %llu: no leader %u ticks after the heal", (unsigned long long)seed, t);
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_followers_timing_out_together_keep_the_leader),
         cmocka_unit_test(test_quiesced_rows_are_deleted_lazily),
         cmocka_unit_test(test_a_lease_for_a_removed_leader_ends),
+        cmocka_unit_test(test_a_woken_followers_lease_for_a_removed_leader_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
