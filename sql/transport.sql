@@ -51,9 +51,18 @@ SELECT multiraft.receive('\x0801180220013209080510011802388002');
 SELECT multiraft.receive('\x08011802200142080805100518022001');
 -- oversized
 SELECT multiraft.receive(decode(repeat('00', 1024 * 1024), 'hex'));
+-- empty messages ("2a 00" repeated) would take ~150 times the frame's size to
+-- decode: refused for that
+SELECT multiraft.receive('\x080118022001'::bytea || decode(repeat('2a00', 280000), 'hex'));
+-- from a node that is not registered here (node 61: no test registers it)
+SELECT multiraft.receive('\x0801183d2001');
 -- every rejection was counted
 SELECT value - :rejected_before AS rejected FROM multiraft._transport_stats()
  WHERE name = 'transport_rejected';
+-- register node 2 (nothing listens there) and wait for the worker to load it
+SELECT multiraft.add_node(2, '/nonexistent', 5432);
+SELECT pg_temp.wait_for($$SELECT count(*) = 1 FROM multiraft._transport_peers()
+    WHERE node_id = 2$$) AS node2_loaded;
 -- a valid (empty: liveness) batch from node 2 is accepted
 SELECT multiraft.receive('\x080118022001');
 SELECT multiraft.receive(NULL) IS NULL AS strict;
@@ -122,3 +131,4 @@ SELECT multiraft.add_node(7, '/nonexistent', 5432);
 SELECT node_id, connected FROM multiraft.nodes WHERE node_id IN (1, 7) ORDER BY node_id;
 SELECT state FROM multiraft.nodes WHERE node_id = 1;
 SELECT multiraft.remove_node(7);
+SELECT multiraft.remove_node(2);

@@ -48,6 +48,7 @@ static const char *const counter_names[TC_COUNT_] = {
 	[TC_DISCONNECTS] = "transport_disconnects",
 	[TC_LINKS_ADOPTED] = "transport_links_adopted",
 	[TC_ADOPTED_CLOSED] = "transport_adopted_links_closed",
+	[TC_UNREGISTERED] = "transport_rejected_unregistered",
 };
 
 /* ---------------------------------------------------------------- shmem */
@@ -179,6 +180,24 @@ peer_stats_snapshot(PeerStats **rows)
 			(*rows)[n++] = ts->peers[i];
 	LWLockRelease(multiraft_lock(MR_LOCK_PEERS));
 	return n;
+}
+
+bool
+peer_stats_may_know(int32 node_id)
+{
+	TransportShared *ts = TS();
+	bool		known = false;
+	bool		full = true;
+
+	LWLockAcquire(multiraft_lock(MR_LOCK_PEERS), LW_SHARED);
+	for (int i = 0; i < MR_MAX_PEER_ROWS && !known; i++)
+	{
+		known = ts->peers[i].node_id == node_id;
+		if (ts->peers[i].node_id == 0)
+			full = false;
+	}
+	LWLockRelease(multiraft_lock(MR_LOCK_PEERS));
+	return known || full;
 }
 
 void

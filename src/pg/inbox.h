@@ -44,6 +44,7 @@ typedef enum TransportCounter
 	TC_DISCONNECTS,				/* established connections lost */
 	TC_LINKS_ADOPTED,			/* incoming links the worker took over */
 	TC_ADOPTED_CLOSED,			/* adopted links closed (by either end) */
+	TC_UNREGISTERED,			/* of TC_REJECTED: from a node not in multiraft.node */
 	TC_COUNT_
 } TransportCounter;
 
@@ -90,6 +91,12 @@ extern void peer_stats_retain(const int32 *keep, int n);
 extern void peer_stats_update(int row, void (*fn) (PeerStats *ps, void *arg), void *arg);
 /* Copy every used row (palloc'd); returns the count. */
 extern int	peer_stats_snapshot(PeerStats **rows);
+/*
+ * Receiving backend: whether the worker's registry may hold node_id — it has a
+ * row, or the rows are full and it cannot tell.  False also for a node added
+ * since the worker last loaded multiraft.node.
+ */
+extern bool peer_stats_may_know(int32 node_id);
 /* Receiving backend: count a frame from node_id (if it has a row). */
 extern void peer_stats_count_received(int32 node_id, size_t bytes);
 

@@ -197,8 +197,8 @@ transport_reload_needed(void)
  * A failure (e.g. the extension being dropped) is logged, not thrown: the
  * worker notices such states itself.
  */
-static void
-reload_if_needed(void)
+void
+transport_reload_if_needed(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -433,7 +433,7 @@ transport_wait(long timeout_ms)
 		ResetLatch(MyLatch);
 		return;
 	}
-	reload_if_needed();
+	transport_reload_if_needed();
 
 	/* Progress that needs no event (retries due, timeouts, queued frames). */
 	for (int i = 0; i < n_peers; i++)

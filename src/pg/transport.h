@@ -39,4 +39,10 @@ extern void transport_take_unreachable(void (*fn) (int32 node_id, void *arg), vo
  */
 extern bool transport_reload_needed(void);
 
+/*
+ * Reloads multiraft.node if it changed, in a transaction of its own; nothing
+ * when called inside a transaction.  A failure is logged, not thrown.
+ */
+extern void transport_reload_if_needed(void);
+
 #endif

@@ -93,6 +93,21 @@ door_admit(const char *data, size_t len, uint32 expect_from, char **err)
 		return r;
 	}
 
+	/*
+	 * receive() takes any sender id: refuse the ones the worker does not know,
+	 * so that the caller hears why.  The worker drops them anyway (every peer
+	 * it hears from costs it memory and work for good, transport_recv.c); a
+	 * link's frames are left to that check alone, its sender is fixed.
+	 */
+	if (expect_from == 0 && !peer_stats_may_know((int32) from_node))
+	{
+		transport_counter_add(TC_REJECTED, 1);
+		transport_counter_add(TC_UNREGISTERED, 1);
+		*err = psprintf("multiraft message from node %u, which is not registered on this node (multiraft.add_node), or not yet loaded by its worker",
+						from_node);
+		return WIRE_BAD_NODE;
+	}
+
 	if (!push_or_wait(data, len, is_chunk))
 	{
 		transport_counter_add(TC_INBOX_DROPS, 1);

@@ -8,6 +8,13 @@
  * is rejected and counted like at the door.  Frames of adopted links are
  * validated here only, with the same checks.
  *
+ * Only frames from nodes of the registry (multiraft.node, as last loaded) get
+ * through: the multi-raft layer keeps a peer for every node it hears from, for
+ * good, and sends each a liveness envelope every heartbeat interval, so a
+ * caller of receive() naming ever new sender ids would grow the worker without
+ * bound.  A node just added may lose its first frames, until the registry is
+ * reloaded (at the latest at the start of the next drain); Raft resends.
+ *
  * Chunks: a sender cuts an encoded Batch larger than MR_WIRE_CHUNK_SIZE into
  * frames numbered 0..count-1 under one stream id and sends them in order on its
  * single connection, so each sender has at most one batch in reassembly.  Any
@@ -213,6 +220,13 @@ take_frame(const char *data, size_t len, uint32 expect_from, void *arg)
 			ereport(DEBUG1, (errmsg("multiraft: dropped a message on the link of node %u: %s",
 									expect_from, err ? err : "it names another sender")));
 	}
+	else if (!transport_peer_registered((int32) f.from_node))
+	{
+		transport_counter_add(TC_REJECTED, 1);
+		transport_counter_add(TC_UNREGISTERED, 1);
+		ereport(DEBUG1, (errmsg("multiraft: dropped a message from node %u, which is not registered",
+								f.from_node)));
+	}
 	else
 	{
 		if (expect_from != 0)
@@ -239,6 +253,8 @@ transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), voi
 
 	if (DrainContext == NULL)
 		return;					/* transport_init() not called */
+	/* Judge the senders by the registry as committed now (add_node wakes us). */
+	transport_reload_if_needed();
 	CallerContext = CurrentMemoryContext;
 	old = MemoryContextSwitchTo(DrainContext);
 	for (uint32 i = 0; i < n; i++)

@@ -16,6 +16,7 @@
 #include "multiraft.pb-c.h"
 
 #include "lib/stringinfo.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 #include "wire.h"
@@ -32,22 +33,92 @@ wire_max_batch(void)
  * protobuf-c allocates through this: palloc in the caller's (short-lived)
  * context; NULL instead of an ERROR when out of memory, which protobuf-c turns
  * into a failed unpack.
+ *
+ * Decoding may need far more memory than the input: every embedded message
+ * becomes a struct, a pointer in its parent's array and a record in the
+ * decoder's scan, so a body of empty messages ("2a 00" repeated: a Message in
+ * 2 bytes) makes about 300 bytes of allocations per 2 input bytes, and the
+ * item limits of decode_envelope() only apply once all of it exists.  So one
+ * unpack gets a budget (wire_decode_budget()) and fails like a malformed
+ * frame once its live allocations would exceed it.
+ *
+ * What legitimate frames need (peak live bytes, measured on batches that
+ * wire_encode() made, palloc's rounding and chunk headers included): bytes
+ * fields (entries, snapshots) are copied once, ~1.0x; small items cost a
+ * struct rounded up to a power of two, a pointer and a scan record: a
+ * heartbeat with small values (12 bytes on the wire) ~16x, a heartbeat
+ * response ~19x, an APPEND of empty entries ~16x, a small raft message (14
+ * bytes) ~23x; 10^6 such messages, the most decode_envelope() takes, need
+ * 314 MB for 14 MB.  So the first 8 MB of a frame get 32x (every single
+ * frame, up to MR_WIRE_MAX_FRAME, and any batch of up to ~10^6 of the
+ * smallest items), the rest 4x (bytes fields of large batches, with room),
+ * and 32 MB on top.  A hostile reassembled batch of wire_max_batch() (~66 MB
+ * by default) thus costs the worker at most ~560 MB while one unpack runs,
+ * instead of ~10 GB.
  */
+#define WIRE_BUDGET_SMALL_BYTES ((Size) 8 * 1024 * 1024)
+#define WIRE_BUDGET_SMALL_FACTOR 32
+#define WIRE_BUDGET_LARGE_FACTOR 4
+#define WIRE_BUDGET_BASE ((Size) 32 * 1024 * 1024)
+
+typedef struct WireBudget
+{
+	Size		limit;			/* live bytes allowed, chunk overhead included */
+	Size		used;			/* live bytes now */
+	bool		exceeded;		/* an allocation was refused for the budget */
+} WireBudget;
+
+static Size
+wire_decode_budget(size_t len)
+{
+	return WIRE_BUDGET_BASE +
+		WIRE_BUDGET_SMALL_FACTOR * Min((Size) len, WIRE_BUDGET_SMALL_BYTES) +
+		WIRE_BUDGET_LARGE_FACTOR * (Size) len;
+}
+
 static void *
 wire_pb_alloc(void *data, size_t size)
 {
-	return MemoryContextAllocExtended(CurrentMemoryContext, size,
-									  MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
+	WireBudget *budget = (WireBudget *) data;
+	void	   *p;
+	Size		space;
+
+	/* used <= limit always: no overflow in the subtraction */
+	if (size > budget->limit - budget->used)
+	{
+		budget->exceeded = true;
+		return NULL;
+	}
+	p = MemoryContextAllocExtended(CurrentMemoryContext, size,
+								   MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
+	if (p == NULL)
+		return NULL;
+	/* What the chunk really takes: palloc rounds up and adds a header. */
+	space = GetMemoryChunkSpace(p);
+	if (space > budget->limit - budget->used)
+	{
+		pfree(p);
+		budget->exceeded = true;
+		return NULL;
+	}
+	budget->used += space;
+	return p;
 }
 
+/*
+ * On a failed unpack protobuf-c frees what it had built through this; the
+ * caller's context goes soon after anyway.
+ */
 static void
 wire_pb_free(void *data, void *p)
 {
-	if (p != NULL)
-		pfree(p);
-}
+	WireBudget *budget = (WireBudget *) data;
 
-static ProtobufCAllocator wire_allocator = {wire_pb_alloc, wire_pb_free, NULL};
+	if (p == NULL)
+		return;
+	budget->used -= Min(budget->used, GetMemoryChunkSpace(p));
+	pfree(p);
+}
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -450,13 +521,16 @@ static WireResult
 unpack(const void *buf, size_t len, uint64 cluster_id, uint32 my_node,
 	   Multiraft__Batch **b, char **errmsg)
 {
-	*b = multiraft__batch__unpack(&wire_allocator, len, (const uint8_t *) buf);
+	WireBudget	budget = {wire_decode_budget(len), 0, false};
+	ProtobufCAllocator allocator = {wire_pb_alloc, wire_pb_free, &budget};
+
+	*b = multiraft__batch__unpack(&allocator, len, (const uint8_t *) buf);
+	if (*b == NULL && budget.exceeded)
+		REJECT(WIRE_TOO_LARGE, "could not decode multiraft message of %zu bytes: decoding it would take more than %zu bytes of memory",
+			   len, budget.limit);
 	if (*b == NULL)
-	{
-		*errmsg = psprintf("could not decode multiraft message of %zu bytes: not a protobuf Batch, or truncated",
-						   len);
-		return WIRE_UNDECODABLE;
-	}
+		REJECT(WIRE_UNDECODABLE, "could not decode multiraft message of %zu bytes: not a protobuf Batch, or truncated",
+			   len);
 	return check_header(*b, cluster_id, my_node, errmsg);
 }
 

@@ -107,6 +107,70 @@ is(worker_pid($nodes[1]), $pid2, 'node2 worker still the same process');
 is($nodes[1]->safe_psql('postgres', "SELECT count(*) FROM multiraft.nodes WHERE connected"),
 	'3', 'node2 links unaffected');
 
+# Sender ids that are not in multiraft.node: the worker would keep a peer for
+# each for good.  receive() refuses them with an error, the worker drops those
+# of a link; both are counted.
+my $unreg = transport_counter($nodes[1], 'transport_rejected_unregistered');
+($ret, $out, $err) = $nodes[1]->psql('postgres', "SELECT multiraft.receive('\\x080118082002')");
+like($err, qr/from node 8, which is not registered/, 'a frame from an unregistered node is refused');
+# 1000 forged sender ids 200 .. 1199 (two-byte varints)
+is($nodes[1]->safe_psql('postgres', q{
+	DO $$
+	DECLARE refused int := 0;
+	BEGIN
+		FOR i IN 200 .. 1199 LOOP
+			BEGIN
+				PERFORM multiraft.receive('\x080118'::bytea
+					|| decode(lpad(to_hex(i % 128 + 128), 2, '0') || lpad(to_hex(i / 128), 2, '0'), 'hex')
+					|| '\x2002'::bytea);
+			EXCEPTION WHEN invalid_parameter_value THEN
+				refused := refused + 1;
+			END;
+		END LOOP;
+		RAISE NOTICE 'refused %', refused;
+	END $$;
+	SELECT value FROM multiraft._transport_stats() WHERE name = 'transport_rejected_unregistered'}),
+	$unreg + 1001, 'frames claiming 1000 other unregistered senders are all refused and counted');
+is(mr_link($nodes[1], 8, 2, 0, '\x080118082002', '\x080118082002'), 'done',
+	'a link from an unregistered node may open');
+ok(poll_until($nodes[1],
+	"SELECT value FROM multiraft._transport_stats() WHERE name = 'transport_rejected_unregistered'",
+	$unreg + 1003), 'but the worker drops its frames');
+
+# Decode amplification: a frame of empty messages ("2a 00" repeated) would
+# make protobuf-c allocate ~150 times its size; the decoder's budget refuses
+# it.  A frame from node1 (registered) to node2:
+my $hostile = "'\\x080118012002'::bytea || decode(repeat('2a00', 280000), 'hex')";
+($ret, $out, $err) = $nodes[1]->psql('postgres', "SELECT multiraft.receive($hostile)");
+like($err, qr/decoding it would take more than \d+ bytes of memory/,
+	'a frame of 280000 empty messages is refused for its decoded size');
+
+# The same as a reassembled batch of 2 MB: four chunk frames (as node1), which
+# the worker reassembles, then refuses to decode.
+sub varint
+{
+	my ($v) = @_;
+	my $s = '';
+	while ($v >= 128) { $s .= chr(($v & 127) | 128); $v >>= 7; }
+	return $s . chr($v);
+}
+my $batch = pack('H*', '080118012002') . ("\x2a\x00" x (1024 * 1024));
+my $count = int((length($batch) + 512 * 1024 - 1) / (512 * 1024));
+my $log_offset = -s $nodes[1]->logfile;
+for my $i (0 .. $count - 1)
+{
+	my $data = substr($batch, $i * 512 * 1024, 512 * 1024);
+	my $chunk = "\x08" . varint(4242) . "\x10" . varint($i) . "\x18" . varint($count)
+	  . "\x20" . varint(length($batch)) . "\x2a" . varint(length($data)) . $data;
+	my $frame = pack('H*', '080118012002') . "\x42" . varint(length($chunk)) . $chunk;
+	$nodes[1]->safe_psql('postgres', "SELECT multiraft.receive('\\x" . unpack('H*', $frame) . "')");
+}
+ok($nodes[1]->wait_for_log(qr/rejected a reassembled message: could not decode multiraft message of 2097158 bytes: decoding it would take more than/,
+	$log_offset), 'a reassembled batch of empty messages is refused for its decoded size');
+is(worker_pid($nodes[1]), $pid2, 'node2 worker survived all of it');
+is($nodes[1]->safe_psql('postgres', "SELECT count(*) FROM multiraft.nodes WHERE connected"),
+	'3', 'node2 links still unaffected');
+
 # multiraft.node_conninfo reaches the connections opened after a reload: cut
 # node1's link on node2's side and watch it come back with the new options.
 $nodes[0]->append_conf('postgresql.conf', "multiraft.node_conninfo = 'application_name=mr_peer_link'\n");

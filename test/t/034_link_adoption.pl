@@ -56,7 +56,11 @@ cmp_ok(transport_counter($n[0], 'transport_chunked_batches_received') + transpor
 	'>', 0, 'in chunks');
 
 # Frames on an adopted link: good ones reach the worker, bad ones are dropped
-# and counted, and the stream goes on to its CopyDone.  mr_link plays node 9.
+# and counted, and the stream goes on to its CopyDone.  mr_link plays node 9,
+# registered (nothing listens there: the worker only receives from it).
+sql(0, "SELECT multiraft.add_node(9, '/nonexistent', 5432)");
+ok(poll_until($n[0], "SELECT count(*) FROM multiraft._transport_peers() WHERE node_id = 9", '1'),
+	'node1 loaded node 9');
 my $rejected = transport_counter($n[0], 'transport_rejected');
 my $envelopes = transport_counter($n[0], 'transport_envelopes_received');
 my $adopted = transport_counter($n[0], 'transport_links_adopted');
@@ -84,6 +88,15 @@ is(mr_link($n[0], 9, 1, 0, '--raw', '6400000002'), 'closed', 'a length shorter t
 is(mr_link($n[0], 9, 1, 0, '--raw', '6400000010000102'), 'open', 'half a message waits for the rest');
 is(worker_pid(0), $pid1, 'the worker lives on');
 is(sql(0, "SELECT count(*) FROM multiraft.nodes WHERE connected"), '3', 'the real links were not disturbed');
+
+# Frames of an adopted link from a node that is not registered are dropped.
+sql(0, "SELECT multiraft.remove_node(9)");
+ok(poll_until($n[0], "SELECT count(*) FROM multiraft._transport_peers() WHERE node_id = 9", '0'),
+	'node1 forgot node 9');
+my $unreg = transport_counter($n[0], 'transport_rejected_unregistered');
+is(mr_link($n[0], 9, 1, 0, '\x080118092001', '\x080118092001'), 'done', 'an unregistered node may still open a link');
+ok(poll_until($n[0], "SELECT value - $unreg FROM multiraft._transport_stats() WHERE name = 'transport_rejected_unregistered'", '2'),
+	'but the worker drops and counts its frames');
 
 # Anything on the hand-over socket that is not a hand-over is ignored.  (From
 # the data directory: the full path may exceed what sockaddr_un holds.)
