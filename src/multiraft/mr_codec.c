@@ -184,8 +184,9 @@ bool mr_conf_request_decode(const void *data, size_t len,
 /* Version 1 had no sessions (read as none); versions 1 and 2 had no conf_seen
  * (read as 0: nothing known, mr_receive.c's replica_removed() is conservative);
  * versions 1 to 3 had no incarnation (read as 0: unknown, messages of any
- * incarnation are taken, as before). */
-#define MR_STATE_VERSION 4
+ * incarnation are taken, as before); versions 1 to 4 had no leader (read as none:
+ * a restored follower then knows no leader, as before). */
+#define MR_STATE_VERSION 5
 
 size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 {
@@ -195,7 +196,7 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf)
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf)
 {
-    size_t fixed = 1 + 8 + 8 + 4 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
+    size_t fixed = 1 + 8 + 8 + 4 + 16 + 4 + (size_t)g->n_map * 12 + 4 + (size_t)g->n_boot * 4;
     unsigned char *p = buf;
     if (sessions == NULL)
         sessions_len = mr_sessions_encode(g, NULL);
@@ -208,6 +209,10 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
     p += 8;
     mr_put_u32(p, g->incarnation);
     p += 4;
+    /* the leader this replica follows, and its term (a hint for a restart) */
+    mr_put_u64(p, g->raft != NULL ? raft_get_leader(g->raft) : RAFT_NONE);
+    mr_put_u64(p + 8, g->raft != NULL ? raft_get_term(g->raft) : 0);
+    p += 16;
     mr_put_u32(p, g->n_map);
     p += 4;
     for (uint32_t i = 0; i < g->n_map; i++) {
@@ -246,11 +251,14 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     uint32_t cnt, nb;
     raft_id next, seen = 0;
     uint32_t incarnation = 0;
+    raft_id leader = RAFT_NONE;
+    raft_term leader_term = 0;
     size_t head, fixed, used = 0;
     if (p == NULL || len < 1 || p[0] < 1 || p[0] > MR_STATE_VERSION)
         return false;
     /* up to the map's count */
-    head = p[0] >= 4 ? 1 + 8 + 8 + 4 : p[0] >= 3 ? 1 + 8 + 8 : 1 + 8;
+    head = p[0] >= 5 ? 1 + 8 + 8 + 4 + 16 : p[0] >= 4 ? 1 + 8 + 8 + 4 :
+           p[0] >= 3 ? 1 + 8 + 8 : 1 + 8;
     if (len < head + 4)
         return false;
     next = mr_get_u64(p + 1);
@@ -258,6 +266,10 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
         seen = mr_get_u64(p + 9);
     if (p[0] >= 4)
         incarnation = mr_get_u32(p + 17);
+    if (p[0] >= 5) {
+        leader = mr_get_u64(p + 21);
+        leader_term = mr_get_u64(p + 29);
+    }
     cnt = mr_get_u32(p + head);
     head += 4; /* the map */
     if ((len - head) / 12 < cnt || len - head - (size_t)cnt * 12 < 4)
@@ -303,6 +315,12 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
      * incarnation never reaches it: mr_receive.c refuses its message). */
     if (g->incarnation == 0)
         g->incarnation = incarnation;
+    /* A restarted follower's lease (mr_restore_group checks the term) */
+    if (own_row && leader != RAFT_NONE && leader != g->replica_id &&
+        mr_group_extra(n, g) != NULL) {
+        g->x->lease_leader = leader;
+        g->x->lease_term = leader_term;
+    }
     if (own_row && nb > 0) {
         const unsigned char *b = p + head + 4 + (size_t)cnt * 12;
         mr_node_id *boot = mr_alloc(n, nb * sizeof *boot);

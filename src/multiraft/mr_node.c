@@ -304,6 +304,18 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
         goto fail;
     g->flags &= ~MR_G_META;
     mr_group_wake(n, g);
+    /* The core starts without a leader, and a follower without one grants any
+     * PreVote: a quiesced leader sends it nothing, so two followers restarted
+     * together elected one of them in every group a live node led (finding 25).
+     * The leader it followed in its stored term (its state keeps it) is held
+     * as a woken follower holds its own: its node's liveness stands in for it,
+     * four election timeouts at most (mr_lease_before_vote). */
+    if (g->x != NULL && g->x->lease_leader != RAFT_NONE) {
+        if (g->x->lease_term == r->hard_state.term)
+            g->x->lease_at = n->now;
+        else
+            g->x->lease_leader = RAFT_NONE;
+    }
     return MR_OK;
 fail:
     mr_free(n, sessions);

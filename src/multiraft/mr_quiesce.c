@@ -240,7 +240,9 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
     raft_id leader;
     bool asleep = g->active_pos == MR_NOT_ACTIVE;
     int role = raft_get_role(g->raft);
-    if (role == RAFT_PRE_CANDIDATE && pre_vote && g->x != NULL &&
+    if ((role == RAFT_PRE_CANDIDATE ||
+         (role == RAFT_FOLLOWER && raft_get_leader(g->raft) == RAFT_NONE)) &&
+        pre_vote && g->x != NULL &&
         g->x->lease_leader != RAFT_NONE && g->x->lease_term == raft_get_term(g->raft) &&
         from != g->x->lease_leader) {
         /* Woken by a stray message and not heard from its leader since (still in the
@@ -256,12 +258,16 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
          * silent MR_LEASE_WAKE_TIMEOUTS election timeouts after the wake, it
          * is gone — removed while this replica was cut off, its node alive — and
          * refusing for its node's sake would keep the group without a leader for
-         * good (docs/sim-findings.md, finding 23). */
+         * good (docs/sim-findings.md, finding 23).
+         *
+         * A follower restored at start-up knows no leader either; the replica it
+         * voted for in its term stands in (mr_restore_group), under the same
+         * rule (finding 25). */
         if (n->now - g->x->lease_at >= MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks) {
             g->x->lease_leader = RAFT_NONE;
             return false;
         }
-        return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
+            return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
                node_heard_ago(n, node) < n->cfg.election_ticks;
     }
     if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)

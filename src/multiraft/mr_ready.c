@@ -35,6 +35,10 @@ static void soft_state(struct mr_node *n, struct mr_group *g, const struct raft_
         ev->replica_id = rd->leader;
         g->elected_term = term;
     }
+    /* The meta row keeps the leader a follower follows (mr_state_encode): after a
+     * restart it holds it until it hears from it (mr_restore_group). */
+    if (rd->leader != RAFT_NONE && rd->leader != g->prev_leader && rd->leader != g->replica_id)
+        g->flags |= MR_G_META;
     if (rd->leader != g->prev_leader) {
         /* What was proposed under the previous leader may be lost: resubmit (the
          * command-id dedup drops the copies that commit twice). */

@@ -194,7 +194,7 @@ static void test_group_state_round_trip(void **state)
     len = mr_state_encode(g, NULL);
     assert_true(len <= sizeof buf);
     assert_int_equal(mr_state_encode(g, buf), len);
-    assert_int_equal(buf[0], 4);
+    assert_int_equal(buf[0], 5);
 
     assert_true(mr_state_decode(n, own, buf, len, true, NULL));
     assert_int_equal(own->next_replica_id, 8);
@@ -211,13 +211,25 @@ static void test_group_state_round_trip(void **state)
     for (size_t cut = 0; cut < len - 4; cut++) /* sessions follow: 4 bytes at least */
         assert_false(mr_state_decode(n, snap, buf, cut, true, NULL));
 
+    /* Version 4: the same without the leader (none known). */
+    v2[0] = 4;
+    memcpy(v2 + 1, buf + 1, 20);
+    memcpy(v2 + 21, buf + 37, len - 37);
+    v3 = mr_group_alloc(n, 5, 2);
+    assert_non_null(v3);
+    assert_true(mr_state_decode(n, v3, v2, len - 16, true, NULL));
+    assert_int_equal(v3->incarnation, 0xA5C3E1F7u);
+    assert_int_equal(v3->conf_seen, 5);
+    assert_int_equal(mr_map_node(v3, 7), 3);
+    assert_null(v3->x); /* no lease to hold */
+
     /* Version 3: the same without the incarnation (unknown: 0). */
     v2[0] = 3;
     memcpy(v2 + 1, buf + 1, 16);
-    memcpy(v2 + 17, buf + 21, len - 21);
+    memcpy(v2 + 17, buf + 37, len - 37);
     v3 = mr_group_alloc(n, 4, 2);
     assert_non_null(v3);
-    assert_true(mr_state_decode(n, v3, v2, len - 4, true, NULL));
+    assert_true(mr_state_decode(n, v3, v2, len - 20, true, NULL));
     assert_int_equal(v3->incarnation, 0);
     assert_int_equal(v3->conf_seen, 5);
     assert_int_equal(mr_map_node(v3, 7), 3);
@@ -225,9 +237,9 @@ static void test_group_state_round_trip(void **state)
     /* Version 2: the same without conf_seen. */
     v2[0] = 2;
     memcpy(v2 + 1, buf + 1, 8);
-    memcpy(v2 + 9, buf + 21, len - 21);
+    memcpy(v2 + 9, buf + 37, len - 37);
     own->conf_seen = 0;
-    assert_true(mr_state_decode(n, own, v2, len - 12, true, NULL));
+    assert_true(mr_state_decode(n, own, v2, len - 28, true, NULL));
     assert_int_equal(own->conf_seen, 0);
     assert_int_equal(own->next_replica_id, 8);
     assert_int_equal(mr_map_node(own, 2), 1);
