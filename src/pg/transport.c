@@ -242,6 +242,54 @@ transport_take_unreachable(void (*fn) (int32 node_id, void *arg), void *arg)
 		}
 }
 
+/*
+ * A snapshot larger than an envelope may be (a group's dedup history grows with
+ * every command id a caller gives) can never be sent: leave it out of the
+ * envelope, with a warning, instead of failing the whole envelope and every
+ * other group's messages to that node with it, at each of the leader's
+ * attempts.  Returns env, or a copy without such snapshots in SendContext.
+ */
+static const struct mr_envelope *
+without_oversized_snapshots(const struct mr_envelope *env, struct mr_envelope *copy)
+{
+	/* room for the message's other fields and the batch around it */
+	size_t		limit = wire_max_batch() - 64 * 1024;
+	struct mr_message *kept = NULL;
+	size_t		n = 0;
+
+	for (size_t i = 0; i < env->n_messages; i++)
+	{
+		const struct mr_message *m = &env->messages[i];
+
+		if (m->msg.type == RAFT_MSG_SNAPSHOT && m->msg.snapshot != NULL &&
+			m->msg.snapshot->len > limit)
+		{
+			if (kept == NULL)
+			{
+				kept = MemoryContextAlloc(SendContext, env->n_messages * sizeof *kept);
+				memcpy(kept, env->messages, i * sizeof *kept);
+				n = i;
+				*copy = *env;
+			}
+			if (i < env->n_early_messages)
+				copy->n_early_messages--;
+			transport_counter_add(TC_ENCODE_FAILURES, 1);
+			ereport(WARNING,
+					(errmsg("multiraft: cannot send a snapshot of group " UINT64_FORMAT " to node %u: it is %zu bytes, more than the limit of %zu",
+							(uint64) m->group, env->to_node, m->msg.snapshot->len, limit),
+					 errdetail("A snapshot carries every command id given by a caller that the group committed."),
+					 errhint("The limit is 64 MB plus twice multiraft.max_command_size, on the sending and the receiving node; until it is raised, that member cannot catch up.")));
+		}
+		else if (kept != NULL)
+			kept[n++] = *m;
+	}
+	if (kept == NULL)
+		return env;
+	copy->messages = kept;
+	copy->n_messages = n;
+	return copy;
+}
+
 void
 transport_send(const struct mr_envelope *env)
 {
@@ -250,6 +298,7 @@ transport_send(const struct mr_envelope *env)
 	char	   *err = NULL;
 	MemoryContext old;
 	size_t		bytes = 0;
+	struct mr_envelope trimmed;
 
 	if (!initialized)
 		return;
@@ -268,6 +317,7 @@ transport_send(const struct mr_envelope *env)
 		return;
 	}
 
+	env = without_oversized_snapshots(env, &trimmed);
 	old = MemoryContextSwitchTo(SendContext);
 	if (!wire_encode(env, (uint64) multiraft_cluster_id, next_stream_id++, &frames, &err))
 	{
