@@ -147,3 +147,6 @@ SELECT pg_catalog.pg_extension_config_dump('multiraft.dedup', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.tombstone', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.events', '');
 SELECT pg_catalog.pg_extension_config_dump('multiraft.events_consumed', '');
+-- and where event_id stands: restored without it, the identity would start at 1
+-- again, new events would sort before the queued ones, then collide with them.
+SELECT pg_catalog.pg_extension_config_dump('multiraft.events_event_id_seq', '');

@@ -94,7 +94,7 @@ static void apply_generated(struct mr_node *n, struct mr_group *g, const struct 
         return;
     }
     command_event(n, g, e, v);
-    mr_waiters_applied(n, g, v->cmd, v->cmd_len, e->index);
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, e->index, MR_REQ_COMMAND);
 }
 
 static void apply_command(struct mr_node *n, struct mr_group *g, const struct raft_entry *e,
@@ -111,7 +111,7 @@ static void apply_command(struct mr_node *n, struct mr_group *g, const struct ra
     }
     if (mr_dedup(n, g, v->cmd, v->cmd_len, e->index, &first))
         command_event(n, g, e, v);
-    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first, MR_REQ_COMMAND);
 }
 
 /* The leader's last word before dropping a removed group: tell each follower the
@@ -201,7 +201,7 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
                     ev->change_type = cc.type;
                 }
             }
-            mr_waiters_applied(n, g, cv.cmd, cv.cmd_len, first);
+            mr_waiters_applied(n, g, cv.cmd, cv.cmd_len, first, MR_REQ_CONF_CHANGE);
         }
     }
     if (cc.type == RAFT_CC_REMOVE && cc.replica == g->replica_id) {
@@ -242,7 +242,7 @@ void mr_apply_ready(struct mr_node *n, struct mr_group *g, const struct raft_rea
             apply_command(n, g, e, &v);
             break;
         case MR_KIND_REMOVE:
-            mr_waiters_applied(n, g, v.cmd, v.cmd_len, e->index);
+            mr_waiters_applied(n, g, v.cmd, v.cmd_len, e->index, MR_REQ_REMOVE);
             farewell(n, g);
             mr_queue_removal_notices(n, g, e->index);
             mr_group_drop(n, g, UINT64_MAX, e->index, e->term);

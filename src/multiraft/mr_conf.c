@@ -204,7 +204,7 @@ void mr_conf_refused(struct mr_node *n, struct mr_group *g, const struct mr_entr
         return;
     /* Every waiter of the id, with the first verdict: the requester's, and a leader's
      * internal copy taken up from a retry. */
-    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first);
+    mr_waiters_applied(n, g, v->cmd, v->cmd_len, first, MR_REQ_CONF_CHANGE);
 }
 
 /* Whether a copy of requester's waiter w may exist beyond this node's sight, so that

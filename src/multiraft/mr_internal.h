@@ -574,10 +574,13 @@ void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
  * waiters (MR_EEXPIRED, or MR_EUNKNOWN when the outcome is unknown here). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
                         uint16_t cmd_len);
-/* Completes requests that match the applied command id: with the index of its
- * first commit, or with its refusal (an index holding MR_DEDUP_REFUSED). */
+/* Completes the requests of `kind` (MR_REQ_COMMAND, _CONF_CHANGE or _REMOVE) that
+ * match the applied command id: with the index of its first commit, or with its
+ * refusal (an index holding MR_DEDUP_REFUSED).  Only of that kind: the removal's
+ * internal id is no caller's to avoid, and a command a caller submitted under it
+ * must not complete a removal waiting on this node, nor the reverse. */
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len, raft_index index);
+                        uint16_t cmd_len, raft_index index, uint8_t kind);
 /* Transfers done, reads applied. */
 void mr_waiters_progress(struct mr_node *n, struct mr_group *g);
 void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,

@@ -259,7 +259,7 @@ void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned ch
 }
 
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len, raft_index index)
+                        uint16_t cmd_len, raft_index index, uint8_t kind)
 {
     struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
     struct mr_waiter *w = e != NULL ? e->first : NULL, *next;
@@ -267,6 +267,8 @@ void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned ch
     /* Unlinking the last waiter of the id frees e: only waiters are kept. */
     for (; w != NULL; w = next) {
         next = w->same;
+        if (w->kind != kind)
+            continue;
         mr_complete(n, g, w, rc, index);
         mr_waiter_unlink(n, g, w);
     }

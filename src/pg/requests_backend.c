@@ -84,8 +84,17 @@ release_slot(int slot_no, MultiraftResult *result, uint64 *index, char *detail)
 			h = requests_free_slot_locked(s);
 			break;
 		case SLOT_TAKEN:
-			if (s->worker_gen != live_gen)
-				h = requests_free_slot_locked(s);	/* its worker is gone */
+
+			/*
+			 * Taken by an earlier worker, which is gone: ours to free.  Not
+			 * "another worker than live_gen": live_gen was read before the
+			 * lock, and a worker started since may have taken the slot and be
+			 * reading it (copy_request) — freeing it then would hand its
+			 * token to the slot's next user, and that request's result to
+			 * another backend.
+			 */
+			if (s->worker_gen < live_gen)
+				h = requests_free_slot_locked(s);
 			else
 			{
 				s->abandoned = true;	/* the worker frees it */

@@ -269,6 +269,13 @@ extern uint64 storage_col_u64(HeapTuple t, TupleDesc d, int col);
  * value out of line (TOAST); a single larger entry is a row alone. */
 extern void storage_log_add_rows(StorageColumn *cols, mr_group_id group,
 								 const struct raft_entry *e, size_t n);
+/* Why a row first_index .. last of `len` bytes cannot hold its range, or NULL. */
+extern const char *storage_log_row_problem(raft_index first, raft_index last, size_t len);
+/* The same unpacking as storage_log_unpack, returning why the row is corrupt
+ * (NULL if it is not) instead of an ERROR: start-up leaves such a group out. */
+extern const char *storage_log_unpack_checked(raft_index first, raft_index last,
+											  const void *data, size_t len,
+											  struct raft_entry *out);
 /* The number of entries of a row first_index .. last (a row of `len` bytes);
  * ERROR if its range cannot match its size. */
 extern size_t storage_log_row_entries(mr_group_id group, raft_index first,

@@ -126,7 +126,8 @@ col_bytes(HeapTuple t, TupleDesc d, int col, size_t *len)
 }
 
 /* Takes one stored group. */
-typedef void (*GroupFn) (void *arg, const struct mr_group_restore *r);
+/* corrupt: NULL, or why the group's log rows cannot be read (r has no log then) */
+typedef void (*GroupFn) (void *arg, const struct mr_group_restore *r, const char *corrupt);
 
 /*
  * Reads the stored groups in group order — every group, or only `only` when
@@ -167,6 +168,7 @@ read_groups(bool one, mr_group_id only, bool learn, GroupFn fn, void *arg)
 		struct raft_entry *entries;
 		size_t		n = 0,
 					cap = 16;
+		char	   *corrupt = NULL;
 
 		if (mt == NULL)
 			break;
@@ -208,6 +210,7 @@ read_groups(bool one, mr_group_id only, bool learn, GroupFn fn, void *arg)
 			size_t		len,
 						count;
 			void	   *packed;
+			const char *why;
 
 			if (g > (int64) r.group)
 				break;
@@ -224,16 +227,28 @@ read_groups(bool one, mr_group_id only, bool learn, GroupFn fn, void *arg)
 			 * (multiraft.h, mr_group_write).  A row that straddles the log
 			 * start gives only its later entries.
 			 */
-			if (last <= r.log_start_index)
+			if (last <= r.log_start_index || corrupt != NULL)
 				continue;
 			packed = col_bytes(lt, ld, 5, &len);
-			count = storage_log_row_entries(r.group, first, last, len);
-			while (n + count > cap)
+			why = storage_log_row_problem(first, last, len);
+			if (why == NULL)
 			{
-				cap *= 2;
-				entries = repalloc(entries, sizeof(struct raft_entry) * cap);
+				count = (size_t) (last - first + 1);
+				while (n + count > cap)
+				{
+					cap *= 2;
+					entries = repalloc(entries, sizeof(struct raft_entry) * cap);
+				}
+				why = storage_log_unpack_checked(first, last, packed, len, entries + n);
 			}
-			storage_log_unpack(r.group, first, last, packed, len, entries + n);
+			if (why != NULL)
+			{
+				/* This group only: the others start (its rows are kept). */
+				corrupt = psprintf("its log row ending at index " UINT64_FORMAT " is corrupt: %s",
+								   last, why);
+				n = 0;
+				continue;
+			}
 			if (first <= r.log_start_index)
 			{
 				size_t		skip = (size_t) (r.log_start_index - first + 1);
@@ -250,7 +265,7 @@ read_groups(bool one, mr_group_id only, bool learn, GroupFn fn, void *arg)
 		count++;
 
 		MemoryContextSwitchTo(outer);
-		fn(arg, &r);
+		fn(arg, &r, corrupt);
 	}
 	/* The leftovers after the last group with a meta row (reading them all). */
 	while (learn && !one && (lt = cursor_row(&log)) != NULL)
@@ -277,10 +292,10 @@ typedef struct RestoreState
 
 /* Start-up: one group into the layer (a refused group is reported, not fatal). */
 static void
-restore_into_node(void *arg, const struct mr_group_restore *r)
+restore_into_node(void *arg, const struct mr_group_restore *r, const char *corrupt)
 {
 	RestoreState *s = arg;
-	int			rc = mr_restore_group(s->node, r);
+	int			rc = corrupt != NULL ? MR_ECORRUPT : mr_restore_group(s->node, r);
 
 	if (rc == MR_OK)
 	{
@@ -296,7 +311,7 @@ restore_into_node(void *arg, const struct mr_group_restore *r)
 						(uint64) r->group)));
 	ereport(WARNING,
 			(errmsg("multiraft: group " UINT64_FORMAT " could not be restored: %s",
-					(uint64) r->group, mr_strerror(rc)),
+					(uint64) r->group, corrupt != NULL ? corrupt : mr_strerror(rc)),
 			 errdetail("Replica " UINT64_FORMAT ", %zu log entries after index " UINT64_FORMAT ".",
 					   (uint64) r->replica_id, r->n_entries, (uint64) r->log_start_index),
 			 errhint("The group stays unavailable on this node; its rows are kept.")));
@@ -388,13 +403,18 @@ copy_bytes(const void *p, size_t len)
 }
 
 static void
-copy_out(void *arg, const struct mr_group_restore *r)
+copy_out(void *arg, const struct mr_group_restore *r, const char *corrupt)
 {
 	CopyState  *s = arg;
 	MemoryContext old = MemoryContextSwitchTo(s->cxt);
 	struct mr_group_restore *o = s->out;
 	struct raft_entry *entries;
 
+	if (corrupt != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("multiraft: group " UINT64_FORMAT " cannot be read: %s",
+						(uint64) r->group, corrupt)));
 	*o = *r;
 	o->conf_state.voters = copy_bytes(r->conf_state.voters,
 									  sizeof(raft_id) * r->conf_state.n_voters);

@@ -102,32 +102,45 @@ corrupt(mr_group_id group, raft_index last, const char *what)
 					UINT64_FORMAT " is corrupt: %s", (int64) group, (uint64) last, what)));
 }
 
-size_t
-storage_log_row_entries(mr_group_id group, raft_index first, raft_index last, size_t len)
+const char *
+storage_log_row_problem(raft_index first, raft_index last, size_t len)
 {
 	/* Each entry takes ENTRY_HEADER bytes at least. */
 	if (first == 0 || first > last || last - first >= (uint64) (len / ENTRY_HEADER))
-		corrupt(group, last, "its index range does not match its size");
+		return "its index range does not match its size";
+	return NULL;
+}
+
+size_t
+storage_log_row_entries(mr_group_id group, raft_index first, raft_index last, size_t len)
+{
+	const char *why = storage_log_row_problem(first, last, len);
+
+	if (why != NULL)
+		corrupt(group, last, why);
 	return (size_t) (last - first + 1);
 }
 
-void
-storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
-				   const void *data, size_t len, struct raft_entry *out)
+const char *
+storage_log_unpack_checked(raft_index first, raft_index last, const void *data,
+						   size_t len, struct raft_entry *out)
 {
 	const unsigned char *p = data;
 	const unsigned char *end = p + len;
-	size_t		n = storage_log_row_entries(group, first, last, len);
+	size_t		n;
 
+	if (storage_log_row_problem(first, last, len) != NULL)
+		return storage_log_row_problem(first, last, len);
+	n = (size_t) (last - first + 1);
 	for (size_t k = 0; k < n; k++)
 	{
 		uint32		elen;
 
 		if (end - p < ENTRY_HEADER)
-			corrupt(group, last, "it holds fewer entries than its index range");
+			return "it holds fewer entries than its index range";
 		elen = (uint32) storage_get_le(p + 9, 4);
 		if ((size_t) (end - p - ENTRY_HEADER) < elen)
-			corrupt(group, last, "an entry runs past its end");
+			return "an entry runs past its end";
 		out[k].index = first + k;
 		out[k].term = storage_get_le(p, 8);
 		out[k].type = p[8];
@@ -136,7 +149,18 @@ storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
 		p += ENTRY_HEADER + elen;
 	}
 	if (p != end)
-		corrupt(group, last, "it holds more entries than its index range");
+		return "it holds more entries than its index range";
+	return NULL;
+}
+
+void
+storage_log_unpack(mr_group_id group, raft_index first, raft_index last,
+				   const void *data, size_t len, struct raft_entry *out)
+{
+	const char *why = storage_log_unpack_checked(first, last, data, len, out);
+
+	if (why != NULL)
+		corrupt(group, last, why);
 }
 
 struct raft_entry *

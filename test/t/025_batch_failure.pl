@@ -189,6 +189,27 @@ cmp_ok(sql("SELECT multiraft.submit(1, '\\x03'::bytea, 'after-corruption')"), '>
 like($err, qr/group 2 does not exist/, 'group 2 is unavailable here');
 is(sql("SELECT count(*) FROM multiraft.group_meta WHERE group_id = 2"), '1', 'its rows are kept');
 
+# A log row whose bytes do not hold its entries (cut short here) leaves that
+# group out the same way, instead of keeping every group of the node down; put
+# back, the group comes back.
+my $row = sql("SELECT max(log_index) FROM multiraft.log WHERE group_id = 1");
+sql("CREATE TABLE saved_row AS SELECT * FROM multiraft.log WHERE group_id = 1 AND log_index = $row");
+my $cut_from = -s $node->logfile;
+sql("UPDATE multiraft.log SET entries = substr(entries, 1, 20) WHERE group_id = 1 AND log_index = $row");
+restart_worker_leaving_out(1, 0, 'a log row cut short');
+ok($node->log_contains(qr/group 1 could not be restored: its log row ending at index $row is corrupt/,
+	$cut_from), '... naming the row');
+ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'), 'and serves');
+sql("UPDATE multiraft.log l SET entries = s.entries FROM saved_row s
+      WHERE l.group_id = 1 AND l.log_index = $row");
+{
+	my $pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
+	my $from = -s $node->logfile;
+	sql("SELECT pg_terminate_backend($pid)");
+	ok($node->wait_for_log(qr/multiraft worker restored 1 groups/, $from), 'the row put back, group 1 is restored');
+}
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '1'), 'and leads');
+
 # Log rows that overlap (no write makes them; here a row copied) leave that group
 # out the same way, and the worker still starts.
 cmp_ok(sql("SELECT count(*) FROM multiraft.log WHERE group_id = 1

@@ -143,11 +143,75 @@ static void test_a_change_and_a_command_share_an_id(void **state)
     mrc_free(c);
 }
 
+#define REMOVAL_ID "multiraft:remove_group" /* the id of every removal (mr_request.c) */
+
+/* A caller's command under the removal's internal id does not complete with the
+ * removal's index: it either applies (an event) or fails with the group. */
+static void test_a_command_under_the_removal_id_is_not_the_removal(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(3, 34);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion rm, cmd;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mr_remove_group(mrc_node(c, 2), 5, 8, 1000), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 5, 9, REMOVAL_ID, strlen(REMOVAL_ID), "x", 1,
+                                1000),
+                     MR_OK);
+    mrc_run(c, 40);
+    assert_true(mrc_completion(c, 2, 8, &rm));
+    assert_int_equal(rm.result, MR_OK);
+    assert_true(mrc_completion(c, 2, 9, &cmd));
+    if (cmd.result == MR_OK) {
+        assert_int_not_equal(cmd.index, rm.index);
+        assert_int_equal(mrc_command_events(c, 2, 5, REMOVAL_ID, strlen(REMOVAL_ID)), 1);
+    }
+    mrc_free(c);
+}
+
+/* And a removal whose forwarded proposal was lost is not completed by such a
+ * command: it is proposed again, and the group goes. */
+static void test_a_removal_is_not_completed_by_a_command_under_its_id(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(3, 33);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion rm, cmd;
+    mr_node_id leader, other = 0;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    leader = mrc_leader(c, 5, NULL);
+    assert_true(leader != 0);
+    for (mr_node_id n = 1; n <= 3 && other == 0; n++)
+        if (n != leader)
+            other = n;
+    mrc_block(c, other, leader, true); /* the forwarded removal is lost */
+    assert_int_equal(mr_remove_group(mrc_node(c, other), 5, 8, 1000), MR_OK);
+    mrc_run(c, 2);
+    assert_int_equal(mr_propose(mrc_node(c, leader), 5, 9, REMOVAL_ID, strlen(REMOVAL_ID), "x",
+                                1, 1000),
+                     MR_OK);
+    mrc_run(c, 10);
+    assert_true(mrc_completion(c, leader, 9, &cmd));
+    assert_int_equal(cmd.result, MR_OK);
+    assert_false(mrc_completion(c, other, 8, &rm));
+    mrc_heal_all(c);
+    mrc_run(c, 100);
+    assert_true(mrc_completion(c, other, 8, &rm));
+    assert_int_equal(rm.result, MR_OK);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_false(mr_group_exists(mrc_node(c, n), 5));
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thousands_of_waiters_complete_once),
         cmocka_unit_test(test_a_change_and_a_command_share_an_id),
+        cmocka_unit_test(test_a_command_under_the_removal_id_is_not_the_removal),
+        cmocka_unit_test(test_a_removal_is_not_completed_by_a_command_under_its_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
