@@ -350,6 +350,35 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 	elog(ERROR, "multiraft: unknown request result %d", (int) result);
 }
 
+/*
+ * An error while the request waits — a cancel, statement_timeout, a terminated
+ * session — ends the wait, not the request: the worker has it, and a command or
+ * change may still commit.  The caller's error says so.
+ */
+static void
+waiting_context(void *arg)
+{
+	const MultiraftRequest *req = arg;
+
+	if (req->type == MR_REQ_READ_INDEX)
+		return;
+	if (req->type == MR_REQ_TRANSFER_LEADERSHIP)
+		errcontext("multiraft.transfer_leadership on group " INT64_FORMAT " was waiting; the transfer may still happen",
+				   req->group_id);
+	else if (req->type == MR_REQ_CREATE_GROUP)
+		errcontext("multiraft.create_group of group " INT64_FORMAT " was waiting; the group may still be created",
+				   req->group_id);
+	else if (req->type == MR_REQ_REMOVE_GROUP)
+		errcontext("multiraft.remove_group of group " INT64_FORMAT " was waiting; the group may still be removed",
+				   req->group_id);
+	else if (req->command_id_generated)
+		errcontext("multiraft.%s on group " INT64_FORMAT " was waiting; it may still commit",
+				   request_name(req->type), req->group_id);
+	else
+		errcontext("multiraft.%s on group " INT64_FORMAT " was waiting; it may still commit, and a call with command_id '%s' returns its outcome",
+				   request_name(req->type), req->group_id, req->command_id);
+}
+
 uint64
 requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 {
@@ -383,6 +412,7 @@ requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 	PG_ENSURE_ERROR_CLEANUP(abandon_request, Int32GetDatum(slot_no));
 	{
 		RequestSlot *s = &rshared()->slots[slot_no];
+		ErrorContextCallback waiting;
 
 		fill_slot(slot_no, req, payload, payload_len);
 		LWLockAcquire(rlock(), LW_EXCLUSIVE);
@@ -390,7 +420,12 @@ requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 		LWLockRelease(rlock());
 		pg_atomic_write_u32(&rshared()->to_drain, 1);
 		multiraft_wake_worker();
+		waiting.callback = waiting_context;
+		waiting.arg = req;
+		waiting.previous = error_context_stack;
+		error_context_stack = &waiting;
 		outcome = wait_for_slot(slot_no, req->deadline);
+		error_context_stack = waiting.previous;
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(abandon_request, Int32GetDatum(slot_no));
 

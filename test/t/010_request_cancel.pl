@@ -93,6 +93,8 @@ my $script = "SET statement_timeout = '20ms';\n"
 ($ret, $out, $err) = $node->psql('postgres', $script, on_error_stop => 0);
 my $canceled = () = $err =~ /canceling statement due to statement timeout/g;
 is($canceled, $n, "all $n waiting calls were canceled by statement_timeout");
+like($err, qr/CONTEXT:  multiraft\.(submit on|create_group of) group \d+ was waiting; (it|the group) may still/,
+	'the error says the request may still take effect');
 unlike($err, qr/too many multiraft requests/, 'no call ran out of request slots');
 no_request_in_progress('statement timeouts');
 
@@ -103,6 +105,11 @@ ok(wait_for_waiter('cancel'), 'a request waits for the worker');
 $node->safe_psql('postgres', 'SELECT pg_cancel_backend(' . waiter_pid('cancel') . ')');
 ok(pump_until($bg->{run}, $bg->{timeout}, \$bg->{stderr},
 	qr/canceling statement due to user request/), 'pg_cancel_backend ends the wait');
+# The wait ended, not the request: the error says it may still take effect.
+ok(pump_until($bg->{run}, $bg->{timeout}, \$bg->{stderr},
+	$served ? qr/CONTEXT:  multiraft.submit on group 100 was waiting; it may still commit/
+	: qr/CONTEXT:  multiraft.create_group of group \d+ was waiting; the group may still be created/),
+	'... and says the request may still take effect');
 no_request_in_progress('pg_cancel_backend');
 like($bg->query('SELECT 7'), qr/7/, 'canceled session still works');
 $bg->quit;
@@ -136,6 +143,10 @@ ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_ser
 # 5. the request's own timeout
 if ($served)
 {
+	($ret, $out, $err) = $node->psql('postgres',
+		"SET statement_timeout = '300ms'; SELECT multiraft.submit(100, '\\x03', 'mine', 60000)");
+	like($err, qr/canceling statement due to statement timeout\n.*CONTEXT:  multiraft.submit on group 100 was waiting; it may still commit, and a call with command_id 'mine' returns its outcome/s,
+		'a submit under a caller\'s id canceled by statement_timeout names the id to ask again with');
 	($ret, $out, $err) = $node->psql('postgres', "SELECT multiraft.submit(100, '\\x02', 'late', 500)");
 	like($err, qr/multiraft.submit on group 100 timed out after 500 ms/, 'submit times out');
 }
