@@ -21,6 +21,11 @@ static void fill_defaults(struct mr_config *c)
         c->election_ticks = 10;
     if (c->heartbeat_ticks == 0)
         c->heartbeat_ticks = 2;
+    /* Heartbeats at least as far apart as the election timeout would let every
+     * follower time out between two of them, and every peer look down (§5.6:
+     * broadcast time << election timeout): at most half of it. */
+    if (c->heartbeat_ticks > c->election_ticks / 2)
+        c->heartbeat_ticks = c->election_ticks / 2 > 0 ? c->election_ticks / 2 : 1;
     if (c->liveness_ticks == 0)
         c->liveness_ticks = c->heartbeat_ticks;
     /* A peer silent for one election timeout is down, as a leader silent that long

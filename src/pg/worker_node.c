@@ -97,6 +97,7 @@ node_settings(struct mr_config *cfg)
 {
 	cfg->election_ticks = (uint32) multiraft_election_ticks;
 	cfg->heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
+
 	cfg->dead_ticks = (uint32) multiraft_dead_ticks;
 	cfg->generated_id_window = (uint64) multiraft_generated_id_window;
 	cfg->log_retention_bytes = (uint64) multiraft_lagging_log_per_group_kb * 1024;
@@ -169,6 +170,13 @@ worker_node_start(void)
 	node_settings(&cfg);
 	memset(&built_from, 0, sizeof(built_from));
 	node_settings(&built_from);
+	/* the layer keeps heartbeats within half an election timeout (mr_node.c) */
+	if (multiraft_heartbeat_ticks > multiraft_election_ticks / 2)
+		ereport(WARNING,
+				(errmsg("multiraft.heartbeat_ticks (%d) is more than half of multiraft.election_ticks (%d): using %d",
+						multiraft_heartbeat_ticks, multiraft_election_ticks,
+						Max(multiraft_election_ticks / 2, 1)),
+				 errdetail("Followers would time out between two heartbeats and elect again and again.")));
 
 	worker_node = mr_node_new(&cfg, &rc);
 	if (worker_node == NULL)

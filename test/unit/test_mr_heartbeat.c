@@ -112,9 +112,42 @@ static void test_read_index_not_delayed_by_coalescing(void **state)
     mrc_free(c);
 }
 
+/* Heartbeats configured farther apart than the election timeout are brought within
+ * half of it: otherwise followers time out between two of them, peers look down,
+ * and the groups elect again and again. */
+static void test_heartbeats_within_half_an_election_timeout(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    raft_term term, later;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = 5;
+    o.base.election_ticks = 10;
+    o.base.heartbeat_ticks = 25;
+    c = mrc_new(&o);
+    assert_non_null(c);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 100);
+    assert_int_not_equal(mrc_leader(c, 1, &term), 0);
+    for (int i = 0; i < 20; i++) { /* an active group: a command now and then */
+        assert_int_equal(mr_propose(mrc_node(c, mrc_leader(c, 1, NULL)), 1, 100 + (uint64_t)i,
+                                    &i, sizeof i, "v", 1, 0),
+                         MR_OK);
+        mrc_run(c, 25);
+    }
+    assert_int_not_equal(mrc_leader(c, 1, &later), 0);
+    assert_int_equal(later, term);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heartbeats_within_half_an_election_timeout),
         cmocka_unit_test(test_envelopes_per_interval_bounded),
         cmocka_unit_test(test_higher_term_in_one_group_only),
         cmocka_unit_test(test_read_index_not_delayed_by_coalescing),
