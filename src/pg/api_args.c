@@ -9,6 +9,7 @@
 
 #include "api_args.h"
 #include "guc.h"
+#include "spi_guard.h"
 
 void
 api_require_arg(FunctionCallInfo fcinfo, int n, const char *name)
@@ -160,17 +161,18 @@ api_payload_arg(FunctionCallInfo fcinfo, int n, const char *name, bool nullable)
 void
 api_require_registered(int32 node_id)
 {
+	int			level;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(node_id)};
 	bool		found;
 
 	/* Callers are SECURITY DEFINER: multiraft.node is not readable by PUBLIC. */
-	SPI_connect();
+	level = spi_guard_connect(0);
 	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node WHERE node_id = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not look up node %d", node_id);
 	found = SPI_processed > 0;
-	SPI_finish();
+	spi_guard_finish(level);
 	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

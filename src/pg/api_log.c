@@ -18,6 +18,7 @@
 #include "utils/tuplestore.h"
 
 #include "storage.h"
+#include "spi_guard.h"
 
 PG_FUNCTION_INFO_V1(multiraft_log_entries);
 
@@ -62,6 +63,7 @@ put_row(ReturnSetInfo *rsinfo, HeapTuple t, TupleDesc d)
 Datum
 multiraft_log_entries(PG_FUNCTION_ARGS)
 {
+	int			level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0)};
@@ -69,8 +71,7 @@ multiraft_log_entries(PG_FUNCTION_ARGS)
 	MemoryContext row_cxt;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "multiraft: SPI_connect failed");
+	level = spi_guard_connect(0);
 	portal = SPI_cursor_open_with_args(NULL,
 									   PG_ARGISNULL(0) ?
 									   "SELECT group_id, log_index, first_index, entries "
@@ -100,6 +101,6 @@ multiraft_log_entries(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(row_cxt);
 	SPI_cursor_close(portal);
-	SPI_finish();
+	spi_guard_finish(level);
 	return (Datum) 0;
 }

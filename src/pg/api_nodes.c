@@ -12,6 +12,7 @@
 
 #include "guc.h"
 #include "shmem.h"
+#include "spi_guard.h"
 
 PG_FUNCTION_INFO_V1(multiraft_check_setup);
 PG_FUNCTION_INFO_V1(multiraft_add_node);
@@ -54,6 +55,7 @@ check_node_id_arg(int64 node_id)
 Datum
 multiraft_add_node(PG_FUNCTION_ARGS)
 {
+	int			level;
 	int32		node_id;
 	text	   *host;
 	int32		port;
@@ -94,17 +96,34 @@ multiraft_add_node(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid empty dbname for node %d", node_id)));
+
+		/*
+		 * The worker logs into that database as multiraft.node_conninfo says —
+		 * by default as the server's own operating-system user, a superuser —
+		 * and calls multiraft.receive_stream there: in a database of its own,
+		 * a role with multiraft_admin could define that procedure and run what
+		 * it likes as a superuser.  Only a superuser names another database
+		 * (GetOuterUserId: the caller, not this function's owner).
+		 */
+		if (strcmp(db, multiraft_database) != 0 && !superuser_arg(GetOuterUserId()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may register node %d under database \"%s\"",
+							node_id, db),
+					 errdetail("Other roles register nodes in the database named by multiraft.database (\"%s\"), which the workers log into to reach each other.",
+							   multiraft_database),
+					 errhint("Leave dbname NULL.")));
 		values[3] = PG_GETARG_DATUM(3);
 	}
 
-	SPI_connect();
+	level = spi_guard_connect(0);
 	if (SPI_execute_with_args(
 							  "INSERT INTO multiraft.node (node_id, host, port, dbname) "
 							  "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE "
 							  "SET host = EXCLUDED.host, port = EXCLUDED.port, dbname = EXCLUDED.dbname",
 							  4, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "multiraft: could not register node %d", node_id);
-	SPI_finish();
+	spi_guard_finish(level);
 
 	/* The worker re-reads the registry; addresses take effect on reconnect. */
 	multiraft_wake_worker();
@@ -114,6 +133,7 @@ multiraft_add_node(PG_FUNCTION_ARGS)
 Datum
 multiraft_remove_node(PG_FUNCTION_ARGS)
 {
+	int			level;
 	int32		node_id;
 	Datum		values[1];
 	Oid			types[1] = {INT4OID};
@@ -124,7 +144,7 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 	check_node_id_arg(node_id);
 	values[0] = Int32GetDatum(node_id);
 
-	SPI_connect();
+	level = spi_guard_connect(0);
 	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node_is_member($1) m WHERE m",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not check the groups of node %d", node_id);
@@ -140,7 +160,7 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("node %d is not registered", node_id)));
-	SPI_finish();
+	spi_guard_finish(level);
 	multiraft_wake_worker();
 	PG_RETURN_VOID();
 }

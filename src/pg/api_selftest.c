@@ -23,6 +23,7 @@
 
 #include "storage.h"
 #include "storage_selftest.h"
+#include "spi_guard.h"
 
 PG_FUNCTION_INFO_V1(multiraft_storage_selftest);
 
@@ -53,6 +54,7 @@ check_scratch_ids_free(void)
 Datum
 multiraft_storage_selftest(PG_FUNCTION_ARGS)
 {
+	int			level;
 	MemoryContext fn_cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	StorageSelftest t;
@@ -73,8 +75,7 @@ multiraft_storage_selftest(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "multiraft: SPI_connect failed");
+	level = spi_guard_connect(0);
 	/* This backend's statements and relation ids may predate a re-created extension. */
 	storage_forget_plans();
 	check_scratch_ids_free();
@@ -106,7 +107,7 @@ multiraft_storage_selftest(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(fn_cxt);
 	CurrentResourceOwner = owner;
 	storage_forget_plans();		/* and the scratch groups' log rows with it */
-	SPI_finish();
+	spi_guard_finish(level);
 	if (t.abort != NULL)
 		ReThrowError(t.abort);
 

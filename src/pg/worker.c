@@ -50,6 +50,7 @@
 #include "storage.h"
 #include "transport.h"
 #include "worker_internal.h"
+#include "spi_guard.h"
 
 PGDLLEXPORT void multiraft_worker_main(Datum arg);
 
@@ -173,6 +174,15 @@ set_planner_options(void)
 	 * short; JIT never pays off here.
 	 */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_SESSION);
+
+	/*
+	 * The worker runs as the bootstrap superuser: an operator or function its
+	 * SQL does not name with a schema must not resolve to one a user created in
+	 * a schema of the default search_path (an int || text operator in public
+	 * made the worker run it, and any user who could create there became
+	 * superuser).  See spi_guard.h.
+	 */
+	SetConfigOption("search_path", MULTIRAFT_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 static void
