@@ -158,6 +158,11 @@ static uint32_t map_pos(const struct mr_group *g, raft_id replica)
     return lo;
 }
 
+bool mr_groups_full(const struct mr_node *n)
+{
+    return n->cfg.max_groups != 0 && n->n_groups >= n->cfg.max_groups;
+}
+
 mr_node_id mr_map_node(const struct mr_group *g, raft_id replica)
 {
     uint32_t i = map_pos(g, replica);

@@ -431,6 +431,8 @@ int mr_group_start(struct mr_node *n, struct mr_group *g, raft_index applied);
 void mr_group_destroy(struct mr_node *n, struct mr_group *g);
 /* Replica map. */
 mr_node_id mr_map_node(const struct mr_group *g, raft_id replica);
+/* Whether the node holds mr_config.max_groups replicas (no new one then). */
+bool mr_groups_full(const struct mr_node *n);
 int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node);
 /* The replica of `node` in the group's configuration (voter or learner), 0 if none. */
 raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_learner);

@@ -180,6 +180,8 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
         return MR_ENOTMEMBER;
     if (mr_group_find(n, group) != NULL || mr_tomb_find(n, group) != NULL)
         return MR_EEXIST;
+    if (mr_groups_full(n))
+        return MR_EFULL;
     g = mr_group_alloc(n, group, 1);
     if (g == NULL)
         return MR_ENOMEM;
@@ -406,6 +408,7 @@ const char *mr_strerror(int rc)
     case MR_EEXPIRED: return "command expired before it committed";
     case MR_EUNKNOWN: return "timed out: outcome unknown after a snapshot";
     case MR_EREMOVED: return "this node was removed from the group: outcome unknown";
+    case MR_EFULL: return "this node has max_groups groups";
     default: return "unknown error";
     }
 }
@@ -528,7 +531,7 @@ static const struct {
     C(snapshots_sent), C(snapshots_applied), C(compactions),
     C(proposals), C(reproposals), C(duplicates), C(held_commands), C(expired),
     C(quiesced), C(woken), C(groups_created), C(groups_removed),
-    C(dropped), C(malformed), C(conflicts),
+    C(dropped), C(malformed), C(conflicts), C(groups_refused),
 };
 #undef C
 

@@ -101,6 +101,10 @@ static struct mr_group *target(struct mr_node *n, mr_group_id group, uint32_t in
         wake(n, g);
         return NULL;
     }
+    if (g == NULL && mr_groups_full(n)) {
+        n->c.groups_refused++;
+        return NULL;
+    }
     return mr_group_lazy(n, group, to, inc);
 }
 

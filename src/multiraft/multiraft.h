@@ -185,11 +185,12 @@ enum {
     MR_EUNKNOWN = -16,       /* "timed out": the outcome is unknown here — a snapshot
                                 covered the part of the log where a generated-id
                                 command may have applied (it may have committed)   */
-    MR_EREMOVED = -17        /* this node's replica left the group (removed) while a
+    MR_EREMOVED = -17,       /* this node's replica left the group (removed) while a
                                 command, membership change or group removal it had
                                 sent waited: the outcome is unknown here, since the
                                 group, which this node no longer follows, may still
                                 commit it (ask a member)                            */
+    MR_EFULL = -18           /* this node has mr_config.max_groups replicas         */
 };
 
 /* Static message for a code; contains the SPEC.md phrases ("raft group deleted",
@@ -267,6 +268,11 @@ struct mr_config {
                                        every earlier start of this node whose
                                        commands may still be within their bound
                                        (e.g. the start time in microseconds) */
+    uint32_t max_groups;            /* 0: no limit.  Replicas this node may hold:
+                                       mr_create_group fails with MR_EFULL past
+                                       it, and a message that would make a new
+                                       one is dropped (counted in groups_refused);
+                                       restored replicas are never refused */
     bool disable_pre_vote;          /* PreVote is on by default */
     bool disable_check_quorum;      /* CheckQuorum is on by default */
     bool disable_durable_notices;   /* raft.h DURABLE NOTICES are on by default */
@@ -731,6 +737,8 @@ struct mr_counters {
     uint64_t dropped;       /* messages/items ignored: unknown or stale group or
                                replica, tombstoned, unroutable */
     uint64_t malformed;     /* undecodable entries / contexts / snapshot state */
+    uint64_t groups_refused; /* messages that would have made a replica past
+                                max_groups */
     uint64_t conflicts;     /* messages refused because they would replace a
                                replica whose map binds the sender's or the
                                addressed replica id to another node: another

@@ -221,6 +221,7 @@ requests_result_from_mr(int mr_result)
 		case MR_EINVAL:
 		case MR_EBADCONF:
 		case MR_ETOOBIG:
+		case MR_EFULL:
 			return MR_RESULT_INVALID;
 		default:				/* ENOMEM, ENOTLEADER, EBUSY, ESTORAGE, ECORRUPT */
 			return MR_RESULT_UNAVAILABLE;

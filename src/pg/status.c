@@ -62,6 +62,7 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_APPEND_RESPONSES_SENT] = "append_responses_sent",
 	[MR_CTR_DURABLE_NOTICES_SENT] = "durable_notices_sent",
 	[MR_CTR_PROPOSALS_FORWARDED] = "proposals_forwarded",
+	[MR_CTR_GROUPS_REFUSED] = "groups_refused",
 };
 
 static uint32

@@ -97,6 +97,7 @@ node_settings(struct mr_config *cfg)
 {
 	cfg->election_ticks = (uint32) multiraft_election_ticks;
 	cfg->heartbeat_ticks = (uint32) multiraft_heartbeat_ticks;
+	cfg->max_groups = (uint32) multiraft_max_groups;
 
 	cfg->dead_ticks = (uint32) multiraft_dead_ticks;
 	cfg->generated_id_window = (uint64) multiraft_generated_id_window;
@@ -255,6 +256,10 @@ detail_of(int rc)
 		case MR_ESTORAGE:
 		case MR_ECORRUPT:
 			return mr_strerror(rc);
+		case MR_EFULL:
+			/* the backend checked too, but concurrent creates all passed */
+			return psprintf("node %d already has multiraft.max_groups (%d) groups",
+							multiraft_node_id, multiraft_max_groups);
 		default:
 			return NULL;
 	}
@@ -487,6 +492,7 @@ static const struct
 	{offsetof(struct mr_counters, envelopes_sent), MR_CTR_BATCHES_SENT},
 	{offsetof(struct mr_counters, envelopes_received), MR_CTR_BATCHES_RECEIVED},
 	{offsetof(struct mr_counters, dropped), MR_CTR_MESSAGES_DROPPED},
+	{offsetof(struct mr_counters, groups_refused), MR_CTR_GROUPS_REFUSED},
 };
 
 static uint64

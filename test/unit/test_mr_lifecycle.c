@@ -268,9 +268,46 @@ static void test_conf_changes_in_order_from_a_follower(void **state)
     mrc_free(c);
 }
 
+/* max_groups bounds the replicas a node holds, however they would come: created
+ * here (MR_EFULL) or by a message for a group this node is a member of (dropped
+ * and counted), and a removal makes room again. */
+static void test_max_groups_bounds_the_replicas_of_a_node(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id both[2] = {1, 2}, two[1] = {2};
+    struct mr_counters k;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 2;
+    o.seed = 3;
+    o.base.max_groups = 2;
+    c = mrc_new(&o);
+    assert_non_null(c);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, both, 2, 1), MR_OK);
+    assert_int_equal(mr_create_group(mrc_node(c, 2), 2, two, 1, 2), MR_OK);
+    mrc_run(c, 60);
+    assert_true(mr_group_exists(mrc_node(c, 2), 1));
+    /* node 2 is full: neither its own nor node 1's new group gets a replica */
+    assert_int_equal(mr_create_group(mrc_node(c, 2), 3, two, 1, 3), MR_EFULL);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 4, both, 2, 4), MR_OK);
+    mrc_run(c, 60);
+    assert_false(mr_group_exists(mrc_node(c, 2), 4));
+    mr_get_counters(mrc_node(c, 2), &k);
+    assert_true(k.groups_refused > 0);
+    /* a removal makes room: group 4 reaches node 2 now */
+    assert_int_equal(mr_remove_group(mrc_node(c, 2), 2, 5, 100), MR_OK);
+    mrc_run(c, 100);
+    assert_false(mr_group_exists(mrc_node(c, 2), 2));
+    assert_true(mr_group_exists(mrc_node(c, 2), 4));
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_max_groups_bounds_the_replicas_of_a_node),
         cmocka_unit_test(test_lazy_creation_and_refusals),
         cmocka_unit_test(test_remove_group),
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
