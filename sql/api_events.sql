@@ -3,6 +3,8 @@ SELECT * FROM multiraft.consume_events();
 SELECT * FROM multiraft.consume_events(10, 5);
 SELECT multiraft.consume_events(NULL);
 SELECT multiraft.consume_events(-1);
+SELECT multiraft.consume_events(1, -5);
+SELECT multiraft.consume_events(1, 0);
 
 -- events as the worker would record them (this test writes them itself)
 INSERT INTO multiraft.events (group_id, event_type, log_index, term, command_id, payload)

@@ -66,6 +66,10 @@ BEGIN
         RAISE EXCEPTION 'max_events must not be negative, not %', max_events
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF consume_events.group_id < 1 THEN
+        RAISE EXCEPTION 'invalid group id %', consume_events.group_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- What was taken is remembered per group (multiraft.events_consumed).
     RETURN QUERY
         WITH taken AS (

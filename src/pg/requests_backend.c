@@ -10,6 +10,7 @@
 #include "pgstat.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "tcop/utility.h"
 #include "utils/timestamp.h"
 
 #include "guc.h"
@@ -398,6 +399,14 @@ requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 						payload_len, multiraft_max_command_size)));
 	Assert(req->timeout_ms > 0);
 	Assert(my_slot < 0);
+
+	/*
+	 * Every request but a read changes the cluster's state, which a read-only
+	 * transaction must not, as for nextval() (and a hot standby's sessions
+	 * are read-only too).
+	 */
+	if (req->type != MR_REQ_READ_INDEX)
+		PreventCommandIfReadOnly(psprintf("multiraft.%s()", request_name(req->type)));
 
 	(void) requests_worker_gen(&pid, &serving);
 	if (pid == 0 || !serving)

@@ -33,6 +33,21 @@ like($err, qr/permission denied for function create_group/, 'a writer cannot cre
 is($ret, 0, 'an admin creates group 7') or diag($err);
 ok(poll_until($node, "SELECT role FROM multiraft.status(7)", 'leader'), 'this node leads group 7');
 
+# a read-only transaction changes nothing, as with nextval(); it may read
+($ret, $out, $err) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT multiraft.submit(7, '\\x01', 'read-only'); COMMIT");
+like($err, qr/cannot execute multiraft\.submit\(\) in a read-only transaction/,
+	'no submit in a read-only transaction');
+is($node->safe_psql('postgres', "SELECT count(*) FROM multiraft.events WHERE command_id = 'read-only'"),
+	'0', '... and nothing was submitted');
+($ret, $out, $err) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT multiraft.create_group(8, '{1}'); COMMIT");
+like($err, qr/cannot execute multiraft\.create_group\(\) in a read-only transaction/,
+	'no create_group in a read-only transaction');
+($ret, $out, $err) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT multiraft.read_index(7) > 0; COMMIT");
+is($out, 't', 'read_index in a read-only transaction') or diag($err);
+
 # everybody reads the status; it is the same row as in multiraft.groups
 ($ret, $out, $err) = as('app_reader',
 	"SELECT node_id, role, leader_node_id, voters, learners FROM multiraft.status(7)");
