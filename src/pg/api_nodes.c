@@ -144,6 +144,12 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 	check_node_id_arg(node_id);
 	values[0] = Int32GetDatum(node_id);
 
+	/*
+	 * Membership is read from the groups' published status, which is empty
+	 * until the worker has restored them: before that, every node would look
+	 * like a member of nothing.
+	 */
+	multiraft_require_worker();
 	level = spi_guard_connect(0);
 	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node_is_member($1) m WHERE m",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
