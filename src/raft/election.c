@@ -11,7 +11,7 @@ bool raft_promotable(struct raft *r)
 
 /* A committed but not yet applied conf change may remove us or change the quorum;
  * campaigning before it is applied could use a stale configuration. */
-static bool unapplied_conf_change(struct raft *r)
+bool raft_unapplied_conf_change(struct raft *r)
 {
     struct raft_entry_sink sink;
     raft_index lo = r->log.applied + 1, hi = r->log.committed + 1;
@@ -91,7 +91,7 @@ int raft_hup(struct raft *r, bool transfer)
         return RAFT_OK;
     if (!raft_promotable(r))
         return RAFT_ENOTMEMBER;
-    if (unapplied_conf_change(r))
+    if (raft_unapplied_conf_change(r))
         return RAFT_OK;
     /* A transfer target campaigns for real at once (dissertation §3.10). */
     return campaign(r, r->pre_vote && !transfer, transfer);

@@ -321,6 +321,8 @@ int raft_tick(struct raft *r)
      * leader lease expires and it grants votes once the leader is gone. */
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
+    if (r->timeout_now_term != 0 && r->timeout_now_age < UINT32_MAX)
+        r->timeout_now_age++;
     if (r->campaign_hold > 0) {
         r->campaign_hold--;
         return RAFT_OK;

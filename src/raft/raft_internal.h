@@ -237,6 +237,12 @@ struct raft {
     uint32_t n_conf_ids;
     raft_index pending_conf_index;
     raft_id transferee;
+    /* Follower: a TIMEOUT_NOW of this term arrived while a committed configuration
+     * change was not applied yet, so it could not campaign then: it does once
+     * raft_advance applies it (0 = none; transfer.c). */
+    raft_term timeout_now_term;
+    uint32_t timeout_now_age;   /* ticks since; dropped after an election timeout,
+                                   when the leader has given the transfer up */
 
     struct raft_read_req *reads;
     uint32_t n_reads;
@@ -265,6 +271,11 @@ uint64_t raft_prng_next(struct raft *r);
 
 /* election.c */
 int raft_hup(struct raft *r, bool transfer);
+/* Whether a committed configuration change awaits its application here (no
+ * campaign until it is applied: the configuration must be the one it counts). */
+bool raft_unapplied_conf_change(struct raft *r);
+/* After raft_advance: the campaign a TIMEOUT_NOW asked for, if it had to wait. */
+int raft_transfer_after_apply(struct raft *r);
 int raft_step_vote_req(struct raft *r, const struct raft_message *m);
 int raft_step_vote_resp(struct raft *r, const struct raft_message *m);
 bool raft_promotable(struct raft *r);

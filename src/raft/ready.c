@@ -201,8 +201,12 @@ int raft_advance(struct raft *r, const struct raft_ready *rd)
     raft_log_stable(r, r->log.n_handed);
     r->log.n_handed = 0;
     r->busy = false;
-    if (r->role == RAFT_FOLLOWER)
+    if (r->role == RAFT_FOLLOWER) {
+        int rc;
         raft_infer_commit(r); /* our write may complete what a notice proved */
+        if ((rc = raft_transfer_after_apply(r)) != RAFT_OK)
+            return rc;
+    }
     if (r->role == RAFT_LEADER) {
         /* The leader's own entries count toward commitment once persisted. */
         struct raft_progress *self = raft_progress_find(r, r->id);

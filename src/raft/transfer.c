@@ -55,5 +55,31 @@ int raft_step_timeout_now(struct raft *r, const struct raft_message *m)
     (void)m;
     if (!raft_promotable(r))
         return RAFT_OK;
+    /* The leader sends it once: if the commit of a configuration change reached
+     * us with it and the change is not applied yet, campaigning must wait for
+     * that (raft_hup), but dropping the request would leave the leader refusing
+     * proposals until its transfer times out, and the transfer undone. */
+    if (raft_unapplied_conf_change(r)) {
+        r->timeout_now_term = r->term;
+        r->timeout_now_age = 0;
+        return RAFT_OK;
+    }
+    return raft_hup(r, true);
+}
+
+int raft_transfer_after_apply(struct raft *r)
+{
+    if (r->timeout_now_term == 0)
+        return RAFT_OK;
+    if (r->timeout_now_term != r->term || r->role != RAFT_FOLLOWER ||
+        r->timeout_now_age >= r->election_tick) {
+        r->timeout_now_term = 0; /* a new term or role: that leader's request is stale */
+        return RAFT_OK;
+    }
+    if (raft_unapplied_conf_change(r))
+        return RAFT_OK;
+    r->timeout_now_term = 0;
+    if (!raft_promotable(r))
+        return RAFT_OK;
     return raft_hup(r, true);
 }

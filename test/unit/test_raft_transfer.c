@@ -144,9 +144,58 @@ static void test_transfer_with_lease_and_prevote(void **state)
     tc_destroy(&tc);
 }
 
+/* A TIMEOUT_NOW that reaches the target together with the commit of a
+ * configuration change it has not applied yet cannot start a campaign at once
+ * (the configuration must be applied first); the leader sends it only once, so
+ * it waits for the apply instead of being dropped, which left the leader
+ * refusing proposals until the transfer timed out, and the transfer undone. */
+static void test_timeout_now_waits_for_an_unapplied_conf_change(void **state)
+{
+    struct test_cluster tc;
+    struct raft_conf_change cc;
+    raft_index idx;
+    (void)state;
+    assert_int_equal(tc_init_bootstrap(&tc, 3, NULL, 7), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_tick_stabilize(&tc, 1);
+    assert_int_equal(tc_add_node(&tc, 3, 4, NULL), 0);
+    memset(&cc, 0, sizeof cc);
+    cc.type = RAFT_CC_ADD_LEARNER;
+    cc.replica = 4;
+    assert_int_equal(raft_propose_conf_change(R(&tc, 0), &cc, &idx, NULL), RAFT_OK);
+    tc_process(&tc, 0);                       /* leader persists, APPENDs queued */
+    tc_deliver_type(&tc, RAFT_MSG_APPEND);    /* followers get the entry */
+    tc_process(&tc, 1);
+    tc_process(&tc, 2);
+    tc_deliver_type(&tc, RAFT_MSG_APPEND_RESP); /* leader commits */
+    assert_true(raft_get_commit(R(&tc, 0)) >= idx);
+    tc_process(&tc, 0);                       /* leader applies; commit-only APPENDs out */
+    /* The target (id 2) is fully matched: TIMEOUT_NOW goes out at once. */
+    assert_int_equal(raft_transfer_leadership(R(&tc, 0), 2), RAFT_OK);
+    tc_process(&tc, 0);
+    assert_int_equal(tc_queued(&tc, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
+    /* Node 2 steps the commit-only APPEND and then TIMEOUT_NOW, before its Ready. */
+    tc_deliver_type(&tc, RAFT_MSG_APPEND);
+    assert_true(raft_get_commit(R(&tc, 1)) >= idx);
+    assert_true(raft_get_applied(R(&tc, 1)) < idx);
+    tc_deliver_type(&tc, RAFT_MSG_TIMEOUT_NOW);
+    tc_stabilize(&tc, 0);
+    int refused = 0;
+    for (int t = 0; t < 30; t++) {
+        if (tc_propose(&tc, 0, "x", NULL) == RAFT_ETRANSFER)
+            refused++;
+        tc_tick_stabilize(&tc, 1);
+    }
+    (void)refused;
+    /* §3.10: the target campaigns once it has applied the change */
+    assert_int_equal(raft_get_role(R(&tc, 1)), RAFT_LEADER);
+    tc_destroy(&tc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timeout_now_waits_for_an_unapplied_conf_change),
         cmocka_unit_test(test_transfer_to_up_to_date),
         cmocka_unit_test(test_transfer_to_lagging),
         cmocka_unit_test(test_transfer_refusals_and_abort),
