@@ -479,6 +479,14 @@ void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool block
     c->blocked[b][a] = blocked;
 }
 
+bool mrc_node_in(const mr_node_id *list, uint32_t n, mr_node_id node)
+{
+    for (uint32_t i = 0; i < n && i < MR_MAX_MEMBERS; i++)
+        if (list[i] == node)
+            return true;
+    return false;
+}
+
 void mrc_block(struct mrc_cluster *c, mr_node_id from, mr_node_id to, bool blocked)
 {
     if (from <= MRC_MAX_NODES && to <= MRC_MAX_NODES)

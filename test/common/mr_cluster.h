@@ -82,6 +82,8 @@ bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
  * network and are delivered after it resumes (its state is kept). */
 void mrc_stall(struct mrc_cluster *c, mr_node_id id, bool stalled);
 /* Cut (blocked = true) or heal both directions between a and b. */
+/* Whether node is among list[0 .. n) (a status's voters or learners). */
+bool mrc_node_in(const mr_node_id *list, uint32_t n, mr_node_id node);
 void mrc_partition(struct mrc_cluster *c, mr_node_id a, mr_node_id b, bool blocked);
 /* The same in one direction: envelopes from `from` to `to` are lost. */
 void mrc_block(struct mrc_cluster *c, mr_node_id from, mr_node_id to, bool blocked);

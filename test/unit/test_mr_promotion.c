@@ -19,22 +19,14 @@
 
 #define GROUP 1
 
-static bool in_list(const mr_node_id *list, uint32_t n, mr_node_id node)
-{
-    for (uint32_t i = 0; i < n && i < MR_MAX_MEMBERS; i++)
-        if (list[i] == node)
-            return true;
-    return false;
-}
-
 /* Whether `on` sees node as a voter (true) or a learner (false) of the group. */
 static bool voter_on(struct mrc_cluster *c, mr_node_id on, mr_node_id node)
 {
     struct mr_group_status st;
     assert_int_equal(mr_group_status(mrc_node(c, on), GROUP, &st), MR_OK);
-    assert_true(in_list(st.voters, st.n_voters, node) != in_list(st.learners, st.n_learners,
+    assert_true(mrc_node_in(st.voters, st.n_voters, node) != mrc_node_in(st.learners, st.n_learners,
                                                                    node));
-    return in_list(st.voters, st.n_voters, node);
+    return mrc_node_in(st.voters, st.n_voters, node);
 }
 
 static size_t promotions_recorded(struct mrc_cluster *c, mr_node_id on, mr_node_id node)

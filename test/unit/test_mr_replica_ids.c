@@ -24,12 +24,25 @@
 
 #define GROUP 1
 
-static bool in_list(const mr_node_id *list, uint32_t n, mr_node_id node)
+/* Group {1, 2, 3} (and node 6, with add6) led by node 1, which is then cut off
+ * and proposes add_voter(node 4): it binds the next replica id, 4, to node 4, and
+ * the entry never leaves it; the request times out. */
+static void guess_node4(struct mrc_cluster *c, bool add6)
 {
-    for (uint32_t i = 0; i < n && i < MR_MAX_MEMBERS; i++)
-        if (list[i] == node)
-            return true;
-    return false;
+    mr_node_id members[3] = {1, 2, 3};
+    assert_int_equal(mr_create_group(mrc_node(c, 1), GROUP, members, 3, 1), MR_OK);
+    mrc_run(c, 60);
+    assert_int_equal(mrc_leader(c, GROUP, NULL), 1);
+    if (add6)
+        assert_int_equal(mrc_change(c, 1, GROUP, 10, MR_CHANGE_ADD_VOTER, 6, "add6", 60),
+                         MR_OK);
+    for (mr_node_id other = 2; other <= MRC_MAX_NODES; other++)
+        mrc_partition(c, 1, other, true);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), GROUP, 11, MR_CHANGE_ADD_VOTER, 4,
+                                            "add4", 4, false, NULL, 0, 5),
+                     MR_OK);
+    mrc_run(c, 60);
+    assert_int_equal(mrc_result(c, 1, 11), MR_ETIMEOUT);
 }
 
 /*
@@ -44,7 +57,6 @@ static mr_node_id lost_proposal_then_snapshot(struct mrc_cluster **out, int n_no
 {
     struct mrc_options o;
     struct mrc_cluster *c;
-    mr_node_id members[3] = {1, 2, 3};
     mr_node_id leader;
     char cmd[32];
 
@@ -54,19 +66,7 @@ static mr_node_id lost_proposal_then_snapshot(struct mrc_cluster **out, int n_no
     o.base.log_retention = 20;
     c = mrc_new(&o);
     assert_non_null(c);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), GROUP, members, 3, 1), MR_OK);
-    mrc_run(c, 60);
-    assert_int_equal(mrc_leader(c, GROUP, NULL), 1);
-    if (n_nodes >= 6)
-        assert_int_equal(mrc_change(c, 1, GROUP, 10, MR_CHANGE_ADD_VOTER, 6, "add6", 60),
-                         MR_OK);
-    for (mr_node_id other = 2; other <= (mr_node_id)n_nodes; other++)
-        mrc_partition(c, 1, other, true);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), GROUP, 11, MR_CHANGE_ADD_VOTER, 4,
-                                            "add4", 4, false, NULL, 0, 5),
-                     MR_OK);
-    mrc_run(c, 60);
-    assert_int_equal(mrc_result(c, 1, 11), MR_ETIMEOUT);
+    guess_node4(c, n_nodes >= 6);
     leader = mrc_leader(c, GROUP, NULL);
     assert_true(leader != 0 && leader != 1);
     assert_int_equal(mrc_change(c, leader, GROUP, 12, MR_CHANGE_ADD_VOTER, 5, "add5", 60),
@@ -94,11 +94,11 @@ static void test_a_snapshot_corrects_a_guessed_binding(void **state)
     (void)state;
 
     assert_int_equal(mr_group_status(mrc_node(c, leader), GROUP, &st), MR_OK);
-    assert_true(in_list(st.voters, st.n_voters, 5));
-    assert_false(in_list(st.voters, st.n_voters, 4));
+    assert_true(mrc_node_in(st.voters, st.n_voters, 5));
+    assert_false(mrc_node_in(st.voters, st.n_voters, 4));
     assert_int_equal(mr_group_status(mrc_node(c, 1), GROUP, &st), MR_OK);
-    assert_true(in_list(st.voters, st.n_voters, 5));
-    assert_false(in_list(st.voters, st.n_voters, 4));
+    assert_true(mrc_node_in(st.voters, st.n_voters, 5));
+    assert_false(mrc_node_in(st.voters, st.n_voters, 4));
     mrc_free(c);
 }
 
@@ -167,7 +167,6 @@ static void test_an_appended_change_corrects_a_guessed_binding(void **state)
 {
     struct mrc_options o;
     struct mrc_cluster *c;
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_group_status st;
     raft_index last;
     (void)state;
@@ -177,16 +176,7 @@ static void test_an_appended_change_corrects_a_guessed_binding(void **state)
     o.seed = 11;
     c = mrc_new(&o);
     assert_non_null(c);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), GROUP, members, 3, 1), MR_OK);
-    mrc_run(c, 60);
-    assert_int_equal(mrc_leader(c, GROUP, NULL), 1);
-    for (mr_node_id other = 2; other <= 5; other++)
-        mrc_partition(c, 1, other, true);
-    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), GROUP, 11, MR_CHANGE_ADD_VOTER, 4,
-                                            "add4", 4, false, NULL, 0, 5),
-                     MR_OK);
-    mrc_run(c, 60);
-    assert_int_equal(mrc_result(c, 1, 11), MR_ETIMEOUT);
+    guess_node4(c, false);
     assert_int_equal(mrc_leader(c, GROUP, NULL), 2);
 
     /* node 1 catches up with node 2 (its own entry is replaced), then reaches
@@ -219,8 +209,8 @@ static void test_an_appended_change_corrects_a_guessed_binding(void **state)
     mrc_run(c, 100);
     assert_int_equal(mr_group_status(mrc_node(c, 1), GROUP, &st), MR_OK);
     assert_true(mr_role_name(&st)[0] == 'l');
-    assert_true(in_list(st.voters, st.n_voters, 5));
-    assert_false(in_list(st.voters, st.n_voters, 4));
+    assert_true(mrc_node_in(st.voters, st.n_voters, 5));
+    assert_false(mrc_node_in(st.voters, st.n_voters, 4));
     /* node 4 was never added: nothing of the group's reached it */
     assert_int_equal(mr_group_status(mrc_node(c, 4), GROUP, &st), MR_ENOGROUP);
     assert_int_equal(mr_group_status(mrc_node(c, 5), GROUP, &st), MR_OK);
