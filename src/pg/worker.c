@@ -93,6 +93,18 @@ extension_installed(void)
 	return found;
 }
 
+/*
+ * Durability is the point: votes and appends are acknowledged after the commit,
+ * so the worker's commits must flush.  A server-wide synchronous_commit = off is
+ * overridden for this process only (local, on, remote_* are all durable here).
+ */
+static void
+ensure_synchronous_commit(void)
+{
+	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 static void
 process_config_reload(void)
 {
@@ -100,6 +112,8 @@ process_config_reload(void)
 	{
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		/* a reload may bring a server-wide synchronous_commit = off back */
+		ensure_synchronous_commit();
 	}
 }
 
@@ -141,17 +155,6 @@ pause_ms(long ms)
 	process_config_reload();
 }
 
-/*
- * Durability is the point: votes and appends are acknowledged after the commit,
- * so the worker's commits must flush.  A server-wide synchronous_commit = off is
- * overridden for this process only (local, on, remote_* are all durable here).
- */
-static void
-ensure_synchronous_commit(void)
-{
-	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
-		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-}
 
 /*
  * The worker's statements (storage_plans.c) are prepared once and run thousands

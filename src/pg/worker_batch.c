@@ -277,8 +277,14 @@ worker_process_batch(void)
 		 * synchronous commit flushes it anyway.  This saves the leader one flush
 		 * per command.
 		 */
-		if (!sync)
-			synchronous_commit = SYNCHRONOUS_COMMIT_OFF;
+		/*
+		 * A batch that must sync waits for its flush whatever the setting says
+		 * (worker.c keeps a server-wide "off" away from the worker, but this is
+		 * where a lost flush would break Raft's promises, so it does not rely on
+		 * that alone).
+		 */
+		synchronous_commit = !sync ? SYNCHRONOUS_COMMIT_OFF :
+			Max(saved_synchronous_commit, SYNCHRONOUS_COMMIT_LOCAL_FLUSH);
 		CommitTransactionCommand();
 		synchronous_commit = saved_synchronous_commit;
 	}
