@@ -267,6 +267,7 @@ struct mr_node {
     uint64_t prng;
     bool busy;                /* between mr_ready and mr_advance */
     bool stopped;
+    bool ready_incomplete;    /* mr_ready lost part of the batch (out of memory) */
     bool hb_flush_due;
     uint64_t next_read_ctx;
     uint64_t gen_seq;         /* last seq of this node's session (mr_session.c): one

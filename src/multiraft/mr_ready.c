@@ -145,7 +145,8 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
     w.replica_id = g->replica_id;
     if (g->flags & MR_G_GONE) {
         w.flags = MR_GW_REMOVED | ((g->flags & MR_G_KEEP_DEDUP) ? MR_GW_KEEP_DEDUP : 0);
-        (void)mr_vec_push(n, &n->writes, sizeof w, &w);
+        if (mr_vec_push(n, &n->writes, sizeof w, &w) == NULL)
+            n->ready_incomplete = true;
         return;
     }
     if (g->flags & MR_G_CREATED)
@@ -162,8 +163,10 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
         size_t len = mr_bootstrap_entry(n->cfg.node_id, NULL);
         struct raft_entry *es = mr_arena_alloc(n, (w.n_entries + 1) * sizeof *es);
         unsigned char *data = mr_arena_alloc(n, len);
-        if (es == NULL || data == NULL)
-            return; /* retried at the next batch (the group stays flagged) */
+        if (es == NULL || data == NULL) {
+            n->ready_incomplete = true; /* this Ready's entries would be lost */
+            return;
+        }
         memset(es, 0, sizeof *es);
         es[0].term = 1;
         es[0].index = 1;
@@ -194,17 +197,21 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
     w.log_start_term = g->log_start_term;
     w.state_len = mr_state_encode(g, NULL);
     state = mr_arena_alloc(n, w.state_len);
-    if (state != NULL) {
-        mr_state_encode(g, state);
-        w.state = state;
-    } else {
-        w.state_len = 0;
+    if (state == NULL) {
+        n->ready_incomplete = true; /* a meta row without its state */
+        return;
     }
-    if (mr_vec_push(n, &n->writes, sizeof w, &w) != NULL) {
-        g->flags &= ~(MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_BOOTSTRAP);
-        if (w.meta_changed)
-            g->meta_applied = w.applied;
+    mr_state_encode(g, state);
+    w.state = state;
+    if (mr_vec_push(n, &n->writes, sizeof w, &w) == NULL) {
+        /* The Ready's messages are routed and the core will take its entries as
+         * stored at mr_advance: the batch must not go out without them. */
+        n->ready_incomplete = true;
+        return;
     }
+    g->flags &= ~(MR_G_CREATED | MR_G_META | MR_G_COMPACTED | MR_G_BOOTSTRAP);
+    if (w.meta_changed)
+        g->meta_applied = w.applied;
 }
 
 static void process_group(struct mr_node *n, struct mr_group *g, bool *must_sync)
@@ -263,8 +270,8 @@ int mr_ready(struct mr_node *n, struct mr_batch *out)
         g->flags &= ~MR_G_DIRTY;
     }
     n->dirty.len = 0;
-    if (mr_build_envelopes(n) != MR_OK)
-        return MR_ENOMEM;
+    if (n->ready_incomplete || mr_build_envelopes(n) != MR_OK)
+        return MR_ENOMEM; /* the host restores the node from storage */
     out->groups = n->writes.data;
     out->n_groups = n->writes.len;
     out->events = n->events.data;

@@ -672,7 +672,10 @@ struct mr_batch {
 bool mr_has_ready(const struct mr_node *n);
 /* Collects the pending output of every group into one batch (possibly empty).
  * Applies committed entries (events, dedup, completions) — calling the storage
- * callbacks.  MR_EBUSY if the previous batch was not advanced. */
+ * callbacks.  MR_EBUSY if the previous batch was not advanced.  MR_ENOMEM if
+ * memory ran out while the batch was built: part of it is missing, nothing of it
+ * may be persisted or sent, and the node is no longer consistent with it — free
+ * the node and restore it from storage. */
 int mr_ready(struct mr_node *n, struct mr_batch *out);
 /* The batch was persisted, sent and its completions delivered: releases it, and
  * compacts / quiesces groups. */
