@@ -5,6 +5,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -405,7 +406,7 @@ requests_call(MultiraftRequest *req, const char *payload, Size payload_len)
 	 * transaction must not, as for nextval() (and a hot standby's sessions
 	 * are read-only too).
 	 */
-	if (req->type != MR_REQ_READ_INDEX)
+	if (req->type != MR_REQ_READ_INDEX && XactReadOnly)
 		PreventCommandIfReadOnly(psprintf("multiraft.%s()", request_name(req->type)));
 
 	(void) requests_worker_gen(&pid, &serving);

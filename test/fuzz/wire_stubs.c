@@ -53,264 +53,238 @@
 #endif
 #endif
 #ifndef HDR_POISON
-#define HDR_POISON(h) ((void) 0)
-#define HDR_UNPOISON(h) ((void) 0)
+#define HDR_POISON(h) ((void)0)
+#define HDR_UNPOISON(h) ((void)0)
 #endif
 #ifndef FILLED_BY_PROTOBUF_C
-#define FILLED_BY_PROTOBUF_C(p, n) ((void) 0)
+#define FILLED_BY_PROTOBUF_C(p, n) ((void)0)
 #endif
 
 /* The GUCs wire.c reads, at their defaults (src/pg/guc.c). */
-int			multiraft_max_command_size = 1024 * 1024;
+int multiraft_max_command_size = 1024 * 1024;
 
 MemoryContext CurrentMemoryContext = NULL;
 
 /* 32 bytes: keeps the chunk 16-aligned like malloc's blocks. */
-struct chunk_hdr
-{
-	struct chunk_hdr *prev;
-	struct chunk_hdr *next;
-	Size		space;			/* what GetMemoryChunkSpace() answers */
-	Size		magic;
+struct chunk_hdr {
+    struct chunk_hdr *prev;
+    struct chunk_hdr *next;
+    Size space;     /* what GetMemoryChunkSpace() answers */
+    Size magic;
 };
 
-#define CHUNK_MAGIC ((Size) 0x5749524553545542)	/* "WIRESTUB" */
-#define AS_HDR(p) ((struct chunk_hdr *) ((char *) (p) - sizeof(struct chunk_hdr)))
+#define CHUNK_MAGIC ((Size)0x5749524553545542) /* "WIRESTUB" */
+#define AS_HDR(p) ((struct chunk_hdr *)((char *)(p) - sizeof(struct chunk_hdr)))
 
-static struct chunk_hdr *chunks;	/* live chunks, newest first */
+static struct chunk_hdr *chunks;    /* live chunks, newest first */
 static size_t n_live;
 static size_t live_space;
 
-static void
-die(const char *what, Size size)
+static void die(const char *what, Size size)
 {
-	fprintf(stderr, "wire_stubs: %s (%zu bytes) — in the server this would raise an ERROR\n",
-			what, (size_t) size);
-	abort();
+    fprintf(stderr, "wire_stubs: %s (%zu bytes) — in the server this would raise an ERROR\n",
+            what, (size_t)size);
+    abort();
 }
 
 /* PostgreSQL 15 aset.c: AllocSetAlloc's rounding, AllocSetGetChunkSpace's answer. */
-static Size
-allocset_space(Size size)
+static Size allocset_space(Size size)
 {
-	const Size	chunk_limit = 8192; /* ALLOC_CHUNK_LIMIT */
-	const Size	chunk_hdr = 16;		/* ALLOC_CHUNKHDRSZ */
-	Size		rounded = 8;
+    const Size chunk_limit = 8192; /* ALLOC_CHUNK_LIMIT */
+    const Size chunk_hdr = 16;     /* ALLOC_CHUNKHDRSZ */
+    Size rounded = 8;
 
-	if (size > chunk_limit)
-		return MAXALIGN(size) + chunk_hdr;
-	while (rounded < size)
-		rounded <<= 1;
-	return rounded + chunk_hdr;
+    if (size > chunk_limit)
+        return MAXALIGN(size) + chunk_hdr;
+    while (rounded < size)
+        rounded <<= 1;
+    return rounded + chunk_hdr;
 }
 
-static void *
-chunk_alloc(Size size, int flags)
+static void *chunk_alloc(Size size, int flags)
 {
-	struct chunk_hdr *h;
+    struct chunk_hdr *h;
 
-	if (!((flags & MCXT_ALLOC_HUGE) ? AllocHugeSizeIsValid(size) : AllocSizeIsValid(size)))
-		die("invalid memory alloc request size", size);
-	h = malloc(sizeof(*h) + (size > 0 ? size : 1));
-	if (h == NULL)
-	{
-		if (flags & MCXT_ALLOC_NO_OOM)
-			return NULL;
-		die("out of memory", size);
-	}
-	h->prev = NULL;
-	h->next = chunks;
-	h->space = allocset_space(size);
-	h->magic = CHUNK_MAGIC;
-	if (chunks != NULL)
-	{
-		HDR_UNPOISON(chunks);
-		chunks->prev = h;
-		HDR_POISON(chunks);
-	}
-	chunks = h;
-	n_live++;
-	live_space += h->space;
-	HDR_POISON(h);
-	if (flags & MCXT_ALLOC_ZERO)
-		memset(h + 1, 0, size);
-	return h + 1;
+    if (!((flags & MCXT_ALLOC_HUGE) ? AllocHugeSizeIsValid(size) : AllocSizeIsValid(size)))
+        die("invalid memory alloc request size", size);
+    h = malloc(sizeof(*h) + (size > 0 ? size : 1));
+    if (h == NULL) {
+        if (flags & MCXT_ALLOC_NO_OOM)
+            return NULL;
+        die("out of memory", size);
+    }
+    h->prev = NULL;
+    h->next = chunks;
+    h->space = allocset_space(size);
+    h->magic = CHUNK_MAGIC;
+    if (chunks != NULL) {
+        HDR_UNPOISON(chunks);
+        chunks->prev = h;
+        HDR_POISON(chunks);
+    }
+    chunks = h;
+    n_live++;
+    live_space += h->space;
+    HDR_POISON(h);
+    if (flags & MCXT_ALLOC_ZERO)
+        memset(h + 1, 0, size);
+    return h + 1;
 }
 
-static struct chunk_hdr *
-chunk_of(void *p, const char *caller)
+static struct chunk_hdr *chunk_of(void *p, const char *caller)
 {
-	struct chunk_hdr *h = AS_HDR(p);
+    struct chunk_hdr *h = AS_HDR(p);
 
-	HDR_UNPOISON(h);
-	if (h->magic != CHUNK_MAGIC)
-	{
-		fprintf(stderr, "wire_stubs: %s(%p): not a palloc'd chunk\n", caller, p);
-		abort();
-	}
-	return h;
+    HDR_UNPOISON(h);
+    if (h->magic != CHUNK_MAGIC) {
+        fprintf(stderr, "wire_stubs: %s(%p): not a palloc'd chunk\n", caller, p);
+        abort();
+    }
+    return h;
 }
 
-void *
-MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
+void *MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
 {
-	void	   *p;
+    void *p;
 
-	(void) context;
-	p = chunk_alloc(size, flags);
-	if (p != NULL)
-		FILLED_BY_PROTOBUF_C(p, size);
-	return p;
+    (void)context;
+    p = chunk_alloc(size, flags);
+    if (p != NULL)
+        FILLED_BY_PROTOBUF_C(p, size);
+    return p;
 }
 
-void *
-palloc(Size size)
+void *palloc(Size size)
 {
-	return chunk_alloc(size, 0);
+    return chunk_alloc(size, 0);
 }
 
-void *
-palloc0(Size size)
+void *palloc0(Size size)
 {
-	return chunk_alloc(size, MCXT_ALLOC_ZERO);
+    return chunk_alloc(size, MCXT_ALLOC_ZERO);
 }
 
-void
-pfree(void *p)
+void pfree(void *p)
 {
-	struct chunk_hdr *h = chunk_of(p, "pfree");
+    struct chunk_hdr *h = chunk_of(p, "pfree");
 
-	if (h->prev != NULL)
-	{
-		HDR_UNPOISON(h->prev);
-		h->prev->next = h->next;
-		HDR_POISON(h->prev);
-	}
-	else
-		chunks = h->next;
-	if (h->next != NULL)
-	{
-		HDR_UNPOISON(h->next);
-		h->next->prev = h->prev;
-		HDR_POISON(h->next);
-	}
-	n_live--;
-	live_space -= h->space;
-	h->magic = 0;
-	free(h);
+    if (h->prev != NULL) {
+        HDR_UNPOISON(h->prev);
+        h->prev->next = h->next;
+        HDR_POISON(h->prev);
+    } else
+        chunks = h->next;
+    if (h->next != NULL) {
+        HDR_UNPOISON(h->next);
+        h->next->prev = h->prev;
+        HDR_POISON(h->next);
+    }
+    n_live--;
+    live_space -= h->space;
+    h->magic = 0;
+    free(h);
 }
 
-Size
-GetMemoryChunkSpace(void *p)
+Size GetMemoryChunkSpace(void *p)
 {
-	struct chunk_hdr *h = chunk_of(p, "GetMemoryChunkSpace");
-	Size		space = h->space;
+    struct chunk_hdr *h = chunk_of(p, "GetMemoryChunkSpace");
+    Size space = h->space;
 
-	HDR_POISON(h);
-	return space;
+    HDR_POISON(h);
+    return space;
 }
 
-void
-wire_stubs_reset(void)
+void wire_stubs_reset(void)
 {
-	while (chunks != NULL)
-	{
-		struct chunk_hdr *h = chunks;
+    while (chunks != NULL) {
+        struct chunk_hdr *h = chunks;
 
-		HDR_UNPOISON(h);
-		chunks = h->next;
-		free(h);
-	}
-	n_live = 0;
-	live_space = 0;
+        HDR_UNPOISON(h);
+        chunks = h->next;
+        free(h);
+    }
+    n_live = 0;
+    live_space = 0;
 }
 
-size_t
-wire_stubs_live_chunks(void)
+size_t wire_stubs_live_chunks(void)
 {
-	return n_live;
+    return n_live;
 }
 
-size_t
-wire_stubs_live_space(void)
+size_t wire_stubs_live_space(void)
 {
-	return live_space;
+    return live_space;
 }
 
 /* ---------------------------------------------------------------- strings */
 
-static char *
-vformat(const char *fmt, va_list ap)
+static char *vformat(const char *fmt, va_list ap)
 {
-	va_list		ap2;
-	int			n;
-	char	   *s;
+    va_list ap2;
+    int n;
+    char *s;
 
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
-	va_end(ap2);
-	if (n < 0)
-		die("vsnprintf failed", 0);
-	s = palloc((Size) n + 1);
-	vsnprintf(s, (size_t) n + 1, fmt, ap);
-	return s;
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        die("vsnprintf failed", 0);
+    s = palloc((Size)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
 }
 
-char *
-psprintf(const char *fmt,...)
+char *psprintf(const char *fmt, ...)
 {
-	va_list		ap;
-	char	   *s;
+    va_list ap;
+    char *s;
 
-	va_start(ap, fmt);
-	s = vformat(fmt, ap);
-	va_end(ap);
-	return s;
+    va_start(ap, fmt);
+    s = vformat(fmt, ap);
+    va_end(ap);
+    return s;
 }
 
-void
-initStringInfo(StringInfo str)
+void initStringInfo(StringInfo str)
 {
-	str->maxlen = 1024;
-	str->data = palloc(str->maxlen);
-	str->data[0] = '\0';
-	str->len = 0;
-	str->cursor = 0;
+    str->maxlen = 1024;
+    str->data = palloc(str->maxlen);
+    str->data[0] = '\0';
+    str->len = 0;
+    str->cursor = 0;
 }
 
-void
-appendStringInfoString(StringInfo str, const char *s)
+void appendStringInfoString(StringInfo str, const char *s)
 {
-	size_t		n = strlen(s);
+    size_t n = strlen(s);
 
-	if ((size_t) str->len + n + 1 > (size_t) str->maxlen)
-	{
-		size_t		newlen = (size_t) str->maxlen * 2;
-		char	   *data;
+    if ((size_t)str->len + n + 1 > (size_t)str->maxlen) {
+        size_t newlen = (size_t)str->maxlen * 2;
+        char *data;
 
-		while ((size_t) str->len + n + 1 > newlen)
-			newlen *= 2;
-		if (newlen > MaxAllocSize)
-			die("out of memory: StringInfo would exceed MaxAllocSize", newlen);
-		data = palloc(newlen);
-		memcpy(data, str->data, (size_t) str->len + 1);
-		pfree(str->data);
-		str->data = data;
-		str->maxlen = (int) newlen;
-	}
-	memcpy(str->data + str->len, s, n + 1);
-	str->len += (int) n;
+        while ((size_t)str->len + n + 1 > newlen)
+            newlen *= 2;
+        if (newlen > MaxAllocSize)
+            die("out of memory: StringInfo would exceed MaxAllocSize", newlen);
+        data = palloc(newlen);
+        memcpy(data, str->data, (size_t)str->len + 1);
+        pfree(str->data);
+        str->data = data;
+        str->maxlen = (int)newlen;
+    }
+    memcpy(str->data + str->len, s, n + 1);
+    str->len += (int)n;
 }
 
-void
-appendStringInfo(StringInfo str, const char *fmt,...)
+void appendStringInfo(StringInfo str, const char *fmt, ...)
 {
-	va_list		ap;
-	char	   *s;
+    va_list ap;
+    char *s;
 
-	va_start(ap, fmt);
-	s = vformat(fmt, ap);
-	va_end(ap);
-	appendStringInfoString(str, s);
-	pfree(s);
+    va_start(ap, fmt);
+    s = vformat(fmt, ap);
+    va_end(ap);
+    appendStringInfoString(str, s);
+    pfree(s);
 }
