@@ -417,21 +417,31 @@ push_queue(Peer *p)
 
 /* ---------------------------------------------------------------- reading */
 
-/* Why the peer ended the stream, if libpq can tell without waiting. */
+/*
+ * Why the peer ended the stream, if libpq can tell without waiting.  The link
+ * is closed after this, so a few results are enough: a peer that ends only its
+ * half of the copy (CopyDone) leaves libpq in COPY IN, where PQgetResult
+ * returns a COPY_IN result again and again, never NULL — the loop spun the
+ * worker forever, deaf to pg_terminate_backend.
+ */
 static char *
 stream_end_reason(Peer *p, const char *fallback)
 {
 	char	   *why = NULL;
 
-	while (!PQisBusy(p->conn))
+	for (int i = 0; i < 8 && !PQisBusy(p->conn); i++)
 	{
 		PGresult   *res = PQgetResult(p->conn);
+		ExecStatusType st;
 
 		if (res == NULL)
 			break;
-		if (why == NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
+		st = PQresultStatus(res);
+		if (why == NULL && st == PGRES_FATAL_ERROR)
 			why = pstrdup(PQresultErrorMessage(res));
 		PQclear(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+			break;
 	}
 	return why ? why : pstrdup(fallback);
 }
