@@ -77,8 +77,6 @@ struct chunk_hdr {
 #define AS_HDR(p) ((struct chunk_hdr *)((char *)(p) - sizeof(struct chunk_hdr)))
 
 static struct chunk_hdr *chunks;    /* live chunks, newest first */
-static size_t n_live;
-static size_t live_space;
 
 static void die(const char *what, Size size)
 {
@@ -123,8 +121,6 @@ static void *chunk_alloc(Size size, int flags)
         HDR_POISON(chunks);
     }
     chunks = h;
-    n_live++;
-    live_space += h->space;
     HDR_POISON(h);
     if (flags & MCXT_ALLOC_ZERO)
         memset(h + 1, 0, size);
@@ -179,8 +175,6 @@ void pfree(void *p)
         h->next->prev = h->prev;
         HDR_POISON(h->next);
     }
-    n_live--;
-    live_space -= h->space;
     h->magic = 0;
     free(h);
 }
@@ -203,18 +197,6 @@ void wire_stubs_reset(void)
         chunks = h->next;
         free(h);
     }
-    n_live = 0;
-    live_space = 0;
-}
-
-size_t wire_stubs_live_chunks(void)
-{
-    return n_live;
-}
-
-size_t wire_stubs_live_space(void)
-{
-    return live_space;
 }
 
 /* ---------------------------------------------------------------- strings */

@@ -7,13 +7,7 @@
 #ifndef MULTIRAFT_WIRE_STUBS_H
 #define MULTIRAFT_WIRE_STUBS_H
 
-#include <stddef.h>
-
 /* Frees every chunk allocated since the last reset. */
 void wire_stubs_reset(void);
-
-/* Chunks and bytes (what GetMemoryChunkSpace() charges) live now. */
-size_t wire_stubs_live_chunks(void);
-size_t wire_stubs_live_space(void);
 
 #endif
