@@ -156,11 +156,23 @@ extern void storage_events_finish(void);
 
 /* ---- notify_queue.c ---- */
 
+/* A group to announce, with the highest log index of its new events (0: none). */
+typedef struct NotifyGroup
+{
+	uint64		group;
+	uint64		index;
+} NotifyGroup;
+
 /*
- * Whether this transaction may add its nnotify notifications to the NOTIFY
- * queue: false while the queue is fuller than multiraft.notify_queue_max_usage.
+ * Queues this transaction's notifications, one per group ('<group_id>:<index>',
+ * the highest index), with those deferred earlier; PostgreSQL sends them at
+ * commit.  Deferred instead while another session holds the NOTIFY lock; left
+ * out while the queue is too full (multiraft.notify_queue_max_usage).  Sorts
+ * `groups`.
  */
-extern bool notify_queue_has_room(int nnotify);
+extern void notify_send(NotifyGroup *groups, int n);
+/* Whether notifications wait for a transaction to send them in. */
+extern bool notify_deferred(void);
 
 /* ---- storage_dedup.c ---- */
 

@@ -2,8 +2,8 @@
  * storage_events.c — the events of the worker's transaction (multiraft.events)
  * and its notifications: kept batch by batch in batch order
  * (storage_events_keep), written once before the commit with one NOTIFY per
- * group (storage_events_finish), unless the NOTIFY queue is too full
- * (notify_queue.c).  The queue applications read; a command's
+ * group (storage_events_finish, through notify_queue.c).  The queue
+ * applications read; a command's
  * event is written exactly once per node because it commits with the applied
  * index that covers it (storage_write.c, worker_batch.c).
  */
@@ -11,7 +11,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -19,14 +18,6 @@
 #include "utils/timestamp.h"
 
 #include "storage.h"
-
-#define NOTIFY_CHANNEL "multiraft_events"
-
-typedef struct GroupIndex
-{
-	uint64		group;
-	uint64		index;
-} GroupIndex;
 
 /*
  * The events of the current transaction: one column per column of the SQL
@@ -37,7 +28,7 @@ typedef struct GroupIndex
 static struct
 {
 	StorageColumn cols[8];
-	GroupIndex *notify;
+	NotifyGroup *notify;
 	int			nnotify;
 	int			capnotify;
 } tev;
@@ -57,7 +48,7 @@ storage_events_begin(void)
 	storage_column_init(&tev.cols[7], TEXTOID, 16);
 	tev.capnotify = 16;
 	tev.nnotify = 0;
-	tev.notify = palloc(sizeof(GroupIndex) * tev.capnotify);
+	tev.notify = palloc(sizeof(NotifyGroup) * tev.capnotify);
 	MemoryContextSwitchTo(old);
 }
 
@@ -84,17 +75,6 @@ command_id_text(const void *id, size_t len, bool *isnull)
 		hex[2 * len + 2] = '\0';
 		return PointerGetDatum(cstring_to_text(hex));
 	}
-}
-
-static int
-cmp_group_index(const void *a, const void *b)
-{
-	const GroupIndex *x = a;
-	const GroupIndex *y = b;
-
-	if (x->group != y->group)
-		return x->group < y->group ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
 }
 
 void
@@ -140,7 +120,7 @@ storage_events_keep(const struct mr_event *ev, size_t n)
 		if (tev.nnotify == tev.capnotify)
 		{
 			tev.capnotify *= 2;
-			tev.notify = repalloc(tev.notify, sizeof(GroupIndex) * tev.capnotify);
+			tev.notify = repalloc(tev.notify, sizeof(NotifyGroup) * tev.capnotify);
 		}
 		tev.notify[tev.nnotify].group = e->group;
 		tev.notify[tev.nnotify].index = has_index ? e->index : 0;
@@ -187,30 +167,8 @@ write_rows(void)
 void
 storage_events_finish(void)
 {
-	int			ngroups = 0;
-
 	if (tev.cols[0].n > 0)
 		write_rows();
-
-	/*
-	 * One notification per group and transaction:
-	 * '<group_id>:<highest log index of its events>'.  Async_Notify queues it;
-	 * PostgreSQL delivers it when this transaction commits.
-	 */
-	qsort(tev.notify, tev.nnotify, sizeof(GroupIndex), cmp_group_index);
-	for (int i = 0; i < tev.nnotify; i++)
-		if (i + 1 == tev.nnotify || tev.notify[i + 1].group != tev.notify[i].group)
-			ngroups++;
-	if (ngroups == 0 || !notify_queue_has_room(ngroups))
-		return;					/* a full queue must not fail the batch */
-	for (int i = 0; i < tev.nnotify; i++)
-	{
-		char		payload[64];
-
-		if (i + 1 < tev.nnotify && tev.notify[i + 1].group == tev.notify[i].group)
-			continue;			/* the last of a group has its highest index */
-		snprintf(payload, sizeof(payload), INT64_FORMAT ":" UINT64_FORMAT,
-				 (int64) tev.notify[i].group, tev.notify[i].index);
-		Async_Notify(NOTIFY_CHANNEL, payload);
-	}
+	/* one notification per group, sent at commit (notify_queue.c) */
+	notify_send(tev.notify, tev.nnotify);
 }

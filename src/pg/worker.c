@@ -284,6 +284,9 @@ maintenance(void)
 		present = OidIsValid(get_extension_oid("multiraft", true));
 		if (present)
 			check_node_registry();
+		/* notifications that found the NOTIFY lock taken, on an idle node */
+		if (present && notify_deferred())
+			notify_send(NULL, 0);
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();
