@@ -4,6 +4,9 @@ SELECT multiraft.add_node(1, '127.0.0.1', 5432);
 SELECT multiraft.add_node(2, '127.0.0.1', 5433, 'otherdb');
 SELECT multiraft.add_node(3, '/var/run/postgresql');
 SELECT node_id, host, port, dbname, connected FROM multiraft.nodes ORDER BY node_id;
+-- a host name works, with a notice: the worker resolves it itself, blocking
+SELECT multiraft.add_node(3, 'db3.invalid', 5434);
+SELECT multiraft.add_node(3, '::1', 5434);
 -- re-adding updates the address
 SELECT multiraft.add_node(3, '127.0.0.1', 5434);
 SELECT node_id, host, port, dbname FROM multiraft.nodes WHERE node_id = 3;

@@ -4,6 +4,8 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -44,6 +46,16 @@ check_node_id_arg(int64 node_id)
 				 errdetail("Node ids are between 1 and 2147483647.")));
 }
 
+/* An IP address or a Unix-socket directory: nothing to resolve. */
+static bool
+host_is_address(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return host[0] == '/' || host[0] == '@' ||
+		inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
 #define REQUIRE_ARG(n, name) \
 	do { \
 		if (PG_ARGISNULL(n)) \
@@ -82,6 +94,11 @@ multiraft_add_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid port %d for node %d", port, node_id)));
+	if (!host_is_address(hoststr))
+		ereport(NOTICE,
+				(errmsg("node %d is registered by host name \"%s\"", node_id, hoststr),
+				 errdetail("libpq resolves a host name within the worker each time it connects, and every group on this server waits for the answer: a name server that does not answer stops them all."),
+				 errhint("Register an IP address or a Unix-socket directory, or make sure the name resolves from /etc/hosts.")));
 
 	values[0] = Int32GetDatum(node_id);
 	values[1] = PointerGetDatum(host);

@@ -181,9 +181,13 @@ transport_reload_nodes(void)
 	SPI_finish();
 
 	loaded_generation = generation;
-	/* Connect eagerly: link state is visible before any group needs it. */
-	for (int i = 0; i < n_peers; i++)
-		peer_service(&peers[i], false, false);
+
+	/*
+	 * The new peers connect at the next transport_wait(), within milliseconds,
+	 * outside this transaction: opening a connection may block (libpq resolves
+	 * a host name itself, docs/transport.md), and must not do it holding a
+	 * snapshot and locks on multiraft.node.
+	 */
 }
 
 bool
