@@ -59,9 +59,12 @@ CREATE TABLE multiraft.log (
     entries     bytea NOT NULL
 );
 -- Rows are short-lived (compaction deletes them): vacuum often, keep pages hot.
+-- No truncation of the empty pages at the end: it takes an exclusive lock the
+-- worker would wait for, and the table fills them again at once.
 ALTER TABLE multiraft.log SET (autovacuum_vacuum_scale_factor = 0.01,
                                autovacuum_vacuum_threshold = 1000,
-                               autovacuum_vacuum_insert_scale_factor = 0.01);
+                               autovacuum_vacuum_insert_scale_factor = 0.01,
+                               vacuum_truncate = off);
 
 CREATE TABLE multiraft.group_meta (
     group_id        bigint PRIMARY KEY,
@@ -112,7 +115,8 @@ CREATE TABLE multiraft.events (
 -- consume_events(max_events, group_id): the oldest events, optionally of one group.
 -- The primary key serves the unfiltered case; this one the per-group case.
 CREATE INDEX events_group_idx ON multiraft.events (group_id, event_id);
-ALTER TABLE multiraft.events SET (autovacuum_vacuum_scale_factor = 0.01);
+ALTER TABLE multiraft.events SET (autovacuum_vacuum_scale_factor = 0.01,
+                                  vacuum_truncate = off);  -- a queue, as the log
 
 -- The highest log_index of the events consume_events took, per group.  With the
 -- events still queued it tells the worker, at start, how far each group's events
