@@ -147,7 +147,8 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
     }
     if (s->crash_armed) {
         s->crash_armed = false;
-        mrc_crash(c, s->id); /* nothing of this batch was persisted */
+        /* nothing of this batch was persisted, nor what was not yet flushed */
+        mrc_crash(c, s->id);
         return;
     }
     mrcs_persist_batch(s, &b);
@@ -175,11 +176,14 @@ static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
         if (n_visited > 0)
             memcpy(visited, b.visited, n_visited * sizeof *visited);
     }
+    bool unflushed = !b.must_sync && s->n_unflushed > 0;
     mr_advance(s->n, &b);
     if (c->visited != NULL) {
         c->visited(c->visited_arg, s->id, visited, n_visited);
         free(visited);
     }
+    if (s->crash_unflushed && unflushed)
+        mrc_crash(c, s->id); /* its messages left, its requests completed */
 }
 
 static int start_node(struct mrc_cluster *c, mr_node_id id)
@@ -198,9 +202,10 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     s->n = mr_node_new(&cfg, &rc);
     if (s->n == NULL)
         return rc;
-    HASH_ITER(hh, s->tombs, t, tt)
+    /* A start follows a crash: the live store is what the disk kept. */
+    HASH_ITER(hh, s->live.tombs, t, tt)
         mr_restore_tombstone(s->n, t->id, t->min, t->applied, t->incarnation);
-    HASH_ITER(hh, s->groups, g, gt) {
+    HASH_ITER(hh, s->live.groups, g, gt) {
         struct mr_group_restore r;
         struct raft_entry *es;
         size_t n_es;
@@ -452,6 +457,9 @@ void mrc_crash(struct mrc_cluster *c, mr_node_id id)
         return;
     mr_node_free(c->nodes[id].n);
     c->nodes[id].n = NULL;
+    c->nodes[id].crash_armed = false;
+    c->nodes[id].crash_unflushed = false;
+    mrcs_crash(&c->nodes[id]); /* and the batches committed since the last flush */
 }
 
 void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id)
@@ -460,12 +468,17 @@ void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id)
         c->nodes[id].crash_armed = true;
 }
 
+void mrc_crash_after_unflushed(struct mrc_cluster *c, mr_node_id id)
+{
+    if (mrc_is_up(c, id))
+        c->nodes[id].crash_unflushed = true;
+}
+
 int mrc_restart(struct mrc_cluster *c, mr_node_id id)
 {
-    if (id >= 1 && id <= c->o.n_nodes && c->nodes[id].crash_armed) {
-        c->nodes[id].crash_armed = false;
+    if (id >= 1 && id <= c->o.n_nodes &&
+        (c->nodes[id].crash_armed || c->nodes[id].crash_unflushed))
         mrc_crash(c, id);
-    }
     if (id < 1 || id > c->o.n_nodes || c->nodes[id].n != NULL)
         return MR_EINVAL;
     return start_node(c, id);

@@ -10,6 +10,16 @@
  * node (everything not persisted is lost); a restart rebuilds it from the model.
  * Time is driven only by mrc_tick().
  *
+ * As the PostgreSQL host does, a batch without mr_batch.must_sync is committed
+ * without waiting for its flush: the node's storage callbacks and every query
+ * below see it at once (it is committed), but it becomes durable only with the
+ * node's next must_sync batch (the WAL is sequential), and a crash before that
+ * loses it — its rows and its events — although its envelopes left and its
+ * completions were delivered.  The node then re-applies its durable log.  Events
+ * are the events table: those of a lost batch leave it (a reader may have seen
+ * them; none consumed them, since a consumer's commit flushes), and mrc_check
+ * still holds them to what every node applied at their index.
+ *
  * Node ids are 1..n_nodes.  No cmocka dependency; failures are returned.
  */
 #ifndef MULTIRAFT_MR_CLUSTER_H
@@ -27,6 +37,9 @@ struct mrc_options {
     uint32_t dup_pct;          /* envelopes duplicated */
     uint32_t max_delay;        /* delivery delay in ticks, uniform in [0, max_delay] */
     bool no_leader_check;      /* skip the per-tick election-safety scan (big runs) */
+    bool sync_every_batch;     /* flush every batch, must_sync or not: no crash loses
+                                  a committed batch (to tell whether a failure
+                                  needs that loss) */
 };
 
 /* One recorded event (data copied). */
@@ -75,6 +88,12 @@ void mrc_crash(struct mrc_cluster *c, mr_node_id id);
  * persisted — the window dissertation §10.2.1 opens.  mrc_restart() of a node still
  * armed crashes it first. */
 void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id);
+/* Crashes node id right after its next batch committed without a flush (no
+ * must_sync): its messages left, its completions were delivered, and the crash
+ * loses it with every batch committed since the node's last flush — the most a
+ * crash of this host can lose.  mrc_restart() of a node still armed crashes it
+ * first. */
+void mrc_crash_after_unflushed(struct mrc_cluster *c, mr_node_id id);
 int mrc_restart(struct mrc_cluster *c, mr_node_id id);
 bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
 /* Stalls (true) or resumes node id: a descheduled process, not a crash — while
@@ -105,7 +124,8 @@ bool mrc_completion(const struct mrc_cluster *c, mr_node_id node, uint64_t token
 /* Number of completions recorded for (node, token) (exactly-once checks). */
 size_t mrc_completion_count(const struct mrc_cluster *c, mr_node_id node, uint64_t token);
 
-/* Events recorded (persisted) on a node, in order. */
+/* Events recorded (committed; in a crash those not yet flushed go) on a node, in
+ * order. */
 size_t mrc_event_count(const struct mrc_cluster *c, mr_node_id node);
 const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id node, size_t i);
 /* Events of this type (enum mr_event_type) in group on node. */
@@ -131,6 +151,15 @@ raft_index mrc_stored_applied(const struct mrc_cluster *c, mr_node_id node, mr_g
 size_t mrc_stored_log_rows(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
 /* Whether the node installed a snapshot for the group at some point. */
 bool mrc_snapshot_installed(const struct mrc_cluster *c, mr_node_id node, mr_group_id group);
+/* Batches the node committed since its last flush (a crash now loses them), and
+ * the batches and events its crashes lost so far. */
+size_t mrc_unflushed_batches(const struct mrc_cluster *c, mr_node_id node);
+size_t mrc_lost_batches(const struct mrc_cluster *c, mr_node_id node);
+size_t mrc_lost_events(const struct mrc_cluster *c, mr_node_id node);
+/* The events of command id cmd (commands and membership changes) a crash took
+ * from the node's table: it writes them again once it applies its log. */
+size_t mrc_lost_id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                          const void *cmd, size_t cmd_len);
 
 /* The node that leads the group with the highest term among live nodes (0 = none). */
 mr_node_id mrc_leader(struct mrc_cluster *c, mr_group_id group, raft_term *term);
@@ -154,8 +183,12 @@ void mrc_set_visited_observer(struct mrc_cluster *c,
 /* Safety checks over everything recorded so far: at most one leader per (group,
  * term) observed (checked at every tick), and for each group every node's command /
  * membership events agree on (index -> command id, payload), with strictly
- * increasing indexes and no command id twice.  Returns the number of violations and
- * writes the first description into err. */
+ * increasing indexes and no command id twice.  Events lost in a crash are held to
+ * the agreement (a reader may have seen them) but not counted: the node writes
+ * them again.  Also counted as violations: a batch without must_sync that holds
+ * what a crash could not re-derive (entries, a term or vote, a snapshot, a created
+ * or removed group, a tombstone).  Returns the number of violations and writes the
+ * first description into err. */
 size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len);
 
 #endif /* MULTIRAFT_MR_CLUSTER_H */

@@ -59,19 +59,32 @@ const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id nod
 
 /* The events with this command id in group on node: commands, and membership
  * changes too if `changes`. */
-static size_t id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
-                        const void *cmd, size_t cmd_len, bool changes)
+static size_t id_events_in(const struct mrc_event *events, size_t n_events,
+                           mr_group_id group, const void *cmd, size_t cmd_len, bool changes)
 {
-    const struct mrc_nodeslot *s = &c->nodes[node];
     size_t n = 0;
-    for (size_t i = 0; i < s->n_events; i++) {
-        const struct mrc_event *e = &s->events[i];
+    for (size_t i = 0; i < n_events; i++) {
+        const struct mrc_event *e = &events[i];
         if ((e->type == MR_EVENT_COMMAND ||
              (changes && e->type == MR_EVENT_MEMBERSHIP_CHANGE)) &&
             e->group == group && e->cmd_len == cmd_len && memcmp(e->cmd, cmd, cmd_len) == 0)
             n++;
     }
     return n;
+}
+
+static size_t id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                        const void *cmd, size_t cmd_len, bool changes)
+{
+    const struct mrc_nodeslot *s = &c->nodes[node];
+    return id_events_in(s->events, s->n_events, group, cmd, cmd_len, changes);
+}
+
+size_t mrc_lost_id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                          const void *cmd, size_t cmd_len)
+{
+    const struct mrc_nodeslot *s = &c->nodes[node];
+    return id_events_in(s->lost, s->n_lost, group, cmd, cmd_len, true);
 }
 
 size_t mrc_type_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
@@ -126,7 +139,7 @@ bool mrc_stored_tombstone(const struct mrc_cluster *c, mr_node_id node, mr_group
                           raft_id *min_replica)
 {
     struct st_tomb *t = NULL;
-    HASH_FIND(hh, c->nodes[node].tombs, &group, sizeof group, t);
+    HASH_FIND(hh, c->nodes[node].live.tombs, &group, sizeof group, t);
     if (t != NULL && min_replica != NULL)
         *min_replica = t->min;
     return t != NULL;
@@ -135,7 +148,7 @@ bool mrc_stored_tombstone(const struct mrc_cluster *c, mr_node_id node, mr_group
 bool mrc_snapshot_installed(const struct mrc_cluster *c, mr_node_id node, mr_group_id group)
 {
     struct st_snapmark *m = NULL;
-    HASH_FIND(hh, c->nodes[node].snaps, &group, sizeof group, m);
+    HASH_FIND(hh, c->nodes[node].live.snaps, &group, sizeof group, m);
     return m != NULL;
 }
 
@@ -155,6 +168,21 @@ mr_node_id mrc_leader(struct mrc_cluster *c, mr_group_id group, raft_term *term)
     if (term != NULL)
         *term = bt;
     return best;
+}
+
+size_t mrc_unflushed_batches(const struct mrc_cluster *c, mr_node_id node)
+{
+    return c->nodes[node].n_unflushed;
+}
+
+size_t mrc_lost_batches(const struct mrc_cluster *c, mr_node_id node)
+{
+    return c->nodes[node].lost_batches;
+}
+
+size_t mrc_lost_events(const struct mrc_cluster *c, mr_node_id node)
+{
+    return c->nodes[node].n_lost;
 }
 
 uint64_t mrc_envelopes(const struct mrc_cluster *c, mr_node_id a, mr_node_id b)
@@ -225,6 +253,34 @@ static void check_no_entry_skipped(struct mrc_cluster *c, struct idx_rec *byidx)
     }
 }
 
+/* The entry a node applied at (group, index) is the one every node applied there. */
+static void agree(struct mrc_cluster *c, struct idx_rec **byidx, const struct mrc_event *e,
+                  mr_node_id n)
+{
+    struct idx_rec key, *r;
+    char msg[256];
+    memset(&key, 0, sizeof key);
+    key.key.group = e->group;
+    key.key.index = e->index;
+    HASH_FIND(hh, *byidx, &key.key, sizeof key.key, r);
+    if (r == NULL) {
+        r = xmalloc(sizeof *r);
+        memset(r, 0, sizeof *r);
+        r->key = key.key;
+        r->ev = e;
+        r->node = n;
+        HASH_ADD(hh, *byidx, key, sizeof r->key, r);
+    } else if (r->ev->type != e->type || r->ev->cmd_len != e->cmd_len ||
+               memcmp(r->ev->cmd, e->cmd, e->cmd_len) != 0 ||
+               r->ev->payload_len != e->payload_len ||
+               memcmp(r->ev->payload, e->payload, e->payload_len) != 0) {
+        snprintf(msg, sizeof msg,
+                 "group %llu index %llu: nodes %u and %u applied different entries",
+                 (unsigned long long)e->group, (unsigned long long)e->index, r->node, n);
+        mrc_violation(c, msg);
+    }
+}
+
 size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
 {
     struct idx_rec *byidx = NULL, *r, *rt;
@@ -267,30 +323,7 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
                     HASH_ADD_KEYPTR(hh, seen, x->key, x->len, x);
                 }
             }
-            {
-                struct idx_rec key;
-                memset(&key, 0, sizeof key);
-                key.key.group = e->group;
-                key.key.index = e->index;
-                HASH_FIND(hh, byidx, &key.key, sizeof key.key, r);
-                if (r == NULL) {
-                    r = xmalloc(sizeof *r);
-                    memset(r, 0, sizeof *r);
-                    r->key = key.key;
-                    r->ev = e;
-                    r->node = n;
-                    HASH_ADD(hh, byidx, key, sizeof r->key, r);
-                } else if (r->ev->type != e->type || r->ev->cmd_len != e->cmd_len ||
-                           memcmp(r->ev->cmd, e->cmd, e->cmd_len) != 0 ||
-                           r->ev->payload_len != e->payload_len ||
-                           memcmp(r->ev->payload, e->payload, e->payload_len) != 0) {
-                    snprintf(msg, sizeof msg,
-                             "group %llu index %llu: nodes %u and %u applied different entries",
-                             (unsigned long long)e->group, (unsigned long long)e->index,
-                             r->node, n);
-                    mrc_violation(c, msg);
-                }
-            }
+            agree(c, &byidx, e, n);
         }
         mrc_group_marks_free(&last);
         HASH_ITER(hh, seen, sn, st) {
@@ -298,6 +331,14 @@ size_t mrc_check(struct mrc_cluster *c, char *err, size_t err_len)
             free(sn);
         }
     }
+    /* Events a crash took out of the table were visible before: what they said
+     * must hold too (the node applies those entries again, the same way). */
+    for (mr_node_id n = 1; n <= c->o.n_nodes; n++)
+        for (size_t i = 0; i < c->nodes[n].n_lost; i++) {
+            const struct mrc_event *e = &c->nodes[n].lost[i];
+            if (e->type == MR_EVENT_COMMAND || e->type == MR_EVENT_MEMBERSHIP_CHANGE)
+                agree(c, &byidx, e, n);
+        }
     check_no_entry_skipped(c, byidx);
     HASH_ITER(hh, byidx, r, rt) {
         HASH_DEL(byidx, r);

@@ -105,20 +105,47 @@ struct rec_completion {
     struct mr_completion c;
 };
 
+/* The host's tables (events aside: the slot keeps those in one list). */
+struct st_store {
+    struct st_group *groups;
+    struct st_tomb *tombs;
+    struct st_snapmark *snaps;
+};
+
+/*
+ * Durability.  The host (src/pg/worker_batch.c) commits a batch that does not
+ * need a flush (mr_batch.must_sync false) without waiting for its WAL flush, and
+ * the WAL is sequential: the next synchronous commit makes every earlier one
+ * durable too.  So each node has two stores:
+ *   live     what its tables hold: every committed batch.  The node's storage
+ *            callbacks (inside mr_ready) and the tests' queries read it, as SQL
+ *            in the same database would.
+ *   durable  what survives a crash: the batches up to the last synchronous one.
+ * The batches committed since then wait, copied, in `unflushed`, in order; a
+ * synchronous batch applies them to `durable`, then itself.  A crash drops them:
+ * `live` becomes a copy of `durable`, and the events past n_durable_events leave
+ * the list for `lost` (they were visible, and a reader may have seen them, but no
+ * consumer took them: a consumer's commit would have flushed them).
+ */
 struct mrc_nodeslot {
     struct mrc_cluster *c;
     mr_node_id id;
     struct mr_node *n;
-    struct st_group *groups;
-    struct st_tomb *tombs;
-    struct st_snapmark *snaps;
-    struct mrc_event *events;
+    struct st_store live, durable;
+    struct mr_batch *unflushed;    /* owned copies: groups, dedup, tombstones */
+    size_t n_unflushed, cap_unflushed;
+    struct mrc_event *events;      /* the events table: durable, then committed */
     size_t n_events, cap_events;
+    size_t n_durable_events;
+    struct mrc_event *lost;        /* events of batches lost in crashes */
+    size_t n_lost, cap_lost;
+    size_t lost_batches;           /* batches lost in crashes */
     struct rec_completion *comps;
     size_t n_comps, cap_comps;
     unsigned char *blob;
     size_t blob_cap;
     bool crash_armed;          /* mrc_crash_in_next_batch */
+    bool crash_unflushed;      /* mrc_crash_after_unflushed */
 };
 
 struct inflight {
@@ -175,10 +202,13 @@ void mrc_group_marks_free(struct group_mark **marks);
 
 /* ------------------------------------------------------------ mr_cluster_store.c */
 
+/* The group in the node's live store (what its tables hold now). */
 struct st_group *mrcs_find(const struct mrc_nodeslot *s, mr_group_id id);
-void mrcs_group_free(struct mrc_nodeslot *s, struct st_group *g);
-/* One transaction of the host: everything in the batch, atomically. */
+/* One transaction of the host: everything in the batch, atomically; committed
+ * without waiting for its flush unless b->must_sync (or o.sync_every_batch). */
 void mrcs_persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b);
+/* The node crashed: what was committed since the last flush is gone. */
+void mrcs_crash(struct mrc_nodeslot *s);
 void mrcs_free(struct mrc_nodeslot *s);
 /* The storage callbacks of multiraft.h, answered from the model (user: the slot). */
 bool mrcs_lookup(void *user, mr_group_id group, const void *cmd, size_t len,

@@ -2,15 +2,23 @@
  * mr_cluster_store.c — the in-process cluster's model of what each node's host
  * persisted (group meta, log rows, dedup records, tombstones, events), written one
  * batch at a time as a host's transaction would, and the storage callbacks of
- * multiraft.h answered from it.
+ * multiraft.h answered from it.  A batch without must_sync is committed without
+ * waiting for its flush, as the PostgreSQL host does: visible at once, durable only
+ * with the next synchronous batch, lost in a crash before that
+ * (mr_cluster_internal.h, "Durability").
  */
 #include "mr_cluster_internal.h"
 
-struct st_group *mrcs_find(const struct mrc_nodeslot *s, mr_group_id id)
+static struct st_group *st_find(const struct st_store *st, mr_group_id id)
 {
     struct st_group *g = NULL;
-    HASH_FIND(hh, s->groups, &id, sizeof id, g);
+    HASH_FIND(hh, st->groups, &id, sizeof id, g);
     return g;
+}
+
+struct st_group *mrcs_find(const struct mrc_nodeslot *s, mr_group_id id)
+{
+    return st_find(&s->live, id);
 }
 
 static void st_clear_dedup(struct st_group *g)
@@ -28,9 +36,9 @@ static void st_truncate_from(struct st_group *g, raft_index from)
         free(g->log[--g->n_log].data);
 }
 
-void mrcs_group_free(struct mrc_nodeslot *s, struct st_group *g)
+static void st_group_free(struct st_store *st, struct st_group *g)
 {
-    HASH_DEL(s->groups, g);
+    HASH_DEL(st->groups, g);
     st_truncate_from(g, 0);
     free(g->log);
     st_clear_dedup(g);
@@ -76,16 +84,16 @@ static void st_load_blob(struct st_group *g, const unsigned char *p, size_t len)
     }
 }
 
-static void persist_write(struct mrc_nodeslot *s, const struct mr_group_write *w)
+static void persist_write(struct st_store *s, const struct mr_group_write *w)
 {
-    struct st_group *g = mrcs_find(s, w->group);
+    struct st_group *g = st_find(s, w->group);
     if (w->flags & (MR_GW_REMOVED | MR_GW_CREATED)) {
         if (g != NULL && (w->flags & MR_GW_KEEP_DEDUP)) {
             /* log and meta go, the dedup records stay */
             st_truncate_from(g, 0);
             g->has_meta = false;
         } else if (g != NULL) {
-            mrcs_group_free(s, g);
+            st_group_free(s, g);
             g = NULL;
         }
         if (w->flags & MR_GW_REMOVED)
@@ -165,24 +173,25 @@ static void record_event(struct mrc_nodeslot *s, const struct mr_event *e)
     PUSH(s->events, s->n_events, s->cap_events, r);
 }
 
-void mrcs_persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
+/* One batch's rows into a store (the events aside). */
+static void st_apply(struct st_store *st, const struct mr_batch *b)
 {
     for (size_t i = 0; i < b->n_groups; i++)
-        persist_write(s, &b->groups[i]);
+        persist_write(st, &b->groups[i]);
     for (size_t i = 0; i < b->n_dedup; i++) {
-        struct st_group *g = mrcs_find(s, b->dedup[i].group);
+        struct st_group *g = st_find(st, b->dedup[i].group);
         if (g != NULL)
             st_add_dedup(g, b->dedup[i].command_id, b->dedup[i].command_id_len,
                          b->dedup[i].index);
     }
     for (size_t i = 0; i < b->n_tombstones; i++) {
         struct st_tomb *t = NULL;
-        HASH_FIND(hh, s->tombs, &b->tombstones[i].group, sizeof(mr_group_id), t);
+        HASH_FIND(hh, st->tombs, &b->tombstones[i].group, sizeof(mr_group_id), t);
         if (t == NULL) {
             t = xmalloc(sizeof *t);
             memset(t, 0, sizeof *t);
             t->id = b->tombstones[i].group;
-            HASH_ADD(hh, s->tombs, id, sizeof t->id, t);
+            HASH_ADD(hh, st->tombs, id, sizeof t->id, t);
         }
         if (b->tombstones[i].min_replica_id > t->min)
             t->min = b->tombstones[i].min_replica_id;
@@ -190,8 +199,131 @@ void mrcs_persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
             t->applied = b->tombstones[i].applied;
         t->incarnation = b->tombstones[i].incarnation;
     }
+}
+
+/* An owned copy of what the batch writes to the tables (not its events, which
+ * the slot's list keeps, nor what it sends or completes). */
+static struct mr_batch batch_copy(const struct mr_batch *b)
+{
+    struct mr_batch k;
+    memset(&k, 0, sizeof k);
+    k.must_sync = b->must_sync;
+    k.n_groups = b->n_groups;
+    k.groups = xmalloc(b->n_groups * sizeof *k.groups);
+    for (size_t i = 0; i < b->n_groups; i++) {
+        const struct mr_group_write *w = &b->groups[i];
+        struct mr_group_write *x = &k.groups[i];
+        struct raft_entry *es = xmalloc(w->n_entries * sizeof *es);
+        *x = *w;
+        x->snapshot_blob = xdup(w->snapshot_blob, w->snapshot_blob_len);
+        for (size_t e = 0; e < w->n_entries; e++) {
+            es[e] = w->entries[e];
+            es[e].data = xdup(w->entries[e].data, w->entries[e].len);
+        }
+        x->entries = es;
+        x->conf_state.voters = xdup(w->conf_state.voters,
+                                    w->conf_state.n_voters * sizeof(raft_id));
+        x->conf_state.learners = xdup(w->conf_state.learners,
+                                      w->conf_state.n_learners * sizeof(raft_id));
+        x->state = xdup(w->state, w->state_len);
+    }
+    k.n_dedup = b->n_dedup;
+    k.dedup = xmalloc(b->n_dedup * sizeof *k.dedup);
+    for (size_t i = 0; i < b->n_dedup; i++) {
+        k.dedup[i] = b->dedup[i];
+        k.dedup[i].command_id = xdup(b->dedup[i].command_id, b->dedup[i].command_id_len);
+    }
+    k.n_tombstones = b->n_tombstones;
+    k.tombstones = xdup(b->tombstones, b->n_tombstones * sizeof *b->tombstones);
+    return k;
+}
+
+static void batch_copy_free(struct mr_batch *k)
+{
+    for (size_t i = 0; i < k->n_groups; i++) {
+        struct mr_group_write *x = &k->groups[i];
+        for (size_t e = 0; e < x->n_entries; e++)
+            free((void *)x->entries[e].data);
+        free((void *)x->entries);
+        free((void *)x->snapshot_blob);
+        free((void *)x->conf_state.voters);
+        free((void *)x->conf_state.learners);
+        free((void *)x->state);
+    }
+    free(k->groups);
+    for (size_t i = 0; i < k->n_dedup; i++)
+        free((void *)k->dedup[i].command_id);
+    free(k->dedup);
+    free(k->tombstones);
+    memset(k, 0, sizeof *k);
+}
+
+/*
+ * What a batch that is not flushed may hold: only rows a crash lets the node
+ * derive again from its durable log (mr_batch.must_sync).  Anything else
+ * committed without a flush could be lost after the batch's messages left —
+ * a vote, an acknowledged entry — so it is the layer's error, and a violation.
+ */
+static void check_unflushed(struct mrc_nodeslot *s, const struct mr_batch *b)
+{
+    char msg[256];
+    const char *what = NULL;
+    mr_group_id group = 0;
+    if (b->n_tombstones > 0) {
+        what = "a tombstone";
+        group = b->tombstones[0].group;
+    }
+    for (size_t i = 0; i < b->n_groups && what == NULL; i++) {
+        const struct mr_group_write *w = &b->groups[i];
+        const struct st_group *g = mrcs_find(s, w->group);
+        group = w->group;
+        if (w->flags & (MR_GW_CREATED | MR_GW_REMOVED))
+            what = "a created or removed group";
+        else if (w->has_snapshot)
+            what = "a snapshot";
+        else if (w->n_entries > 0)
+            what = "log entries";
+        else if (w->meta_changed && (g == NULL || !g->has_meta))
+            what = "a new meta row";
+        else if (w->meta_changed && (w->hard_state.term != g->hs.term ||
+                                     w->hard_state.vote != g->hs.vote ||
+                                     w->replica_id != g->replica))
+            what = "a new term, vote or replica";
+    }
+    if (what == NULL)
+        return;
+    snprintf(msg, sizeof msg, "node %u group %llu: %s in a batch without must_sync",
+             s->id, (unsigned long long)group, what);
+    mrc_violation(s->c, msg);
+}
+
+void mrcs_persist_batch(struct mrc_nodeslot *s, const struct mr_batch *b)
+{
+    bool sync = b->must_sync || s->c->o.sync_every_batch;
+    if (!b->must_sync)
+        check_unflushed(s, b);
+    st_apply(&s->live, b);
     for (size_t i = 0; i < b->n_events; i++)
         record_event(s, &b->events[i]);
+    if (!sync) {
+        /* committed, not flushed: visible now, durable with the next flush */
+        if (b->n_groups + b->n_dedup + b->n_tombstones + b->n_events > 0) {
+            if (s->n_unflushed == s->cap_unflushed) {
+                s->cap_unflushed = s->cap_unflushed ? 2 * s->cap_unflushed : 8;
+                s->unflushed = xrealloc(s->unflushed, s->cap_unflushed * sizeof *s->unflushed);
+            }
+            s->unflushed[s->n_unflushed++] = batch_copy(b);
+        }
+        return;
+    }
+    /* The flush makes every earlier commit durable too (the WAL is sequential). */
+    for (size_t i = 0; i < s->n_unflushed; i++) {
+        st_apply(&s->durable, &s->unflushed[i]);
+        batch_copy_free(&s->unflushed[i]);
+    }
+    s->n_unflushed = 0;
+    st_apply(&s->durable, b);
+    s->n_durable_events = s->n_events;
 }
 
 bool mrcs_lookup(void *user, mr_group_id group, const void *cmd, size_t len,
@@ -240,26 +372,101 @@ int mrcs_snapshot(void *user, mr_group_id group, raft_index index, const void **
     return 0;
 }
 
-/* Everything the node's host persisted, and the callbacks' scratch. */
-void mrcs_free(struct mrc_nodeslot *s)
+static void st_store_free(struct st_store *st)
 {
     struct st_group *g, *gt;
     struct st_tomb *t, *tt;
     struct st_snapmark *m, *mt;
-    HASH_ITER(hh, s->groups, g, gt)
-        mrcs_group_free(s, g);
-    HASH_ITER(hh, s->tombs, t, tt) {
-        HASH_DEL(s->tombs, t);
+    HASH_ITER(hh, st->groups, g, gt)
+        st_group_free(st, g);
+    HASH_ITER(hh, st->tombs, t, tt) {
+        HASH_DEL(st->tombs, t);
         free(t);
     }
-    HASH_ITER(hh, s->snaps, m, mt) {
-        HASH_DEL(s->snaps, m);
+    HASH_ITER(hh, st->snaps, m, mt) {
+        HASH_DEL(st->snaps, m);
         free(m);
     }
-    for (size_t i = 0; i < s->n_events; i++) {
-        free(s->events[i].cmd);
-        free(s->events[i].payload);
+}
+
+/* A deep copy of src into the empty dst. */
+static void st_store_copy(struct st_store *dst, const struct st_store *src)
+{
+    struct st_group *g, *gt;
+    struct st_tomb *t, *tt;
+    struct st_snapmark *m, *mt;
+    HASH_ITER(hh, src->groups, g, gt) {
+        struct st_group *x = xmalloc(sizeof *x);
+        struct st_dedup *d, *dt;
+        memset(x, 0, sizeof *x);
+        x->id = g->id;
+        x->has_meta = g->has_meta;
+        x->replica = g->replica;
+        x->hs = g->hs;
+        x->n_voters = g->n_voters;
+        x->n_learners = g->n_learners;
+        x->voters = xdup(g->voters, g->n_voters * sizeof(raft_id));
+        x->learners = xdup(g->learners, g->n_learners * sizeof(raft_id));
+        x->applied = g->applied;
+        x->ls_index = g->ls_index;
+        x->ls_term = g->ls_term;
+        x->state = xdup(g->state, g->state_len);
+        x->state_len = g->state_len;
+        x->n_log = x->cap_log = g->n_log;
+        x->log = xdup(g->log, g->n_log * sizeof *g->log);
+        for (size_t i = 0; i < g->n_log; i++)
+            x->log[i].data = xdup(g->log[i].data, g->log[i].len);
+        HASH_ITER(hh, g->dedup, d, dt)
+            st_add_dedup(x, d->id, d->len, d->index);
+        HASH_ADD(hh, dst->groups, id, sizeof x->id, x);
     }
+    HASH_ITER(hh, src->tombs, t, tt) {
+        struct st_tomb *x = xdup(t, sizeof *t);
+        memset(&x->hh, 0, sizeof x->hh);
+        HASH_ADD(hh, dst->tombs, id, sizeof x->id, x);
+    }
+    HASH_ITER(hh, src->snaps, m, mt) {
+        struct st_snapmark *x = xdup(m, sizeof *m);
+        memset(&x->hh, 0, sizeof x->hh);
+        HASH_ADD(hh, dst->snaps, id, sizeof x->id, x);
+    }
+}
+
+static void event_free(struct mrc_event *e)
+{
+    free(e->cmd);
+    free(e->payload);
+}
+
+void mrcs_crash(struct mrc_nodeslot *s)
+{
+    if (s->n_unflushed == 0)
+        return; /* live == durable */
+    for (size_t i = 0; i < s->n_unflushed; i++)
+        batch_copy_free(&s->unflushed[i]);
+    s->lost_batches += s->n_unflushed;
+    s->n_unflushed = 0;
+    st_store_free(&s->live);
+    st_store_copy(&s->live, &s->durable);
+    /* Their events leave the table; they were visible, so the checks keep them. */
+    for (size_t i = s->n_durable_events; i < s->n_events; i++)
+        PUSH(s->lost, s->n_lost, s->cap_lost, s->events[i]);
+    s->n_events = s->n_durable_events;
+}
+
+/* Everything the node's host persisted, and the callbacks' scratch. */
+void mrcs_free(struct mrc_nodeslot *s)
+{
+    for (size_t i = 0; i < s->n_unflushed; i++)
+        batch_copy_free(&s->unflushed[i]);
+    free(s->unflushed);
+    st_store_free(&s->live);
+    st_store_free(&s->durable);
+    for (size_t i = 0; i < s->n_events; i++)
+        event_free(&s->events[i]);
     free(s->events);
+    for (size_t i = 0; i < s->n_lost; i++)
+        event_free(&s->lost[i]);
+    free(s->lost);
     free(s->blob);
 }

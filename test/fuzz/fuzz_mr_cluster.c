@@ -471,6 +471,14 @@ static void op_forge_heartbeats(struct run *r)
     r->forged = true;
 }
 
+/* Whether the node, up, has applied its log through index again since a crash. */
+static bool applied_again(struct run *r, mr_node_id node, mr_group_id group, raft_index index)
+{
+    struct mr_group_status st;
+    return mrc_is_up(r->c, node) &&
+           mr_group_status(mrc_node(r->c, node), group, &st) == MR_OK && st.applied >= index;
+}
+
 /* Exactly once, for what was not forged: no second completion of a request on its
  * node, and a command that completed with MR_OK left exactly one event with its id. */
 static void check_requests(struct run *r)
@@ -484,13 +492,19 @@ static void check_requests(struct run *r)
         if (!q->command || !mrc_completion(r->c, q->node, q->token, &done) ||
             done.result != MR_OK)
             continue;
-        /* None only if a snapshot brought the first application here.  Commands and
-         * membership changes share a group's command ids (SPEC: a submit with the id
-         * of a change returns the change's index). */
+        /* None only if a snapshot brought the first application here, or a crash
+         * took the event with a batch committed without a flush and the node has
+         * not applied its log again yet (it writes the event again then).
+         * Commands and membership changes share a group's command ids (SPEC: a
+         * submit with the id of a change returns the change's index). */
         times = mrc_id_events(r->c, q->node, q->group, q->id, q->id_len);
         TRACE("request %llu on node %u: completed at index %llu, %zu events\n",
               (unsigned long long)q->token, q->node, (unsigned long long)done.index, times);
-        CHECK(times == 1 || (times == 0 && mrc_snapshot_installed(r->c, q->node, q->group)),
+        CHECK(times == 1 || (times == 0 && (mrc_snapshot_installed(r->c, q->node, q->group) ||
+                                            (mrc_lost_id_events(r->c, q->node, q->group,
+                                                                q->id, q->id_len) > 0 &&
+                                             !applied_again(r, q->node, q->group,
+                                                            done.index)))),
               "node %u group %llu: command acknowledged at index %llu has %zu events",
               q->node, (unsigned long long)q->group, (unsigned long long)done.index, times);
     }

@@ -24,8 +24,16 @@
  * led must fail over, once: no other group changes leader, and none ping-pongs
  * back to it — their term rose by one election at most).
  *
+ * Crashes lose what the node committed since its last flush (batches without
+ * must_sync, mr_cluster.h), as the PostgreSQL host's asynchronous commits do
+ * (a quarter of them strike right after such a batch).
+ * --sync-every-batch 1 flushes every batch instead (to tell whether a failure
+ * needs that loss).  --crash-per-mille C: the chance per tick of a crash, in
+ * thousandths (default 15).
+ *
  * Usage: msim [--seeds N] [--groups G] [--ticks T] [--failover-groups F]
- *             [--stall-groups S] [--seed S]
+ *             [--stall-groups S] [--seed S] [--crash-per-mille C]
+ *             [--sync-every-batch 0|1]
  * Prints one closing line: msim: seeds=N groups=G violations=V
  *
  * This file runs a seed (the load, faults, reads and transfers) and checks its
@@ -47,6 +55,9 @@ void fail(struct run *r, const char *msg)
     if (r->violations++ == 0)
         snprintf(r->first, sizeof r->first, "%s", msg);
 }
+
+static bool sync_every_batch;
+static uint32_t crash_per_mille = 15; /* per tick: a node crashes (while one may) */
 
 static void propose_some(struct run *r, int count)
 {
@@ -228,6 +239,7 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     o.base.compact_threshold = 8;    /* compact often: snapshots get exercised */
     o.base.log_retention = 16;
     o.base.generated_id_window = 40; /* small: expiry and dropped sessions happen */
+    o.sync_every_batch = sync_every_batch;
     r.c = mrc_new(&o);
     r.members = calloc(groups, sizeof *r.members);
     r.removing = calloc(groups, sizeof *r.removing);
@@ -256,17 +268,23 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
                 if (mrc_restart(r.c, down[k]) != MR_OK)
                     fail(&r, "restart failed");
                 down[k] = 0;
-            } else if (down[k] == 0 && roll < 15) {
+            } else if (down[k] == 0 && roll < crash_per_mille) {
                 mr_node_id victim = (mr_node_id)(1 + rnd(&r) % nodes);
-                if (!mrc_is_up(r.c, victim))
+                /* (an armed victim is up until its crash strikes) */
+                if (!mrc_is_up(r.c, victim) || victim == down[0] || victim == down[1])
                     continue;
                 down[k] = victim;
                 down_until[k] = mrc_now(r.c) + E + rnd(&r) % (3 * E);
                 /* Half the crashes hit inside a batch, after its early appends
-                 * left and before it was persisted (§10.2.1). */
+                 * left and before it was persisted (§10.2.1); a quarter right
+                 * after a batch committed without a flush, which they lose with
+                 * those before it since the last flush. */
                 if (rnd(&r) % 2 == 0) {
                     mrc_crash_in_next_batch(r.c, victim);
                     r.batch_crashes++;
+                } else if (rnd(&r) % 2 == 0) {
+                    mrc_crash_after_unflushed(r.c, victim);
+                    r.unflushed_crashes++;
                 } else {
                     mrc_crash(r.c, victim);
                 }
@@ -326,11 +344,15 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     }
     {
         struct mr_counters sum, one;
-        size_t snaps = 0;
+        size_t snaps = 0, lost_batches = 0, lost_events = 0;
         memset(&sum, 0, sizeof sum);
         for (mr_node_id n = 1; n <= nodes; n++)
             for (size_t i = 0; i < mrc_event_count(r.c, n); i++)
                 snaps += mrc_event_at(r.c, n, i)->type == MR_EVENT_SNAPSHOT_APPLIED;
+        for (mr_node_id n = 1; n <= nodes; n++) {
+            lost_batches += mrc_lost_batches(r.c, n);
+            lost_events += mrc_lost_events(r.c, n);
+        }
         for (mr_node_id n = 1; n <= nodes; n++) {
             mr_get_counters(mrc_node(r.c, n), &one);
             sum.snapshots_applied += one.snapshots_applied;
@@ -347,11 +369,11 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
-               "(in a batch %zu) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu; raced %zu, refused %zu) "
+               "(in a batch %zu, after an unflushed one %zu; unflushed batches lost %zu, with %zu events) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu; raced %zu, refused %zu) "
                "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu "
                "conflicts=%llu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
-               r.batch_crashes, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
+               r.batch_crashes, r.unflushed_crashes, lost_batches, lost_events, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
                (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.learner_moves, r.promoted, r.raced_moves, r.refused, r.zombies, r.strays, r.empties, r.reads_ok,
                r.n_reads, r.transfers, (unsigned long long)sum.conflicts);
     }
@@ -384,9 +406,14 @@ int main(int argc, char **argv)
             stall_groups = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             first_seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--crash-per-mille") == 0)
+            crash_per_mille = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--sync-every-batch") == 0)
+            sync_every_batch = strtoul(argv[i + 1], NULL, 10) != 0;
         else {
             fprintf(stderr, "usage: msim [--seeds N] [--groups G] [--ticks T] "
-                            "[--failover-groups F] [--stall-groups S] [--seed S]\n");
+                            "[--failover-groups F] [--stall-groups S] [--seed S] "
+                            "[--crash-per-mille C] [--sync-every-batch 0|1]\n");
             return 2;
         }
     }

@@ -39,7 +39,7 @@ struct run {
     uint64_t next_token;
     size_t violations;
     char first[256];
-    size_t crashes, batch_crashes, partitions, acked, expired;
+    size_t crashes, batch_crashes, unflushed_crashes, partitions, acked, expired;
     /* Group removals and membership moves requested during the run. */
     struct admin {
         mr_group_id group;
