@@ -24,7 +24,7 @@ sql(q{
 	CREATE SEQUENCE fail_once;
 	CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN
-		IF NEW.payload = '\xdead'::bytea AND nextval('fail_once') = 1 THEN
+		IF NEW.payload = '\xdead'::bytea AND nextval('public.fail_once') = 1 THEN
 			RAISE EXCEPTION 'injected storage failure';
 		END IF;
 		RETURN NEW;
