@@ -172,10 +172,10 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
         n->c.malformed++;
     } else {
         /* A committed conf change is authoritative for the map: a leader that lost
-         * its uncommitted proposal may have guessed another node for this id
-         * (mr_conf_entry_bind already did this when the entry was appended). */
-        if (mr_map_node(g, cc.replica) != cv.node)
-            (void)mr_map_set(n, g, cc.replica, cv.node);
+         * its uncommitted proposal may have guessed another node for this id (done
+         * already when the entry was appended here; a snapshot may have come in
+         * between). */
+        mr_conf_entry_bind(n, g, e);
         if (cv.cmd_len == 0) {
             /* A bootstrap addition (mr_create_group): no event. */
             for (uint32_t i = 0; i < g->n_boot; i++)

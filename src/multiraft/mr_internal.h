@@ -390,6 +390,13 @@ size_t mr_state_encode(const struct mr_group *g, unsigned char *buf);
 /* The same with the sessions given encoded (a snapshot's, mr_sessions_copy). */
 size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
                             size_t sessions_len, unsigned char *buf);
+/* Binds the replica of a conf change entry to the node its context names, when
+ * the entry is appended here and again when it is applied.  The core counts a
+ * change from its commit on, and may address the new replica in the very Ready
+ * that hands the entry out committed, before the layer applies it: the map must
+ * hold the binding of the entry in the log by then, not a guess of this node's
+ * for a proposal that was lost (mr_conf.c). */
+void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft_entry *e);
 /* Decodes into g; false if malformed, and then neither the map nor the sessions
  * have changed (short of memory running out half-way).  own_row: the node's own
  * stored state (restart), which also restores the creator's members still to add
@@ -399,12 +406,6 @@ size_t mr_state_encode_with(const struct mr_group *g, const void *sessions,
  * this node's own may be a guess for a proposal that never committed (mr_conf.c
  * binds an id when it proposes, and the id can be allocated again for another
  * node). */
-/* Binds the replica of a conf change entry this replica appended to the node its
- * context names.  The core counts a change from its commit on, and may address
- * the new replica in the very Ready that hands the entry out committed, before
- * the layer applies it: the map must hold the binding of the entry in the log
- * by then, not a guess of this node's for a proposal that was lost (mr_conf.c). */
-void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft_entry *e);
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
                      bool own_row, const struct raft_conf_state *snap_conf);
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */

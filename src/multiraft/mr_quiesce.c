@@ -234,6 +234,17 @@ static uint32_t node_heard_ago(const struct mr_node *n, mr_node_id node)
     return ago > UINT32_MAX ? UINT32_MAX : (uint32_t)ago;
 }
 
+/* Whether the lease g->x holds for an unheard leader (a woken or restored replica's)
+ * has run its MR_LEASE_WAKE_TIMEOUTS election timeouts since the wake; then it is
+ * dropped. */
+static bool lease_expired(const struct mr_node *n, struct mr_group *g)
+{
+    if (n->now - g->x->lease_at < MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks)
+        return false;
+    g->x->lease_leader = RAFT_NONE;
+    return true;
+}
+
 bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote)
 {
     mr_node_id node;
@@ -260,32 +271,28 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
          * refusing for its node's sake would keep the group without a leader for
          * good (docs/sim-findings.md, finding 23).
          *
-         * A follower restored at start-up knows no leader either; the replica it
-         * voted for in its term stands in (mr_restore_group), under the same
+         * A follower restored at start-up knows no leader either; the leader it
+         * followed in its stored term stands in (mr_restore_group), under the same
          * rule (finding 25). */
-        if (n->now - g->x->lease_at >= MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks) {
-            g->x->lease_leader = RAFT_NONE;
+        if (lease_expired(n, g))
             return false;
-        }
-            return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
+        return (node = mr_map_node(g, g->x->lease_leader)) != 0 && node != n->cfg.node_id &&
                node_heard_ago(n, node) < n->cfg.election_ticks;
     }
     if (role != RAFT_FOLLOWER || (leader = raft_get_leader(g->raft)) == RAFT_NONE)
         return false;
     if (!asleep && (g->x == NULL || g->x->lease_leader != leader))
         return false; /* heard from its leader since it woke: its own lease is accurate */
-    if (!asleep && n->now - g->x->lease_at >= MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks) {
-        /* Woken that long ago and still no word from its leader replica, which a
-         * live one sends within a heartbeat interval of any message of its group:
-         * gone, as for a pre-candidate above.  A follower whose timer each refused
-         * PreVote restarts (below) never becomes one, so without this limit a
-         * leader that removed itself while this replica was cut off, its node
-         * alive, kept a five-member group without a leader for up to 40 election
-         * timeouts (docs/sim-findings.md, finding 24).  The core's own lease, from
-         * the last refusal, runs out within one more. */
-        g->x->lease_leader = RAFT_NONE;
+    /* Woken that long ago and still no word from its leader replica, which a live
+     * one sends within a heartbeat interval of any message of its group: gone, as
+     * for a pre-candidate above.  A follower whose timer each refused PreVote
+     * restarts (below) never becomes one, so without this limit a leader that
+     * removed itself while this replica was cut off, its node alive, kept a
+     * five-member group without a leader for up to 40 election timeouts
+     * (docs/sim-findings.md, finding 24).  The core's own lease, from the last
+     * refusal, runs out within one more. */
+    if (!asleep && lease_expired(n, g))
         return false;
-    }
     if (from == leader) {
         /* The leader replica itself campaigns: it is no longer leader, so its node's
          * liveness says nothing about its leadership (renewing the lease from it

@@ -127,10 +127,11 @@ storage_log_unpack_checked(raft_index first, raft_index last, const void *data,
 {
 	const unsigned char *p = data;
 	const unsigned char *end = p + len;
+	const char *why = storage_log_row_problem(first, last, len);
 	size_t		n;
 
-	if (storage_log_row_problem(first, last, len) != NULL)
-		return storage_log_row_problem(first, last, len);
+	if (why != NULL)
+		return why;
 	n = (size_t) (last - first + 1);
 	for (size_t k = 0; k < n; k++)
 	{

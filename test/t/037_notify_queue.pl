@@ -15,19 +15,6 @@ use MultiraftTest;
 my ($node) = start_cluster(1);
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-# Whether the server log shows $pattern past $offset within the usual bound.
-sub log_shows
-{
-	my ($pattern, $offset) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		return 1 if $node->log_contains($pattern, $offset);
-		usleep(50_000);
-	}
-	return 0;
-}
-
 ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'),
 	'the worker serves');
 sql("SELECT multiraft.create_group(1, ARRAY[1])");
@@ -92,7 +79,7 @@ for my $i (1 .. 100)
 	usleep(100_000);
 }
 ok($seen, 'notifications resume once the queue has room');
-ok(log_shows('multiraft is notifying multiraft_events again', $log_offset),
+ok($node->wait_for_log(qr/multiraft is notifying multiraft_events again/, $log_offset),
 	'the worker logs that it notifies again');
 $app->quit;
 
