@@ -244,54 +244,80 @@ static bool conf_has(const struct raft_conf_state *cs, raft_id id)
     return false;
 }
 
-bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
-                     bool own_row, const struct raft_conf_state *snap_conf)
+/* A replicated state's fields, read and checked by state_parse(). */
+struct state_view {
+    uint8_t version;
+    raft_id next, seen, leader;
+    raft_term leader_term;
+    uint32_t incarnation, n_map, n_boot;
+    const unsigned char *map, *boot, *sessions; /* sessions NULL: version 1 */
+    size_t sessions_len;
+};
+
+/* Reads and checks every part of an encoded state without changing anything: what
+ * passes here decodes (short of memory running out). */
+static bool state_parse(const void *data, size_t len, struct state_view *v)
 {
     const unsigned char *p = data;
-    uint32_t cnt, nb;
-    raft_id next, seen = 0;
-    uint32_t incarnation = 0;
-    raft_id leader = RAFT_NONE;
-    raft_term leader_term = 0;
     size_t head, fixed, used = 0;
+    memset(v, 0, sizeof *v);
     if (p == NULL || len < 1 || p[0] < 1 || p[0] > MR_STATE_VERSION)
         return false;
+    v->version = p[0];
     /* up to the map's count */
     head = p[0] >= 5 ? 1 + 8 + 8 + 4 + 16 : p[0] >= 4 ? 1 + 8 + 8 + 4 :
            p[0] >= 3 ? 1 + 8 + 8 : 1 + 8;
     if (len < head + 4)
         return false;
-    next = mr_get_u64(p + 1);
+    v->next = mr_get_u64(p + 1);
     if (p[0] >= 3)
-        seen = mr_get_u64(p + 9);
+        v->seen = mr_get_u64(p + 9);
     if (p[0] >= 4)
-        incarnation = mr_get_u32(p + 17);
+        v->incarnation = mr_get_u32(p + 17);
     if (p[0] >= 5) {
-        leader = mr_get_u64(p + 21);
-        leader_term = mr_get_u64(p + 29);
+        v->leader = mr_get_u64(p + 21);
+        v->leader_term = mr_get_u64(p + 29);
     }
-    cnt = mr_get_u32(p + head);
+    v->n_map = mr_get_u32(p + head);
     head += 4; /* the map */
-    if ((len - head) / 12 < cnt || len - head - (size_t)cnt * 12 < 4)
+    if ((len - head) / 12 < v->n_map || len - head - (size_t)v->n_map * 12 < 4)
         return false;
-    nb = mr_get_u32(p + head + (size_t)cnt * 12);
-    if ((len - head - 4 - (size_t)cnt * 12) / 4 < nb)
+    v->map = p + head;
+    v->n_boot = mr_get_u32(p + head + (size_t)v->n_map * 12);
+    if ((len - head - 4 - (size_t)v->n_map * 12) / 4 < v->n_boot)
         return false;
-    fixed = head + 4 + (size_t)cnt * 12 + (size_t)nb * 4;
-    for (uint32_t i = 0; i < cnt; i++) {
-        const unsigned char *e = p + head + (size_t)i * 12;
+    v->boot = p + head + (size_t)v->n_map * 12 + 4;
+    fixed = head + 4 + (size_t)v->n_map * 12 + (size_t)v->n_boot * 4;
+    for (uint32_t i = 0; i < v->n_map; i++) {
+        const unsigned char *e = v->map + (size_t)i * 12;
         if (mr_get_u64(e) == RAFT_NONE || mr_get_u32(e + 8) == 0)
             return false;
     }
-    /* The sessions are replaced whole (state as of the applied index, or a
-     * snapshot's index); malformed ones leave them as they were. */
     if (p[0] == 1)
-        mr_sessions_free(n, g);
-    else if (!mr_sessions_decode(n, g, p + fixed, len - fixed, &used) ||
-             used != len - fixed)
+        return true;
+    v->sessions = p + fixed;
+    v->sessions_len = len - fixed;
+    return mr_sessions_check(v->sessions, v->sessions_len, &used) &&
+           used == v->sessions_len;
+}
+
+bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
+                     bool own_row, const struct raft_conf_state *snap_conf)
+{
+    struct state_view v;
+    raft_id next;
+    size_t used = 0;
+    if (!state_parse(data, len, &v))
         return false;
-    for (uint32_t i = 0; i < cnt; i++) {
-        const unsigned char *e = p + head + (size_t)i * 12;
+    next = v.next;
+    /* The sessions are replaced whole (state as of the applied index, or a
+     * snapshot's index). */
+    if (v.sessions == NULL)
+        mr_sessions_free(n, g);
+    else if (!mr_sessions_decode(n, g, v.sessions, v.sessions_len, &used))
+        return false;
+    for (uint32_t i = 0; i < v.n_map; i++) {
+        const unsigned char *e = v.map + (size_t)i * 12;
         raft_id id = mr_get_u64(e);
         mr_node_id node = mr_get_u32(e + 8);
         mr_node_id known = mr_map_node(g, id);
@@ -309,28 +335,27 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     /* conf_seen is as of the applied index only in the node's own row: a snapshot
      * carries its sender's, as of the sender's applied index (mr_peer.c), which may
      * name changes past the snapshot's configuration. */
-    if (own_row && seen > g->conf_seen)
-        g->conf_seen = seen;
+    if (own_row && v.seen > g->conf_seen)
+        g->conf_seen = v.seen;
     /* A replica keeps the incarnation it was made with (a snapshot of another
      * incarnation never reaches it: mr_receive.c refuses its message). */
     if (g->incarnation == 0)
-        g->incarnation = incarnation;
+        g->incarnation = v.incarnation;
     /* A restarted follower's lease (mr_restore_group checks the term) */
-    if (own_row && leader != RAFT_NONE && leader != g->replica_id &&
+    if (own_row && v.leader != RAFT_NONE && v.leader != g->replica_id &&
         mr_group_extra(n, g) != NULL) {
-        g->x->lease_leader = leader;
-        g->x->lease_term = leader_term;
+        g->x->lease_leader = v.leader;
+        g->x->lease_term = v.leader_term;
     }
-    if (own_row && nb > 0) {
-        const unsigned char *b = p + head + 4 + (size_t)cnt * 12;
-        mr_node_id *boot = mr_alloc(n, nb * sizeof *boot);
+    if (own_row && v.n_boot > 0) {
+        mr_node_id *boot = mr_alloc(n, v.n_boot * sizeof *boot);
         if (boot == NULL)
             return false;
-        for (uint32_t i = 0; i < nb; i++)
-            boot[i] = mr_get_u32(b + 4 * (size_t)i);
+        for (uint32_t i = 0; i < v.n_boot; i++)
+            boot[i] = mr_get_u32(v.boot + 4 * (size_t)i);
         mr_free(n, g->boot);
         g->boot = boot;
-        g->n_boot = nb;
+        g->n_boot = v.n_boot;
     }
     return true;
 }
@@ -350,6 +375,18 @@ bool mr_snapshot_split(const void *data, size_t len, const void **state,
     *blob = p + 4 + sl;
     *blob_len = len - 4 - sl;
     return true;
+}
+
+bool mr_snapshot_check(const struct mr_node *n, mr_group_id group, const void *data,
+                       size_t len)
+{
+    const void *state, *blob;
+    size_t state_len, blob_len;
+    struct state_view v;
+    return mr_snapshot_split(data, len, &state, &state_len, &blob, &blob_len) &&
+           state_parse(state, state_len, &v) &&
+           (n->cfg.storage.snapshot_blob_ok == NULL ||
+            n->cfg.storage.snapshot_blob_ok(n->cfg.storage.user, group, blob, blob_len));
 }
 
 size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf)

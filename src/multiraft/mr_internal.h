@@ -411,6 +411,13 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
 bool mr_snapshot_split(const void *data, size_t len, const void **state,
                        size_t *state_len, const void **blob, size_t *blob_len);
+/* Whether a received snapshot's data is whole: its state decodes and the host
+ * takes its blob (mr_storage_callbacks.snapshot_blob_ok).  Checked before the core
+ * sees the snapshot: once the core installs it, its log is gone, so data that then
+ * failed to decode would leave the replica without the sessions or the dedup
+ * records of everything the snapshot covers (commands could apply twice). */
+bool mr_snapshot_check(const struct mr_node *n, mr_group_id group, const void *data,
+                       size_t len);
 
 /* The bootstrap entry of a created group: index 1, term 1, add_voter(replica 1)
  * with context {node, no command id}.  Returns its size (buf NULL: size needed). */
@@ -629,8 +636,10 @@ bool mr_session_apply(struct mr_node *n, struct mr_group *g,
  * u64 expires | u32 n_seqs | n_seqs x u64 seq).  Returns the size (buf NULL: size
  * needed). */
 size_t mr_sessions_encode(const struct mr_group *g, unsigned char *buf);
+/* Whether p holds well-formed encoded sessions; *used = their size. */
+bool mr_sessions_check(const unsigned char *p, size_t len, size_t *used);
 /* Replaces g's sessions with the encoded ones; *used = bytes read.  false if
- * malformed (g unchanged). */
+ * malformed or out of memory (g unchanged). */
 bool mr_sessions_decode(struct mr_node *n, struct mr_group *g, const unsigned char *p,
                         size_t len, size_t *used);
 void mr_sessions_free(struct mr_node *n, struct mr_group *g);

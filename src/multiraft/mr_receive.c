@@ -222,7 +222,9 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
     struct mr_group *g;
     if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX || m->from == RAFT_NONE ||
         (m->n_entries > 0 && m->entries == NULL) ||
-        (m->type == RAFT_MSG_SNAPSHOT && m->snapshot == NULL)) {
+        (m->type == RAFT_MSG_SNAPSHOT &&
+         (m->snapshot == NULL ||
+          !mr_snapshot_check(n, mm->group, m->snapshot->data, m->snapshot->len)))) {
         n->c.malformed++;
         return;
     }

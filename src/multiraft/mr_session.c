@@ -178,26 +178,53 @@ size_t mr_sessions_encode(const struct mr_group *g, unsigned char *buf)
     return size;
 }
 
+bool mr_sessions_check(const unsigned char *p, size_t len, size_t *used)
+{
+    uint32_t cnt;
+    size_t off = 4;
+    if (len < 4)
+        return false;
+    cnt = mr_get_u32(p);
+    /* Each session takes at least SESSION_FIXED bytes: a count the data cannot
+     * hold is refused before anything is read (or, decoding, allocated). */
+    if (cnt > (len - 4) / SESSION_FIXED)
+        return false;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const unsigned char *q = p + off;
+        uint32_t n_seqs;
+        uint64_t prev;
+        if (len - off < SESSION_FIXED)
+            return false;
+        n_seqs = mr_get_u32(q + 28);
+        prev = mr_get_u64(q + 12); /* the floor */
+        off += SESSION_FIXED;
+        if (mr_get_u32(q) == 0 || n_seqs > MR_SESSION_MAX_SEQS || (len - off) / 8 < n_seqs)
+            return false;
+        for (uint32_t k = 0; k < n_seqs; k++, off += 8) {
+            uint64_t seq = mr_get_u64(p + off);
+            if (seq <= prev)
+                return false; /* sorted, all above the floor */
+            prev = seq;
+        }
+    }
+    *used = off;
+    return true;
+}
+
 bool mr_sessions_decode(struct mr_node *n, struct mr_group *g, const unsigned char *p,
                         size_t len, size_t *used)
 {
     struct mr_session *ss = NULL;
     uint32_t cnt, done = 0;
     size_t off = 4;
-    if (len < 4)
+    if (!mr_sessions_check(p, len, used))
         return false;
     cnt = mr_get_u32(p);
-    /* Each session takes at least SESSION_FIXED bytes: a count the data cannot
-     * hold is refused before anything is allocated. */
-    if (cnt > (len - 4) / SESSION_FIXED)
-        return false;
     if (cnt > 0 && (ss = mr_alloc(n, cnt * sizeof *ss)) == NULL)
         return false;
     for (; done < cnt; done++) {
         struct mr_session *s = &ss[done];
         const unsigned char *q = p + off;
-        if (len - off < SESSION_FIXED)
-            break;
         memset(s, 0, sizeof *s);
         s->node = mr_get_u32(q);
         s->epoch = mr_get_u64(q + 4);
@@ -205,27 +232,13 @@ bool mr_sessions_decode(struct mr_node *n, struct mr_group *g, const unsigned ch
         s->expires = mr_get_u64(q + 20);
         s->n_seqs = mr_get_u32(q + 28);
         off += SESSION_FIXED;
-        if (s->node == 0 || s->n_seqs > MR_SESSION_MAX_SEQS ||
-            (len - off) / 8 < s->n_seqs)
+        if (s->n_seqs > 0 && (s->seqs = mr_alloc(n, s->n_seqs * sizeof *s->seqs)) == NULL)
             break;
-        if (s->n_seqs > 0) {
-            uint64_t prev = s->floor;
-            bool sorted = true;
-            if ((s->seqs = mr_alloc(n, s->n_seqs * sizeof *s->seqs)) == NULL)
-                break;
-            s->cap_seqs = s->n_seqs;
-            for (uint32_t k = 0; k < s->n_seqs && sorted; k++, off += 8) {
-                s->seqs[k] = mr_get_u64(p + off);
-                sorted = s->seqs[k] > prev; /* sorted, all above the floor */
-                prev = s->seqs[k];
-            }
-            if (!sorted) {
-                session_free(n, s);
-                break;
-            }
-        }
+        s->cap_seqs = s->n_seqs;
+        for (uint32_t k = 0; k < s->n_seqs; k++, off += 8)
+            s->seqs[k] = mr_get_u64(p + off);
     }
-    if (done < cnt) {
+    if (done < cnt) { /* out of memory */
         for (uint32_t i = 0; i < done; i++)
             session_free(n, &ss[i]);
         mr_free(n, ss);
@@ -234,6 +247,5 @@ bool mr_sessions_decode(struct mr_node *n, struct mr_group *g, const unsigned ch
     mr_sessions_free(n, g);
     g->sessions = ss;
     g->n_sessions = cnt;
-    *used = off;
     return true;
 }

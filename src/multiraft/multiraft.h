@@ -217,6 +217,13 @@ struct mr_storage_callbacks {
      * On the receiving side the blob comes back as mr_group_write.snapshot_blob. */
     int (*snapshot_data)(void *user, mr_group_id group, raft_index index,
                          const void **data, size_t *len);
+    /* Whether a received snapshot's blob (what snapshot_data gave its sender) is
+     * well formed.  Called from mr_receive() before the snapshot reaches the core; a
+     * blob refused here drops the message (counted in malformed), so that a
+     * replica never installs a snapshot whose records it cannot restore.  Pure: no
+     * storage access.  May be NULL (= every blob is taken). */
+    bool (*snapshot_blob_ok)(void *user, mr_group_id group, const void *blob,
+                             size_t len);
 };
 
 struct mr_config {

@@ -182,14 +182,69 @@ snapshot_data(void *user, mr_group_id group, raft_index index,
 	return rc;
 }
 
+/*
+ * One record of a blob at *p, before end: false if it does not fit or is not one
+ * the sender could have written (an empty id, index 0).
+ */
+static bool
+blob_record(const unsigned char **p, const unsigned char *end,
+			const unsigned char **id, size_t *idlen, uint64 *ix)
+{
+	size_t		l;
+
+	if (end - *p < 2)
+		return false;
+	l = storage_get_le(*p, 2);
+	if (l == 0 || (size_t) (end - *p) < 2 + l + 8)
+		return false;
+	*id = *p + 2;
+	*idlen = l;
+	*ix = storage_get_le(*p + 2 + l, 8);
+	*p += 2 + l + 8;
+	return MR_DEDUP_INDEX(*ix) >= 1;
+}
+
+/*
+ * mr_storage_callbacks.snapshot_blob_ok: a received blob is taken only whole, so
+ * that storage_restore_dedup_blob() restores every record it carries.  Called in
+ * mr_receive(): reads nothing but the bytes, raises no error.
+ */
+static bool
+snapshot_blob_ok(void *user, mr_group_id group, const void *blob, size_t len)
+{
+	const unsigned char *p = blob;
+	const unsigned char *end = p + len;
+	const unsigned char *id;
+	size_t		idlen;
+	uint64		ix;
+	uint32		count;
+
+	if (len == 0)
+		return true;			/* the sender had no records */
+	if (len < 8 || memcmp(p, BLOB_MAGIC, 4) != 0)
+		return false;
+	count = (uint32) storage_get_le(p + 4, 4);
+	p += 8;
+	for (uint32 i = 0; i < count; i++)
+		if (!blob_record(&p, end, &id, &idlen, &ix))
+			return false;
+	return p == end;
+}
+
 void
 storage_callbacks(struct mr_storage_callbacks *cb)
 {
 	cb->user = NULL;
 	cb->lookup_command = lookup_command;
 	cb->snapshot_data = snapshot_data;
+	cb->snapshot_blob_ok = snapshot_blob_ok;
 }
 
+/*
+ * Inserts the dedup records of a snapshot installed in this batch.  The layer
+ * installs only a snapshot whose blob snapshot_blob_ok() took, so every record is
+ * restored.
+ */
 void
 storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 {
@@ -199,40 +254,28 @@ storage_restore_dedup_blob(mr_group_id group, const void *blob, size_t len)
 				id,
 				ix;
 	uint32		count;
-	uint32		done = 0;
 
 	if (len == 0)
 		return;					/* the sender had no records */
-	if (len < 8 || memcmp(p, BLOB_MAGIC, 4) != 0)
-	{
-		ereport(WARNING,
-				(errmsg("multiraft: snapshot of group " UINT64_FORMAT " carries no readable command-id records",
-						(uint64) group)));
-		return;
-	}
+	if (!snapshot_blob_ok(NULL, group, blob, len))
+		elog(ERROR, "multiraft: snapshot of group " UINT64_FORMAT " has a malformed command-id blob",
+			 (uint64) group);
 	count = (uint32) storage_get_le(p + 4, 4);
 	p += 8;
 	storage_column_init(&g, INT8OID, Min(count, 1024));
 	storage_column_init(&id, BYTEAOID, Min(count, 1024));
 	storage_column_init(&ix, INT8OID, Min(count, 1024));
-	for (; done < count; done++)
+	for (uint32 i = 0; i < count; i++)
 	{
+		const unsigned char *idp;
 		size_t		idlen;
+		uint64		index;
 
-		if (end - p < 2)
-			break;
-		idlen = storage_get_le(p, 2);
-		if ((size_t) (end - p) < 2 + idlen + 8 || idlen == 0)
-			break;
+		(void) blob_record(&p, end, &idp, &idlen, &index);
 		storage_column_add(&g, U64_DATUM(group), false);
-		storage_column_add(&id, storage_bytea(p + 2, idlen), false);
-		storage_column_add(&ix, U64_DATUM(storage_get_le(p + 2 + idlen, 8)), false);
-		p += 2 + idlen + 8;
+		storage_column_add(&id, storage_bytea(idp, idlen), false);
+		storage_column_add(&ix, U64_DATUM(index), false);
 	}
-	if (done < count || p != end)
-		ereport(WARNING,
-				(errmsg("multiraft: snapshot of group " UINT64_FORMAT " has a malformed command-id blob; kept %u of %u records",
-						(uint64) group, done, count)));
 	if (g.n > 0)
 	{
 		Datum		v[3] = {storage_column_array(&g), storage_column_array(&id),

@@ -199,6 +199,7 @@ static int start_node(struct mrc_cluster *c, mr_node_id id)
     cfg.storage.user = s;
     cfg.storage.lookup_command = mrcs_lookup;
     cfg.storage.snapshot_data = mrcs_snapshot;
+    cfg.storage.snapshot_blob_ok = mrcs_blob_ok;
     s->n = mr_node_new(&cfg, &rc);
     if (s->n == NULL)
         return rc;

@@ -213,6 +213,7 @@ void mrcs_free(struct mrc_nodeslot *s);
 /* The storage callbacks of multiraft.h, answered from the model (user: the slot). */
 bool mrcs_lookup(void *user, mr_group_id group, const void *cmd, size_t len,
                  raft_index *first);
+bool mrcs_blob_ok(void *user, mr_group_id group, const void *blob, size_t len);
 int mrcs_snapshot(void *user, mr_group_id group, raft_index index, const void **data,
                   size_t *len);
 

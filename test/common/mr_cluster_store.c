@@ -9,6 +9,8 @@
  */
 #include "mr_cluster_internal.h"
 
+#include <assert.h>
+
 static struct st_group *st_find(const struct st_store *st, mr_group_id id)
 {
     struct st_group *g = NULL;
@@ -71,17 +73,38 @@ static uint64_t get64(const unsigned char *p)
 }
 
 /* Blob format of this host: n x (u16 len | id | u64 index). */
-static void st_load_blob(struct st_group *g, const unsigned char *p, size_t len)
+/* The records of a blob (n x (u16 id length | id | u64 index)) go to g if g is
+ * not NULL; false if the blob is not whole. */
+static bool st_walk_blob(struct st_group *g, const unsigned char *p, size_t len)
 {
     size_t off = 0;
-    /* added to the records already there (st_add_dedup keeps existing ones) */
-    while (off + 2 <= len) {
-        uint16_t l = (uint16_t)(p[off] | (p[off + 1] << 8));
-        if (off + 2 + l + 8 > len)
-            break;
-        st_add_dedup(g, p + off + 2, l, get64(p + off + 2 + l));
+    while (off < len) {
+        size_t l;
+        if (len - off < 2)
+            return false;
+        l = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+        if (l == 0 || len - off - 2 < l + 8)
+            return false;
+        /* added to the records already there (st_add_dedup keeps existing ones) */
+        if (g != NULL)
+            st_add_dedup(g, p + off + 2, (uint16_t)l, get64(p + off + 2 + l));
         off += 2 + (size_t)l + 8;
     }
+    return true;
+}
+
+static void st_load_blob(struct st_group *g, const unsigned char *p, size_t len)
+{
+    bool whole = st_walk_blob(g, p, len);
+    assert(whole); /* the layer installs only blobs mrcs_blob_ok took */
+    (void)whole;
+}
+
+bool mrcs_blob_ok(void *user, mr_group_id group, const void *blob, size_t len)
+{
+    (void)user;
+    (void)group;
+    return st_walk_blob(NULL, blob, len);
 }
 
 static void persist_write(struct st_store *s, const struct mr_group_write *w)
