@@ -8,8 +8,12 @@
 struct mr_event *mr_event_push(struct mr_node *n, uint8_t type, mr_group_id group)
 {
     struct mr_event *ev = mr_vec_push(n, &n->events, sizeof *ev, NULL);
-    if (ev == NULL)
+    if (ev == NULL) {
+        /* The entry would count as applied without its event: the batch fails
+         * (MR_ENOMEM) and the host restores the node, which applies it again. */
+        n->ready_incomplete = true;
         return NULL;
+    }
     ev->type = type;
     ev->group = group;
     n->c.events++;
@@ -30,6 +34,9 @@ bool mr_dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
         return false;
     }
     *first = index;
+    /* Without its record (persisted) or its entry in applied_cmds (a copy later
+     * in this batch, which the host's table does not know yet), the id could be
+     * applied again: out of memory fails the batch instead, as mr_event_push. */
     c = mr_alloc(n, sizeof *c + cmd_len);
     if (c != NULL) {
         memset(c, 0, sizeof *c);
@@ -37,14 +44,17 @@ bool mr_dedup(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
         c->len = cmd_len;
         memcpy(c->id, cmd, cmd_len);
         HASH_ADD_KEYPTR(hh, g->applied_cmds, c->id, c->len, c);
-        if (mr_hash_oom)
+        if (mr_hash_oom) {
             mr_free(n, c);
+            c = NULL;
+        }
     }
     rec.group = g->id;
     rec.command_id = cmd;       /* points into the committed entry (valid until advance) */
     rec.command_id_len = cmd_len;
     rec.index = index;
-    (void)mr_vec_push(n, &n->dedup, sizeof rec, &rec);
+    if (c == NULL || mr_vec_push(n, &n->dedup, sizeof rec, &rec) == NULL)
+        n->ready_incomplete = true;
     return true;
 }
 

@@ -267,7 +267,8 @@ struct mr_node {
     uint64_t prng;
     bool busy;                /* between mr_ready and mr_advance */
     bool stopped;
-    bool ready_incomplete;    /* mr_ready lost part of the batch (out of memory) */
+    bool ready_incomplete;    /* part of the batch is lost (out of memory): mr_ready
+                                 fails until the host restores the node */
     bool hb_flush_due;
     uint64_t next_read_ctx;
     uint64_t gen_seq;         /* last seq of this node's session (mr_session.c): one

@@ -115,7 +115,9 @@ bool mr_session_apply(struct mr_node *n, struct mr_group *g,
     uint32_t pos;
     drop_expired(n, g, index);
     if ((s = session_get(n, g, ref)) == NULL) {
-        n->c.dropped++; /* out of memory: applied, but its copies are not recognised */
+        /* out of memory: its copies would not be recognised; the batch fails and
+         * the host restores the node (mr_event_push) */
+        n->ready_incomplete = true;
         return true;
     }
     pos = seq_pos(s, ref->seq);
@@ -125,7 +127,7 @@ bool mr_session_apply(struct mr_node *n, struct mr_group *g,
         uint32_t cap = s->cap_seqs == 0 ? 4 : 2 * s->cap_seqs;
         uint64_t *seqs = mr_realloc(n, s->seqs, cap * sizeof *seqs);
         if (seqs == NULL) {
-            n->c.dropped++;
+            n->ready_incomplete = true;
             return true;
         }
         s->seqs = seqs;

@@ -131,10 +131,23 @@ static void net_send(struct mrc_cluster *c, const struct mr_envelope *e, bool co
 
 /* ------------------------------------------------------------ nodes */
 
+static int start_node(struct mrc_cluster *c, mr_node_id id);
+
 static void process_ready(struct mrc_cluster *c, struct mrc_nodeslot *s)
 {
     struct mr_batch b;
-    if (mr_ready(s->n, &b) != MR_OK)
+    int ready = mr_ready(s->n, &b);
+    if (ready == MR_ENOMEM) {
+        /* As the host does (worker_batch.c): the batch is thrown away and the
+         * node restored from what is stored — not a crash: every batch committed
+         * before stays, flushed or not. */
+        mr_node_free(s->n);
+        s->n = NULL;
+        c->restores++;
+        (void)start_node(c, s->id);
+        return;
+    }
+    if (ready != MR_OK)
         return;
     if (c->observer != NULL)
         c->observer(c->observer_arg, s->id, &b);
@@ -473,6 +486,11 @@ void mrc_crash_after_unflushed(struct mrc_cluster *c, mr_node_id id)
 {
     if (mrc_is_up(c, id))
         c->nodes[id].crash_unflushed = true;
+}
+
+uint64_t mrc_restores(const struct mrc_cluster *c)
+{
+    return c->restores;
 }
 
 int mrc_restart(struct mrc_cluster *c, mr_node_id id)

@@ -95,6 +95,9 @@ void mrc_crash_in_next_batch(struct mrc_cluster *c, mr_node_id id);
  * first. */
 void mrc_crash_after_unflushed(struct mrc_cluster *c, mr_node_id id);
 int mrc_restart(struct mrc_cluster *c, mr_node_id id);
+/* Nodes restored from their store because mr_ready() ran out of memory (the
+ * harness does what the host does: throws the batch away, restores the node). */
+uint64_t mrc_restores(const struct mrc_cluster *c);
 bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
 /* Stalls (true) or resumes node id: a descheduled process, not a crash — while
  * stalled it is not ticked and processes nothing; envelopes to it wait in the

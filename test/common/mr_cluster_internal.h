@@ -182,6 +182,7 @@ struct mrc_cluster {
     void *visited_arg;
     size_t violations;
     char first_violation[256];
+    uint64_t restores;         /* nodes restored after mr_ready failed (MR_ENOMEM) */
 };
 
 /* Per group, an index (the last one seen), in a uthash by group. */
