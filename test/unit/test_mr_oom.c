@@ -1,10 +1,13 @@
 /*
- * test_mr_apply_oom.c — memory running out while a node applies committed
- * entries.  An applied entry must not be persisted without its event or its
- * dedup record: the batch fails (MR_ENOMEM), the host (here the harness) restores
- * the node from its store, and the node applies the entries again.  Before, the
- * batch went through without them: an event was never recorded, or a command id
- * lost its record and a retry of it applied a second time on that node alone.
+ * test_mr_oom.c — memory running out while a node builds a batch.  Nothing the
+ * batch hands the host may be missing from the node's own state, nor the reverse:
+ * an applied entry without its event or its dedup record, an entry the host
+ * stores but the group's in-memory log lacks.  The batch fails (MR_ENOMEM), the
+ * host (here the harness) restores the node from its store, and the node takes
+ * it up again.  Before, such batches went through: an event was never recorded, a
+ * command id lost its record and a retry applied a second time on that node
+ * alone, or a woken leader's log got shorter than its commit index and it wrote
+ * another entry over a committed one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,16 +25,25 @@
 #define GROUP 1
 #define N_CMDS 64
 
-/* The next growth of this vector fails, once (the allocator's context). */
+/* The allocator's context: the next growth of vec fails, once; or, while
+ * countdown > 0, the allocation that brings it to 0. */
 struct fail_once {
     struct mr_vec *vec;
     int failures;
+    uint64_t countdown;
 };
+
+static bool fail_now(struct fail_once *f)
+{
+    if (f->countdown == 0 || --f->countdown > 0)
+        return false;
+    f->failures++;
+    return true;
+}
 
 static void *a_malloc(void *ctx, size_t size)
 {
-    (void)ctx;
-    return malloc(size);
+    return fail_now(ctx) ? NULL : malloc(size);
 }
 
 static void a_free(void *ctx, void *p)
@@ -48,7 +60,7 @@ static void *a_realloc(void *ctx, void *p, size_t size)
         f->failures++;
         return NULL;
     }
-    return realloc(p, size);
+    return fail_now(f) ? NULL : realloc(p, size);
 }
 
 static void cmd_id(int i, char *buf, size_t size)
@@ -116,7 +128,7 @@ static void assert_events_whole(struct mrc_cluster *c)
 
 static void test_event_lost_to_oom_restores(void **state)
 {
-    struct fail_once f = {NULL, 0};
+    struct fail_once f = {NULL, 0, 0};
     struct raft_allocator a;
     struct mrc_cluster *c = apply_with_failure(&f, &a, events_of);
     (void)state;
@@ -128,7 +140,7 @@ static void test_event_lost_to_oom_restores(void **state)
  * node, none applied again on node 2. */
 static void test_dedup_record_lost_to_oom_restores(void **state)
 {
-    struct fail_once f = {NULL, 0};
+    struct fail_once f = {NULL, 0, 0};
     struct raft_allocator a;
     struct mrc_cluster *c = apply_with_failure(&f, &a, dedup_of);
     char id[16];
@@ -153,11 +165,75 @@ static void test_dedup_record_lost_to_oom_restores(void **state)
     mrc_free(c);
 }
 
+/* One allocation fails, the k-th after a quiesced group is woken by proposals,
+ * for every k up to a bound: whatever fails, every command that completed has one
+ * event on every node, also after each node restarted from its store, and the
+ * replicas agree.  (The group's in-memory storage, released while it was quiet,
+ * is made again at the wake-up: failing it, or an append into it, once left the
+ * leader's log shorter than its commit index.) */
+static void test_one_failure_anywhere_in_a_wake_up(void **state)
+{
+    (void)state;
+    for (uint64_t k = 1; k <= 400; k++) {
+        struct fail_once f = {NULL, 0, 0};
+        struct raft_allocator a = {&f, a_malloc, a_realloc, a_free};
+        struct mrc_options o;
+        struct mrc_cluster *c;
+        struct mr_group_status st;
+        mr_node_id members[3] = {1, 2, 3};
+        mr_node_id leader;
+        bool proposed[8];
+        char id[16], err[256] = "";
+        memset(&o, 0, sizeof o);
+        o.n_nodes = 3;
+        o.seed = 12;
+        o.base.allocator = &a;
+        c = mrc_new(&o);
+        assert_non_null(c);
+        assert_int_equal(mr_create_group(mrc_node(c, 1), GROUP, members, 3, 1), MR_OK);
+        mrc_run(c, 60);
+        leader = mrc_leader(c, GROUP, NULL);
+        assert_true(leader != 0);
+        assert_int_equal(mr_group_status(mrc_node(c, leader), GROUP, &st), MR_OK);
+        assert_true(st.quiesced);
+        f.countdown = k;
+        for (int i = 0; i < 8; i++) {
+            cmd_id(i, id, sizeof id);
+            proposed[i] = mr_propose(mrc_node(c, leader), GROUP, 100 + (uint64_t)i, id,
+                                     strlen(id), "x", 1, 200) == MR_OK;
+            mrc_run(c, 1);
+        }
+        mrc_run(c, 100);
+        f.countdown = 0; /* the restarts below succeed */
+        for (mr_node_id n = 1; n <= 3; n++) {
+            mrc_crash(c, n);
+            assert_int_equal(mrc_restart(c, n), MR_OK);
+            mrc_run(c, 60);
+        }
+        for (int i = 0; i < 8; i++) {
+            struct mr_completion done;
+            cmd_id(i, id, sizeof id);
+            if (!proposed[i] || !mrc_completion(c, leader, 100 + (uint64_t)i, &done) ||
+                done.result != MR_OK)
+                continue;
+            for (mr_node_id n = 1; n <= 3; n++)
+                if (mrc_command_events(c, n, GROUP, id, strlen(id)) != 1)
+                    fail_msg("k=%llu: %s has %zu events on node %u",
+                             (unsigned long long)k, id,
+                             mrc_command_events(c, n, GROUP, id, strlen(id)), n);
+        }
+        if (mrc_check(c, err, sizeof err) != 0)
+            fail_msg("k=%llu: %s", (unsigned long long)k, err);
+        mrc_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_lost_to_oom_restores),
         cmocka_unit_test(test_dedup_record_lost_to_oom_restores),
+        cmocka_unit_test(test_one_failure_anywhere_in_a_wake_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
