@@ -67,7 +67,8 @@ static void install_snapshot(struct mr_node *n, struct mr_group *g,
     meta.data = mr_sessions_copy(n, g, &meta.len);
     if (meta.data == NULL)
         meta.len = 0;
-    (void)raft_memory_storage_apply_snapshot(g->ms, &meta);
+    if (raft_memory_storage_apply_snapshot(g->ms, &meta) == RAFT_ENOMEM)
+        n->ready_incomplete = true; /* (handle_ready) */
     mr_free(n, (void *)meta.data);
     si->has = true;
     g->log_start_index = s->index;
@@ -90,13 +91,21 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     if (rd->soft_state_changed || rd->leader != g->prev_leader || rd->role != g->prev_role)
         soft_state(n, g, rd);
     /* 1. persist (in memory; the host persists the write built from it) */
+    /* The host stores what this Ready hands out whatever happens here, and the
+     * core, once it is stable, reads it back from g->ms only: memory running out
+     * before it is there would shorten the log under a committed index (a leader
+     * would then append another entry at it).  The batch fails instead, and the
+     * host restores the node (MR_ENOMEM). */
     if ((rd->snapshot != NULL || rd->n_entries > 0 || rd->conf_changed) &&
         mr_storage_ensure(n, g) != MR_OK)
-        n->c.dropped++; /* out of memory: the core will ask again */
+        n->ready_incomplete = true;
     if (rd->snapshot != NULL && g->ms != NULL)
         install_snapshot(n, g, rd->snapshot, si);
     if (rd->n_entries > 0 && g->ms != NULL) {
-        if (raft_memory_storage_append(g->ms, rd->entries, rd->n_entries) != RAFT_OK)
+        int rc = raft_memory_storage_append(g->ms, rd->entries, rd->n_entries);
+        if (rc == RAFT_ENOMEM)
+            n->ready_incomplete = true;
+        else if (rc != RAFT_OK)
             n->c.malformed++;
         n->c.entries_appended += rd->n_entries;
         for (size_t i = 0; i < rd->n_entries; i++)
@@ -123,8 +132,9 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     if (g->flags & MR_G_GONE)
         return;
     if (rd->conf_changed) {
-        if (g->ms != NULL)
-            (void)raft_memory_storage_set_conf_state(g->ms, &rd->conf_state);
+        if (g->ms != NULL &&
+            raft_memory_storage_set_conf_state(g->ms, &rd->conf_state) == RAFT_ENOMEM)
+            n->ready_incomplete = true; /* later snapshots would carry the old one */
         g->flags |= MR_G_META;
     }
     for (size_t i = 0; i < rd->n_read_states; i++)
