@@ -239,6 +239,48 @@ static bool refuse_request(struct mr_node *n, struct mr_group *g, struct mr_wait
     return false;
 }
 
+/* A command id looked for in a group's log. */
+struct id_search {
+    const unsigned char *cmd;
+    uint16_t cmd_len;
+};
+
+static bool entry_has_id(void *arg, const struct raft_entry *e)
+{
+    const struct id_search *q = arg;
+    struct mr_entry_view v;
+    return e->type == RAFT_ENTRY_NORMAL && mr_entry_decode(e->data, e->len, &v) &&
+           v.cmd_len == q->cmd_len && memcmp(v.cmd, q->cmd, q->cmd_len) == 0;
+}
+
+/* Entries past which a leader does not look for a command id before proposing a
+ * change under it (MR_CONF_TAIL_SCAN): it waits for the tail to apply instead. */
+#define MR_CONF_TAIL_SCAN 4096u
+
+/* Whether an entry the leader has not applied yet may carry command id cmd: a
+ * command or a removal under it, a follower's forwarded request, a refusal.  The
+ * core applies a committed conf change whatever its id, so a change proposed
+ * behind such an entry would take effect while the dedup, seeing the id applied
+ * first by that entry, records no event for it and answers its caller with the
+ * other entry's index.  The leader waits for the tail to apply instead; then the
+ * dedup answers the request.  (Conf changes in the tail are already waited for:
+ * one change at a time.)  By log matching a later leader's log holds this one's
+ * tail ahead of the change too, so the check holds across leaders. */
+static bool id_in_unapplied_tail(struct mr_group *g, const unsigned char *cmd,
+                                 uint16_t cmd_len)
+{
+    struct id_search q = {cmd, cmd_len};
+    raft_index lo = raft_get_applied(g->raft) + 1;
+    raft_index hi = raft_get_last_index(g->raft) + 1;
+    bool found = false;
+    if (lo >= hi)
+        return false;
+    if (hi - lo > MR_CONF_TAIL_SCAN ||
+        raft_find_entry(g->raft, lo, hi, entry_has_id, &q, &found) != RAFT_OK)
+        return true; /* not known: wait (the tail applies meanwhile) */
+    return found;
+}
+
 /* Conf change: dedup first (the core applies a conf change even when its command id
  * is a duplicate), then validation; on the leader the change is proposed, on a
  * follower it is forwarded as a kind-3 request entry that the leader turns into the
@@ -259,7 +301,8 @@ bool mr_service_conf(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
         mr_waiter_unlink(n, g, w);
         return false;
     }
-    if (raft_get_role(g->raft) == RAFT_LEADER && raft_conf_change_pending(g->raft))
+    if (raft_get_role(g->raft) == RAFT_LEADER &&
+        (raft_conf_change_pending(g->raft) || id_in_unapplied_tail(g, w->cmd, w->cmd_len)))
         return true; /* one at a time (dissertation §4.1): retried at the next service */
     /* A requester's request that only its own view finds invalid, and a copy of which
      * may be elsewhere, is forwarded: the leader gives the verdict. */

@@ -204,6 +204,28 @@ int raft_log_entries(struct raft *r, raft_index lo, raft_index hi, uint64_t max_
     return RAFT_OK;
 }
 
+int raft_find_entry(struct raft *r, raft_index lo, raft_index hi,
+                    bool (*match)(void *arg, const struct raft_entry *e), void *arg,
+                    bool *found)
+{
+    *found = false;
+    while (lo < hi && !*found) {
+        struct raft_entry_sink sink;
+        int rc;
+        raft_sink_init(&sink, r, lo);
+        rc = raft_log_entries(r, lo, hi, 1u << 20, &sink);
+        if (rc == RAFT_OK && sink.n == 0)
+            rc = RAFT_ESTORAGE; /* no progress: a storage that returned nothing */
+        for (uint32_t k = 0; rc == RAFT_OK && k < sink.n && !*found; k++)
+            *found = match(arg, &sink.ents[k]);
+        lo += sink.n;
+        raft_sink_fini(&sink);
+        if (rc != RAFT_OK)
+            return rc;
+    }
+    return RAFT_OK;
+}
+
 uint32_t raft_log_mem_count(const struct raft *r, raft_index lo, raft_index hi,
                             uint64_t max_bytes)
 {

@@ -620,6 +620,13 @@ raft_index raft_get_first_index(const struct raft *r);
 raft_index raft_get_last_index(const struct raft *r);
 bool raft_is_voter(const struct raft *r, raft_id id);
 bool raft_is_learner(const struct raft *r, raft_id id);
+/* Calls match on the entries of [lo, hi), from storage and the unstable log, in
+ * index order, until it returns true (then *found).  RAFT_ECOMPACTED if lo is
+ * below the first index, RAFT_EUNAVAILABLE if hi is past the last index + 1, or
+ * a storage error.  Reads the log only: the caller bounds hi - lo. */
+int raft_find_entry(struct raft *r, raft_index lo, raft_index hi,
+                    bool (*match)(void *arg, const struct raft_entry *e), void *arg,
+                    bool *found);
 /* Current configuration; arrays valid until the next mutating call. */
 void raft_get_conf_state(const struct raft *r, struct raft_conf_state *out);
 /* True if a conf change was proposed/appended and not yet applied. */

@@ -281,6 +281,42 @@ static void test_a_full_group_takes_no_new_member(void **state)
     mrc_free(c);
 }
 
+/* A change asked under a command id that a command not yet applied carries (on
+ * the leader, or forwarded from a follower) answers with that command's index and
+ * changes nothing: before, the leader proposed the change behind the command, the
+ * core applied it, and the dedup (the id applied first by the command) recorded no
+ * membership event on any member — a member joined unseen. */
+static void test_a_change_under_a_pending_commands_id_changes_nothing(void **state)
+{
+    (void)state;
+    for (mr_node_id asker = 1; asker <= 2; asker++) {
+        struct mrc_cluster *c = mrc_new_nodes(4, 41);
+        struct mr_completion sub, chg;
+        struct mr_group_status st;
+        mr_node_id members[3] = {1, 2, 3};
+        assert_int_equal(mr_create_group(mrc_node(c, 1), 5, members, 3, 1), MR_OK);
+        mrc_run(c, 30);
+        assert_int_equal(mrc_leader(c, 5, NULL), 1);
+        assert_int_equal(mr_propose(mrc_node(c, asker), 5, 2, "x", 1, "payload", 7, 300), MR_OK);
+        ask(c, asker, 5, 3, MR_CHANGE_ADD_VOTER, 4, "x", false);
+        mrc_run(c, 60);
+        assert_true(mrc_completion(c, asker, 2, &sub));
+        assert_true(mrc_completion(c, asker, 3, &chg));
+        assert_int_equal(sub.result, MR_OK);
+        assert_int_equal(chg.result, MR_OK);
+        assert_int_equal(chg.index, sub.index);
+        assert_int_equal(mr_group_status(mrc_node(c, 1), 5, &st), MR_OK);
+        assert_int_equal(st.n_voters, 3);
+        assert_false(mr_group_exists(mrc_node(c, 4), 5));
+        for (mr_node_id n = 1; n <= 3; n++) {
+            assert_int_equal(membership_events(c, n, 5), 0);
+            assert_int_equal(mrc_command_events(c, n, 5, "x", 1), 1);
+        }
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_requests_of_a_removed_node_have_an_unknown_outcome),
         cmocka_unit_test(test_a_callers_id_waiting_unsent_on_a_removed_node_is_unknown),
         cmocka_unit_test(test_a_full_group_takes_no_new_member),
+        cmocka_unit_test(test_a_change_under_a_pending_commands_id_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
