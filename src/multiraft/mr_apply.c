@@ -186,7 +186,14 @@ static void apply_conf_change(struct mr_node *n, struct mr_group *g,
          * already when the entry was appended here; a snapshot may have come in
          * between). */
         mr_conf_entry_bind(n, g, e);
-        if (cv.cmd_len == 0) {
+        if (cv.cmd_len == 0 && e->index == 1 && cc.replica == 1) {
+            /* The bootstrap entry: the members its creator still had to add, taken
+             * up here so that any replica that leads adds them (mr_service_boot). */
+            if (cv.payload_len % 4 != 0)
+                n->c.malformed++;
+            else if (mr_boot_set(n, g, cv.payload, (uint32_t)(cv.payload_len / 4)) != MR_OK)
+                n->ready_incomplete = true;
+        } else if (cv.cmd_len == 0) {
             /* A bootstrap addition (mr_create_group): no event. */
             for (uint32_t i = 0; i < g->n_boot; i++)
                 if (g->boot[i] == cv.node) {

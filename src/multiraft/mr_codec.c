@@ -347,17 +347,27 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
         g->x->lease_leader = v.leader;
         g->x->lease_term = v.leader_term;
     }
-    if (own_row && v.n_boot > 0) {
-        mr_node_id *boot = mr_alloc(n, v.n_boot * sizeof *boot);
-        if (boot == NULL)
-            return false;
-        for (uint32_t i = 0; i < v.n_boot; i++)
-            boot[i] = mr_get_u32(v.boot + 4 * (size_t)i);
-        mr_free(n, g->boot);
-        g->boot = boot;
-        g->n_boot = v.n_boot;
-    }
+    /* The members still to add: the node's own as stored; a snapshot's replace
+     * them, as of its sender's applied index (the additions between the snapshot's
+     * index and that one follow in the log, and find them already gone). */
+    if ((!own_row || v.n_boot > 0) && mr_boot_set(n, g, v.boot, v.n_boot) != MR_OK)
+        return false;
     return true;
+}
+
+int mr_boot_set(struct mr_node *n, struct mr_group *g, const unsigned char *p, uint32_t count)
+{
+    mr_node_id *boot = NULL;
+    if (count > 0 && (boot = mr_alloc(n, count * sizeof *boot)) == NULL)
+        return MR_ENOMEM;
+    for (uint32_t i = 0; i < count; i++)
+        boot[i] = mr_get_u32(p + 4 * (size_t)i);
+    if (g->n_boot != count || (count > 0 && memcmp(g->boot, boot, count * sizeof *boot) != 0))
+        g->flags |= MR_G_META;
+    mr_free(n, g->boot);
+    g->boot = boot;
+    g->n_boot = count;
+    return MR_OK;
 }
 
 bool mr_snapshot_split(const void *data, size_t len, const void **state,
@@ -389,17 +399,26 @@ bool mr_snapshot_check(const struct mr_node *n, mr_group_id group, const void *d
             n->cfg.storage.snapshot_blob_ok(n->cfg.storage.user, group, blob, blob_len));
 }
 
-size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf)
+size_t mr_bootstrap_entry(struct mr_node *n, const struct mr_group *g, unsigned char *buf)
 {
-    unsigned char ctx[MR_CONTEXT_HEADER];
+    size_t ctx_len = mr_context_encode(n->cfg.node_id, NULL, 0, NULL, (size_t)g->n_boot * 4,
+                                       NULL);
     struct raft_conf_change cc;
+    unsigned char *ctx;
+    size_t len;
     memset(&cc, 0, sizeof cc);
     cc.type = RAFT_CC_ADD_VOTER;
     cc.replica = 1;
-    mr_context_encode(node, NULL, 0, NULL, 0, ctx);
-    cc.context = ctx;
-    cc.context_len = sizeof ctx;
+    cc.context_len = (uint32_t)ctx_len;
     if (buf == NULL)
         return raft_conf_change_encoded_size(&cc);
-    return raft_conf_change_encode(&cc, buf);
+    if ((ctx = mr_alloc(n, ctx_len)) == NULL)
+        return 0;
+    mr_context_encode(n->cfg.node_id, NULL, 0, NULL, 0, ctx);
+    for (uint32_t i = 0; i < g->n_boot; i++)
+        mr_put_u32(ctx + MR_CONTEXT_HEADER + 4 * (size_t)i, g->boot[i]);
+    cc.context = ctx;
+    len = raft_conf_change_encode(&cc, buf);
+    mr_free(n, ctx);
+    return len;
 }

@@ -420,9 +420,15 @@ bool mr_snapshot_split(const void *data, size_t len, const void **state,
 bool mr_snapshot_check(const struct mr_node *n, mr_group_id group, const void *data,
                        size_t len);
 
-/* The bootstrap entry of a created group: index 1, term 1, add_voter(replica 1)
- * with context {node, no command id}.  Returns its size (buf NULL: size needed). */
-size_t mr_bootstrap_entry(mr_node_id node, unsigned char *buf);
+/* The bootstrap entry of group g created here: index 1, term 1, add_voter(replica 1)
+ * with context {this node, no command id, payload: the members still to add
+ * (g->boot) as u32 node ids}.  The payload makes them part of the replicated
+ * state: every replica that applies the entry takes them up (mr_apply.c), so that
+ * whichever replica leads adds them, not only the creator.  Returns its size (buf
+ * NULL: size needed), 0 if out of memory. */
+size_t mr_bootstrap_entry(struct mr_node *n, const struct mr_group *g, unsigned char *buf);
+/* Replaces g's members still to add with `count` u32 node ids at p. */
+int mr_boot_set(struct mr_node *n, struct mr_group *g, const unsigned char *p, uint32_t count);
 
 /* -------------------------------------------------------------- mr_group.c */
 

@@ -159,7 +159,6 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
     struct mr_completion c;
     bool self = false;
     uint32_t nb = 0;
-    int rc;
 
     if (n->busy)
         return MR_EBUSY;
@@ -205,20 +204,23 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
     cs.voters = &one;
     cs.n_voters = 1;
     {
-        unsigned char buf[64];
+        unsigned char *buf = mr_alloc(n, mr_bootstrap_entry(n, g, NULL));
         struct raft_entry e;
         struct raft_hard_state hs = {1, RAFT_NONE, 1};
+        bool ok;
         memset(&e, 0, sizeof e);
         e.term = 1;
         e.index = 1;
         e.type = RAFT_ENTRY_CONF_CHANGE;
-        e.len = (uint32_t)mr_bootstrap_entry(n->cfg.node_id, buf);
+        e.len = buf != NULL ? (uint32_t)mr_bootstrap_entry(n, g, buf) : 0;
         e.data = buf;
-        if (mr_map_set(n, g, 1, n->cfg.node_id) != MR_OK ||
-            raft_memory_storage_append(g->ms, &e, 1) != RAFT_OK ||
-            raft_memory_storage_set_hard_state(g->ms, &hs) != RAFT_OK ||
-            raft_memory_storage_set_conf_state(g->ms, &cs) != RAFT_OK ||
-            (rc = mr_group_start(n, g, 1)) != MR_OK) {
+        ok = e.len > 0 && mr_map_set(n, g, 1, n->cfg.node_id) == MR_OK &&
+             raft_memory_storage_append(g->ms, &e, 1) == RAFT_OK && /* (copied) */
+             raft_memory_storage_set_hard_state(g->ms, &hs) == RAFT_OK &&
+             raft_memory_storage_set_conf_state(g->ms, &cs) == RAFT_OK &&
+             mr_group_start(n, g, 1) == MR_OK;
+        mr_free(n, buf);
+        if (!ok) {
             mr_group_destroy(n, g);
             return MR_ENOMEM;
         }

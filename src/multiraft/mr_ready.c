@@ -142,6 +142,26 @@ static void handle_ready(struct mr_node *n, struct mr_group *g, const struct raf
     mr_waiters_progress(n, g);
 }
 
+/* An entry copied into the batch's arena (raft_find_entry's entries are not kept). */
+struct arena_copy {
+    struct mr_node *n;
+    struct raft_entry *e; /* NULL: out of memory */
+};
+
+static bool copy_to_arena(void *arg, const struct raft_entry *e)
+{
+    struct arena_copy *ac = arg;
+    struct raft_entry *c = mr_arena_alloc(ac->n, sizeof *c);
+    unsigned char *data = mr_arena_alloc(ac->n, e->len > 0 ? e->len : 1);
+    if (c == NULL || data == NULL)
+        return true;
+    *c = *e;
+    memcpy(data, e->data, e->len);
+    c->data = data;
+    ac->e = c;
+    return true;
+}
+
 static void build_write(struct mr_node *n, struct mr_group *g, const struct raft_ready *rd,
                         const struct snap_install *si)
 {
@@ -169,20 +189,17 @@ static void build_write(struct mr_node *n, struct mr_group *g, const struct raft
         w.n_entries = rd->n_entries;
     }
     if (g->flags & MR_G_BOOTSTRAP) {
-        /* The bootstrap entry never passes through a Ready: prepend it. */
-        size_t len = mr_bootstrap_entry(n->cfg.node_id, NULL);
+        /* The bootstrap entry never passes through a Ready: prepend it, as the
+         * group's log holds it (mr_create_group). */
+        struct arena_copy ac = {n, NULL};
+        bool found = false;
         struct raft_entry *es = mr_arena_alloc(n, (w.n_entries + 1) * sizeof *es);
-        unsigned char *data = mr_arena_alloc(n, len);
-        if (es == NULL || data == NULL) {
+        if (es == NULL || raft_find_entry(g->raft, 1, 2, copy_to_arena, &ac, &found) != RAFT_OK ||
+            ac.e == NULL) {
             n->ready_incomplete = true; /* this Ready's entries would be lost */
             return;
         }
-        memset(es, 0, sizeof *es);
-        es[0].term = 1;
-        es[0].index = 1;
-        es[0].type = RAFT_ENTRY_CONF_CHANGE;
-        es[0].len = (uint32_t)mr_bootstrap_entry(n->cfg.node_id, data);
-        es[0].data = data;
+        es[0] = *ac.e;
         if (w.n_entries > 0)
             memcpy(es + 1, w.entries, w.n_entries * sizeof *es);
         w.entries = es;

@@ -161,8 +161,8 @@ static void test_restore_refuses_corrupt_state(void **state)
     mr_node_free(n);
 }
 
-/* The group's state round trip: the map, the id counter and (from the node's own
- * row only) conf_seen and the creator's members still to add; a version-2 state,
+/* The group's state round trip: the map, the id counter, the members still to add
+ * and (from the node's own row only) conf_seen; a version-2 state,
  * without conf_seen, still reads, and knows no change. */
 static void test_group_state_round_trip(void **state)
 {
@@ -207,7 +207,8 @@ static void test_group_state_round_trip(void **state)
     assert_int_equal(snap->incarnation, 0xA5C3E1F7u);
     assert_int_equal(snap->next_replica_id, 8);
     assert_int_equal(snap->conf_seen, 0); /* the sender's, not as of the snapshot */
-    assert_int_equal(snap->n_boot, 0);
+    assert_int_equal(snap->n_boot, 1); /* the sender's members still to add */
+    assert_int_equal(snap->boot[0], 4);
     for (size_t cut = 0; cut < len - 4; cut++) /* sessions follow: 4 bytes at least */
         assert_false(mr_state_decode(n, snap, buf, cut, true, NULL));
 

@@ -3,7 +3,8 @@
  * "raft group deleted", tombstones persisted, stale messages ignored, the id is
  * refused afterwards), membership changes by node id (new replica ids, removal
  * tombstones, re-adding a node), conf changes proposed on a follower, lazy
- * creation by vote requests.  Replicas that missed their removal or that no leader
+ * creation by vote requests, the creator's members added by whichever replica
+ * leads.  Replicas that missed their removal or that no leader
  * reached: test_mr_stray_replicas.c; the verdicts on membership changes (refused,
  * final, unknown): test_mr_conf_verdicts.c.
  */
@@ -304,9 +305,81 @@ static void test_max_groups_bounds_the_replicas_of_a_node(void **state)
     mrc_free(c);
 }
 
+struct cut_arg {
+    struct mrc_cluster *c;
+    bool cut;
+};
+
+/* Cuts node 1 off from the others as soon as it writes the addition of a replica
+ * with id 4 (the creator's third addition, of its fourth member). */
+static void cut_at_fourth_member(void *arg, mr_node_id node, const struct mr_batch *b)
+{
+    struct cut_arg *a = arg;
+    if (node != 1 || a->cut)
+        return;
+    for (size_t i = 0; i < b->n_groups; i++)
+        for (size_t k = 0; k < b->groups[i].n_entries; k++) {
+            const struct raft_entry *e = &b->groups[i].entries[k];
+            struct raft_conf_change cc;
+            if (e->type == RAFT_ENTRY_CONF_CHANGE &&
+                raft_conf_change_decode(e->data, e->len, &cc) == RAFT_OK && cc.replica == 4) {
+                for (mr_node_id n = 2; n <= 5; n++)
+                    mrc_partition(a->c, 1, n, true);
+                a->cut = true;
+            }
+        }
+}
+
+/* A five-member group whose creator loses its leadership (cut off, or crashed)
+ * after adding two members: the members still to add are part of the replicated
+ * state (the bootstrap entry's), so the new leader adds them.  Before, only the
+ * creator knew them, and the group stayed at three members for good. */
+static void test_new_leader_adds_the_creators_members(void **state)
+{
+    int tried = 0;
+    (void)state;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        struct mrc_cluster *c = mrc_new_nodes(5, seed);
+        mr_node_id members[5] = {1, 2, 3, 4, 5};
+        struct mr_group_status st;
+        struct cut_arg arg = {c, false};
+        mr_node_id leader;
+        mrc_set_batch_observer(c, cut_at_fourth_member, &arg);
+        assert_int_equal(mr_create_group(mrc_node(c, 1), 9, members, 5, 1), MR_OK);
+        mrc_run(c, 2);
+        if (!arg.cut) {
+            mrc_free(c);
+            continue;
+        }
+        tried++;
+        if (seed % 2 == 0) {
+            mrc_run(c, 100);
+            mrc_heal_all(c);
+        } else {
+            mrc_crash(c, 1);
+            mrc_heal_all(c);
+            mrc_run(c, 100);
+            assert_int_equal(mrc_restart(c, 1), MR_OK);
+        }
+        mrc_run(c, 1000);
+        leader = mrc_leader(c, 9, NULL);
+        assert_true(leader != 0);
+        assert_int_equal(mr_group_status(mrc_node(c, leader), 9, &st), MR_OK);
+        if (st.n_voters != 5)
+            fail_msg("seed %llu: leader node %u has %u voters", (unsigned long long)seed,
+                     leader, st.n_voters);
+        for (mr_node_id n = 1; n <= 5; n++)
+            assert_true(mr_group_exists(mrc_node(c, n), 9));
+        assert_int_equal(mrc_check(c, NULL, 0), 0);
+        mrc_free(c);
+    }
+    assert_true(tried >= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_leader_adds_the_creators_members),
         cmocka_unit_test(test_max_groups_bounds_the_replicas_of_a_node),
         cmocka_unit_test(test_lazy_creation_and_refusals),
         cmocka_unit_test(test_remove_group),
