@@ -192,6 +192,7 @@ static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
     hb.from = g->replica_id;
     hb.to = to;
     hb.term = raft_get_term(g->raft);
+    hb.commit = g->applied; /* at or past the removal: the end of what it missed */
     hb.flags = MR_HB_REPLICA_REMOVED;
     queue_notice(n, to_node, &hb);
 }
@@ -330,8 +331,10 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
     }
     if (g != NULL && (hb->flags & MR_HB_REPLICA_REMOVED)) {
         /* This replica was removed and missed it (replica_removed() on the sender):
-         * drop it as if it had applied its own removal. */
-        mr_group_drop(n, g, g->replica_id + 1, 0, 0);
+         * drop it as if it had applied its own removal.  Its group_removed event
+         * has the index the sender had applied, the removal's or later: the
+         * entries this node had not applied up to it it never records. */
+        mr_group_drop(n, g, g->replica_id + 1, hb->commit, 0);
         return;
     }
     if (g == NULL || !learn(n, g, hb->from, from)) {

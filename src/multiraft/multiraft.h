@@ -453,7 +453,9 @@ struct mr_message {
 #define MR_HB_REPLICA_REMOVED 0x04u /* response to a vote request or a probe: replica
                                 `to` was removed from the group by a committed
                                 change (ids are never reused): the receiver drops
-                                that replica */
+                                that replica; `commit` is the index the sender
+                                had applied (the removal's or later; 0: unknown),
+                                that of the receiver's group_removed event */
 #define MR_HB_PROBE   0x08u  /* response entry: replica `from` has learned nothing
                                 and heard no leader; the receiver answers
                                 MR_HB_REMOVED or MR_HB_REPLICA_REMOVED if it knows

@@ -71,6 +71,18 @@ static void test_a_replica_that_missed_its_removal_is_told(void **state)
     assert_zombie_dropped(c, zombie, 60);
     assert_int_equal(mrc_leader(c, 5, &later), 1);
     assert_true(later == term);
+    /* Its group_removed event says up to where the others had applied, the removal
+     * at least: the entries it never recorded end there (it had index 0 before). */
+    {
+        struct mr_completion rm;
+        const struct mrc_event *e = NULL;
+        assert_true(mrc_completion(c, 1, 2, &rm));
+        for (size_t i = 0; i < mrc_event_count(c, 3); i++)
+            if (mrc_event_at(c, 3, i)->type == MR_EVENT_GROUP_REMOVED)
+                e = mrc_event_at(c, 3, i);
+        assert_non_null(e);
+        assert_true(rm.index > 0 && e->index >= rm.index);
+    }
     /* Added again: a new replica, which the tombstone lets in. */
     assert_int_equal(mrc_change(c, 2, 5, 3, MR_CHANGE_ADD_VOTER, 3, "add3", 30), MR_OK);
     assert_int_equal(mr_group_status(mrc_node(c, 3), 5, &st), MR_OK);
