@@ -335,10 +335,19 @@ fail:
 int mr_restore_announced(struct mr_node *n, mr_group_id group, raft_index index)
 {
     struct mr_group *g;
+    struct mr_tomb *t;
     if (n->busy)
         return MR_EBUSY;
-    if ((g = mr_group_find(n, group)) == NULL)
-        return MR_ENOGROUP;
+    if ((g = mr_group_find(n, group)) == NULL) {
+        /* A replica the host could not restore (its tombstone has the meta row's
+         * applied index, which may trail its events): a later replica here must
+         * not announce them again either. */
+        if ((t = mr_tomb_find(n, group)) == NULL)
+            return MR_ENOGROUP;
+        if (index > t->announced)
+            t->announced = index;
+        return MR_OK;
+    }
     if (index > g->announced)
         g->announced = index;
     return MR_OK;

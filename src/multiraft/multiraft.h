@@ -334,7 +334,9 @@ int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_repli
  * for it (entries applied, snapshots installed; events consumed since included).
  * The layer re-applies the entries its meta row trailed by (MR_META_LAG) and must
  * not announce those again: the sessions of generated ids (mr_session.c) are
- * written with the row, not with every command.  MR_ENOGROUP if not restored. */
+ * written with the row, not with every command.  For a group with only a
+ * tombstone here, raises the tombstone's applied index (what a later replica must
+ * not announce again).  MR_ENOGROUP if neither. */
 int mr_restore_announced(struct mr_node *n, mr_group_id group, raft_index index);
 
 /* ----------------------------------------------------------------------------- */

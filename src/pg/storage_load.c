@@ -341,7 +341,8 @@ restore_announced(struct mr_node *node)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 
-		/* A group not restored here (removed, or failed to load) has none. */
+		/* A group removed here has only its tombstone; one that failed to load,
+		 * a tombstone of its meta row's applied index, raised here. */
 		(void) mr_restore_announced(node, storage_col_u64(t, SPI_tuptable->tupdesc, 1),
 									storage_col_u64(t, SPI_tuptable->tupdesc, 2));
 	}

@@ -3,7 +3,8 @@
  * MR_META_LAG entries (mr_internal.h): a crash then makes the node re-apply those
  * entries, and the dedup records written with their events keep every command at
  * one event; the row catches up every MR_META_LAG entries; a new term is stored
- * at once; a replica replaced after such a crash passes on how far it announced.
+ * at once; a replica replaced after such a crash passes on how far it announced,
+ * and so does one the host could not restore (its tombstone).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +200,28 @@ static void test_a_replica_replaced_after_a_crash_announces_nothing_twice(void *
     mrc_free(c);
 }
 
+/* A replica the host could not restore leaves a tombstone with its meta row's
+ * applied index, which may trail the events the host stored; the host's highest
+ * event index raises it, so that a later replica of the group here does not
+ * announce those entries again. */
+static void test_a_tombstone_learns_how_far_events_went(void **state)
+{
+    struct mr_config cfg;
+    struct mr_node *n;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.node_id = 1;
+    n = mr_node_new(&cfg, NULL);
+    assert_non_null(n);
+    assert_int_equal(mr_restore_tombstone(n, 7, 3, 10, 0), MR_OK);
+    assert_int_equal(mr_restore_announced(n, 7, 60), MR_OK);
+    assert_int_equal(mr_tomb_find(n, 7)->announced, 60);
+    assert_int_equal(mr_restore_announced(n, 7, 20), MR_OK); /* never lowered */
+    assert_int_equal(mr_tomb_find(n, 7)->announced, 60);
+    assert_int_equal(mr_restore_announced(n, 8, 60), MR_ENOGROUP);
+    mr_node_free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_the_row_catches_up_every_lag),
         cmocka_unit_test(test_a_new_term_is_stored_at_once),
         cmocka_unit_test(test_a_replica_replaced_after_a_crash_announces_nothing_twice),
+        cmocka_unit_test(test_a_tombstone_learns_how_far_events_went),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
