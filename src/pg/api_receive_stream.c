@@ -98,8 +98,21 @@ peer_gone(void)
 	proc_exit(0);
 }
 
-/* How often a link that stayed here offers itself to the worker again. */
+/* How often a link that stayed here offers itself to the worker again, and
+ * looks at how long it has been silent. */
 #define HAND_OVER_RETRY_MS 1000
+
+/*
+ * A link that carried frames and then nothing for this long is ended.  A
+ * sender's layer sends every node it knows at least once per heartbeat
+ * interval (liveness), so such silence means the sender is gone without a
+ * word: its host rebooted, or a partition swallowed its packets, and it has
+ * opened another link since.  The old backend would otherwise wait in a read
+ * that TCP ends only after hours (keepalives off), holding a connection slot.
+ * A link that never carried a frame is left alone (a sender with nothing to
+ * send here keeps it idle).
+ */
+#define STREAM_IDLE_MS (60 * 1000)
 
 /* Give the connection to the worker, between two messages; exits if it took it. */
 static void
@@ -123,6 +136,7 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	uint64		rejected = 0;
 	TimestampTz last_try;
+	TimestampTz last_frame = 0;	/* 0: none yet */
 
 	if (PG_NARGS() != 3 || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -167,18 +181,29 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 		 * restarts after a failure): offer the link again now and then, also
 		 * while the peer has nothing to send.
 		 */
-		if (adopt_may_hand_over() && !pq_buffer_has_data())
+		if (!pq_buffer_has_data())
 		{
 			int			rc;
+			bool		adoptable = adopt_may_hand_over();
 
-			if (TimestampDifferenceExceeds(last_try, GetCurrentTimestamp(), HAND_OVER_RETRY_MS))
+			if (adoptable &&
+				TimestampDifferenceExceeds(last_try, GetCurrentTimestamp(), HAND_OVER_RETRY_MS))
 			{
 				hand_over(from_node);
 				last_try = GetCurrentTimestamp();
 			}
+			if (last_frame != 0 &&
+				TimestampDifferenceExceeds(last_frame, GetCurrentTimestamp(), STREAM_IDLE_MS))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("multiraft: no message from node %d for %d s: ending its link",
+								from_node, STREAM_IDLE_MS / 1000),
+						 errdetail("Its node sends at least one message per heartbeat interval; it has probably opened another link.")));
 			rc = WaitLatchOrSocket(MyLatch,
 								   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   MyProcPort->sock, HAND_OVER_RETRY_MS, WAIT_EVENT_CLIENT_READ);
+								   MyProcPort->sock,
+								   HAND_OVER_RETRY_MS,
+								   WAIT_EVENT_CLIENT_READ);
 			if (rc & WL_LATCH_SET)
 				ResetLatch(MyLatch);
 			if (!(rc & WL_SOCKET_READABLE))
@@ -229,6 +254,7 @@ multiraft_receive_stream(PG_FUNCTION_ARGS)
 			break;
 		if (mtype != 'd')
 			continue;
+		last_frame = GetCurrentTimestamp();
 
 		/* The first rejection of a link is worth the log (a version skew, say). */
 		r = door_admit(msg.data, msg.len, (uint32) from_node, &err);

@@ -37,7 +37,7 @@ check_node_conninfo(char **newval, void **extra, GucSource source)
 		"user", "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl",
 		"sslpassword", "passfile", "connect_timeout", "keepalives",
 		"keepalives_idle", "keepalives_interval", "keepalives_count",
-		"application_name", NULL
+		"tcp_user_timeout", "application_name", NULL
 	};
 	char	   *s = *newval;
 

@@ -34,6 +34,7 @@ static int	max_peers = 0;
 static uint64 loaded_generation = 0;
 static uint64 next_stream_id = 0;
 static MemoryContext SendContext = NULL;
+static MemoryContext WaitContext = NULL;	/* transport_wait's own, reset by it */
 static bool initialized = false;
 
 static void
@@ -60,6 +61,8 @@ transport_init(void)
 											 ALLOCSET_DEFAULT_SIZES);
 	SendContext = AllocSetContextCreate(TransportContext, "multiraft transport send",
 										ALLOCSET_DEFAULT_SIZES);
+	WaitContext = AllocSetContextCreate(TransportContext, "multiraft transport wait",
+										ALLOCSET_SMALL_SIZES);
 	transport_recv_init();
 	adopt_init();
 	/* Stream ids of chunked batches must differ from the previous incarnation's. */
@@ -479,6 +482,7 @@ transport_wait(long timeout_ms)
 	TimestampTz now;
 	bool	   *readable;
 	bool	   *writable;
+	MemoryContext old;
 
 	if (!initialized)
 	{
@@ -487,6 +491,15 @@ transport_wait(long timeout_ms)
 		ResetLatch(MyLatch);
 		return;
 	}
+	/*
+	 * Everything a wait allocates for itself (its arrays, the reasons a link
+	 * ended) goes when the next wait starts: what lasts is allocated in
+	 * TransportContext or SendContext explicitly.  The worker calls this
+	 * outside its per-iteration context; a peer that dropped every link it
+	 * opened leaked each reason there, without bound.
+	 */
+	MemoryContextReset(WaitContext);
+	old = MemoryContextSwitchTo(WaitContext);
 	transport_reload_if_needed();
 
 	/* Progress that needs no event (retries due, timeouts, queued frames). */
@@ -534,9 +547,7 @@ transport_wait(long timeout_ms)
 
 	for (int i = 0; i < n_peers; i++)
 		peer_service(&peers[i], readable[i], writable[i]);
-	pfree(events);
-	pfree(readable);
-	pfree(writable);
+	MemoryContextSwitchTo(old);
 }
 
 void

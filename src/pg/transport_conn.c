@@ -28,6 +28,15 @@ static uint64 conn_generation = 0;
 
 #define MR_BACKOFF_MIN_MS 100
 #define MR_BACKOFF_MAX_MS 2000
+/*
+ * A link lost sooner than this after its stream opened does not reset the
+ * backoff: a peer that accepts every stream and ends it at once (a node
+ * misconfigured as another's id, a failing receive_stream) is retried at the
+ * backoff's pace, and logged once, not ten times a second.
+ */
+#define MR_LINK_STABLE_MS 10000
+/* libpq's tcp_user_timeout for node links unless multiraft.node_conninfo sets one */
+#define MR_TCP_USER_TIMEOUT_MS "10000"
 #define MR_CONNECT_TIMEOUT_MS 5000	/* CONNECTING longer than this: give up */
 #define MR_STREAM_TIMEOUT_MS 15000	/* no stream yet, or output stuck, this long */
 #define MR_MAX_PUSH_BYTES (4 * 1024 * 1024) /* per push round */
@@ -170,8 +179,13 @@ peer_close(Peer *p, const char *why, bool failure)
 	}
 	if (was_connected)
 	{
+		if (TimestampDifferenceExceeds(p->opened_at, GetCurrentTimestamp(), MR_LINK_STABLE_MS))
+		{
+			p->failures = 0;	/* a link that was up a while: a fresh series */
+			p->backoff_ms = 0;
+		}
 		transport_counter_add(TC_DISCONNECTS, 1);
-		ereport(LOG,
+		ereport(p->failures == 0 ? LOG : DEBUG1,
 				(errmsg("multiraft: lost connection to node %d: %s",
 						p->node_id, p->stats.last_error)));
 	}
@@ -182,8 +196,10 @@ peer_close(Peer *p, const char *why, bool failure)
 		ereport(p->failures == 0 ? LOG : DEBUG1,
 				(errmsg("multiraft: could not connect to node %d at \"%s\" port %d: %s",
 						p->node_id, p->host, p->port, p->stats.last_error)));
-		p->failures++;
 	}
+	if (p->failures == 0)
+		p->logged_down = true;
+	p->failures++;
 	schedule_retry(p);
 }
 
@@ -194,9 +210,10 @@ build_conninfo(Peer *p, const char ***keywords, const char ***values)
 	PQconninfoOption *opts = NULL;
 	PQconninfoOption *o;
 	int			n = 0;
-	int			max = 9;
+	int			max = 10;
 	char	   *err = NULL;
 	char		portstr[16];
+	bool		user_timeout = false;
 
 	if (multiraft_node_conninfo && multiraft_node_conninfo[0] != '\0')
 	{
@@ -223,9 +240,22 @@ build_conninfo(Peer *p, const char ***keywords, const char ***values)
 			strcmp(o->keyword, "port") == 0 || strcmp(o->keyword, "dbname") == 0 ||
 			strcmp(o->keyword, "service") == 0 || strcmp(o->keyword, "replication") == 0)
 			continue;
+		user_timeout |= strcmp(o->keyword, "tcp_user_timeout") == 0;
 		(*keywords)[n] = pstrdup(o->keyword);
 		(*values)[n] = pstrdup(o->val);
 		n++;
+	}
+	/*
+	 * A link carries data one way and hears nothing back, so a peer that
+	 * vanished (its host rebooted, a partition that drops packets) leaves a
+	 * half-open connection that takes the heartbeats into the kernel's buffer
+	 * for minutes of TCP retransmissions.  Unacknowledged data older than this
+	 * ends it, and the link is opened again.
+	 */
+	if (!user_timeout)
+	{
+		(*keywords)[n] = "tcp_user_timeout";
+		(*values)[n++] = MR_TCP_USER_TIMEOUT_MS;
 	}
 	if (opts)
 		PQconninfoFree(opts);
@@ -345,10 +375,11 @@ stream_opened(Peer *p)
 	p->opening = false;
 	p->stats.connects++;
 	transport_counter_add(TC_CONNECTS, 1);
-	if (p->failures > 0)
+	if (p->logged_down)
 		ereport(LOG, (errmsg("multiraft: connected to node %d", p->node_id)));
-	p->failures = 0;
-	p->backoff_ms = 0;
+	p->logged_down = false;
+	/* failures and the backoff stay until the link proves stable (peer_close) */
+	p->opened_at = GetCurrentTimestamp();
 	set_error(p, "");
 	p->stats.state = PEER_LINK_CONNECTED;
 	p->stats.state_since = GetCurrentTimestamp();

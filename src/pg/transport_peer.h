@@ -45,7 +45,10 @@ typedef struct Peer
 	TimestampTz deadline;		/* CONNECTING, opening, want_write: give up then */
 	TimestampTz next_attempt;	/* BACKOFF: reconnect then */
 	int			backoff_ms;
-	int			failures;		/* consecutive failed attempts */
+	int			failures;		/* consecutive failed attempts, and links lost
+								 * before they were up MR_LINK_STABLE_MS */
+	TimestampTz opened_at;		/* when the stream last opened */
+	bool		logged_down;	/* a failure was logged at LOG, not the recovery */
 
 	PeerFrame  *qhead;
 	PeerFrame  *qtail;

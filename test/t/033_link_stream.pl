@@ -115,5 +115,13 @@ sql(0, 'CREATE ROLE outsider LOGIN');
 	extra_params => [ '-U', 'outsider' ]);
 like($err, qr/permission denied for procedure receive_stream/, 'outsider may not open a link');
 
+# A link that carried frames and then nothing for a minute is ended: its peer
+# vanished without a word (a host rebooted, a partition swallowed its packets)
+# and has opened another link since; before, the backend waited in a read for
+# as long as TCP let it (hours without keepalives), holding a connection slot.
+like(mr_link($n[0], 2, 1, 0, '--silent', '\x080118022001'),
+	qr/no message from node 2 for 60 s: ending its link/,
+	'a link silent for a minute after its frames is ended');
+
 $_->stop for @n;
 done_testing();

@@ -2,8 +2,11 @@
 # running: a server that opens the receive stream and at once ends its half of
 # the copy (CopyDone) left libpq in COPY IN, and the worker spun forever asking
 # for the stream's last result, deaf to pg_terminate_backend, serving no group.
+# Nor to make it reconnect ten times a second with a line in the log each time:
+# a link lost before it was up a while keeps the backoff growing.
 use strict;
 use warnings;
+use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -37,6 +40,22 @@ for my $i (1 .. 5)
 	my ($ret, $o, $e) = $node->psql('postgres', "SELECT multiraft.submit(1, '\\x01'::bytea, 'after-$i', 3000)");
 	is($ret, 0, "command $i commits while node 5 ends its streams") or diag($e);
 }
+
+# Every stream ends at once: the worker backs off up to 2 s between attempts
+# (before, each opened stream reset the backoff to 100 ms), and logs the loss
+# once.  Counted over 10 s: a slower machine only makes fewer attempts.
+$fake->pump_nb;
+$out = '';
+for (1 .. 50)
+{
+	usleep(200_000);
+	$fake->pump_nb;
+}
+my $streams = () = $out =~ /copydone/g;
+cmp_ok($streams, '<=', 15, "a peer that ends every stream is retried with a growing backoff ($streams in 10 s)");
+my $lost = () = slurp_file($node->logfile) =~ /lost connection to node 5/g;
+cmp_ok($lost, '<=', 2, "its losses are logged once, not each time ($lost lines)");
+
 my $pid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
 sql("SELECT multiraft.remove_node(5)");
 $fake->kill_kill;

@@ -10,8 +10,13 @@
  * (hostile framing), and the tool stops after them: "closed" if the server
  * then closed the connection, "open" if it still held it 5 s later.
  *
- * usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--raw HEX] [HEX ...]
+ * --silent: after the frames, neither end the stream nor send anything more;
+ * wait until the server ends it (a vanished peer, as the server sees it).
+ *
+ * usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--silent]
+ *                [--raw HEX] [HEX ...]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +78,12 @@ main(int argc, char **argv)
 	PGresult   *res;
 	char		sql[128];
 	const char *fail = NULL;
+	bool		silent = false;
 	int			rc;
 
 	if (argc < 5)
 	{
-		fprintf(stderr, "usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--raw HEX] [HEX ...]\n");
+		fprintf(stderr, "usage: mr_link CONNINFO FROM_NODE TO_NODE CLUSTER_ID [--fail MESSAGE] [--silent] [--raw HEX] [HEX ...]\n");
 		return 2;
 	}
 	conn = PQconnectdb(argv[1]);
@@ -101,6 +107,11 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--fail") == 0 && i + 1 < argc)
 		{
 			fail = argv[++i];
+			continue;
+		}
+		if (strcmp(argv[i], "--silent") == 0)
+		{
+			silent = true;
 			continue;
 		}
 		if (strcmp(argv[i], "--raw") == 0 && i + 1 < argc)
@@ -141,7 +152,7 @@ main(int argc, char **argv)
 		if (PQputCopyData(conn, frame, len) != 1)
 			return report(conn, NULL);
 	}
-	if (PQputCopyEnd(conn, fail) != 1 || PQflush(conn) != 0)
+	if (silent ? PQflush(conn) != 0 : (PQputCopyEnd(conn, fail) != 1 || PQflush(conn) != 0))
 		return report(conn, NULL);
 
 	/* COPY BOTH: the server's CopyDone comes first, then the CALL's result. */
