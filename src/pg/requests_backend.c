@@ -203,6 +203,15 @@ wait_for_slot(int slot_no, TimestampTz deadline)
 		 */
 		(void) ConditionVariableTimedSleep(&s->cv, Min(remain, 1000L) + 1,
 										   PG_WAIT_EXTENSION);
+		if (requests_worker_waits_for_me(pid))
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+					 errmsg("deadlock with the multiraft worker"),
+					 errdetail("The worker waits for a lock this transaction holds (or one that another session waits for behind it), while this transaction waits for the worker."),
+					 errhint("Call multiraft functions outside transactions that hold locks on multiraft's tables (consume_events takes one), or commit before the call.")));
+		}
 	}
 	ConditionVariableCancelSleep();
 	return outcome;

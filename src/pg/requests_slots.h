@@ -78,4 +78,7 @@ extern void requests_unpin_payload(dsm_handle h);
 /* worker_starts of the current worker; its pid and whether it serves, if asked. */
 extern uint64 requests_worker_gen(pid_t *pid, bool *serving);
 
+/* requests_deadlock.c: whether the worker waits, through locks, for this backend */
+extern bool requests_worker_waits_for_me(pid_t worker);
+
 #endif							/* MULTIRAFT_REQUESTS_SLOTS_H */
