@@ -78,19 +78,28 @@ worker_detach(int code, Datum arg)
 	ConditionVariableBroadcast(&multiraft_shared->done_cv);
 }
 
-static bool
-extension_installed(void)
+/*
+ * The extension the node is served from: a DROP EXTENSION followed by CREATE
+ * EXTENSION between two looks (one transaction, or within a second) leaves
+ * empty tables under the same name, which the node in memory must not be
+ * taken to describe.
+ */
+static Oid	served_extension = InvalidOid;
+
+/* The extension's OID now (InvalidOid if it is not installed). */
+static Oid
+extension_oid(void)
 {
-	bool		found;
+	Oid			oid;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	found = OidIsValid(get_extension_oid("multiraft", true));
+	oid = get_extension_oid("multiraft", true);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(true);
-	return found;
+	return oid;
 }
 
 /*
@@ -267,7 +276,7 @@ worker_take_error(MemoryContext cxt)
 	return e;
 }
 
-/* Returns false if the extension is gone. */
+/* Returns false if the extension is gone, or is another one (served_extension). */
 static bool
 maintenance(void)
 {
@@ -281,7 +290,7 @@ maintenance(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "multiraft: SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		present = OidIsValid(get_extension_oid("multiraft", true));
+		present = get_extension_oid("multiraft", true) == served_extension;
 		if (present)
 			check_node_registry();
 		/* notifications that found the NOTIFY lock taken, on an idle node */
@@ -374,7 +383,7 @@ serve(MemoryContext iter_cxt)
 static void
 wait_for_extension(void)
 {
-	while (!extension_installed())
+	while (!OidIsValid(served_extension = extension_oid()))
 		pause_ms(EXTENSION_POLL_MS);
 }
 
@@ -388,7 +397,8 @@ start_node(void)
 	storage_forget_plans();
 	PG_TRY();
 	{
-		worker_node_start();
+		if (!worker_node_start())
+			idle_forever();		/* until the server restarts with more room */
 	}
 	PG_CATCH();
 	{
@@ -473,7 +483,7 @@ multiraft_worker_main(Datum arg)
 			worker_node_stop(MR_RESULT_STOPPED,
 							 "the worker reloads its raft state for new settings; the command may still commit");
 		}
-		else if (end == SERVE_DROPPED || !extension_installed())
+		else if (end == SERVE_DROPPED || extension_oid() != served_extension)
 		{
 			ereport(LOG, (errmsg("multiraft worker: extension dropped; waiting for CREATE EXTENSION")));
 			worker_node_stop(MR_RESULT_STOPPED, "the multiraft extension was dropped");

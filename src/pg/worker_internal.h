@@ -26,8 +26,9 @@ extern ErrorData *worker_take_error(MemoryContext cxt);
 /* ---- worker_node.c ---- */
 
 /* Creates the node and restores it from the tables in its own transaction.
- * Raises an ERROR on failure (nothing is left allocated then). */
-extern void worker_node_start(void);
+ * Raises an ERROR on failure (nothing is left allocated then).  Returns false
+ * (logged, no node) if the tables hold more groups than multiraft.max_groups. */
+extern bool worker_node_start(void);
 /* Whether a reload changed a setting the running node was built from. */
 extern bool worker_node_settings_changed(void);
 extern void worker_node_apply_live_settings(void);

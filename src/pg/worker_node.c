@@ -133,7 +133,7 @@ worker_node_settings_changed(void)
 		 now.generated_id_window != built_from.generated_id_window);
 }
 
-void
+bool
 worker_node_start(void)
 {
 	struct mr_config cfg;
@@ -205,11 +205,28 @@ worker_node_start(void)
 	}
 	PG_END_TRY();
 
+	/*
+	 * multiraft.max_groups was lowered below what the node holds: the groups
+	 * past it would run while the status rows (sized by it at server start)
+	 * cannot show them, so that every SQL function says they do not exist.
+	 */
+	if (ngroups > multiraft_max_groups)
+	{
+		mr_node_free(worker_node);
+		worker_node = NULL;
+		MemoryContextReset(node_cxt);
+		ereport(LOG,
+				(errmsg("multiraft worker idle: node %d holds %d groups, more than multiraft.max_groups (%d)",
+						multiraft_node_id, ngroups, multiraft_max_groups),
+				 errhint("Raise multiraft.max_groups to at least %d and restart the server.", ngroups)));
+		return false;
+	}
 	mr_get_counters(worker_node, &last_counters);
 	status_clear();
 	worker_publish_all_groups();
 	ereport(LOG, (errmsg("multiraft worker restored %d groups and %d tombstones",
 						 ngroups, ntomb)));
+	return true;
 }
 
 void

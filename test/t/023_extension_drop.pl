@@ -35,5 +35,16 @@ my $i = sql("SELECT multiraft.submit(1, '\\x02'::bytea, 'before-drop')");
 is(sql("SELECT count(*) FROM multiraft.events WHERE command_id = 'before-drop' AND log_index = $i"), '1',
 	'the new group starts from scratch');
 
+# Dropped and created again in one transaction: the same name, other tables.
+# The worker must not go on serving the node it had in memory (it showed group
+# 1 led here over empty tables, until a write failed on a vanished relation).
+$offset = -s $node->logfile;
+sql("BEGIN; DROP EXTENSION multiraft; CREATE EXTENSION multiraft; COMMIT;");
+ok($node->wait_for_log(qr/multiraft worker: extension dropped; waiting for CREATE EXTENSION/, $offset),
+	'the worker notices a drop and create in one transaction');
+sql("SELECT multiraft.add_node(1, '" . $node->host . "', " . $node->port . ")");
+ok($node->wait_for_log(qr/multiraft worker serving node 1/, $offset), 'and serves the new extension');
+is(sql("SELECT count(*) FROM multiraft.groups"), '0', 'with none of the old groups');
+
 $node->stop;
 done_testing();

@@ -48,5 +48,19 @@ is($refused, 5, 'the others are refused for multiraft.max_groups');
 is(sql("SELECT count(*) FROM multiraft.group_meta"), '2', 'two groups are stored');
 is(sql("SELECT count(*) FROM multiraft.groups"), '2', 'and both are visible');
 
+# Lowered below what the node holds: the groups past it would run unseen (the
+# status rows are sized by it), every SQL function saying they do not exist.
+# The worker stays idle with a clear message instead.
+$node->append_conf('postgresql.conf', "multiraft.max_groups = 1\n");
+$node->restart;
+ok($node->wait_for_log(qr/multiraft worker idle: node 1 holds 2 groups, more than multiraft\.max_groups \(1\)/),
+	'a node holding more groups than max_groups says so');
+is(sql("SELECT value FROM multiraft.stats WHERE name = 'worker_serving'"), '0', 'and does not serve');
+$node->append_conf('postgresql.conf', "multiraft.max_groups = 2\n");
+$node->restart;
+ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'),
+	'raised again, it serves');
+is(sql("SELECT count(*) FROM multiraft.groups"), '2', 'both groups again');
+
 $node->stop;
 done_testing();
