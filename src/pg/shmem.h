@@ -17,6 +17,8 @@ typedef struct MultiraftShared
 	Latch	   *worker_latch;	/* set it to wake the worker */
 	bool		worker_serving; /* extension found, node_id set: requests served */
 	uint64		worker_starts;	/* incremented at each worker start */
+	uint32		connect_failures;	/* worker starts in a row that did not
+									 * get connected to multiraft.database */
 	ConditionVariable done_cv;	/* broadcast when requests complete */
 } MultiraftShared;
 

@@ -387,6 +387,43 @@ wait_for_extension(void)
 		pause_ms(EXTENSION_POLL_MS);
 }
 
+/*
+ * A worker that cannot connect to multiraft.database (missing, dropped, not
+ * accepting connections) exits with a FATAL, and the postmaster starts it again
+ * a second later: without this, two log lines a second for as long as it
+ * lasts.  Each start that follows such failures waits first, twice as long
+ * each time, up to MAX_CONNECT_BACKOFF_S.  The count lives in shared memory
+ * (worker starts in a row that did not get connected).
+ */
+#define MAX_CONNECT_BACKOFF_S 300
+
+static void
+connect_backoff(void)
+{
+	uint32		failures;
+
+	LWLockAcquire(multiraft_shared->lock, LW_EXCLUSIVE);
+	failures = multiraft_shared->connect_failures++;
+	LWLockRelease(multiraft_shared->lock);
+	if (failures > 0)
+	{
+		long		secs = Min(1L << Min(failures, 9), MAX_CONNECT_BACKOFF_S);
+
+		ereport(LOG,
+				(errmsg("multiraft worker could not connect to database \"%s\" at its last %u start%s; trying again in %ld s",
+						multiraft_database, failures, failures == 1 ? "" : "s", secs)));
+		pause_ms(secs * 1000);
+	}
+}
+
+static void
+connected(void)
+{
+	LWLockAcquire(multiraft_shared->lock, LW_EXCLUSIVE);
+	multiraft_shared->connect_failures = 0;
+	LWLockRelease(multiraft_shared->lock);
+}
+
 /* Creates the node from the tables; false (logged) if that failed. */
 static bool
 start_node(void)
@@ -441,7 +478,9 @@ multiraft_worker_main(Datum arg)
 		idle_forever();
 	}
 
+	connect_backoff();
 	BackgroundWorkerInitializeConnection(multiraft_database, NULL, 0);
+	connected();
 	pgstat_report_appname("multiraft worker");
 	ensure_synchronous_commit();
 	set_planner_options();
