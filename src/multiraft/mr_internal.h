@@ -98,6 +98,7 @@ struct mr_waiter {
 #define MR_G_BOOTSTRAP 0x0040u  /* next write carries the bootstrap entry (index 1) */
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
 #define MR_G_REPROBE   0x0100u  /* in node->reprobes (mr_unreached.c) */
+#define MR_G_LAGGING   0x0200u  /* in a dead peer's lagging list (mr_quiesce.c) */
 
 /* A proposer's session in a group's replicated state (dissertation §6.3; the
  * commands with a generated id, mr_session.c).  Every seq below floor is decided —
@@ -232,6 +233,9 @@ struct mr_peer {
     struct mr_vec hbs;        /* struct mr_heartbeat: buffered until the flush */
     struct mr_vec resps;      /* struct mr_heartbeat */
     struct mr_vec notices;    /* struct mr_notice: removal notices still repeated */
+    struct mr_vec lagging;    /* mr_group_id: groups led here that quiesced while this
+                                 node, dead, lagged behind: woken when it is heard
+                                 again (mr_quiesce.c) */
     struct mr_peer_counters pc;
 };
 

@@ -109,6 +109,7 @@ void mr_node_free(struct mr_node *n)
         mr_vec_free(n, &n->peers[i]->hbs);
         mr_vec_free(n, &n->peers[i]->resps);
         mr_vec_free(n, &n->peers[i]->notices);
+        mr_vec_free(n, &n->peers[i]->lagging);
         mr_free(n, n->peers[i]);
     }
     mr_free(n, n->peers);

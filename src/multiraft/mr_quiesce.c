@@ -36,13 +36,14 @@
  */
 #include "mr_internal.h"
 
-static void quiesce(struct mr_node *n, struct mr_group *g)
+static void quiesce(struct mr_node *n, struct mr_group *g, bool lagging)
 {
     mr_group_sleep(n, g);
     mr_group_mark(n, g); /* its status changed: the next batch reports it visited */
     g->flags &= ~MR_G_QREQ;
     raft_release_memory(g->raft);
-    mr_group_compact(n, g, true);
+    /* A member left behind (on a dead node) keeps what the leader keeps for it. */
+    mr_group_compact(n, g, !lagging);
     mr_storage_release(g);
     mr_group_extra_release(n, g);
     n->c.quiesced++;
@@ -57,9 +58,47 @@ static void send_quiesce(struct mr_node *n, struct mr_group *g)
         mr_node_id to;
         if (!mr_follower_heartbeat(g, i, &pi, &to, &hb))
             continue;
+        /* A member left behind (its node down) must not take the commit index:
+         * its log may hold other entries below it (etcd sends min(match, commit)). */
+        if (pi.match != raft_get_last_index(g->raft))
+            continue;
         hb.commit = raft_get_commit(g->raft);
         hb.flags = MR_HB_QUIESCE;
         mr_queue_heartbeat(n, to, &hb, false);
+    }
+}
+
+struct lag_ctx {
+    struct mr_node *n;
+    const struct mr_group *g;
+};
+
+/* A member behind the leader may be ignored for quiescence when its node is down. */
+static bool lagging_dead(void *arg, raft_id id)
+{
+    struct lag_ctx *lc = arg;
+    const struct mr_peer *p = mr_peer_find(lc->n, mr_map_node(lc->g, id));
+    return p != NULL && p->dead;
+}
+
+static bool quorum_alive(const struct mr_node *n, const struct mr_group *g);
+
+/* Remembers g on the peers of its lagging members (woken when they come back);
+ * once until they do (MR_G_LAGGING). */
+static void note_lagging(struct mr_node *n, struct mr_group *g)
+{
+    size_t np = raft_progress_count(g->raft);
+    raft_index last = raft_get_last_index(g->raft);
+    if (g->flags & MR_G_LAGGING)
+        return;
+    g->flags |= MR_G_LAGGING;
+    for (size_t i = 0; i < np; i++) {
+        struct raft_progress_info pi;
+        struct mr_peer *p;
+        if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.match == last)
+            continue;
+        if ((p = mr_peer_find(n, mr_map_node(g, pi.id))) != NULL)
+            (void)mr_vec_push(n, &p->lagging, sizeof g->id, &g->id);
     }
 }
 
@@ -72,7 +111,10 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
         return false;
     }
     if (role == RAFT_LEADER) {
-        if (!raft_is_fully_replicated(g->raft) ||
+        struct lag_ctx lc = {n, g};
+        bool full = raft_is_fully_replicated(g->raft);
+        if ((!full && !(raft_is_fully_replicated_except(g->raft, lagging_dead, &lc) &&
+                        quorum_alive(n, g))) ||
             raft_get_transferee(g->raft) != RAFT_NONE) {
             g->idle = 0;
             return false;
@@ -81,8 +123,10 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
             g->idle++;
         if (g->idle < n->cfg.quiesce_ticks)
             return false;
+        if (!full)
+            note_lagging(n, g);
         send_quiesce(n, g);
-        quiesce(n, g);
+        quiesce(n, g, !full);
         return true;
     }
     if (mr_unreached(g, role)) {
@@ -93,7 +137,7 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
         if (g->idle < 2 * n->cfg.election_ticks)
             return false;
         mr_unreached_sleep(n, g);
-        quiesce(n, g);
+        quiesce(n, g, false);
         return true;
     }
     g->idle = 0;
@@ -104,7 +148,7 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
             return false;
         }
         if (raft_get_commit(g->raft) == g->x->q_commit && raft_is_fully_replicated(g->raft)) {
-            quiesce(n, g);
+            quiesce(n, g, false);
             return true;
         }
     }
@@ -130,6 +174,7 @@ static uint32_t rank_of(const struct mr_group *g, raft_id leader)
 static bool quorum_alive(const struct mr_node *n, const struct mr_group *g)
 {
     struct raft_conf_state cs;
+    /* (also: quiescence with a member on a dead node, mr_quiesce_tick) */
     uint32_t alive = 0;
     raft_get_conf_state(g->raft, &cs);
     for (uint32_t i = 0; i < cs.n_voters; i++) {

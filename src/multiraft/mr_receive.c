@@ -375,6 +375,22 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
         return MR_OK;
     }
     p = mr_peer_get(n, env->from_node);
+    if (p != NULL && p->dead && p->lagging.len > 0) {
+        /* Back: the groups that quiesced with it behind catch it up. */
+        const mr_group_id *ids = p->lagging.data;
+        for (size_t i = 0; i < p->lagging.len; i++) {
+            struct mr_group *g = mr_group_find(n, ids[i]);
+            if (g == NULL)
+                continue;
+            g->flags &= ~MR_G_LAGGING;
+            if (!(g->flags & MR_G_GONE) && g->active_pos == MR_NOT_ACTIVE &&
+                raft_get_role(g->raft) == RAFT_LEADER) {
+                wake(n, g);
+                mr_group_mark(n, g);
+            }
+        }
+        mr_vec_free(n, &p->lagging);
+    }
     if (p != NULL) {
         p->heard = true;
         p->dead = false;

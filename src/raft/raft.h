@@ -682,5 +682,9 @@ int raft_progress_get(const struct raft *r, raft_id id, struct raft_progress_inf
  * reads, no transfer, no pending Ready.  Follower: commit == last index == applied,
  * no pending Ready and nothing unstable.  Candidates: false. */
 bool raft_is_fully_replicated(const struct raft *r);
+/* The same, except that a leader's peer behind the last index is allowed when
+ * lagging_ok(arg, its id) says so (the multi-raft layer: its node is down). */
+bool raft_is_fully_replicated_except(const struct raft *r,
+                                     bool (*lagging_ok)(void *arg, raft_id id), void *arg);
 
 #endif /* MULTIRAFT_RAFT_H */

@@ -93,7 +93,8 @@ int raft_progress_get(const struct raft *r, raft_id id, struct raft_progress_inf
     return RAFT_EINVAL;
 }
 
-bool raft_is_fully_replicated(const struct raft *r)
+bool raft_is_fully_replicated_except(const struct raft *r,
+                                     bool (*lagging_ok)(void *arg, raft_id id), void *arg)
 {
     raft_index last;
     if (r->busy || raft_has_ready(r) || r->log.n > r->log.n_stable || r->log.snap != NULL)
@@ -108,9 +109,15 @@ bool raft_is_fully_replicated(const struct raft *r)
     if (r->transferee != RAFT_NONE || r->n_reads > 0)
         return false;
     for (uint32_t i = 0; i < r->n_prs; i++)
-        if (r->prs[i].match != last)
+        if (r->prs[i].match != last &&
+            (lagging_ok == NULL || !lagging_ok(arg, r->prs[i].id)))
             return false;
     return true;
+}
+
+bool raft_is_fully_replicated(const struct raft *r)
+{
+    return raft_is_fully_replicated_except(r, NULL, NULL);
 }
 
 size_t raft_memory_usage(const struct raft *r)

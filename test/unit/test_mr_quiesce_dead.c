@@ -1,0 +1,129 @@
+/*
+ * test_mr_quiesce_dead.c — groups quiesce while a member's node is down.  A
+ * leader waited for every member to hold its whole log before it quiesced, so one
+ * node down kept every group it belonged to ticking and heartbeating on the
+ * others for as long as it stayed down (CockroachDB #9446): their cost grew with
+ * their number of groups, not with their work.  Now a member left behind on a
+ * node declared dead does not count, as long as a quorum of voters is alive; the
+ * leader keeps the log that member needs, sends it no commit index (its log may
+ * hold other entries below it), and wakes when its node is heard again, to catch
+ * it up.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define E 10
+#define HB 2
+#define GROUPS 30
+
+static struct mrc_cluster *cluster(uint64_t seed)
+{
+    struct mrc_options o;
+    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    c = mrc_new(&o);
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g),
+                         MR_OK);
+    mrc_run(c, 40);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    return c;
+}
+
+static void cmd_id(mr_group_id g, char *buf, size_t size)
+{
+    snprintf(buf, size, "while-down-%llu", (unsigned long long)g);
+}
+
+static void test_groups_quiesce_with_a_member_down(void **state)
+{
+    struct mrc_cluster *c = cluster(91);
+    char id[32];
+    (void)state;
+    mrc_crash(c, 1);
+    mrc_run(c, 4 * E); /* node 1 declared dead; its groups elect on 2 and 3 */
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        mr_node_id leader = mrc_leader(c, g, NULL);
+        assert_true(leader == 2 || leader == 3);
+        cmd_id(g, id, sizeof id);
+        assert_int_equal(mr_propose(mrc_node(c, leader), g, 100 + g, id, strlen(id), "x", 1, 100),
+                         MR_OK);
+    }
+    mrc_run(c, 4 * E);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        struct mr_completion done;
+        cmd_id(g, id, sizeof id);
+        assert_true(mrc_completion(c, mrc_leader(c, g, NULL), 100 + g, &done));
+        assert_int_equal(done.result, MR_OK);
+    }
+    /* Every group quiet on the live nodes, node 1's members left behind. */
+    assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 0);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 0);
+    {
+        /* and quiet stays quiet: nothing but node liveness goes out */
+        struct mr_counters before, after;
+        mr_get_counters(mrc_node(c, 2), &before);
+        mrc_run(c, 10 * E);
+        mr_get_counters(mrc_node(c, 2), &after);
+        assert_int_equal(after.messages_sent, before.messages_sent);
+        assert_int_equal(after.heartbeats_sent, before.heartbeats_sent);
+        assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 0);
+    }
+
+    /* Node 1 comes back: the leaders wake and catch it up from their logs (the
+     * commands' events, not snapshots), then everything quiesces again. */
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 8 * E);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        cmd_id(g, id, sizeof id);
+        for (mr_node_id n = 1; n <= 3; n++)
+            assert_int_equal(mrc_command_events(c, n, g, id, strlen(id)), 1);
+    }
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Without a quorum alive a group does not quiesce on a member's absence: two of
+ * three nodes down leave the third's groups active (they cannot commit; their
+ * leaders step down and campaign). */
+static void test_no_quorum_no_quiescence(void **state)
+{
+    struct mrc_cluster *c = cluster(92);
+    (void)state;
+    mrc_crash(c, 1);
+    mrc_crash(c, 2);
+    mrc_run(c, 6 * E);
+    assert_true(mr_active_group_count(mrc_node(c, 3)) > 0);
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    assert_int_equal(mrc_restart(c, 2), MR_OK);
+    mrc_run(c, 12 * E);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_groups_quiesce_with_a_member_down),
+        cmocka_unit_test(test_no_quorum_no_quiescence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
