@@ -235,9 +235,17 @@ bool mr_waiters_tick(struct mr_node *n, struct mr_group *g)
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
 {
     (void)n;
-    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next) {
         if (w->state == MR_W_SENT)
             w->state = MR_W_QUEUED;
+        /* A read index above the commit index is one the old leader had appended
+         * (it counts what it sent as durable) and may never commit: a read waiting
+         * to apply it asks the new leader instead, whose answer covers every write
+         * acknowledged before the read began too. */
+        else if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
+                 w->index > raft_get_commit(g->raft))
+            w->state = MR_W_QUEUED;
+    }
 }
 
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
@@ -300,9 +308,11 @@ void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
             if (rs->status == RAFT_OK) {
                 w->state = MR_W_APPLY_WAIT;
                 w->index = rs->index;
-            } else {
-                w->state = MR_W_QUEUED; /* dropped by a leadership change: ask again */
             }
+            /* Refused by a replica that no longer leads: asked again when this
+             * node learns another leader (mr_waiters_requeue) or at its retry
+             * time, not at once — sent straight back to the same stale leader, it
+             * went back and forth at the network's speed until an election. */
             return;
         }
 }

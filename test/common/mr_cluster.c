@@ -45,13 +45,23 @@ void mrc_group_marks_free(struct group_mark **marks)
 
 /* ------------------------------------------------------------ network */
 
-static struct mr_envelope env_copy(const struct mr_envelope *e)
+/* A copy of e for the network, without the messages the cluster's filter drops. */
+static struct mr_envelope env_copy(const struct mrc_cluster *cl, const struct mr_envelope *e)
 {
     struct mr_envelope c = *e;
     struct mr_message *ms = xmalloc(e->n_messages * sizeof *ms + 1);
-    for (size_t i = 0; i < e->n_messages; i++) {
-        const struct raft_message *m = &e->messages[i].msg;
-        ms[i] = e->messages[i];
+    size_t i = 0;
+    c.n_early_messages = 0;
+    for (size_t j = 0; j < e->n_messages; j++, i++) {
+        const struct raft_message *m = &e->messages[j].msg;
+        if (cl->drop_message != NULL &&
+            cl->drop_message(cl->drop_arg, e->from_node, e->to_node, m)) {
+            i--;
+            continue;
+        }
+        if (j < e->n_early_messages)
+            c.n_early_messages++;
+        ms[i] = e->messages[j];
         if (m->n_entries > 0) {
             struct raft_entry *es = xmalloc(m->n_entries * sizeof *es);
             for (uint32_t k = 0; k < m->n_entries; k++) {
@@ -74,6 +84,7 @@ static struct mr_envelope env_copy(const struct mr_envelope *e)
             ms[i].msg.snapshot = sn;
         }
     }
+    c.n_messages = i;
     c.messages = ms;
     c.heartbeats = xdup(e->heartbeats, e->n_heartbeats * sizeof *e->heartbeats);
     c.heartbeat_resps = xdup(e->heartbeat_resps, e->n_heartbeat_resps * sizeof *e->heartbeats);
@@ -124,7 +135,7 @@ static void net_send(struct mrc_cluster *c, const struct mr_envelope *e, bool co
         f.at = c->now + (c->o.max_delay > 0 ? rnd(c) % (c->o.max_delay + 1) : 0);
         f.from = a;
         f.to = b;
-        f.env = env_copy(e);
+        f.env = env_copy(c, e);
         PUSH(c->net, c->n_net, c->cap_net, f);
     }
 }
@@ -486,6 +497,15 @@ void mrc_crash_after_unflushed(struct mrc_cluster *c, mr_node_id id)
 {
     if (mrc_is_up(c, id))
         c->nodes[id].crash_unflushed = true;
+}
+
+void mrc_set_message_filter(struct mrc_cluster *c,
+                            bool (*drop)(void *arg, mr_node_id from, mr_node_id to,
+                                         const struct raft_message *m),
+                            void *arg)
+{
+    c->drop_message = drop;
+    c->drop_arg = arg;
 }
 
 uint64_t mrc_restores(const struct mrc_cluster *c)

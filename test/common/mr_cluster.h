@@ -98,6 +98,12 @@ int mrc_restart(struct mrc_cluster *c, mr_node_id id);
 /* Nodes restored from their store because mr_ready() ran out of memory (the
  * harness does what the host does: throws the batch away, restores the node). */
 uint64_t mrc_restores(const struct mrc_cluster *c);
+/* Drops each raft message (not heartbeats) for which drop() returns true as it
+ * enters the network; NULL: none. */
+void mrc_set_message_filter(struct mrc_cluster *c,
+                            bool (*drop)(void *arg, mr_node_id from, mr_node_id to,
+                                         const struct raft_message *m),
+                            void *arg);
 bool mrc_is_up(const struct mrc_cluster *c, mr_node_id id);
 /* Stalls (true) or resumes node id: a descheduled process, not a crash — while
  * stalled it is not ticked and processes nothing; envelopes to it wait in the

@@ -183,6 +183,9 @@ struct mrc_cluster {
     size_t violations;
     char first_violation[256];
     uint64_t restores;         /* nodes restored after mr_ready failed (MR_ENOMEM) */
+    bool (*drop_message)(void *arg, mr_node_id from, mr_node_id to,
+                         const struct raft_message *m);
+    void *drop_arg;
 };
 
 /* Per group, an index (the last one seen), in a uthash by group. */

@@ -1,0 +1,123 @@
+/*
+ * test_mr_reads.c — read requests (mr_read_index) across leadership changes: a
+ * read whose index the old leader had only appended asks the new leader again
+ * instead of waiting for an index that never commits; a read refused by a
+ * replica that no longer leads is not sent straight back to it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define E 10
+#define HB 2
+
+static struct mrc_cluster *cluster(uint64_t seed)
+{
+    struct mrc_options o;
+    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    return c;
+}
+
+static bool drop_leader_appends(void *arg, mr_node_id from, mr_node_id to,
+                                const struct raft_message *m)
+{
+    (void)arg;
+    (void)to;
+    return from == 1 && (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_DURABLE);
+}
+
+/* The leader appends two entries that never reach anyone (its heartbeats do) and
+ * answers a forwarded read with their index — it counts what it sent as durable
+ * (§10.2.1) — then crashes.  The new leader's log ends below that index, and the
+ * group settles there, idle: the read, which waited for that index to apply, timed
+ * out.  Now a leader change sends it back to ask the new leader. */
+static void test_a_read_beyond_what_commits_asks_again(void **state)
+{
+    struct mrc_cluster *c = cluster(35);
+    struct mr_completion done, r;
+    (void)state;
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 90, "warm", 4, "v", 1, 100), MR_OK);
+    mrc_run(c, 2);
+    assert_true(mrc_completion(c, 1, 90, &done));
+    mrc_set_message_filter(c, drop_leader_appends, NULL);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 91, "a", 1, "v", 1, 300), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 92, "b", 1, "v", 1, 300), MR_OK);
+    mrc_settle(c);
+    assert_int_equal(mr_read_index(mrc_node(c, 3), 1, 93, 300), MR_OK);
+    mrc_run(c, 3);
+    mrc_crash(c, 1);
+    mrc_set_message_filter(c, NULL, NULL);
+    mrc_run(c, 100);
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 100);
+    assert_true(mrc_completion(c, 3, 93, &r));
+    assert_int_equal(r.result, MR_OK);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+struct read_count {
+    uint64_t from3;
+};
+
+static bool count_reads_from_3(void *arg, mr_node_id from, mr_node_id to,
+                               const struct raft_message *m)
+{
+    struct read_count *rc = arg;
+    (void)to;
+    if (from == 3 && m->type == RAFT_MSG_READ_INDEX)
+        rc->from3++;
+    return false;
+}
+
+/* Node 2 takes over by transfer while node 3 cannot hear it: node 3 still
+ * forwards its read to node 1, which refuses it.  It used to send it straight
+ * back, at the network's speed, until its election timer fired (217 round trips
+ * in 12 ticks); now it waits to learn another leader or for its retry time. */
+static void test_a_refused_read_is_not_sent_straight_back(void **state)
+{
+    struct mrc_cluster *c = cluster(33);
+    struct read_count rc = {0};
+    (void)state;
+    mrc_partition(c, 2, 3, true);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 1, 2, 70, 100), MR_OK);
+    mrc_run(c, 3);
+    assert_int_equal(mrc_leader(c, 1, NULL), 2);
+    mrc_set_message_filter(c, count_reads_from_3, &rc);
+    assert_int_equal(mr_read_index(mrc_node(c, 3), 1, 71, 100), MR_OK);
+    mrc_run(c, E);
+    assert_true(rc.from3 >= 1 && rc.from3 <= 3);
+    mrc_partition(c, 2, 3, false);
+    mrc_run(c, 6 * E);
+    {
+        struct mr_completion r;
+        assert_true(mrc_completion(c, 3, 71, &r));
+        assert_int_equal(r.result, MR_OK);
+    }
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_read_beyond_what_commits_asks_again),
+        cmocka_unit_test(test_a_refused_read_is_not_sent_straight_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
