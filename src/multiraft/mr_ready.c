@@ -56,17 +56,23 @@ static void install_snapshot(struct mr_node *n, struct mr_group *g,
     size_t state_len = 0;
     struct mr_event *ev;
 
+    /* The data was checked whole before the core saw it (mr_snapshot_check): a
+     * decode that fails here ran out of memory.  Installed without its sessions
+     * or its dedup records, the replica could apply commands again: the batch
+     * fails instead, and the host restores the node. */
     if (!mr_snapshot_split(s->data, s->len, &state, &state_len, &si->blob, &si->blob_len) ||
         !mr_state_decode(n, g, state, state_len, false, &s->conf)) {
-        n->c.malformed++;
+        n->ready_incomplete = true;
         si->blob = NULL;
         si->blob_len = 0;
     }
     /* The layer keeps only the sessions as the snapshot's data (mr_peer.c
      * rebuilds the rest when it sends one). */
     meta.data = mr_sessions_copy(n, g, &meta.len);
-    if (meta.data == NULL)
+    if (meta.data == NULL) {
+        n->ready_incomplete = true; /* snapshots sent from here would lack them */
         meta.len = 0;
+    }
     if (raft_memory_storage_apply_snapshot(g->ms, &meta) == RAFT_ENOMEM)
         n->ready_incomplete = true; /* (handle_ready) */
     mr_free(n, (void *)meta.data);

@@ -76,8 +76,11 @@ static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waite
                 ref.floor = o->gen_seq;
                 break;
             }
-        mr_entry_encode_generated(w->gen_from + n->cfg.generated_id_window, &ref, cmd,
-                                  cmd_len, payload, payload_len, w->data);
+        /* (saturated: a window as large as the index space never expires) */
+        mr_entry_encode_generated(n->cfg.generated_id_window > UINT64_MAX - 1 - w->gen_from
+                                      ? UINT64_MAX - 1
+                                      : w->gen_from + n->cfg.generated_id_window,
+                                  &ref, cmd, cmd_len, payload, payload_len, w->data);
     } else {
         mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
     }

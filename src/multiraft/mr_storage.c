@@ -115,8 +115,11 @@ int mr_storage_ensure(struct mr_node *n, struct mr_group *g)
         /* Released with an empty log: the log start is the applied index, and
          * the sessions are as of it (mr_peer.c). */
         if (g->applied == g->log_start_index &&
-            (s.data = sessions = mr_sessions_copy(n, g, &s.len)) == NULL)
-            s.len = 0;
+            (s.data = sessions = mr_sessions_copy(n, g, &s.len)) == NULL) {
+            /* a snapshot sent from it would carry no sessions */
+            raft_memory_storage_free(ms);
+            return MR_ENOMEM;
+        }
         rc = raft_memory_storage_apply_snapshot(ms, &s);
         mr_free(n, sessions);
         if (rc != RAFT_OK) {

@@ -282,9 +282,36 @@ static void test_readded_node_announces_each_command_once(void **state)
     mrc_free(c);
 }
 
+/* A window as large as the index space never expires: its bound saturates
+ * instead of wrapping below the command's own index (then every generated-id
+ * command failed MR_EEXPIRED). */
+static void test_a_window_as_large_as_the_index_space(void **state)
+{
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_completion comp;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = 66;
+    o.base.generated_id_window = UINT64_MAX;
+    c = mrc_new(&o);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 7, "g1", 2, "x", 1, 0), MR_OK);
+    mrc_run(c, 5);
+    assert_true(mrc_completion(c, 2, 7, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, "g1", 2), 1);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_window_as_large_as_the_index_space),
         cmocka_unit_test(test_generated_command_keeps_no_record),
         cmocka_unit_test(test_copy_past_its_bound_expires_everywhere),
         cmocka_unit_test(test_copies_apply_once_in_any_order),

@@ -228,12 +228,115 @@ static void test_one_failure_anywhere_in_a_wake_up(void **state)
     }
 }
 
+/* ---- a snapshot's sessions lost to memory running out ---- */
+
+#define N_EPOCHS 23 /* sessions in the snapshot: an allocation size nothing else has */
+static size_t snap_fail_size;
+static int snap_armed, snap_failures;
+
+static void *snap_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    if (snap_armed && size % sizeof(struct mr_session) == 0 &&
+        size >= snap_fail_size - 4 * sizeof(struct mr_session) && size <= snap_fail_size) {
+        snap_armed = 0;
+        snap_failures++;
+        return NULL;
+    }
+    return malloc(size);
+}
+
+static void *snap_realloc(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    return realloc(p, size);
+}
+
+/* A generated-id command of session (node 2, epoch), seq 1, as node 2 forwards
+ * it to the leader. */
+static void forward(struct mrc_cluster *c, uint64_t epoch, const char *id)
+{
+    mr_node_id leader = mrc_leader(c, 1, NULL), from = leader == 2 ? 3 : 2;
+    struct mr_group_status sf, sl;
+    struct mr_session_ref ref = {2, epoch, 1, 1};
+    unsigned char data[96];
+    struct raft_entry e;
+    struct mr_message mm;
+    assert_true(leader != 0);
+    assert_int_equal(mr_group_status(mrc_node(c, from), 1, &sf), MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, leader), 1, &sl), MR_OK);
+    memset(&e, 0, sizeof e);
+    e.type = RAFT_ENTRY_NORMAL;
+    e.data = data;
+    e.len = (uint32_t)mr_entry_encode_generated(100000, &ref, id, (uint16_t)strlen(id), "p", 1,
+                                                data);
+    memset(&mm, 0, sizeof mm);
+    mm.group = 1;
+    mm.msg.type = RAFT_MSG_PROPOSE;
+    mm.msg.from = sf.replica_id;
+    mm.msg.to = sl.replica_id;
+    mm.msg.term = sf.term;
+    mm.msg.entries = &e;
+    mm.msg.n_entries = 1;
+    assert_int_equal(mrc_receive_one(c, from, leader, &mm), MR_OK);
+    mrc_run(c, 3);
+}
+
+/* Node 3, cut off, catches up by a snapshot whose sessions cannot be decoded for
+ * want of memory.  It used to install the snapshot with its own old sessions (the
+ * failure counted as malformed), and a late copy of a generated-id command the
+ * others had applied applied on node 3 alone.  The batch fails now, and the node,
+ * restored, takes the snapshot whole. */
+static void test_snapshot_sessions_lost_to_oom(void **state)
+{
+    struct raft_allocator a = {NULL, snap_malloc, snap_realloc, a_free};
+    struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
+    char id[16];
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = 64;
+    o.base.allocator = &a;
+    o.base.compact_threshold = 4;
+    o.base.log_retention = 2;
+    c = mrc_new(&o);
+    assert_non_null(c);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    mrc_partition(c, 3, 1, true);
+    mrc_partition(c, 3, 2, true);
+    forward(c, 5000, "dup");
+    for (int i = 0; i < N_EPOCHS - 1; i++) {
+        snprintf(id, sizeof id, "e%d", i);
+        forward(c, 6000 + (uint64_t)i, id);
+    }
+    for (mr_node_id n = 1; n <= 2; n++)
+        assert_int_equal(mrc_command_events(c, n, 1, "dup", 3), 1);
+    snap_fail_size = N_EPOCHS * sizeof(struct mr_session);
+    snap_armed = 1;
+    mrc_heal_all(c);
+    mrc_run(c, 40);
+    snap_armed = 0;
+    assert_int_equal(snap_failures, 1);
+    assert_true(mrc_snapshot_installed(c, 3, 1));
+    assert_true(mrc_restores(c) >= 1);
+    forward(c, 5000, "dup"); /* a late copy, within its bound */
+    mrc_run(c, 20);
+    assert_int_equal(mrc_command_events(c, 3, 1, "dup", 3), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_lost_to_oom_restores),
         cmocka_unit_test(test_dedup_record_lost_to_oom_restores),
         cmocka_unit_test(test_one_failure_anywhere_in_a_wake_up),
+        cmocka_unit_test(test_snapshot_sessions_lost_to_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
