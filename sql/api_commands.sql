@@ -35,6 +35,10 @@ SELECT multiraft.read_index(-1);
 SELECT multiraft.read_index(42, 0);
 SELECT multiraft.read_index(42, NULL);
 SELECT multiraft.read_index(42);
+-- a transaction snapshot would not see what the read waited for
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT multiraft.read_index(42);
+ROLLBACK;
 
 -- no request is left behind by the calls above
 -- (multiraft.stats shows these, plus the transport's counters)

@@ -4,6 +4,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "fmgr.h"
 
 #include "api_args.h"
@@ -43,6 +45,18 @@ multiraft_read_index(PG_FUNCTION_ARGS)
 
 	api_request_init(fcinfo, MR_REQ_READ_INDEX, &req);
 	req.timeout_ms = api_timeout_arg(fcinfo, 1);
+
+	/*
+	 * The barrier is for what the caller reads next.  A transaction snapshot
+	 * was taken before the call waited, so the rows applied meanwhile, up to
+	 * the index returned, would stay invisible to it.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("multiraft.read_index() cannot be used in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Its snapshot was taken before the read waited, so what was applied meanwhile stays invisible to it."),
+				 errhint("Call it in a READ COMMITTED transaction, and read the applied state in later statements.")));
 
 	multiraft_require_worker();
 	api_require_group(req.group_id, NULL);
