@@ -62,7 +62,8 @@ struct mr_waiter {
     raft_index gen_from;      /* generated id: the commit index its bound counts from */
     uint64_t gen_seq;         /* generated id: its number in this node's session
                                  (0: not one of this node's generated commands) */
-    uint64_t read_ctx;        /* read: context given to the core */
+    uint64_t read_ctx;        /* read, and a transfer's confirmation: context given
+                                 to the core's read index */
     raft_index index;         /* read: read index; promotion of a learner: the commit
                                  index it must reach first (0: not yet looked at) */
     uint8_t kind;             /* enum mr_request_kind */
@@ -73,6 +74,8 @@ struct mr_waiter {
                                  call, so no copy of the request can exist before
                                  this one */
     bool held;                /* was held back for batching (counted once) */
+    bool confirming;          /* transfer: SENT is the read that confirms the target
+                                 leads, not the transfer (mr_request.c) */
     mr_node_id node;          /* conf change / transfer target */
     uint16_t cmd_len;
     unsigned char *cmd;       /* command id (points into data for commands) */

@@ -136,6 +136,14 @@ int mr_propose_generated(struct mr_node *n, mr_group_id group, uint64_t token,
                    deadline_ticks, true);
 }
 
+/* A context for the core's read index, never 0. */
+static uint64_t new_read_ctx(struct mr_node *n)
+{
+    if (++n->next_read_ctx == 0)
+        ++n->next_read_ctx;
+    return n->next_read_ctx;
+}
+
 int mr_transfer_leadership(struct mr_node *n, mr_group_id group, mr_node_id target,
                            uint64_t token, uint32_t deadline_ticks)
 {
@@ -153,6 +161,7 @@ int mr_transfer_leadership(struct mr_node *n, mr_group_id group, mr_node_id targ
     if (w == NULL)
         return MR_ENOMEM;
     w->node = target;
+    w->read_ctx = new_read_ctx(n);
     mr_request_added(n, g);
     return MR_OK;
 }
@@ -168,9 +177,7 @@ int mr_read_index(struct mr_node *n, mr_group_id group, uint64_t token,
     w = mr_waiter_new(n, g, MR_REQ_READ, token, deadline_ticks);
     if (w == NULL)
         return MR_ENOMEM;
-    if (++n->next_read_ctx == 0) /* never 0 */
-        ++n->next_read_ctx;
-    w->read_ctx = n->next_read_ctx;
+    w->read_ctx = new_read_ctx(n);
     mr_request_added(n, g);
     return MR_OK;
 }
@@ -277,9 +284,19 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
             conf_busy = mr_service_conf(n, g, w, resubmit);
             break;
         case MR_REQ_TRANSFER:
+            /* The target leads in this node's view, which may be stale (a leader
+             * cut off and quiesced still sees itself leading): a read index —
+             * a round of the leader's heartbeats acknowledged by a quorum, after
+             * a commit in its term — confirms it before the request completes
+             * (mr_waiters_read_state). */
             if (mr_leader_is(g, w->node)) {
-                mr_complete(n, g, w, MR_OK, 0);
-                mr_waiter_unlink(n, g, w);
+                if (w->state == MR_W_QUEUED) {
+                    rc = raft_read_index(g->raft, w->read_ctx);
+                    if (rc == RAFT_OK || rc == RAFT_FORWARDED) {
+                        mr_request_sent(n, w, resubmit);
+                        w->confirming = true;
+                    }
+                }
             } else if (w->state == MR_W_QUEUED) {
                 bool learner = false;
                 raft_id target = mr_member_replica(g, w->node, &learner);
@@ -289,8 +306,10 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                     break;
                 }
                 rc = raft_transfer_leadership(g->raft, target);
-                if (rc == RAFT_OK || rc == RAFT_FORWARDED)
+                if (rc == RAFT_OK || rc == RAFT_FORWARDED) {
                     mr_request_sent(n, w, resubmit);
+                    w->confirming = false;
+                }
             }
             break;
         case MR_REQ_READ:

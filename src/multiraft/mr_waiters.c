@@ -288,10 +288,7 @@ void mr_waiters_progress(struct mr_node *n, struct mr_group *g)
     raft_index applied = g->applied;
     for (w = g->waiters; w != NULL; w = next) {
         next = w->next;
-        if (w->kind == MR_REQ_TRANSFER && mr_leader_is(g, w->node)) {
-            mr_complete(n, g, w, MR_OK, 0);
-            mr_waiter_unlink(n, g, w);
-        } else if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
+        if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
                    applied >= w->index) {
             mr_complete(n, g, w, MR_OK, w->index);
             mr_waiter_unlink(n, g, w);
@@ -302,8 +299,17 @@ void mr_waiters_progress(struct mr_node *n, struct mr_group *g)
 void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
                            const struct raft_read_state *rs)
 {
-    (void)n;
-    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next)
+    for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next) {
+        if (w->kind == MR_REQ_TRANSFER && w->confirming && w->read_ctx == rs->ctx &&
+            w->state == MR_W_SENT) {
+            /* Confirmed if the target still leads here; refused or moved on: asked
+             * again at a leader change or the retry time (as a read). */
+            if (rs->status == RAFT_OK && mr_leader_is(g, w->node)) {
+                mr_complete(n, g, w, MR_OK, 0);
+                mr_waiter_unlink(n, g, w);
+            }
+            return;
+        }
         if (w->kind == MR_REQ_READ && w->read_ctx == rs->ctx && w->state == MR_W_SENT) {
             if (rs->status == RAFT_OK) {
                 w->state = MR_W_APPLY_WAIT;
@@ -315,4 +321,5 @@ void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
              * went back and forth at the network's speed until an election. */
             return;
         }
+    }
 }

@@ -2,7 +2,9 @@
  * test_mr_reads.c — read requests (mr_read_index) across leadership changes: a
  * read whose index the old leader had only appended asks the new leader again
  * instead of waiting for an index that never commits; a read refused by a
- * replica that no longer leads is not sent straight back to it.
+ * replica that no longer leads is not sent straight back to it.  And the read
+ * index that confirms a leadership transfer: a stale view of who leads completes
+ * no transfer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,11 +115,48 @@ static void test_a_refused_read_is_not_sent_straight_back(void **state)
     mrc_free(c);
 }
 
+/* A leader cut off and quiesced still sees itself leading (it never ticks, so
+ * CheckQuorum never deposes it), while the others elected another.  Asked to
+ * transfer leadership to itself, it answered OK at once; now the transfer waits
+ * for a read index to confirm it, which cannot happen, and times out. */
+static void test_a_stale_view_completes_no_transfer(void **state)
+{
+    struct mrc_cluster *c = cluster(31);
+    struct mr_group_status st;
+    struct mr_completion w, t;
+    (void)state;
+    mrc_run(c, 20);
+    assert_int_equal(mr_group_status(mrc_node(c, 1), 1, &st), MR_OK);
+    assert_true(st.quiesced);
+    mrc_partition(c, 1, 2, true);
+    mrc_partition(c, 1, 3, true);
+    mrc_run(c, 6 * E);
+    assert_int_equal(mr_propose(mrc_node(c, 2), 1, 50, "w", 1, "v", 1, 100), MR_OK);
+    mrc_run(c, 2 * E);
+    assert_true(mrc_completion(c, 2, 50, &w));
+    assert_int_equal(w.result, MR_OK);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 1, 1, 60, 3 * E), MR_OK);
+    mrc_run(c, 4 * E);
+    assert_true(mrc_completion(c, 1, 60, &t));
+    assert_int_not_equal(t.result, MR_OK);
+    /* Healed, a transfer to node 1 does complete, once node 1 really leads. */
+    mrc_heal_all(c);
+    mrc_run(c, 4 * E);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 3), 1, 1, 61, 20 * E), MR_OK);
+    mrc_run(c, 10 * E);
+    assert_true(mrc_completion(c, 3, 61, &t));
+    assert_int_equal(t.result, MR_OK);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_read_beyond_what_commits_asks_again),
         cmocka_unit_test(test_a_refused_read_is_not_sent_straight_back),
+        cmocka_unit_test(test_a_stale_view_completes_no_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
