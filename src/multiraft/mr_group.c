@@ -223,6 +223,7 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 void mr_group_wake(struct mr_node *n, struct mr_group *g)
 {
     g->idle = 0;
+    g->flags &= ~MR_G_LAGGING; /* noted again on the lists of its next quiescence */
     if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE))
         return;
     if (n->n_active == n->cap_active) {

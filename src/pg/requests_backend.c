@@ -164,6 +164,7 @@ wait_for_slot(int slot_no, TimestampTz deadline)
 {
 	RequestSlot *s = &rshared()->slots[slot_no];
 	WaitOutcome outcome;
+	bool		slept = false;
 
 	ConditionVariablePrepareToSleep(&s->cv);
 	for (;;)
@@ -196,15 +197,21 @@ wait_for_slot(int slot_no, TimestampTz deadline)
 			outcome = WAIT_TIMED_OUT;
 			break;
 		}
-		remain = TimestampDifferenceMilliseconds(now, deadline);
 		/*
-		 * Completions signal our slot; a worker exiting broadcasts only its
-		 * own condition variable, so look again at least once a second.
+		 * Only a request not done yet can be in a deadlock: one that completed
+		 * meanwhile is returned, whatever the worker waits for next.  Looked
+		 * at after a sleep only (none of the common, quick requests pays for it).
 		 */
-		(void) ConditionVariableTimedSleep(&s->cv, Min(remain, 1000L) + 1,
-										   PG_WAIT_EXTENSION);
-		if (requests_worker_waits_for_me(pid))
+		if (slept && requests_worker_waits_for_me(pid))
 		{
+			LWLockAcquire(rlock(), LW_SHARED);
+			state = s->state;
+			LWLockRelease(rlock());
+			if (state == SLOT_DONE)
+			{
+				outcome = WAIT_DONE;
+				break;
+			}
 			ConditionVariableCancelSleep();
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
@@ -212,6 +219,14 @@ wait_for_slot(int slot_no, TimestampTz deadline)
 					 errdetail("The worker waits for a lock this transaction holds (or one that another session waits for behind it), while this transaction waits for the worker."),
 					 errhint("Call multiraft functions outside transactions that hold locks on multiraft's tables (consume_events takes one), or commit before the call.")));
 		}
+		remain = TimestampDifferenceMilliseconds(now, deadline);
+		/*
+		 * Completions signal our slot; a worker exiting broadcasts only its
+		 * own condition variable, so look again at least once a second.
+		 */
+		(void) ConditionVariableTimedSleep(&s->cv, Min(remain, 1000L) + 1,
+										   PG_WAIT_EXTENSION);
+		slept = true;
 	}
 	ConditionVariableCancelSleep();
 	return outcome;
