@@ -77,6 +77,13 @@ void mrc_tick(struct mrc_cluster *c);
 void mrc_run(struct mrc_cluster *c, uint32_t ticks);
 /* Processes pending output and due deliveries without ticking. */
 void mrc_settle(struct mrc_cluster *c);
+/* A copy of a generated-id command (payload "p") of session (node, epoch) with
+ * number seq and floor, bound `expires`, id of at most 32 bytes, reaching the
+ * group's leader as a forwarded proposal (from `node`, or another member if node
+ * leads), as retries and a duplicating network make them; then runs 3 ticks. */
+void mrc_forward_generated(struct mrc_cluster *c, mr_group_id group, mr_node_id node,
+                           uint64_t epoch, uint64_t seq, uint64_t floor, raft_index expires,
+                           const char *id);
 /* Hands node `to` one message as if node `from` had sent it (outside the
  * simulated network); returns mr_receive()'s result. */
 int mrc_receive_one(struct mrc_cluster *c, mr_node_id from, mr_node_id to,

@@ -74,30 +74,7 @@ static void test_generated_command_keeps_no_record(void **state)
  * retries and a duplicating network make them, in any order. */
 static void forward(struct mrc_cluster *c, uint64_t seq, uint64_t floor, const char *id)
 {
-    mr_node_id leader = mrc_leader(c, 1, NULL), from = leader == 2 ? 3 : 2;
-    struct mr_group_status sf, sl;
-    struct mr_session_ref ref = {2, 999, seq, floor};
-    unsigned char data[96];
-    struct raft_entry e;
-    struct mr_message mm;
-    assert_true(leader != 0);
-    assert_int_equal(mr_group_status(mrc_node(c, from), 1, &sf), MR_OK);
-    assert_int_equal(mr_group_status(mrc_node(c, leader), 1, &sl), MR_OK);
-    memset(&e, 0, sizeof e);
-    e.type = RAFT_ENTRY_NORMAL;
-    e.data = data;
-    e.len = (uint32_t)mr_entry_encode_generated(1000, &ref, id, (uint16_t)strlen(id), "p", 1,
-                                                data);
-    memset(&mm, 0, sizeof mm);
-    mm.group = 1;
-    mm.msg.type = RAFT_MSG_PROPOSE;
-    mm.msg.from = sf.replica_id;
-    mm.msg.to = sl.replica_id;
-    mm.msg.term = sf.term;
-    mm.msg.entries = &e;
-    mm.msg.n_entries = 1;
-    assert_int_equal(mrc_receive_one(c, from, leader, &mm), MR_OK);
-    mrc_run(c, 3);
+    mrc_forward_generated(c, 1, 2, 999, seq, floor, 1000, id);
 }
 
 static void assert_applied_everywhere(struct mrc_cluster *c, const char *id, size_t times)
