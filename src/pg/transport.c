@@ -569,3 +569,22 @@ transport_peer_registered(int32 node_id)
 {
 	return find_peer(node_id) != NULL;
 }
+
+/*
+ * An envelope arrived from node_id, over a link of its own to this node: it is
+ * up, so a link to it waiting out its backoff is opened now.  A peer restarted
+ * quickly would otherwise be reached only after up to MR_BACKOFF_MAX_MS, and its
+ * groups, restored without hearing their leader here, could elect another
+ * meanwhile (TAP 035 caught two restarted followers doing so).
+ */
+void
+transport_peer_heard(int32 node_id)
+{
+	Peer	   *p = find_peer(node_id);
+
+	if (p != NULL && p->state == PEER_LINK_BACKOFF)
+	{
+		p->next_attempt = GetCurrentTimestamp();
+		p->backoff_ms = 0;
+	}
+}

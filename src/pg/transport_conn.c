@@ -34,7 +34,7 @@ static uint64 conn_generation = 0;
  * misconfigured as another's id, a failing receive_stream) is retried at the
  * backoff's pace, and logged once, not ten times a second.
  */
-#define MR_LINK_STABLE_MS 10000
+#define MR_LINK_STABLE_MS 1000
 /* libpq's tcp_user_timeout for node links unless multiraft.node_conninfo sets one */
 #define MR_TCP_USER_TIMEOUT_MS "10000"
 #define MR_CONNECT_TIMEOUT_MS 5000	/* CONNECTING longer than this: give up */

@@ -62,6 +62,7 @@ typedef struct Peer
 
 /* transport.c */
 extern bool transport_peer_registered(int32 node_id);
+extern void transport_peer_heard(int32 node_id);
 
 /* transport_recv.c */
 extern void transport_recv_init(void);

@@ -92,6 +92,7 @@ deliver(const struct mr_envelope *env, EnvelopeFn fn, void *arg)
 	MemoryContext old = MemoryContextSwitchTo(CallerContext);
 
 	transport_counter_add(TC_ENVELOPES_RECEIVED, 1);
+	transport_peer_heard((int32) env->from_node);
 	fn(env, arg);
 	MemoryContextSwitchTo(old);
 }
