@@ -378,9 +378,10 @@ stream_opened(Peer *p)
 	if (p->logged_down)
 		ereport(LOG, (errmsg("multiraft: connected to node %d", p->node_id)));
 	p->logged_down = false;
-	/* failures and the backoff stay until the link proves stable (peer_close) */
+	/* failures and the backoff stay until the link proves stable (peer_close);
+	 * last_error stays too: why the link last ended, shown once it is up again
+	 * (it now reopens at once when the peer is heard, before anyone looked) */
 	p->opened_at = GetCurrentTimestamp();
-	set_error(p, "");
 	p->stats.state = PEER_LINK_CONNECTED;
 	p->stats.state_since = GetCurrentTimestamp();
 	p->stats_dirty = true;
