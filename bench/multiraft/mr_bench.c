@@ -11,7 +11,10 @@
  *      Target <= 100 us.
  *   3. commands pending at once on one group, per command (pending_requests).
  *   4. a leader's log kept for a member that lags by 8 MiB (kept_log).
- * Usage: mr_bench [--groups G] [--ticks T]
+ *   5. a restart of node 3 with its G replicas (restart_wake): its tick cost, the
+ *      groups awake on it at once, and the messages until all sleep again
+ *      (CockroachDB #9273: waking every restored group at once).
+ * Usage: mr_bench [--groups G] [--ticks T] [--wakes-per-tick W]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +166,59 @@ static bool pending_requests(struct mrc_cluster *c, mr_group_id group, uint32_t 
     return done == w;
 }
 
+/*
+ * Node 3 is killed, the others elect leaders for the groups it led and quiesce,
+ * and it restarts with every replica it had.  Until every group on the three
+ * nodes sleeps again (or 1,000 ticks): node 3's tick cost (mean, max), the most
+ * groups awake on it at once, the raft messages it sent and the groups woken on
+ * the others (leaders woken to refuse its PreVotes, typically).
+ */
+static void restart_wake(struct mrc_cluster *c, mr_group_id groups)
+{
+    struct mr_counters before[4], after[4];
+    double t_sum = 0, t_max = 0;
+    size_t a_max = 0;
+    uint32_t t = 0;
+    mrc_crash(c, 3);
+    for (uint32_t i = 0; i < 100 || (i < 1000 && mrc_active_groups(c) > 0); i++)
+        mrc_tick(c);
+    if (mrc_restart(c, 3) != MR_OK) {
+        printf("bench: restart_wake: restart failed\n");
+        return;
+    }
+    for (mr_node_id n = 1; n <= 3; n++)
+        mr_get_counters(mrc_node(c, n), &before[n]);
+    for (; t < 1000; t++) {
+        double t0, dt;
+        size_t act = mr_active_group_count(mrc_node(c, 3));
+        if (act > a_max)
+            a_max = act;
+        if (t > 20 && mrc_active_groups(c) == 0)
+            break;
+        mr_tick(mrc_node(c, 1));
+        mr_tick(mrc_node(c, 2));
+        t0 = now_us();
+        mr_tick(mrc_node(c, 3));
+        dt = now_us() - t0;
+        t_sum += dt;
+        if (dt > t_max)
+            t_max = dt;
+        if (getenv("BENCH_VERBOSE") != NULL)
+            fprintf(stderr, "restart tick %u: %zu active on node 3, %.1fus\n", t, act, dt);
+        mrc_settle(c);
+    }
+    for (mr_node_id n = 1; n <= 3; n++)
+        mr_get_counters(mrc_node(c, n), &after[n]);
+    printf("bench: restart_wake groups=%llu: node 3 tick mean=%.1fus max=%.1fus, at most "
+           "%zu groups awake on it, %llu raft messages sent by it, %llu groups woken on "
+           "nodes 1-2, all asleep after %u ticks\n",
+           (unsigned long long)groups, t ? t_sum / t : 0, t_max, a_max,
+           (unsigned long long)(after[3].messages_sent - before[3].messages_sent),
+           (unsigned long long)(after[1].woken - before[1].woken + after[2].woken -
+                                before[2].woken),
+           t);
+}
+
 int main(int argc, char **argv)
 {
     mr_group_id groups = 100000;
@@ -176,13 +232,15 @@ int main(int argc, char **argv)
     size_t active = 0;
     int ok;
 
+    memset(&o, 0, sizeof o);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--groups") == 0)
             groups = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--ticks") == 0)
             ticks = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--wakes-per-tick") == 0)
+            o.base.restart_wakes_per_tick = (uint32_t)strtoul(argv[i + 1], NULL, 10);
     }
-    memset(&o, 0, sizeof o);
     o.n_nodes = 3;
     o.seed = 1;
     o.base.allocator = &a;
@@ -258,6 +316,7 @@ int main(int argc, char **argv)
     for (uint32_t w = 1000, k = 0; w <= 20000 && ok; w *= (k++ % 2 == 0 ? 5 : 4))
         ok = pending_requests(c, 1, w, 2000000 + (uint64_t)k * 100000);
     kept_log();
+    restart_wake(c, groups);
     printf("bench: %s\n", ok ? "targets met" : "targets MISSED");
     mrc_free(c);
     return ok ? 0 : 1;

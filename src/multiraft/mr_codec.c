@@ -355,6 +355,13 @@ bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, si
     return true;
 }
 
+bool mr_state_led(const void *data, size_t len, raft_id replica, raft_term term)
+{
+    struct state_view v;
+    return data != NULL && state_parse(data, len, &v) && v.leader == replica &&
+           v.leader_term == term;
+}
+
 int mr_boot_set(struct mr_node *n, struct mr_group *g, const unsigned char *p, uint32_t count)
 {
     mr_node_id *boot = NULL;

@@ -236,6 +236,13 @@ void mr_group_wake(struct mr_node *n, struct mr_group *g)
     }
     g->active_pos = n->n_active;
     n->active[n->n_active++] = g;
+    if (g->flags & MR_G_RESTORED) {
+        /* Its turn came (mr_restart.c), or a message or a request: the lease of
+         * its stored leader counts from now, as a woken follower's does. */
+        g->flags &= ~MR_G_RESTORED;
+        if (g->x != NULL && g->x->lease_leader != RAFT_NONE)
+            g->x->lease_at = n->now;
+    }
     /* A follower leaving quiescence has heard nothing from its leader for as long
      * as it slept: until it does, the leader's node liveness stands in (mr_quiesce.c,
      * mr_lease_before_vote). */

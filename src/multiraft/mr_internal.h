@@ -102,6 +102,8 @@ struct mr_waiter {
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
 #define MR_G_REPROBE   0x0100u  /* in node->reprobes (mr_unreached.c) */
 #define MR_G_LAGGING   0x0200u  /* in a dead peer's lagging list (mr_quiesce.c) */
+#define MR_G_RESTORED  0x0400u  /* restored asleep, in node->restart_queue until it
+                                   wakes (mr_restart.c) */
 
 /* A proposer's session in a group's replicated state (dissertation §6.3; the
  * commands with a generated id, mr_session.c).  Every seq below floor is decided —
@@ -297,6 +299,12 @@ struct mr_node {
      * (mr_unreached.c), and the earliest tick one is due. */
     struct mr_vec reprobes;      /* struct mr_reprobe */
     uint64_t reprobe_due;
+    /* Groups waiting for their turn to wake (mr_restart.c): restored replicas that
+     * led their group before the restart, groups led here whose member on a peer
+     * heard again lags, the other restored replicas; each read from its position
+     * on, freed once read. */
+    struct mr_vec wake_queue[3]; /* mr_group_id */
+    size_t wake_pos[3];
     struct mr_peer **peers;
     uint32_t n_peers, cap_peers;
     /* Output accumulated for the next batch. */
@@ -414,6 +422,8 @@ void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft
  * this node's own may be a guess for a proposal that never committed (mr_conf.c
  * binds an id when it proposes, and the id can be allocated again for another
  * node). */
+/* Whether a node's own stored state says `replica` led its group in `term`. */
+bool mr_state_led(const void *data, size_t len, raft_id replica, raft_term term);
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
                      bool own_row, const struct raft_conf_state *snap_conf);
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
@@ -666,6 +676,9 @@ unsigned char *mr_sessions_copy(struct mr_node *n, const struct mr_group *g, siz
 /* ------------------------------------------------------------ mr_quiesce.c */
 
 /* Called per active group at tick before raft_tick: true if it quiesced. */
+/* A restored follower `from` asked g's leader here (MR_HB_RESTARTED): a quiesced
+ * leader whose log it matches sends it the quiesce heartbeat again. */
+void mr_quiesce_answer_restarted(struct mr_node *n, struct mr_group *g, raft_id from);
 bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
@@ -680,6 +693,18 @@ bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, b
 /* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
  * was stepped into g: the group's own lease is fresh again. */
 void mr_lease_heard(struct mr_group *g, raft_id from);
+
+/* ----------------------------------------------------------- mr_restart.c */
+
+/* Puts a replica just restored to sleep until its turn (or wakes it now if it
+ * must: entries to apply); `led`: it led its group before the restart. */
+void mr_restart_enqueue(struct mr_node *n, struct mr_group *g, bool led);
+/* Queues g, led here, to catch up a member on a peer heard again (its turn comes
+ * after the replicas this node led before a restart). */
+void mr_catch_up_enqueue(struct mr_node *n, struct mr_group *g);
+/* Wakes the next restart_wakes_per_tick queued groups. */
+void mr_restart_tick(struct mr_node *n);
+bool mr_restart_pending(const struct mr_node *n);
 
 /* ---------------------------------------------------------- mr_unreached.c */
 

@@ -40,6 +40,8 @@ static void fill_defaults(struct mr_config *c)
         c->dead_ticks = c->election_ticks;
     if (c->quiesce_ticks == 0)
         c->quiesce_ticks = 2;
+    if (c->restart_wakes_per_tick == 0)
+        c->restart_wakes_per_tick = 1000;
     if (c->batch_hold_ticks == 0)
         c->batch_hold_ticks = 2;
     if (c->generated_id_window == 0)
@@ -120,6 +122,8 @@ void mr_node_free(struct mr_node *n)
     mr_vec_free(n, &n->round_groups);
     mr_vec_free(n, &n->held_groups);
     mr_vec_free(n, &n->reprobes);
+    for (size_t k = 0; k < sizeof n->wake_queue / sizeof n->wake_queue[0]; k++)
+        mr_vec_free(n, &n->wake_queue[k]);
     mr_vec_free(n, &n->events);
     mr_vec_free(n, &n->dedup);
     mr_vec_free(n, &n->tombstones);
@@ -313,19 +317,21 @@ int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r)
     if ((rc = mr_group_start(n, g, r->applied)) != MR_OK)
         goto fail;
     g->flags &= ~MR_G_META;
-    mr_group_wake(n, g);
     /* The core starts without a leader, and a follower without one grants any
      * PreVote: a quiesced leader sends it nothing, so two followers restarted
      * together elected one of them in every group a live node led (finding 25).
      * The leader it followed in its stored term (its state keeps it) is held
      * as a woken follower holds its own: its node's liveness stands in for it,
-     * four election timeouts at most (mr_lease_before_vote). */
+     * four election timeouts at most from its wake (mr_lease_before_vote;
+     * it sleeps until its turn, mr_restart.c). */
     if (g->x != NULL && g->x->lease_leader != RAFT_NONE) {
         if (g->x->lease_term == r->hard_state.term)
             g->x->lease_at = n->now;
         else
             g->x->lease_leader = RAFT_NONE;
     }
+    mr_restart_enqueue(n, g, mr_state_led(r->state, r->state_len, r->replica_id,
+                                          r->hard_state.term));
     return MR_OK;
 fail:
     mr_free(n, sessions);
@@ -382,6 +388,8 @@ int mr_tick(struct mr_node *n)
     mr_peers_tick(n);
     if (n->reprobes.len > 0 && n->now >= n->reprobe_due)
         mr_reprobe_tick(n);
+    if (mr_restart_pending(n))
+        mr_restart_tick(n);
     /* Backwards: a group that quiesces is swapped with the last one, already seen. */
     for (uint32_t i = n->n_active; i-- > 0;) {
         struct mr_group *g = n->active[i];

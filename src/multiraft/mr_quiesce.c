@@ -49,14 +49,15 @@ static void quiesce(struct mr_node *n, struct mr_group *g, bool lagging)
     n->c.quiesced++;
 }
 
-static void send_quiesce(struct mr_node *n, struct mr_group *g)
+/* To every follower whose log matches the leader's (`only`: to that replica). */
+static void send_quiesce(struct mr_node *n, struct mr_group *g, raft_id only)
 {
     size_t np = raft_progress_count(g->raft);
     for (size_t i = 0; i < np; i++) {
         struct raft_progress_info pi;
         struct mr_heartbeat hb;
         mr_node_id to;
-        if (!mr_follower_heartbeat(g, i, &pi, &to, &hb))
+        if (!mr_follower_heartbeat(g, i, &pi, &to, &hb) || (only != RAFT_NONE && pi.id != only))
             continue;
         /* A member left behind (its node down) must not take the commit index:
          * its log may hold other entries below it (etcd sends min(match, commit)). */
@@ -66,6 +67,17 @@ static void send_quiesce(struct mr_node *n, struct mr_group *g)
         hb.flags = MR_HB_QUIESCE;
         mr_queue_heartbeat(n, to, &hb, false);
     }
+}
+
+void mr_quiesce_answer_restarted(struct mr_node *n, struct mr_group *g, raft_id from)
+{
+    /* Asleep, it quiesced with this log and nothing happened since (anything
+     * would have woken it); the follower's match is what it acknowledged, durably,
+     * before its restart.  A member still behind gets nothing here: the leader
+     * woke for it (recv_resp) if it has something to send. */
+    if (g->active_pos == MR_NOT_ACTIVE && raft_get_role(g->raft) == RAFT_LEADER &&
+        raft_get_transferee(g->raft) == RAFT_NONE)
+        send_quiesce(n, g, from);
 }
 
 struct lag_ctx {
@@ -131,7 +143,7 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
             return false;
         if (!full)
             note_lagging(n, g);
-        send_quiesce(n, g);
+        send_quiesce(n, g, RAFT_NONE);
         quiesce(n, g, !full);
         return true;
     }
@@ -201,6 +213,17 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
         if ((g->flags & MR_G_GONE) || raft_get_role(g->raft) != RAFT_FOLLOWER)
             continue;
         leader = raft_get_leader(g->raft);
+        if (leader == RAFT_NONE && (g->flags & MR_G_RESTORED) && g->x != NULL &&
+            g->x->lease_leader != RAFT_NONE && mr_map_node(g, g->x->lease_leader) == dead) {
+            /* Restored, asleep until its turn (mr_restart.c), and its stored
+             * leader's node is down: its turn is now.  It knows no leader in the
+             * core, so it campaigns on its own timeout, not as the designated
+             * candidate below. */
+            mr_group_wake(n, g);
+            mr_group_mark(n, g);
+            n->c.woken++;
+            continue;
+        }
         if (leader == RAFT_NONE || mr_map_node(g, leader) != dead)
             continue;
         /* Quiesced — or woken by some message (another voter's PreVote, typically:
@@ -284,6 +307,10 @@ static uint32_t node_heard_ago(const struct mr_node *n, mr_node_id node)
  * dropped. */
 static bool lease_expired(const struct mr_node *n, struct mr_group *g)
 {
+    /* Restored and still asleep until its turn (mr_restart.c): the time runs from
+     * its wake, when it starts asking its leader. */
+    if (g->flags & MR_G_RESTORED)
+        return false;
     if (n->now - g->x->lease_at < MR_LEASE_WAKE_TIMEOUTS * n->cfg.election_ticks)
         return false;
     g->x->lease_leader = RAFT_NONE;

@@ -353,8 +353,11 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
     (void)raft_step(g->raft, &m);
     /* A quiesced leader stays asleep unless the answer calls for work (a follower
      * behind, a higher term). */
-    if (g->active_pos == MR_NOT_ACTIVE && !raft_has_ready(g->raft))
+    if (g->active_pos == MR_NOT_ACTIVE && !raft_has_ready(g->raft)) {
+        if (hb->flags & MR_HB_RESTARTED)
+            mr_quiesce_answer_restarted(n, g, hb->from);
         return;
+    }
     wake(n, g);
     mr_group_mark(n, g);
 }
@@ -376,7 +379,8 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
     }
     p = mr_peer_get(n, env->from_node);
     if (p != NULL && p->dead && p->lagging.len > 0) {
-        /* Back: the groups that quiesced with it behind catch it up. */
+        /* Back: the groups that quiesced with it behind catch it up, in turns
+         * (mr_restart.c), or at once when its replica asks. */
         const mr_group_id *ids = p->lagging.data;
         for (size_t i = 0; i < p->lagging.len; i++) {
             struct mr_group *g = mr_group_find(n, ids[i]);
@@ -384,10 +388,8 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
                 continue;
             g->flags &= ~MR_G_LAGGING;
             if (!(g->flags & MR_G_GONE) && g->active_pos == MR_NOT_ACTIVE &&
-                raft_get_role(g->raft) == RAFT_LEADER) {
-                wake(n, g);
-                mr_group_mark(n, g);
-            }
+                raft_get_role(g->raft) == RAFT_LEADER)
+                mr_catch_up_enqueue(n, g);
         }
         mr_vec_free(n, &p->lagging);
     }

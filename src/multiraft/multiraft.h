@@ -244,6 +244,11 @@ struct mr_config {
                                        out longer stalls at the price of slower
                                        failover */
     uint32_t quiesce_ticks;         /* 0 = 2: idle ticks before a leader quiesces */
+    uint32_t restart_wakes_per_tick; /* 0 = 1,000: restored groups start asleep and
+                                       wake this many per tick (those this node
+                                       led first), or at their first message or
+                                       request, or at once with entries to apply
+                                       (mr_restart.c) */
     uint32_t proposal_retry_ticks;  /* 0 = 2*election_ticks: re-propose after */
     uint32_t compact_threshold;     /* 0 = 64: compact the in-memory log when it
                                        holds more entries than this */
@@ -318,7 +323,7 @@ struct mr_group_restore {
 };
 
 /* Re-creates a group at start-up (before any mr_tick/mr_receive).  Restored groups
- * start active (not quiesced).  MR_EEXIST if already present; MR_ECORRUPT if the
+ * start asleep and wake in turns from the first mr_tick (restart_wakes_per_tick).  MR_EEXIST if already present; MR_ECORRUPT if the
  * state is undecodable or entries are not consecutive. */
 int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r);
 
@@ -462,6 +467,12 @@ struct mr_message {
                                 and heard no leader; the receiver answers
                                 MR_HB_REMOVED or MR_HB_REPLICA_REMOVED if it knows
                                 the group or that replica removed, else nothing */
+#define MR_HB_RESTARTED 0x10u /* response entry: replica `from` was restored asleep
+                                and follows `to` in `term` as far as it knows; a
+                                quiesced leader `to` whose log `from` matches
+                                answers with an MR_HB_QUIESCE heartbeat, so that it
+                                sleeps again without an election timeout, a
+                                PreVote and the wake-ups that refuse it */
 struct mr_heartbeat {
     mr_group_id group;
     raft_id from;            /* sender's replica id */

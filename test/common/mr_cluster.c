@@ -338,6 +338,40 @@ struct mrc_cluster *mrc_new_one_group(uint64_t seed)
     return c;
 }
 
+struct mrc_cluster *mrc_new_groups(const struct mrc_options *o, mr_group_id groups)
+{
+    struct mrc_cluster *c = mrc_new(o);
+    mr_node_id members[3] = {1, 2, 3};
+    if (c == NULL || c->o.n_nodes < 3)
+        goto fail;
+    for (mr_group_id g = 1; g <= groups; g++)
+        if (mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g) != MR_OK)
+            goto fail;
+    mrc_run(c, 40);
+    return c;
+fail:
+    if (c != NULL)
+        mrc_free(c);
+    return NULL;
+}
+
+size_t mrc_active_groups(struct mrc_cluster *c)
+{
+    size_t a = 0;
+    for (mr_node_id n = 1; n <= c->o.n_nodes; n++)
+        if (c->nodes[n].n != NULL)
+            a += mr_active_group_count(c->nodes[n].n);
+    return a;
+}
+
+bool mrc_all_led(struct mrc_cluster *c, mr_group_id groups)
+{
+    for (mr_group_id g = 1; g <= groups; g++)
+        if (mrc_leader(c, g, NULL) == 0)
+            return false;
+    return true;
+}
+
 static void slot_free(struct mrc_nodeslot *s)
 {
     if (s->n != NULL)

@@ -65,7 +65,14 @@ struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed);
 /* 3 nodes and group 1 (members 1, 2, 3) created by node 1 and led by it after 40
  * ticks; NULL if the seed made that otherwise. */
 struct mrc_cluster *mrc_new_one_group(uint64_t seed);
+/* o's nodes (at least 3) and groups 1..groups (members 1, 2, 3), each created by
+ * node 1 + g % 3, after 40 ticks; NULL if a creation failed. */
+struct mrc_cluster *mrc_new_groups(const struct mrc_options *o, mr_group_id groups);
 void mrc_free(struct mrc_cluster *c);
+/* Groups awake (not quiesced) on the live nodes, summed. */
+size_t mrc_active_groups(struct mrc_cluster *c);
+/* Whether each of groups 1..groups has a leader on a live node (mrc_leader). */
+bool mrc_all_led(struct mrc_cluster *c, mr_group_id groups);
 
 /* The live node (NULL if crashed). */
 struct mr_node *mrc_node(struct mrc_cluster *c, mr_node_id id);

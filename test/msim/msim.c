@@ -239,6 +239,9 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
     o.base.compact_threshold = 8;    /* compact often: snapshots get exercised */
     o.base.log_retention = 16;
     o.base.generated_id_window = 40; /* small: expiry and dropped sessions happen */
+    /* Restarted nodes wake their groups in turns over several election timeouts
+     * (mr_restart.c); from the seed without drawing from the run's generator. */
+    o.base.restart_wakes_per_tick = (uint32_t)(16 + seed * 7919 % 64);
     o.sync_every_batch = sync_every_batch;
     r.c = mrc_new(&o);
     r.members = calloc(groups, sizeof *r.members);

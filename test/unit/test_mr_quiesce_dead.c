@@ -27,20 +27,15 @@
 static struct mrc_cluster *cluster(uint64_t seed)
 {
     struct mrc_options o;
-    mr_node_id members[3] = {1, 2, 3};
     struct mrc_cluster *c;
     memset(&o, 0, sizeof o);
     o.n_nodes = 3;
     o.seed = seed;
     o.base.election_ticks = E;
     o.base.heartbeat_ticks = HB;
-    c = mrc_new(&o);
-    for (mr_group_id g = 1; g <= GROUPS; g++)
-        assert_int_equal(mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 3)), g, members, 3, g),
-                         MR_OK);
-    mrc_run(c, 40);
-    for (mr_node_id n = 1; n <= 3; n++)
-        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    c = mrc_new_groups(&o, GROUPS);
+    assert_non_null(c);
+    assert_int_equal(mrc_active_groups(c), 0);
     return c;
 }
 

@@ -1,0 +1,305 @@
+/*
+ * test_mr_restart.c — after a restart, groups wake in turns (mr_restart.c).  A
+ * restarted node woke every restored group at once; each then campaigned (PreVote)
+ * after its election timeout, which woke its leader and the other followers to
+ * refuse it, and the leaders that had quiesced with the node behind woke all at
+ * once to catch it up (CockroachDB #9273).  Now a restored replica sleeps until its
+ * turn (restart_wakes_per_tick, those that led first), a message or a request, or
+ * wakes at once with entries to apply; a follower asks its stored leader to quiesce
+ * it again; and leaders catching a returning node up wake in turns too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mr_cluster.h"
+
+#define E 10
+#define HB 2
+#define GROUPS 60
+#define WAKES 5
+
+static struct mrc_options options(uint64_t seed, uint32_t wakes)
+{
+    struct mrc_options o;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = 3;
+    o.seed = seed;
+    o.base.election_ticks = E;
+    o.base.heartbeat_ticks = HB;
+    o.base.restart_wakes_per_tick = wakes;
+    return o;
+}
+
+/* GROUPS groups, created on every node in turn, all asleep. */
+static struct mrc_cluster *cluster(uint64_t seed, uint32_t wakes)
+{
+    struct mrc_options o = options(seed, wakes);
+    struct mrc_cluster *c = mrc_new_groups(&o, GROUPS);
+    assert_non_null(c);
+    assert_int_equal(mrc_active_groups(c), 0);
+    return c;
+}
+
+static bool asleep(struct mrc_cluster *c, mr_node_id node, mr_group_id g)
+{
+    struct mr_group_status st;
+    assert_int_equal(mr_group_status(mrc_node(c, node), g, &st), MR_OK);
+    return st.quiesced;
+}
+
+/* Ticks the cluster until every group has a leader (at most `limit` ticks);
+ * returns the ticks it took. */
+static uint32_t until_all_led(struct mrc_cluster *c, uint32_t limit)
+{
+    uint32_t t = 0;
+    do {
+        mrc_tick(c);
+    } while (!mrc_all_led(c, GROUPS) && ++t < limit);
+    assert_true(mrc_all_led(c, GROUPS));
+    return t;
+}
+
+/* Restored asleep; each tick of the node alone (no message delivered) wakes
+ * WAKES more, the groups it led before the restart first. */
+static void test_restored_groups_wake_in_turns(void **state)
+{
+    struct mrc_cluster *c = cluster(301, WAKES);
+    mr_node_id leader_of[GROUPS + 1];
+    size_t led = 0;
+    (void)state;
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        leader_of[g] = mrc_leader(c, g, NULL);
+        led += leader_of[g] == 3;
+    }
+    assert_true(led > WAKES);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 0);
+    for (uint32_t t = 1; t * WAKES <= GROUPS; t++) {
+        size_t led_awake = 0;
+        mr_tick(mrc_node(c, 3));
+        assert_int_equal(mr_active_group_count(mrc_node(c, 3)), t * WAKES);
+        for (mr_group_id g = 1; g <= GROUPS; g++)
+            led_awake += leader_of[g] == 3 && !asleep(c, 3, g);
+        assert_int_equal(led_awake, t * WAKES < led ? t * WAKES : led);
+    }
+    mrc_free(c);
+}
+
+struct vote_count {
+    size_t prevotes_from_3;
+};
+
+static bool count_votes(void *arg, mr_node_id from, mr_node_id to, const struct raft_message *m)
+{
+    struct vote_count *vc = arg;
+    (void)to;
+    if (from == 3 && (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE))
+        vc->prevotes_from_3++;
+    return false; /* delivered */
+}
+
+/* A quick restart (node 3 never declared down): the groups it followed ask their
+ * leaders and sleep again without an election timeout — no PreVote, no leader
+ * change; the groups it led elect (they have no leader) and everything sleeps. */
+static void test_followers_sleep_again_without_prevote(void **state)
+{
+    struct mrc_cluster *c = cluster(302, WAKES);
+    struct vote_count vc = {0};
+    mr_node_id leader_of[GROUPS + 1];
+    raft_term term_of[GROUPS + 1];
+    size_t led = 0;
+    uint32_t t = 0;
+    (void)state;
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        leader_of[g] = mrc_leader(c, g, &term_of[g]);
+        led += leader_of[g] == 3;
+    }
+    mrc_set_message_filter(c, count_votes, &vc);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    do {
+        mrc_tick(c);
+    } while ((++t < 4 || mrc_active_groups(c) > 0) && t < 40 * E);
+    assert_int_equal(mrc_active_groups(c), 0);
+    /* The groups node 3 led campaign (through PreVote, then a vote): two messages
+     * each at least; the others none. */
+    assert_true(vc.prevotes_from_3 <= 4 * led);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        raft_term term;
+        mr_node_id l = mrc_leader(c, g, &term);
+        assert_int_not_equal(l, 0);
+        if (leader_of[g] != 3) {
+            assert_int_equal(l, leader_of[g]);
+            assert_int_equal(term, term_of[g]);
+        }
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* A node that led nothing restarts: every group it follows sleeps again within a
+ * few heartbeat intervals of its turn, with no vote request at all. */
+static void test_no_vote_when_nothing_was_led(void **state)
+{
+    struct mrc_options o = options(303, WAKES);
+    struct mrc_cluster *c = mrc_new(&o);
+    mr_node_id members[3] = {1, 2, 3};
+    struct vote_count vc = {0};
+    struct mr_counters before, after;
+    (void)state;
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, (mr_node_id)(1 + g % 2)), g, members, 3, g),
+                         MR_OK);
+    mrc_run(c, 40);
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        assert_int_not_equal(mrc_leader(c, g, NULL), 3);
+    assert_int_equal(mrc_active_groups(c), 0);
+    mrc_set_message_filter(c, count_votes, &vc);
+    mr_get_counters(mrc_node(c, 1), &before);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    /* All woken after GROUPS / WAKES ticks; each asleep again a few ticks later:
+     * well before any election timeout could have fired after the last turn. */
+    mrc_run(c, GROUPS / WAKES + 3 * HB + 2);
+    assert_int_equal(mrc_active_groups(c), 0);
+    assert_int_equal(vc.prevotes_from_3, 0);
+    mr_get_counters(mrc_node(c, 1), &after);
+    /* Node 1's leaders answered from their sleep: no raft message. */
+    assert_int_equal(after.messages_sent, before.messages_sent);
+    mrc_run(c, 10 * E);
+    assert_int_equal(vc.prevotes_from_3, 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* The meta row trails the applied index (MR_META_LAG): a group whose restored log
+ * holds entries past its stored applied index wakes at once to apply them again
+ * (they need the commit index) — before any turn. */
+static void test_unapplied_entries_wake_at_once(void **state)
+{
+    struct mrc_cluster *c = cluster(304, 1);
+    mr_node_id l = mrc_leader(c, 7, NULL);
+    (void)state;
+    assert_int_not_equal(l, 0);
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "unapplied-%d", i);
+        assert_int_equal(mr_propose(mrc_node(c, l), 7, 500 + (uint64_t)i, id, strlen(id), "x", 1,
+                                    100),
+                         MR_OK);
+    }
+    mrc_run(c, 4 * E);
+    assert_int_equal(mrc_active_groups(c), 0);
+    {
+        struct mr_group_status st;
+        assert_int_equal(mr_group_status(mrc_node(c, 3), 7, &st), MR_OK);
+        assert_true(mrc_stored_applied(c, 3, 7) < st.applied);
+    }
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 1);
+    assert_false(asleep(c, 3, 7));
+    mrc_run(c, 20 * E + GROUPS);
+    assert_int_equal(mrc_command_events(c, 3, 7, "unapplied-2", strlen("unapplied-2")), 1);
+    assert_int_equal(mrc_active_groups(c), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Node 3 restarts while node 1 is down: the groups whose stored leader was on node
+ * 1 wake in their turn, time out and elect a leader with node 2. */
+static void test_stored_leader_down_still_elects(void **state)
+{
+    struct mrc_cluster *c = cluster(305, 2);
+    (void)state;
+    mrc_crash(c, 3);
+    mrc_crash(c, 1);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    (void)until_all_led(c, GROUPS / 2 + 20 * E);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Nodes 2 and 3 restart together and hear node 1; node 1 then crashes before the
+ * groups it led had their turn on either: no replica of those is awake to
+ * campaign.  When node 1 is declared down they wake at once, and every group has a
+ * leader within a few election timeouts, not after the turns of all the others
+ * (one per tick here). */
+static void test_stored_leader_dies_after_the_restart(void **state)
+{
+    struct mrc_cluster *c = cluster(307, 1);
+    uint32_t t;
+    (void)state;
+    mrc_crash(c, 2);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 2), MR_OK);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mrc_run(c, 3);
+    mrc_crash(c, 1);
+    t = until_all_led(c, GROUPS + 20 * E);
+    /* Declared down after E, then an election timeout or two; the turns of all
+     * groups, one per tick, would have taken GROUPS ticks. */
+    assert_true(t <= 4 * E && 4 * E < GROUPS);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Node 3 is down long enough to be declared dead; the groups it led elect on 1 and
+ * 2, take commands and quiesce with it behind.  When it comes back, the leaders
+ * catch it up in turns, not all at once, and every command reaches it. */
+static void test_catch_up_in_turns(void **state)
+{
+    struct mrc_cluster *c = cluster(306, 1);
+    size_t max_awake_1 = 0, lagging_on_1 = 0;
+    char id[32];
+    (void)state;
+    mrc_crash(c, 3);
+    mrc_run(c, 4 * E);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        mr_node_id l = mrc_leader(c, g, NULL);
+        assert_true(l == 1 || l == 2);
+        lagging_on_1 += l == 1;
+        snprintf(id, sizeof id, "behind-%llu", (unsigned long long)g);
+        assert_int_equal(mr_propose(mrc_node(c, l), g, 700 + g, id, strlen(id), "x", 1, 100),
+                         MR_OK);
+    }
+    mrc_run(c, 4 * E);
+    assert_int_equal(mrc_active_groups(c), 0);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    for (uint32_t t = 0; t < 30 * E + 2 * GROUPS; t++) {
+        size_t a;
+        mrc_tick(c);
+        if ((a = mr_active_group_count(mrc_node(c, 1))) > max_awake_1)
+            max_awake_1 = a;
+    }
+    assert_true(lagging_on_1 > 8);
+    assert_true(max_awake_1 < lagging_on_1 / 2);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        snprintf(id, sizeof id, "behind-%llu", (unsigned long long)g);
+        assert_int_equal(mrc_command_events(c, 3, g, id, strlen(id)), 1);
+    }
+    assert_int_equal(mrc_active_groups(c), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_restored_groups_wake_in_turns),
+        cmocka_unit_test(test_followers_sleep_again_without_prevote),
+        cmocka_unit_test(test_no_vote_when_nothing_was_led),
+        cmocka_unit_test(test_unapplied_entries_wake_at_once),
+        cmocka_unit_test(test_stored_leader_down_still_elects),
+        cmocka_unit_test(test_stored_leader_dies_after_the_restart),
+        cmocka_unit_test(test_catch_up_in_turns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
