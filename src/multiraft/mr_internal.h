@@ -507,6 +507,9 @@ struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id);   /* creates */
 struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id);
 /* Whether another node is alive here: heard from, and not silent for dead_ticks. */
 bool mr_node_alive(const struct mr_node *n, mr_node_id id);
+/* Whether the node of replica `id` of g is declared down here (silent for
+ * dead_ticks after it was heard). */
+bool mr_replica_node_dead(const struct mr_node *n, const struct mr_group *g, raft_id id);
 /* Routes one outgoing core message of g (copied shallowly, batch-owned). */
 void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m,
                       bool early);

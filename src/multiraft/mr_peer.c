@@ -22,6 +22,12 @@ bool mr_node_alive(const struct mr_node *n, mr_node_id id)
     return p != NULL && p->heard && !p->dead;
 }
 
+bool mr_replica_node_dead(const struct mr_node *n, const struct mr_group *g, raft_id id)
+{
+    const struct mr_peer *p = mr_peer_find(n, mr_map_node(g, id));
+    return p != NULL && p->dead;
+}
+
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id)
 {
     struct mr_peer *p = mr_peer_find(n, id);

@@ -85,18 +85,11 @@ struct lag_ctx {
     const struct mr_group *g;
 };
 
-/* Whether the node of replica `id` of g is declared down here. */
-static bool replica_node_dead(const struct mr_node *n, const struct mr_group *g, raft_id id)
-{
-    const struct mr_peer *p = mr_peer_find(n, mr_map_node(g, id));
-    return p != NULL && p->dead;
-}
-
 /* A member behind the leader may be ignored for quiescence when its node is down. */
 static bool lagging_dead(void *arg, raft_id id)
 {
     const struct lag_ctx *lc = arg;
-    return replica_node_dead(lc->n, lc->g, id);
+    return mr_replica_node_dead(lc->n, lc->g, id);
 }
 
 static bool quorum_alive(const struct mr_node *n, const struct mr_group *g);
@@ -275,7 +268,7 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
     if ((role != RAFT_FOLLOWER && role != RAFT_PRE_CANDIDATE) ||
         raft_get_term(g->raft) != g->x->campaign_term ||
         (leader != RAFT_NONE && leader != g->x->campaign_from) ||
-        !replica_node_dead(n, g, g->x->campaign_from))
+        !mr_replica_node_dead(n, g, g->x->campaign_from))
         return; /* someone else got there first, or the node is back */
     /* The leader's node is down: campaign now rather than after the randomized
      * timeout, but through the normal path — PreVote first (dissertation §9.6), so a

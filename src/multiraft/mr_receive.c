@@ -247,6 +247,14 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.dropped++; /* refused: the requester's PreVote round times out */
         return;
     }
+    if (m->type == RAFT_MSG_TRANSFER_LEADER && mr_replica_node_dead(n, g, m->index)) {
+        /* A forwarded transfer to a node this leader holds down would stop its
+         * writes for an election timeout and fail (§3.10): dropped, as the core
+         * may drop any message; the requester asks again after its retry
+         * interval (mr_request.c). */
+        n->c.dropped++;
+        return;
+    }
     wake(n, g);
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */

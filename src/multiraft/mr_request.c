@@ -305,6 +305,11 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                     mr_waiter_unlink(n, g, w);
                     break;
                 }
+                /* A transfer to a node declared down cannot complete, and the
+                 * leader takes no command while one runs (§3.10): it waits,
+                 * queued, until the node is heard again or its deadline. */
+                if (mr_replica_node_dead(n, g, target))
+                    break;
                 rc = raft_transfer_leadership(g->raft, target);
                 if (rc == RAFT_OK || rc == RAFT_FORWARDED) {
                     mr_request_sent(n, w, resubmit);

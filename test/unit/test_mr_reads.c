@@ -4,7 +4,8 @@
  * instead of waiting for an index that never commits; a read refused by a
  * replica that no longer leads is not sent straight back to it.  And the read
  * index that confirms a leadership transfer: a stale view of who leads completes
- * no transfer.
+ * no transfer.  And a transfer to a node held down waits instead of stopping the
+ * group's writes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,12 +152,92 @@ static void test_a_stale_view_completes_no_transfer(void **state)
     mrc_free(c);
 }
 
+/* A transfer to a member whose node is down cannot complete; the leader stops
+ * taking commands while a transfer runs (§3.10), for an election timeout, and the
+ * request tried again every proposal_retry_ticks until its deadline: the group's
+ * writes stalled for most of that time.  Now the transfer waits, without starting,
+ * while the target's node is down (on the leader, and for a request forwarded to
+ * it), and the writes go on; it proceeds once the node is back. */
+static void test_a_transfer_to_a_down_node_stalls_no_write(void **state)
+{
+    struct mrc_cluster *c = cluster(32);
+    struct mr_completion t;
+    uint32_t slow = 0;
+    (void)state;
+    mrc_crash(c, 3);
+    mrc_run(c, 3 * E); /* node 3 declared down */
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 1), 1, 3, 80, 60 * E), MR_OK);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 2), 1, 3, 81, 60 * E), MR_OK);
+    for (uint64_t i = 0; i < 40; i++) {
+        char id[8] = {'w', (char)('a' + i % 26), (char)('a' + i / 26), 0};
+        uint32_t ticks = 0;
+        assert_int_equal(mr_propose(mrc_node(c, 1 + i % 2), 1, 100 + i, id, 3, "v", 1, 20 * E),
+                         MR_OK);
+        while (!mrc_completion(c, (mr_node_id)(1 + i % 2), 100 + i, &t) && ticks < 20 * E) {
+            mrc_tick(c);
+            ticks++;
+        }
+        assert_int_equal(t.result, MR_OK);
+        slow += ticks > HB + 1;
+    }
+    assert_int_equal(slow, 0);
+    assert_false(mrc_completion(c, 1, 80, NULL));
+    assert_false(mrc_completion(c, 2, 81, NULL));
+    /* Back: both transfers complete. */
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mrc_run(c, 12 * E);
+    assert_true(mrc_completion(c, 1, 80, &t));
+    assert_int_equal(t.result, MR_OK);
+    assert_true(mrc_completion(c, 2, 81, &t));
+    assert_int_equal(t.result, MR_OK);
+    assert_int_equal(mrc_leader(c, 1, NULL), 3);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Node 1 (leader) no longer hears node 3, node 2 still does: node 2 forwards a
+ * transfer to node 3, and the leader, which holds node 3 down, drops it instead of
+ * stopping its writes for an election timeout. */
+static void test_a_forwarded_transfer_to_a_node_down_stalls_no_write(void **state)
+{
+    struct mrc_cluster *c = cluster(33);
+    struct mr_completion t;
+    uint32_t slow = 0;
+    (void)state;
+    mrc_partition(c, 1, 3, true);
+    mrc_run(c, 3 * E);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    assert_int_equal(mr_transfer_leadership(mrc_node(c, 2), 1, 3, 90, 60 * E), MR_OK);
+    for (uint64_t i = 0; i < 40; i++) {
+        char id[8] = {'f', (char)('a' + i % 26), (char)('a' + i / 26), 0};
+        uint32_t ticks = 0;
+        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 200 + i, id, 3, "v", 1, 20 * E), MR_OK);
+        while (!mrc_completion(c, 1, 200 + i, &t) && ticks < 20 * E) {
+            mrc_tick(c);
+            ticks++;
+        }
+        assert_int_equal(t.result, MR_OK);
+        slow += ticks > HB + 1;
+    }
+    assert_int_equal(slow, 0);
+    assert_false(mrc_completion(c, 2, 90, NULL));
+    mrc_heal_all(c);
+    mrc_run(c, 12 * E);
+    assert_true(mrc_completion(c, 2, 90, &t));
+    assert_int_equal(t.result, MR_OK);
+    assert_int_equal(mrc_leader(c, 1, NULL), 3);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_read_beyond_what_commits_asks_again),
         cmocka_unit_test(test_a_refused_read_is_not_sent_straight_back),
         cmocka_unit_test(test_a_stale_view_completes_no_transfer),
+        cmocka_unit_test(test_a_transfer_to_a_down_node_stalls_no_write),
+        cmocka_unit_test(test_a_forwarded_transfer_to_a_node_down_stalls_no_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
