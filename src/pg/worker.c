@@ -102,18 +102,6 @@ extension_oid(void)
 	return oid;
 }
 
-/*
- * Durability is the point: votes and appends are acknowledged after the commit,
- * so the worker's commits must flush.  A server-wide synchronous_commit = off is
- * overridden for this process only (local, on, remote_* are all durable here).
- */
-static void
-ensure_synchronous_commit(void)
-{
-	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
-		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-}
-
 static void
 process_config_reload(void)
 {
@@ -121,8 +109,8 @@ process_config_reload(void)
 	{
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
-		/* a reload may bring a server-wide synchronous_commit = off back */
-		ensure_synchronous_commit();
+		/* a reload may bring a server-wide setting the worker overrides back */
+		worker_settings_reassert();
 	}
 }
 
@@ -164,38 +152,6 @@ pause_ms(long ms)
 	process_config_reload();
 }
 
-
-/*
- * The worker's statements (storage_plans.c) are prepared once and run thousands
- * of times a second: plans are kept generic (no re-planning per execution), and
- * sequential scans are ruled out — every statement finds its rows by primary key
- * in tables that behave like queues (the log is mostly dead tuples between two
- * vacuums), whose statistics can make a full scan look cheap.
- */
-static void
-set_planner_options(void)
-{
-	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_SESSION);
-	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_SESSION);
-
-	/*
-	 * With enable_seqscan off, a statement that must scan anyway (a small table,
-	 * a whole-table read at start-up) carries disable_cost and so crosses
-	 * jit_above_cost: the worker then spent ~75% of its idle CPU compiling LLVM
-	 * code for one-off statements (perf, 10,000 idle groups).  Its statements are
-	 * short; JIT never pays off here.
-	 */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_SESSION);
-
-	/*
-	 * The worker runs as the bootstrap superuser: an operator or function its
-	 * SQL does not name with a schema must not resolve to one a user created in
-	 * a schema of the default search_path (an int || text operator in public
-	 * made the worker run it, and any user who could create there became
-	 * superuser).  See spi_guard.h.
-	 */
-	SetConfigOption("search_path", MULTIRAFT_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
-}
 
 static void
 set_serving(bool serving)
@@ -333,7 +289,6 @@ static bool
 reload_changes_node_settings(void)
 {
 	process_config_reload();
-	ensure_synchronous_commit();
 	worker_node_apply_live_settings();
 	return worker_node_settings_changed();
 }
@@ -482,8 +437,7 @@ multiraft_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(multiraft_database, NULL, 0);
 	connected();
 	pgstat_report_appname("multiraft worker");
-	ensure_synchronous_commit();
-	set_planner_options();
+	worker_settings_apply();
 	keep_heap();
 	iter_cxt = AllocSetContextCreate(TopMemoryContext, "multiraft worker iteration",
 									 ALLOCSET_DEFAULT_SIZES);

@@ -8,6 +8,8 @@
  *                     completions, published status and counters
  *   worker_batch.c    one Ready/Advance cycle: persist (one transaction), send,
  *                     complete, advance
+ *   worker_settings.c the worker's session settings: durability, the settings of
+ *                     a database or server it cannot run under, planner options
  */
 #ifndef MULTIRAFT_WORKER_INTERNAL_H
 #define MULTIRAFT_WORKER_INTERNAL_H
@@ -22,6 +24,13 @@ extern struct mr_node *worker_node;
 /* In a PG_CATCH block of the worker: back in `cxt`, takes the error (copied, for
  * the caller to log and FreeErrorData) and aborts the failed transaction. */
 extern ErrorData *worker_take_error(MemoryContext cxt);
+
+/* ---- worker_settings.c ---- */
+
+/* At start, once connected: every override and the planner options. */
+extern void worker_settings_apply(void);
+/* After a configuration reload: the overrides a reload may undo. */
+extern void worker_settings_reassert(void);
 
 /* ---- worker_node.c ---- */
 
