@@ -220,17 +220,17 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 
 /* ------------------------------------------------------------ active set */
 
-void mr_group_wake(struct mr_node *n, struct mr_group *g)
+bool mr_group_wake(struct mr_node *n, struct mr_group *g)
 {
     g->idle = 0;
     g->flags &= ~MR_G_LAGGING; /* noted again on the lists of its next quiescence */
     if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE))
-        return;
+        return g->active_pos != MR_NOT_ACTIVE;
     if (n->n_active == n->cap_active) {
         uint32_t cap = n->cap_active == 0 ? 64 : n->cap_active * 2;
         void *p = mr_realloc(n, n->active, cap * sizeof *n->active);
         if (p == NULL)
-            return; /* stays quiesced; a later wake retries */
+            return false; /* stays quiesced; a later wake retries */
         n->active = p;
         n->cap_active = cap;
     }
@@ -252,6 +252,7 @@ void mr_group_wake(struct mr_node *n, struct mr_group *g)
         g->x->lease_term = raft_get_term(g->raft);
         g->x->lease_at = n->now;
     }
+    return true;
 }
 
 void mr_group_sleep(struct mr_node *n, struct mr_group *g)

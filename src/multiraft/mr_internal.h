@@ -102,8 +102,10 @@ struct mr_waiter {
 #define MR_G_KEEP_DEDUP 0x0080u /* the REMOVED write keeps the dedup records */
 #define MR_G_REPROBE   0x0100u  /* in node->reprobes (mr_unreached.c) */
 #define MR_G_LAGGING   0x0200u  /* in a dead peer's lagging list (mr_quiesce.c) */
-#define MR_G_RESTORED  0x0400u  /* restored asleep, in node->restart_queue until it
+#define MR_G_RESTORED  0x0400u  /* restored asleep, in node->wake_queue until it
                                    wakes (mr_restart.c) */
+#define MR_G_CATCH_UP  0x0800u  /* in node->wake_queue to catch up a peer heard
+                                   again (mr_restart.c): queued once */
 
 /* A proposer's session in a group's replicated state (dissertation §6.3; the
  * commands with a generated id, mr_session.c).  Every seq below floor is decided —
@@ -469,7 +471,9 @@ bool mr_groups_full(const struct mr_node *n);
 int mr_map_set(struct mr_node *n, struct mr_group *g, raft_id replica, mr_node_id node);
 /* The replica of `node` in the group's configuration (voter or learner), 0 if none. */
 raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_learner);
-void mr_group_wake(struct mr_node *n, struct mr_group *g);
+/* false if g stays asleep (out of memory growing the active set; a later wake
+ * retries) */
+bool mr_group_wake(struct mr_node *n, struct mr_group *g);
 void mr_group_sleep(struct mr_node *n, struct mr_group *g);
 void mr_group_mark(struct mr_node *n, struct mr_group *g);
 /* g->x, allocated if needed (NULL on ENOMEM); released by mr_group_extra_release()

@@ -212,9 +212,10 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
              * leader's node is down: its turn is now.  It knows no leader in the
              * core, so it campaigns on its own timeout, not as the designated
              * candidate below. */
-            mr_group_wake(n, g);
-            mr_group_mark(n, g);
-            n->c.woken++;
+            if (mr_group_wake(n, g)) { /* (else its turn wakes it: mr_restart.c) */
+                mr_group_mark(n, g);
+                n->c.woken++;
+            }
             continue;
         }
         if (leader == RAFT_NONE || mr_map_node(g, leader) != dead)

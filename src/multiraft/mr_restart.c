@@ -49,11 +49,17 @@ void mr_restart_enqueue(struct mr_node *n, struct mr_group *g, bool led)
 
 void mr_catch_up_enqueue(struct mr_node *n, struct mr_group *g)
 {
+    /* Once: a peer that keeps dropping out and coming back before the group's
+     * turn (a crash loop) would otherwise queue it again at each return. */
+    if (g->flags & MR_G_CATCH_UP)
+        return;
     if (mr_vec_push(n, &n->wake_queue[Q_CATCH_UP], sizeof g->id, &g->id) == NULL) {
         n->c.woken++; /* (out of memory: at once, as before) */
         mr_group_wake(n, g);
         mr_group_mark(n, g);
+        return;
     }
+    g->flags |= MR_G_CATCH_UP;
 }
 
 /* Whether g, queued in queue k, is still to be woken. */
@@ -92,6 +98,23 @@ static void ask_leader(struct mr_node *n, struct mr_group *g)
     mr_queue_heartbeat(n, node, &hb, true);
 }
 
+/* Drops the part of queue k already read: all of it once read to its end, the
+ * first half once past it (a queue still being read may grow: catch-ups). */
+static void trim(struct mr_node *n, int k)
+{
+    struct mr_vec *q = &n->wake_queue[k];
+    size_t pos = n->wake_pos[k];
+    if (pos == q->len) {
+        mr_vec_free(n, q);
+        n->wake_pos[k] = 0;
+    } else if (pos > q->len / 2) {
+        mr_group_id *ids = q->data;
+        memmove(ids, ids + pos, (q->len - pos) * sizeof *ids);
+        q->len -= pos;
+        n->wake_pos[k] = 0;
+    }
+}
+
 void mr_restart_tick(struct mr_node *n)
 {
     uint32_t budget = n->cfg.restart_wakes_per_tick;
@@ -99,20 +122,30 @@ void mr_restart_tick(struct mr_node *n)
         struct mr_vec *q = &n->wake_queue[k];
         const mr_group_id *ids = q->data;
         while (n->wake_pos[k] < q->len && budget > 0) {
-            struct mr_group *g = mr_group_find(n, ids[n->wake_pos[k]++]);
-            if (!still_asleep(g, k))
+            struct mr_group *g = mr_group_find(n, ids[n->wake_pos[k]]);
+            if (g != NULL && k == Q_CATCH_UP)
+                g->flags &= ~MR_G_CATCH_UP;
+            if (!still_asleep(g, k)) {
+                n->wake_pos[k]++;
                 continue;
+            }
+            if (!mr_group_wake(n, g)) {
+                /* Out of memory: its turn stays, tried again at the next tick
+                 * (a restored replica left asleep would refuse PreVotes for
+                 * good while its stored leader's node is heard). */
+                if (k == Q_CATCH_UP)
+                    g->flags |= MR_G_CATCH_UP;
+                budget = 0;
+                break;
+            }
+            n->wake_pos[k]++;
             n->c.woken++;
-            mr_group_wake(n, g);
             mr_group_mark(n, g); /* awake now: reported visited by the next batch */
             if (k == Q_RESTORED)
                 ask_leader(n, g);
             budget--;
         }
-        if (n->wake_pos[k] == q->len) {
-            mr_vec_free(n, q);
-            n->wake_pos[k] = 0;
-        }
+        trim(n, k);
     }
 }
 

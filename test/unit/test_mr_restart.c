@@ -15,9 +15,11 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mr_cluster.h"
+#include "mr_internal.h"
 
 #define E 10
 #define HB 2
@@ -290,6 +292,117 @@ static void test_catch_up_in_turns(void **state)
     mrc_free(c);
 }
 
+/* Node 3 keeps dropping out (down past dead_ticks, back for a tick); node 1's
+ * groups lag on it.  Each return queued them all again for catch-up while the
+ * earlier entries, one woken per tick, were still being read: the queue grew by
+ * the groups each cycle (review of this change: 1,160 entries for 40 groups
+ * after 60 cycles).  A group is queued once, and the part read is dropped. */
+static void test_catch_up_queue_stays_bounded_under_a_flapping_peer(void **state)
+{
+    enum { G = 40 };
+    struct mrc_options o = options(901, 1);
+    struct mrc_cluster *c = mrc_new(&o);
+    mr_node_id members[3] = {1, 2, 3};
+    size_t max_len = 0;
+    (void)state;
+    for (mr_group_id g = 1; g <= G; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, g), MR_OK);
+    mrc_run(c, 60);
+    for (mr_group_id g = 1; g <= G; g++)
+        assert_int_equal(mrc_leader(c, g, NULL), 1);
+    for (int cycle = 0; cycle < 60; cycle++) {
+        mrc_crash(c, 3);
+        mrc_run(c, E + 2); /* declared down on node 1 */
+        for (mr_group_id g = 1; g <= G && cycle == 0; g++) {
+            char id[32];
+            snprintf(id, sizeof id, "flap-%llu", (unsigned long long)g);
+            assert_int_equal(mr_propose(mrc_node(c, 1), g, 900 + g, id, strlen(id), "x", 1, 100),
+                             MR_OK);
+        }
+        mrc_run(c, 6); /* committed with node 2, quiesced with node 3 behind */
+        assert_int_equal(mrc_restart(c, 3), MR_OK);
+        mrc_run(c, 1);
+        if (mrc_node(c, 1)->wake_queue[1].len > max_len)
+            max_len = mrc_node(c, 1)->wake_queue[1].len;
+    }
+    /* Each group at most once unread, and the part read dropped once it is half. */
+    assert_true(max_len > 0 && max_len <= 2 * G);
+    /* and node 3, left up, catches up in every group */
+    mrc_run(c, 20 * E + G);
+    for (mr_group_id g = 1; g <= G; g++) {
+        char id[32];
+        snprintf(id, sizeof id, "flap-%llu", (unsigned long long)g);
+        assert_int_equal(mrc_command_events(c, 3, g, id, strlen(id)), 1);
+    }
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
+/* Fails, once when armed, the growth of node 3's set of awake groups. */
+struct fail_active {
+    struct mrc_cluster *c;
+    bool armed;
+    int failures;
+};
+
+static void *fa_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void fa_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static void *fa_realloc(void *ctx, void *p, size_t size)
+{
+    struct fail_active *f = ctx;
+    struct mr_node *n = f->c != NULL && mrc_is_up(f->c, 3) ? mrc_node(f->c, 3) : NULL;
+    if (f->armed && n != NULL && p != NULL && p == (void *)n->active) {
+        f->armed = false;
+        f->failures++;
+        return NULL;
+    }
+    return realloc(p, size);
+}
+
+/* A replica whose turn-wake failed (out of memory growing the set of awake
+ * groups) stayed asleep out of every queue; one whose stored leader was removed
+ * then refused the other voter's PreVotes for good (review of this change: a
+ * group with no leader after 1,000 ticks).  Its turn is now tried again at the
+ * next tick.  Node 3 ticks alone here: no message wakes anything. */
+static void test_a_failed_turn_wake_is_tried_again(void **state)
+{
+    enum { G = 70 };
+    struct fail_active f;
+    struct raft_allocator a = {&f, fa_malloc, fa_realloc, fa_free};
+    struct mrc_options o = options(911, 64);
+    struct mrc_cluster *c;
+    (void)state;
+    memset(&f, 0, sizeof f);
+    o.base.allocator = &a;
+    c = f.c = mrc_new_groups(&o, G);
+    assert_non_null(c);
+    assert_int_equal(mrc_active_groups(c), 0);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mr_tick(mrc_node(c, 3)); /* 64 woken: the set is full */
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 64);
+    f.armed = true;
+    mr_tick(mrc_node(c, 3)); /* growing it fails */
+    assert_int_equal(f.failures, 1);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 64);
+    mr_tick(mrc_node(c, 3));
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), G);
+    mrc_run(c, 10 * E);
+    assert_true(mrc_all_led(c, G));
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_stored_leader_down_still_elects),
         cmocka_unit_test(test_stored_leader_dies_after_the_restart),
         cmocka_unit_test(test_catch_up_in_turns),
+        cmocka_unit_test(test_catch_up_queue_stays_bounded_under_a_flapping_peer),
+        cmocka_unit_test(test_a_failed_turn_wake_is_tried_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
