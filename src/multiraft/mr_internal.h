@@ -514,6 +514,10 @@ bool mr_node_alive(const struct mr_node *n, mr_node_id id);
 /* Whether the node of replica `id` of g is declared down here (silent for
  * dead_ticks after it was heard). */
 bool mr_replica_node_dead(const struct mr_node *n, const struct mr_group *g, raft_id id);
+/* The same, or never heard since this node started dead_ticks ago or more (not
+ * for quiescence: a group quiesced behind a node never heard would not be caught
+ * up when it is, mr_receive). */
+bool mr_replica_node_unheard(const struct mr_node *n, const struct mr_group *g, raft_id id);
 /* Routes one outgoing core message of g (copied shallowly, batch-owned). */
 void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_message *m,
                       bool early);

@@ -28,6 +28,15 @@ bool mr_replica_node_dead(const struct mr_node *n, const struct mr_group *g, raf
     return p != NULL && p->dead;
 }
 
+bool mr_replica_node_unheard(const struct mr_node *n, const struct mr_group *g, raft_id id)
+{
+    mr_node_id node = mr_map_node(g, id);
+    const struct mr_peer *p = mr_peer_find(n, node);
+    if (node == 0 || node == n->cfg.node_id)
+        return false;
+    return p != NULL && p->heard ? p->dead : n->now >= n->cfg.dead_ticks;
+}
+
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id)
 {
     struct mr_peer *p = mr_peer_find(n, id);

@@ -245,9 +245,15 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1 &&
         mr_lease_before_vote(n, g, m->from, m->type == RAFT_MSG_PREVOTE)) {
         n->c.dropped++; /* refused: the requester's PreVote round times out */
+        /* A restored replica asleep until its turn refuses on its stored leader's
+         * lease, whose election timeouts count from its wake: its turn is now
+         * (mr_restart.c), or a stored leader removed meanwhile would keep the
+         * group from electing until that turn. */
+        if (g->flags & MR_G_RESTORED)
+            wake(n, g);
         return;
     }
-    if (m->type == RAFT_MSG_TRANSFER_LEADER && mr_replica_node_dead(n, g, m->index)) {
+    if (m->type == RAFT_MSG_TRANSFER_LEADER && mr_replica_node_unheard(n, g, m->index)) {
         /* A forwarded transfer to a node this leader holds down would stop its
          * writes for an election timeout and fail (§3.10): dropped, as the core
          * may drop any message; the requester asks again after its retry

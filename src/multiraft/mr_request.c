@@ -305,10 +305,11 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                     mr_waiter_unlink(n, g, w);
                     break;
                 }
-                /* A transfer to a node declared down cannot complete, and the
-                 * leader takes no command while one runs (§3.10): it waits,
-                 * queued, until the node is heard again or its deadline. */
-                if (mr_replica_node_dead(n, g, target))
+                /* A transfer to a node held down (declared down, or not heard
+                 * since this node started dead_ticks ago) cannot complete, and
+                 * the leader takes no command while one runs (§3.10): it waits,
+                 * queued, until the node is heard or its deadline. */
+                if (mr_replica_node_unheard(n, g, target))
                     break;
                 rc = raft_transfer_leadership(g->raft, target);
                 if (rc == RAFT_OK || rc == RAFT_FORWARDED) {

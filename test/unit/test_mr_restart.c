@@ -253,6 +253,44 @@ static void test_stored_leader_dies_after_the_restart(void **state)
     mrc_free(c);
 }
 
+/* Every group led by node 1; node 3 down; node 1 removes itself from each
+ * (committed with node 2), so {2, 3} needs node 3's vote while node 3's replicas
+ * keep node 1's removed replica as their stored leader, and node 1 lives on.
+ * Asleep until its turn, such a replica refused node 2's PreVotes without waking,
+ * so the four election timeouts of its stored lease only began at its turn (up to
+ * GROUPS ticks here).  A refused PreVote now wakes it: the lease runs from then. */
+static void test_a_refused_prevote_wakes_a_restored_replica(void **state)
+{
+    struct mrc_options o = options(911, 1);
+    struct mrc_cluster *c = mrc_new(&o);
+    mr_node_id members[3] = {1, 2, 3};
+    uint32_t t;
+    (void)state;
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, g), MR_OK);
+    mrc_run(c, 60);
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        assert_int_equal(mrc_leader(c, g, NULL), 1);
+    mrc_crash(c, 3);
+    mrc_run(c, 2 * E);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        char id[32];
+        snprintf(id, sizeof id, "rm1-%llu", (unsigned long long)g);
+        assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), g, 5000 + g,
+                                                MR_CHANGE_REMOVE_VOTER, 1, id, strlen(id), false,
+                                                NULL, 0, 200),
+                         MR_OK);
+    }
+    mrc_run(c, 4 * E);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    t = until_all_led(c, 40 * E);
+    /* The lease's four election timeouts from the first refusal, then an
+     * election (105 ticks when they counted from the turns, one per tick). */
+    assert_true(t <= 7 * E && 7 * E < GROUPS + 4 * E);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 /* Node 3 is down long enough to be declared dead; the groups it led elect on 1 and
  * 2, take commands and quiesce with it behind.  When it comes back, the leaders
  * catch it up in turns, not all at once, and every command reaches it. */
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_unapplied_entries_wake_at_once),
         cmocka_unit_test(test_stored_leader_down_still_elects),
         cmocka_unit_test(test_stored_leader_dies_after_the_restart),
+        cmocka_unit_test(test_a_refused_prevote_wakes_a_restored_replica),
         cmocka_unit_test(test_catch_up_in_turns),
         cmocka_unit_test(test_catch_up_queue_stays_bounded_under_a_flapping_peer),
         cmocka_unit_test(test_a_failed_turn_wake_is_tried_again),
