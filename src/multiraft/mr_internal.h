@@ -208,6 +208,9 @@ struct mr_group {
  * map (the sessions of generated ids, also in the layer's state, lag too). */
 #define MR_META_LAG 64
 
+/* mr_config.restart_wakes_per_tick when 0 (mr_restart.c). */
+#define MR_RESTART_WAKES_DEFAULT 1000u
+
 /* Tombstone (group -> minimum replica id allowed here). */
 struct mr_tomb {
     UT_hash_handle hh;

@@ -41,7 +41,7 @@ static void fill_defaults(struct mr_config *c)
     if (c->quiesce_ticks == 0)
         c->quiesce_ticks = 2;
     if (c->restart_wakes_per_tick == 0)
-        c->restart_wakes_per_tick = 1000;
+        c->restart_wakes_per_tick = MR_RESTART_WAKES_DEFAULT;
     if (c->batch_hold_ticks == 0)
         c->batch_hold_ticks = 2;
     if (c->generated_id_window == 0)
@@ -570,6 +570,11 @@ void mr_set_log_retention_bytes(struct mr_node *n, uint64_t per_group, uint64_t 
     n->cfg.log_retention_bytes = per_group;
     n->cfg.log_retention_bytes_total = total;
     retention_defaults(&n->cfg);
+}
+
+void mr_set_restart_wakes_per_tick(struct mr_node *n, uint32_t per_tick)
+{
+    n->cfg.restart_wakes_per_tick = per_tick != 0 ? per_tick : MR_RESTART_WAKES_DEFAULT;
 }
 
 size_t mr_counter_count(void)

@@ -779,6 +779,9 @@ uint64_t mr_retained_bytes(const struct mr_node *n);
  * running node.  They bound what later compactions keep: a lower budget is met
  * at the groups' next compactions, by snapshots for the members past it. */
 void mr_set_log_retention_bytes(struct mr_node *n, uint64_t per_group, uint64_t total);
+/* Changes restart_wakes_per_tick (0: the default) of a running node: the turns
+ * still to come go at the new pace. */
+void mr_set_restart_wakes_per_tick(struct mr_node *n, uint32_t per_tick);
 /* The counters as (name, value) rows for a stats view: i in [0, mr_counter_count()). */
 size_t mr_counter_count(void);
 const char *mr_counter_name(size_t i);

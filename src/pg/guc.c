@@ -21,6 +21,7 @@ int			multiraft_dead_ticks = 0;
 int			multiraft_generated_id_window = 1000000;
 int			multiraft_lagging_log_per_group_kb = 8 * 1024;
 int			multiraft_lagging_log_kb = 256 * 1024;
+int			multiraft_restart_wakes_per_tick = 1000;
 int			multiraft_max_command_size = 1024 * 1024;
 int			multiraft_max_groups = 100000;
 double		multiraft_notify_queue_max_usage = 0.5;
@@ -141,6 +142,11 @@ multiraft_define_gucs(void)
 							"Past it, a lagging member gets a snapshot as if past multiraft.lagging_log_per_group. multiraft.stats shows the amount kept as log_bytes_retained. Takes effect at once.",
 							&multiraft_lagging_log_kb, 256 * 1024, 1, PG_INT32_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("multiraft.restart_wakes_per_tick",
+							"Groups that wake per tick after the worker restores them, or to catch up a node back from down.",
+							"Restored groups sleep until their turn (or their first message or request); fewer per tick make shorter ticks and a longer wave. Takes effect at once.",
+							&multiraft_restart_wakes_per_tick, 1000, 1, 10000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("multiraft.max_command_size",
 							"Largest command payload accepted by submit.", NULL,
 							&multiraft_max_command_size, 1024 * 1024, 0, 64 * 1024 * 1024,

@@ -13,6 +13,7 @@ extern int	multiraft_dead_ticks;			/* 0 = multiraft_election_ticks */
 extern int	multiraft_generated_id_window;
 extern int	multiraft_lagging_log_per_group_kb;
 extern int	multiraft_lagging_log_kb;
+extern int	multiraft_restart_wakes_per_tick;
 extern int	multiraft_max_command_size;
 extern int	multiraft_max_groups;
 extern double multiraft_notify_queue_max_usage;

@@ -103,6 +103,7 @@ node_settings(struct mr_config *cfg)
 	cfg->generated_id_window = (uint64) multiraft_generated_id_window;
 	cfg->log_retention_bytes = (uint64) multiraft_lagging_log_per_group_kb * 1024;
 	cfg->log_retention_bytes_total = (uint64) multiraft_lagging_log_kb * 1024;
+	cfg->restart_wakes_per_tick = (uint32) multiraft_restart_wakes_per_tick;
 }
 
 /* Applies the settings a running node takes without a rebuild (after a reload). */
@@ -117,6 +118,7 @@ worker_node_apply_live_settings(void)
 	node_settings(&now);
 	mr_set_log_retention_bytes(worker_node, now.log_retention_bytes,
 							   now.log_retention_bytes_total);
+	mr_set_restart_wakes_per_tick(worker_node, now.restart_wakes_per_tick);
 }
 
 bool

@@ -16,8 +16,11 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 
 ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_serving'", '1'),
 	'the worker serves');
-sql("SELECT multiraft.create_group(1, ARRAY[1])");
-ok(poll_until($node, "SELECT role FROM multiraft.groups WHERE group_id = 1", 'leader'), 'group 1 led here');
+sql("SELECT multiraft.create_group(g, ARRAY[1]) FROM generate_series(1, 5) g");
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '5'), 'groups 1-5 led here');
+is(sql("SHOW multiraft.restart_wakes_per_tick"), '1000', 'restored groups wake 1,000 per tick by default');
+# (and the restart below wakes them one per tick)
+$node->append_conf('postgresql.conf', "multiraft.restart_wakes_per_tick = 1");
 
 # (this test's own sessions keep writing and waiting)
 $ENV{PGOPTIONS} = '-c default_transaction_read_only=off -c lock_timeout=0';
@@ -32,6 +35,8 @@ ok(poll_until($node, "SELECT value FROM multiraft.stats WHERE name = 'worker_ser
 	local $ENV{PGOPTIONS} = '';
 	is(sql('SHOW default_transaction_read_only'), 'on', 'which a new session takes');
 }
+ok(poll_until($node, "SELECT count(*) FROM multiraft.groups WHERE role = 'leader'", '5'),
+	'the five groups lead again, woken one per tick');
 
 for my $i (1 .. 5)
 {

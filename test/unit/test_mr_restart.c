@@ -94,6 +94,28 @@ static void test_restored_groups_wake_in_turns(void **state)
     mrc_free(c);
 }
 
+/* The pace changes on a running node (multiraft.restart_wakes_per_tick at a
+ * reload): the turns still to come go at the new pace; 0 is the default. */
+static void test_the_pace_changes_at_once(void **state)
+{
+    struct mrc_cluster *c = cluster(309, WAKES);
+    (void)state;
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mr_tick(mrc_node(c, 3));
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), WAKES);
+    mr_set_restart_wakes_per_tick(mrc_node(c, 3), 20);
+    mr_tick(mrc_node(c, 3));
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), WAKES + 20);
+    mr_set_restart_wakes_per_tick(mrc_node(c, 3), 0);
+    mr_tick(mrc_node(c, 3));
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), GROUPS);
+    mrc_run(c, 10 * E);
+    assert_int_equal(mrc_active_groups(c), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 struct vote_count {
     size_t prevotes_from_3;
 };
@@ -445,6 +467,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_restored_groups_wake_in_turns),
+        cmocka_unit_test(test_the_pace_changes_at_once),
         cmocka_unit_test(test_followers_sleep_again_without_prevote),
         cmocka_unit_test(test_no_vote_when_nothing_was_led),
         cmocka_unit_test(test_unapplied_entries_wake_at_once),
