@@ -13,7 +13,9 @@
  *    index, which only an awake follower obtains) or if it was still adding the
  *    creator's members;
  *  - at the first message of its group or the first request made to it, as any
- *    sleeping replica does;
+ *    sleeping replica does — a PreVote it refuses on its stored leader's lease
+ *    included (mr_receive.c) — or when its stored leader's node is declared down
+ *    (mr_wake_led_by);
  *  - otherwise in its turn, at most restart_wakes_per_tick per tick: first the
  *    replicas that led their group before the restart (when the restart was too
  *    short for the others to declare this node down, their group has no leader
