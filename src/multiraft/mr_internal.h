@@ -427,10 +427,10 @@ void mr_conf_entry_bind(struct mr_node *n, struct mr_group *g, const struct raft
  * this node's own may be a guess for a proposal that never committed (mr_conf.c
  * binds an id when it proposes, and the id can be allocated again for another
  * node). */
-/* Whether a node's own stored state says `replica` led its group in `term`. */
-bool mr_state_led(const void *data, size_t len, raft_id replica, raft_term term);
 bool mr_state_decode(struct mr_node *n, struct mr_group *g, const void *data, size_t len,
                      bool own_row, const struct raft_conf_state *snap_conf);
+/* Whether a node's own stored state says `replica` led its group in `term`. */
+bool mr_state_led(const void *data, size_t len, raft_id replica, raft_term term);
 /* Snapshot data in SNAPSHOT messages: u32 state_len | state | host blob. */
 bool mr_snapshot_split(const void *data, size_t len, const void **state,
                        size_t *state_len, const void **blob, size_t *blob_len);
@@ -527,6 +527,9 @@ void mr_route_message(struct mr_node *n, struct mr_group *g, const struct raft_m
 /* Queues a heartbeat entry (heartbeat or response) for a node. */
 void mr_queue_heartbeat(struct mr_node *n, mr_node_id to, const struct mr_heartbeat *hb,
                         bool resp);
+/* A heartbeat entry of g from its replica here to replica `to` (group, incarnation,
+ * from, to; the rest zero, for the caller to set). */
+void mr_heartbeat_of(const struct mr_group *g, raft_id to, struct mr_heartbeat *hb);
 /* For the i-th progress entry of g: false when it is g's own replica or names
  * no known node; else fills *pi, its node *to and a heartbeat to it carrying
  * g's id, replica and term (the rest zero, for the caller to set). */
@@ -690,10 +693,10 @@ unsigned char *mr_sessions_copy(struct mr_node *n, const struct mr_group *g, siz
 /* ------------------------------------------------------------ mr_quiesce.c */
 
 /* Called per active group at tick before raft_tick: true if it quiesced. */
+bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 /* A restored follower `from` asked g's leader here (MR_HB_RESTARTED): a quiesced
  * leader whose log it matches sends it the quiesce heartbeat again. */
 void mr_quiesce_answer_restarted(struct mr_node *n, struct mr_group *g, raft_id from);
-bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 /* Staggered campaign (if scheduled and due). */

@@ -71,6 +71,15 @@ static size_t message_bytes(const struct raft_message *m)
 
 #define HEARTBEAT_BYTES 48u
 
+void mr_heartbeat_of(const struct mr_group *g, raft_id to, struct mr_heartbeat *hb)
+{
+    memset(hb, 0, sizeof *hb);
+    hb->group = g->id;
+    hb->incarnation = g->incarnation;
+    hb->from = g->replica_id;
+    hb->to = to;
+}
+
 bool mr_follower_heartbeat(const struct mr_group *g, size_t i, struct raft_progress_info *pi,
                            mr_node_id *to, struct mr_heartbeat *hb)
 {
@@ -79,11 +88,7 @@ bool mr_follower_heartbeat(const struct mr_group *g, size_t i, struct raft_progr
     *to = mr_map_node(g, pi->id);
     if (*to == 0)
         return false;
-    memset(hb, 0, sizeof *hb);
-    hb->group = g->id;
-    hb->incarnation = g->incarnation;
-    hb->from = g->replica_id;
-    hb->to = pi->id;
+    mr_heartbeat_of(g, pi->id, hb);
     hb->term = raft_get_term(g->raft);
     return true;
 }

@@ -256,7 +256,6 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
     }
 }
 
-
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
 {
     int role;

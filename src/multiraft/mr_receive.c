@@ -186,11 +186,7 @@ static void notify_replica_removed(struct mr_node *n, mr_node_id to_node,
                                    struct mr_group *g, raft_id to)
 {
     struct mr_heartbeat hb;
-    memset(&hb, 0, sizeof hb);
-    hb.group = g->id;
-    hb.incarnation = g->incarnation;
-    hb.from = g->replica_id;
-    hb.to = to;
+    mr_heartbeat_of(g, to, &hb);
     hb.term = raft_get_term(g->raft);
     hb.commit = g->applied; /* at or past the removal: the end of what it missed */
     hb.flags = MR_HB_REPLICA_REMOVED;

@@ -90,11 +90,7 @@ static void ask_leader(struct mr_node *n, struct mr_group *g)
         g->x->lease_term != raft_get_term(g->raft) ||
         (node = mr_map_node(g, g->x->lease_leader)) == 0 || node == n->cfg.node_id)
         return;
-    memset(&hb, 0, sizeof hb);
-    hb.group = g->id;
-    hb.incarnation = g->incarnation;
-    hb.from = g->replica_id;
-    hb.to = g->x->lease_leader;
+    mr_heartbeat_of(g, g->x->lease_leader, &hb);
     hb.term = raft_get_term(g->raft);
     hb.flags = MR_HB_RESTARTED;
     mr_queue_heartbeat(n, node, &hb, true);

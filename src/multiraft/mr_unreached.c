@@ -44,11 +44,7 @@ static void probe(struct mr_node *n, struct mr_group *g)
         struct mr_heartbeat hb;
         if (g->map[i].id == g->replica_id || g->map[i].node == n->cfg.node_id)
             continue;
-        memset(&hb, 0, sizeof hb);
-        hb.group = g->id;
-        hb.incarnation = g->incarnation;
-        hb.from = g->replica_id;
-        hb.to = g->map[i].id;
+        mr_heartbeat_of(g, g->map[i].id, &hb);
         hb.flags = MR_HB_PROBE;
         mr_queue_heartbeat(n, g->map[i].node, &hb, true);
     }

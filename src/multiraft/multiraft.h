@@ -323,8 +323,9 @@ struct mr_group_restore {
 };
 
 /* Re-creates a group at start-up (before any mr_tick/mr_receive).  Restored groups
- * start asleep and wake in turns from the first mr_tick (restart_wakes_per_tick).  MR_EEXIST if already present; MR_ECORRUPT if the
- * state is undecodable or entries are not consecutive. */
+ * start asleep and wake in turns from the first mr_tick (restart_wakes_per_tick).
+ * MR_EEXIST if already present; MR_ECORRUPT if the state is undecodable or entries
+ * are not consecutive. */
 int mr_restore_group(struct mr_node *n, const struct mr_group_restore *r);
 
 /* Re-creates a tombstone: replicas of `group` with id < min_replica_id never come
