@@ -29,7 +29,8 @@ extern ErrorData *worker_take_error(MemoryContext cxt);
 
 /* At start, once connected: every override and the planner options. */
 extern void worker_settings_apply(void);
-/* After a configuration reload: the overrides a reload may undo. */
+/* After a configuration reload: synchronous_commit, which a reload may turn off
+ * (the other overrides outrank the file). */
 extern void worker_settings_reassert(void);
 
 /* ---- worker_node.c ---- */

@@ -5,8 +5,10 @@
  * postgresql.conf's settings and every ALTER DATABASE / ALTER ROLE ... SET for that
  * database and role.  Some of them would make each batch fail — and a failed batch
  * makes the node reload from the tables, a second later, again and again — or
- * defeat its purpose.  Those are overridden for this process only, at start and
- * after each reload (a reload may bring a server-wide value back).
+ * defeat its purpose.  Those are overridden for this process only, at start.  A
+ * value set with PGC_S_OVERRIDE outranks the configuration file, so a reload
+ * undoes none of them; only synchronous_commit, overridden just when it is off,
+ * is looked at again after a reload.
  */
 #include "postgres.h"
 
@@ -95,5 +97,4 @@ void
 worker_settings_reassert(void)
 {
 	ensure_synchronous_commit();
-	override_session_guards();
 }

@@ -67,6 +67,19 @@ ok(poll_until($node, "SELECT count(*) FROM multiraft.events WHERE command_id = '
 $submitter->quit;
 $holder->quit;
 
+# The same default in postgresql.conf, at a reload: the worker's override
+# outranks the file.
+$node->append_conf('postgresql.conf', "default_transaction_read_only = on");
+is(sql("SELECT setting FROM pg_file_settings WHERE name = 'default_transaction_read_only' AND error IS NULL"),
+	'on', 'postgresql.conf sets a read-only default');
+$node->reload;
+for my $i (1 .. 3)
+{
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SELECT multiraft.submit(1, '\\x2$i'::bytea, 'after-reload-$i', 30000)");
+	is($ret, 0, "submit $i after the reload") or diag($err);
+}
+
 my $log = slurp_file($node->logfile, $offset);
 unlike($log, qr/could not persist a batch/, 'no batch failed');
 unlike($log, qr/read-only transaction|lock timeout/, 'not for a read-only default, nor a lock timeout');
