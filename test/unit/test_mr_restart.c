@@ -48,6 +48,20 @@ static struct mrc_cluster *cluster(uint64_t seed, uint32_t wakes)
     return c;
 }
 
+/* Groups 1..groups, all created and led by node 1. */
+static struct mrc_cluster *led_by_node_1(uint64_t seed, uint32_t wakes, mr_group_id groups)
+{
+    struct mrc_options o = options(seed, wakes);
+    struct mrc_cluster *c = mrc_new(&o);
+    mr_node_id members[3] = {1, 2, 3};
+    for (mr_group_id g = 1; g <= groups; g++)
+        assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, g), MR_OK);
+    mrc_run(c, 60);
+    for (mr_group_id g = 1; g <= groups; g++)
+        assert_int_equal(mrc_leader(c, g, NULL), 1);
+    return c;
+}
+
 static bool asleep(struct mrc_cluster *c, mr_node_id node, mr_group_id g)
 {
     struct mr_group_status st;
@@ -283,16 +297,9 @@ static void test_stored_leader_dies_after_the_restart(void **state)
  * GROUPS ticks here).  A refused PreVote now wakes it: the lease runs from then. */
 static void test_a_refused_prevote_wakes_a_restored_replica(void **state)
 {
-    struct mrc_options o = options(911, 1);
-    struct mrc_cluster *c = mrc_new(&o);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c = led_by_node_1(911, 1, GROUPS);
     uint32_t t;
     (void)state;
-    for (mr_group_id g = 1; g <= GROUPS; g++)
-        assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, g), MR_OK);
-    mrc_run(c, 60);
-    for (mr_group_id g = 1; g <= GROUPS; g++)
-        assert_int_equal(mrc_leader(c, g, NULL), 1);
     mrc_crash(c, 3);
     mrc_run(c, 2 * E);
     for (mr_group_id g = 1; g <= GROUPS; g++) {
@@ -360,16 +367,9 @@ static void test_catch_up_in_turns(void **state)
 static void test_catch_up_queue_stays_bounded_under_a_flapping_peer(void **state)
 {
     enum { G = 40 };
-    struct mrc_options o = options(901, 1);
-    struct mrc_cluster *c = mrc_new(&o);
-    mr_node_id members[3] = {1, 2, 3};
+    struct mrc_cluster *c = led_by_node_1(901, 1, G);
     size_t max_len = 0;
     (void)state;
-    for (mr_group_id g = 1; g <= G; g++)
-        assert_int_equal(mr_create_group(mrc_node(c, 1), g, members, 3, g), MR_OK);
-    mrc_run(c, 60);
-    for (mr_group_id g = 1; g <= G; g++)
-        assert_int_equal(mrc_leader(c, g, NULL), 1);
     for (int cycle = 0; cycle < 60; cycle++) {
         mrc_crash(c, 3);
         mrc_run(c, E + 2); /* declared down on node 1 */
