@@ -340,6 +340,15 @@ void mr_vec_free(struct mr_node *n, struct mr_vec *v);
 void *mr_arena_alloc(struct mr_node *n, size_t size);
 void mr_arena_reset(struct mr_node *n);
 uint64_t mr_rand(struct mr_node *n);
+/* The result of a core call that steps a replica's state (a message, a tick, a
+ * campaign, a Ready, an advance).  The core leaves a replica consistent when it
+ * runs out of memory (a message not sent, at worst), but its transitions are
+ * many, and one found half-made once elected a replica alone (test_raft_oom.c):
+ * once memory ran out in one, the batch fails and the host rebuilds the node from
+ * storage (ready_incomplete; a Ready that fails for any reason does too,
+ * mr_ready.c).  Requests (proposals, reads, transfers) are not
+ * steps: the core refuses them whole, and the service pass tries them again. */
+int mr_core_step(struct mr_node *n, int rc);
 /* SplitMix64's finaliser: a well-spread 64-bit hash of x. */
 uint64_t mr_mix64(uint64_t x);
 

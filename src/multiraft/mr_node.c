@@ -231,7 +231,7 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
         }
     }
     g->applied = 1;
-    (void)raft_campaign(g->raft); /* single voter: leader at once */
+    (void)mr_core_step(n, raft_campaign(g->raft)); /* single voter: leader at once */
     g->flags |= MR_G_CREATED | MR_G_META | MR_G_BOOTSTRAP;
     mr_group_wake(n, g);
     mr_group_mark(n, g);
@@ -245,7 +245,8 @@ int mr_create_group(struct mr_node *n, mr_group_id group, const mr_node_id *memb
     c.result = MR_OK;
     c.group = group;
     c.kind = MR_REQ_CREATE;
-    (void)mr_vec_push(n, &n->completions, sizeof c, &c);
+    if (mr_vec_push(n, &n->completions, sizeof c, &c) == NULL)
+        n->ready_incomplete = true; /* as mr_complete */
     return MR_OK;
 }
 
@@ -396,7 +397,7 @@ int mr_tick(struct mr_node *n)
         bool need;
         if (mr_quiesce_tick(n, g))
             continue;
-        (void)raft_tick(g->raft);
+        (void)mr_core_step(n, raft_tick(g->raft));
         mr_campaign_tick(n, g);
         need = mr_waiters_tick(n, g);
         if (need || raft_has_ready(g->raft))

@@ -275,7 +275,7 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g)
      * node that is itself cut off never inflates terms, and the other voters judge
      * the request by their own (liveness-based) leases.  Only this one replica per
      * group does it early. */
-    (void)raft_campaign(g->raft);
+    (void)mr_core_step(n, raft_campaign(g->raft));
     mr_group_mark(n, g);
     /* Still in the same term one heartbeat interval later: the PreVote was refused
      * (a voter that heard the node more recently still holds its lease) — ask

@@ -251,6 +251,7 @@ static void process_group(struct mr_node *n, struct mr_group *g, bool *must_sync
 {
     struct mr_outstanding o;
     struct snap_install si;
+    int rc;
     memset(&o, 0, sizeof o);
     memset(&si, 0, sizeof si);
     if (g->flags & MR_G_GONE) {
@@ -259,16 +260,21 @@ static void process_group(struct mr_node *n, struct mr_group *g, bool *must_sync
     }
     mr_group_compact(n, g, false);
     mr_service_group(n, g);
-    if (raft_has_ready(g->raft) && raft_ready(g->raft, &o.rd) == RAFT_OK) {
-        o.g = g;
-        o.has_rd = true;
-        if (o.rd.must_sync)
-            *must_sync = true;
-        handle_ready(n, g, &o.rd, &si);
-        if (mr_vec_push(n, &n->outstanding, sizeof o, &o) == NULL) {
-            /* Cannot track it: advance now (the host still persists the write). */
-            (void)raft_advance(g->raft, &o.rd);
-            o.has_rd = false;
+    if (raft_has_ready(g->raft)) {
+        if ((rc = raft_ready(g->raft, &o.rd)) != RAFT_OK) {
+            /* It may have applied part of the Ready's conf changes (mr_core_step). */
+            n->ready_incomplete = true;
+        } else {
+            o.g = g;
+            o.has_rd = true;
+            if (o.rd.must_sync)
+                *must_sync = true;
+            handle_ready(n, g, &o.rd, &si);
+            if (mr_vec_push(n, &n->outstanding, sizeof o, &o) == NULL) {
+                /* Cannot track it: advance now (the host still persists the write). */
+                (void)mr_core_step(n, raft_advance(g->raft, &o.rd));
+                o.has_rd = false;
+            }
         }
     }
     build_write(n, g, o.has_rd ? &o.rd : NULL, &si);
@@ -349,7 +355,7 @@ int mr_advance(struct mr_node *n, struct mr_batch *b)
             continue;
         if (os[i].has_rd) {
             g->synced_term = os[i].rd.hard_state.term;
-            (void)raft_advance(g->raft, &os[i].rd);
+            (void)mr_core_step(n, raft_advance(g->raft, &os[i].rd));
         }
         /* Persisted now: the host's dedup table answers for these ids. */
         HASH_ITER(hh, g->applied_cmds, c, tmp) {

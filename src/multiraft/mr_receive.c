@@ -260,7 +260,7 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
     wake(n, g);
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */
-    (void)raft_step(g->raft, m);
+    (void)mr_core_step(n, raft_step(g->raft, m));
     if (creates_replica(m->type))
         mr_lease_heard(g, m->from);
     mr_group_mark(n, g);
@@ -288,7 +288,7 @@ static void recv_heartbeat(struct mr_node *n, mr_node_id from, const struct mr_h
     m.commit = hb->commit;
     m.context = hb->context;
     wake(n, g);
-    (void)raft_step(g->raft, &m);
+    (void)mr_core_step(n, raft_step(g->raft, &m));
     mr_lease_heard(g, hb->from);
     if ((hb->flags & MR_HB_QUIESCE) && mr_group_extra(n, g) != NULL) {
         g->flags |= MR_G_QREQ;
@@ -360,7 +360,7 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
     m.term = hb->term;
     m.context = hb->context;
     m.reject = hb->reject;
-    (void)raft_step(g->raft, &m);
+    (void)mr_core_step(n, raft_step(g->raft, &m));
     /* A quiesced leader stays asleep unless the answer calls for work (a follower
      * behind, a higher term). */
     if (g->active_pos == MR_NOT_ACTIVE && !raft_has_ready(g->raft)) {

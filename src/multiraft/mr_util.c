@@ -15,6 +15,13 @@ void mr_hash_free(const struct raft_allocator *a, void *p)
         a->free(a->ctx, p);
 }
 
+int mr_core_step(struct mr_node *n, int rc)
+{
+    if (rc == RAFT_ENOMEM)
+        n->ready_incomplete = true;
+    return rc;
+}
+
 void *mr_alloc(struct mr_node *n, size_t size)
 {
     return n->a.malloc(n->a.ctx, size == 0 ? 1 : size);

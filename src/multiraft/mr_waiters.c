@@ -114,7 +114,11 @@ void mr_complete(struct mr_node *n, struct mr_group *g, struct mr_waiter *w, int
     c.index = result == MR_OK ? index : 0;
     c.group = g->id;
     c.kind = w->kind;
-    (void)mr_vec_push(n, &n->completions, sizeof c, &c);
+    /* Lost, the caller would never be answered (the waiter goes with it): the
+     * batch fails instead, and the host answers every request in flight when it
+     * restores the node (found by a review). */
+    if (mr_vec_push(n, &n->completions, sizeof c, &c) == NULL)
+        n->ready_incomplete = true;
 }
 
 static void waiter_free(struct mr_node *n, struct mr_waiter *w)

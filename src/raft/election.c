@@ -63,8 +63,7 @@ static int campaign(struct raft *r, bool pre, bool transfer)
         /* Single voter: won already. */
         if (pre)
             return campaign(r, false, transfer);
-        raft_become_leader(r);
-        return RAFT_OK;
+        return raft_become_leader(r);
     }
     last = raft_log_last_index(r);
     last_term = raft_log_last_term(r);
@@ -145,8 +144,7 @@ int raft_step_vote_resp(struct raft *r, const struct raft_message *m)
     if (count_votes(r, 1) >= q) {
         if (r->role == RAFT_PRE_CANDIDATE)
             return campaign(r, false, false);
-        raft_become_leader(r);
-        return RAFT_OK;
+        return raft_become_leader(r);
     }
     if (count_votes(r, 2) >= r->n_voters - q + 1)
         raft_become_follower(r, r->term, RAFT_NONE); /* lost */

@@ -40,15 +40,27 @@ static void sort_ids(raft_id *ids, uint32_t n)
     }
 }
 
-int raft_conf_rebuild_ids(struct raft *r)
+/*
+ * Out of memory, a configuration is changed all or nothing: the memory a change
+ * needs is taken before anything is modified.  A half-built configuration — some
+ * members missing, a voter count of 0 — makes a quorum of one, so a replica would
+ * elect itself alone (found by a review; test_raft_oom.c).
+ */
+
+/* A block for n ids (NULL when n is 0), to be filled by fill_ids. */
+static int alloc_ids(struct raft *r, uint32_t n, raft_id **ids)
+{
+    *ids = NULL;
+    if (n > 0 && (*ids = raft_mem_alloc(r, sizeof(raft_id) * n)) == NULL)
+        return RAFT_ENOMEM;
+    return RAFT_OK;
+}
+
+/* Installs ids (room for r->n_prs, from alloc_ids; NULL for none) as the sorted
+ * voters-then-learners list of the current members.  Allocates nothing. */
+static void fill_ids(struct raft *r, raft_id *ids)
 {
     uint32_t nv = 0, nl = 0;
-    raft_id *ids = NULL;
-    if (r->n_prs > 0) {
-        ids = raft_mem_alloc(r, sizeof(raft_id) * r->n_prs);
-        if (ids == NULL)
-            return RAFT_ENOMEM;
-    }
     for (uint32_t i = 0; i < r->n_prs; i++)
         if (!r->prs[i].learner)
             ids[nv++] = r->prs[i].id;
@@ -62,7 +74,19 @@ int raft_conf_rebuild_ids(struct raft *r)
     r->conf_ids = ids;
     r->n_conf_ids = r->n_prs;
     r->n_voters = nv;
-    return RAFT_OK;
+}
+
+/* A member's progress as a new member starts it (allocates nothing). */
+static void init_progress(struct raft *r, struct raft_progress *pr, raft_id id, bool learner)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->id = id;
+    pr->learner = learner;
+    pr->next = raft_log_last_index(r) + 1;
+    pr->state = RAFT_PROGRESS_PROBE;
+    pr->recent_active = true;
+    if (id == r->id)
+        pr->match = raft_log_stable_last(r);
 }
 
 static int add_progress(struct raft *r, raft_id id, bool learner)
@@ -76,14 +100,7 @@ static int add_progress(struct raft *r, raft_id id, bool learner)
         return RAFT_ENOMEM;
     r->prs = arr;
     pr = &r->prs[r->n_prs++];
-    memset(pr, 0, sizeof *pr);
-    pr->id = id;
-    pr->learner = learner;
-    pr->next = raft_log_last_index(r) + 1;
-    pr->state = RAFT_PROGRESS_PROBE;
-    pr->recent_active = true;
-    if (id == r->id)
-        pr->match = raft_log_stable_last(r);
+    init_progress(r, pr, id, learner);
     return RAFT_OK;
 }
 
@@ -106,32 +123,72 @@ static void remove_progress(struct raft *r, struct raft_progress *pr)
     }
 }
 
-static void free_conf(struct raft *r)
+static bool conf_lists(const struct raft_conf_state *cs, uint32_t upto, raft_id id)
+{
+    for (uint32_t i = 0; i < upto; i++)
+        if ((i < cs->n_voters ? cs->voters[i] : cs->learners[i - cs->n_voters]) == id)
+            return true;
+    return false;
+}
+
+void raft_conf_discard(struct raft *r, struct raft_conf_build *b)
+{
+    raft_mem_free(r, b->prs, sizeof *b->prs * b->n_prs);
+    raft_mem_free(r, b->ids, sizeof(raft_id) * b->n_prs);
+    memset(b, 0, sizeof *b);
+}
+
+int raft_conf_prepare(struct raft *r, const struct raft_conf_state *cs,
+                      struct raft_conf_build *b)
+{
+    uint32_t total = cs->n_voters + cs->n_learners, n = 0;
+    memset(b, 0, sizeof *b);
+    /* Each id once (a voter listed again, or as a learner too, stays a voter). */
+    for (uint32_t i = 0; i < total; i++) {
+        raft_id id = i < cs->n_voters ? cs->voters[i] : cs->learners[i - cs->n_voters];
+        if (id != RAFT_NONE && !conf_lists(cs, i, id))
+            n++;
+    }
+    if (n == 0)
+        return RAFT_OK;
+    b->prs = raft_mem_alloc(r, sizeof *b->prs * n);
+    if (b->prs == NULL || alloc_ids(r, n, &b->ids) != RAFT_OK) {
+        raft_mem_free(r, b->prs, b->prs != NULL ? sizeof *b->prs * n : 0);
+        b->prs = NULL;
+        return RAFT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < total; i++) {
+        raft_id id = i < cs->n_voters ? cs->voters[i] : cs->learners[i - cs->n_voters];
+        if (id != RAFT_NONE && !conf_lists(cs, i, id)) {
+            b->prs[b->n_prs].id = id;
+            b->prs[b->n_prs].learner = i >= cs->n_voters;
+            b->n_prs++;
+        }
+    }
+    return RAFT_OK;
+}
+
+void raft_conf_swap(struct raft *r, struct raft_conf_build *b)
 {
     for (uint32_t i = 0; i < r->n_prs; i++)
         raft_progress_free_infl(r, &r->prs[i]);
     raft_mem_free(r, r->prs, sizeof *r->prs * r->n_prs);
-    raft_mem_free(r, r->conf_ids, sizeof(raft_id) * r->n_conf_ids);
-    r->prs = NULL;
-    r->conf_ids = NULL;
-    r->n_conf_ids = 0;
-    r->n_prs = 0;
-    r->n_voters = 0;
+    r->prs = b->prs;
+    r->n_prs = b->n_prs;
+    /* Progress counts from the log as it is now (after a snapshot's restore). */
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        init_progress(r, &r->prs[i], r->prs[i].id, r->prs[i].learner);
+    fill_ids(r, b->ids);
+    memset(b, 0, sizeof *b);
 }
 
 int raft_conf_init(struct raft *r, const struct raft_conf_state *cs)
 {
-    int rc;
-    free_conf(r);
-    for (uint32_t i = 0; i < cs->n_voters; i++)
-        if (!raft_is_member(r, cs->voters[i]) && cs->voters[i] != RAFT_NONE)
-            if ((rc = add_progress(r, cs->voters[i], false)) != RAFT_OK)
-                return rc;
-    for (uint32_t i = 0; i < cs->n_learners; i++)
-        if (!raft_is_member(r, cs->learners[i]) && cs->learners[i] != RAFT_NONE)
-            if ((rc = add_progress(r, cs->learners[i], true)) != RAFT_OK)
-                return rc;
-    return raft_conf_rebuild_ids(r);
+    struct raft_conf_build b;
+    int rc = raft_conf_prepare(r, cs, &b);
+    if (rc == RAFT_OK)
+        raft_conf_swap(r, &b);
+    return rc;
 }
 
 int raft_conf_validate(struct raft *r, const struct raft_conf_change *cc)
@@ -159,35 +216,42 @@ int raft_conf_validate(struct raft *r, const struct raft_conf_change *cc)
 int raft_conf_apply(struct raft *r, const struct raft_conf_change *cc)
 {
     struct raft_progress *pr = raft_progress_find(r, cc->replica);
-    int rc = RAFT_OK;
+    raft_id *ids;
+    uint32_t n;
     /* Entries are applied deterministically on every replica: a change that makes
      * no sense for the configuration (validated on the leader, so only possible via
      * races) is ignored everywhere alike. */
     switch (cc->type) {
     case RAFT_CC_ADD_VOTER:
-        if (pr == NULL)
-            rc = add_progress(r, cc->replica, false);
-        else if (pr->learner)
-            pr->learner = false;
-        else
+        if (pr != NULL && !pr->learner)
             return RAFT_OK;
+        n = r->n_prs + (pr == NULL);
         break;
     case RAFT_CC_ADD_LEARNER:
         if (pr != NULL)
             return RAFT_OK;
-        rc = add_progress(r, cc->replica, true);
+        n = r->n_prs + 1;
         break;
     case RAFT_CC_REMOVE:
         if (pr == NULL || (!pr->learner && r->n_voters == 1))
             return RAFT_OK;
-        remove_progress(r, pr);
+        n = r->n_prs - 1;
         break;
     default:
         return RAFT_OK;
     }
-    if (rc != RAFT_OK)
-        return rc;
-    rc = raft_conf_rebuild_ids(r);
+    /* The new id list first: out of memory, the configuration stays as it was. */
+    if (alloc_ids(r, n, &ids) != RAFT_OK)
+        return RAFT_ENOMEM;
+    if (cc->type == RAFT_CC_REMOVE)
+        remove_progress(r, pr);
+    else if (pr != NULL)
+        pr->learner = false;
+    else if (add_progress(r, cc->replica, cc->type == RAFT_CC_ADD_LEARNER) != RAFT_OK) {
+        raft_mem_free(r, ids, sizeof(raft_id) * n);
+        return RAFT_ENOMEM;
+    }
+    fill_ids(r, ids);
     r->conf_changed = true;
-    return rc;
+    return RAFT_OK;
 }

@@ -248,7 +248,7 @@ void raft_become_candidate(struct raft *r)
     r->role = RAFT_CANDIDATE;
 }
 
-void raft_become_leader(struct raft *r)
+int raft_become_leader(struct raft *r)
 {
     struct raft_buf noop = {NULL, 0};
     reset(r, r->term);
@@ -260,8 +260,15 @@ void raft_become_leader(struct raft *r)
     r->pending_conf_index = raft_log_last_index(r);
     r->removing_self = uncommitted_self_removal(r);
     /* §8 / dissertation §6.4: a no-op entry of the new term lets the leader learn
-     * the commit index (and is what ReadIndex waits for). */
-    (void)raft_leader_append(r, &noop, 1, RAFT_ENTRY_NORMAL, NULL);
+     * the commit index (and is what ReadIndex waits for).  A leader that cannot
+     * append it steps down in its term (it voted in it already, so it cannot vote
+     * twice) and the group elects again: without it reads would wait for some
+     * command to commit in the term. */
+    if (raft_leader_append(r, &noop, 1, RAFT_ENTRY_NORMAL, NULL) != RAFT_OK) {
+        raft_become_follower(r, r->term, RAFT_NONE);
+        return RAFT_ENOMEM;
+    }
+    return RAFT_OK;
 }
 
 /* ------------------------------------------------------------------ tick */

@@ -265,7 +265,7 @@ struct raft {
 void raft_become_follower(struct raft *r, raft_term term, raft_id leader);
 void raft_become_pre_candidate(struct raft *r);
 void raft_become_candidate(struct raft *r);
-void raft_become_leader(struct raft *r);
+int raft_become_leader(struct raft *r); /* RAFT_ENOMEM: stepped down again */
 void raft_reset_election_timer(struct raft *r);
 uint64_t raft_prng_next(struct raft *r);
 
@@ -306,10 +306,22 @@ int raft_leader_append(struct raft *r, const struct raft_buf *bufs, size_t n, ui
 /* Leader: appends the ordinary commands of a follower's PROPOSE (others dropped). */
 int raft_step_propose(struct raft *r, const struct raft_message *m);
 
-/* membership.c */
-int raft_conf_init(struct raft *r, const struct raft_conf_state *cs);
+/* membership.c.  Out of memory, every call leaves the configuration unchanged. */
+/* A configuration built aside (its memory taken), to be swapped in or discarded:
+ * a snapshot install takes the memory of its log and of its configuration before
+ * it changes either. */
+struct raft_conf_build {
+    struct raft_progress *prs;  /* members, id and learner set */
+    raft_id *ids;               /* room for n_prs ids */
+    uint32_t n_prs;
+};
+int raft_conf_prepare(struct raft *r, const struct raft_conf_state *cs,
+                      struct raft_conf_build *b);
+/* Replaces the configuration with b's; progress starts from the log as it is now. */
+void raft_conf_swap(struct raft *r, struct raft_conf_build *b);
+void raft_conf_discard(struct raft *r, struct raft_conf_build *b);
+int raft_conf_init(struct raft *r, const struct raft_conf_state *cs); /* prepare + swap */
 int raft_conf_apply(struct raft *r, const struct raft_conf_change *cc);
-int raft_conf_rebuild_ids(struct raft *r);
 bool raft_is_member(const struct raft *r, raft_id id);
 int raft_conf_validate(struct raft *r, const struct raft_conf_change *cc);
 
