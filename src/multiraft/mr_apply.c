@@ -91,7 +91,7 @@ static void apply_generated(struct mr_node *n, struct mr_group *g, const struct 
         /* Past its bound: a decision of the log position alone, so every replica
          * makes it, and no record of the command is needed beyond the bound. */
         n->c.expired++;
-        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+        mr_waiters_expired(n, g, v->cmd, v->cmd_len, &v->session);
         return;
     }
     if (!mr_session_apply(n, g, &v->session, v->expires, e->index)) {
@@ -100,7 +100,7 @@ static void apply_generated(struct mr_node *n, struct mr_group *g, const struct 
          * log that applied it, or the session gave its gap up: either way no
          * index to report (mr_waiters_expired tells the two apart). */
         n->c.duplicates++;
-        mr_waiters_expired(n, g, v->cmd, v->cmd_len);
+        mr_waiters_expired(n, g, v->cmd, v->cmd_len, NULL);
         return;
     }
     command_event(n, g, e, v);

@@ -60,23 +60,28 @@ size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
     return size;
 }
 
+void mr_entry_set_generated(unsigned char *buf, raft_index expires,
+                            const struct mr_session_ref *ref)
+{
+    unsigned char *p = buf + MR_ENTRY_HEADER;
+    mr_put_u64(p, expires);
+    mr_put_u32(p + 8, ref->node);
+    mr_put_u64(p + 12, ref->epoch);
+    mr_put_u64(p + 20, ref->seq);
+    mr_put_u64(p + 28, ref->floor);
+}
+
 size_t mr_entry_encode_generated(raft_index expires, const struct mr_session_ref *ref,
                                  const void *cmd, uint16_t cmd_len,
                                  const void *payload, size_t payload_len,
                                  unsigned char *buf)
 {
     size_t size = MR_ENTRY_GEN_HEADER + cmd_len + payload_len;
-    unsigned char *p;
     if (buf == NULL)
         return size; /* the size alone (and no arithmetic on a null pointer) */
-    p = buf + MR_ENTRY_HEADER;
     buf[0] = MR_KIND_GENERATED;
     mr_put_u16(buf + 1, cmd_len);
-    mr_put_u64(p, expires);
-    mr_put_u32(p + 8, ref->node);
-    mr_put_u64(p + 12, ref->epoch);
-    mr_put_u64(p + 20, ref->seq);
-    mr_put_u64(p + 28, ref->floor);
+    mr_entry_set_generated(buf, expires, ref);
     if (cmd_len > 0)
         memcpy(buf + MR_ENTRY_GEN_HEADER, cmd, cmd_len);
     if (payload_len > 0)

@@ -400,6 +400,9 @@ uint64_t mr_get_u64(const unsigned char *p);
 size_t mr_entry_encode(uint8_t kind, const void *cmd, uint16_t cmd_len,
                        const void *payload, size_t payload_len, unsigned char *buf);
 /* Kind 4: a generated-id command with its bound and its proposer's session. */
+/* (Re)writes a kind-4 entry's bound and session fields in place. */
+void mr_entry_set_generated(unsigned char *buf, raft_index expires,
+                            const struct mr_session_ref *ref);
 size_t mr_entry_encode_generated(raft_index expires, const struct mr_session_ref *s,
                                  const void *cmd, uint16_t cmd_len,
                                  const void *payload, size_t payload_len,
@@ -631,10 +634,19 @@ bool mr_leader_is(const struct mr_group *g, mr_node_id node);
 bool mr_waiters_tick(struct mr_node *n, struct mr_group *g);
 /* After a leader change: resubmit what was sent. */
 void mr_waiters_requeue(struct mr_node *n, struct mr_group *g);
-/* A copy of generated-id command cmd reached the log past its bound: completes its
- * waiters (MR_EEXPIRED, or MR_EUNKNOWN when the outcome is unknown here). */
+/* A copy of generated-id command cmd reached the log past its bound (`copy`: its
+ * session fields), or was found decided before (copy NULL): completes its waiters
+ * (MR_EEXPIRED, or MR_EUNKNOWN when the outcome is unknown here), or proposes a
+ * waiter's command again under a new bound (mr_generated_rearm). */
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len);
+                        uint16_t cmd_len, const struct mr_session_ref *copy);
+/* mr_request.c: true if w stays, its copy `copy` having expired: w was made ready
+ * to be proposed again with a new seq and a bound counted from the commit index
+ * now, or the copy was of a proposal of w's re-armed since. */
+/* Moves w to the end of g's waiters, as if made now. */
+void mr_waiter_move_to_tail(struct mr_group *g, struct mr_waiter *w);
+bool mr_generated_rearm(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                        const struct mr_session_ref *copy);
 /* Completes the requests of `kind` (MR_REQ_COMMAND, _CONF_CHANGE or _REMOVE) that
  * match the applied command id: with the index of its first commit, or with its
  * refusal (an index holding MR_DEDUP_REFUSED).  Only of that kind: the removal's

@@ -46,6 +46,71 @@ int mr_check_command_id(size_t cmd_len)
 }
 
 /*
+ * A generated-id command's session fields: they and its bound are fixed when it is
+ * made, for every copy it will send (mr_session.c), and made anew only once no copy
+ * of it can apply any more (mr_generated_rearm).
+ */
+static void generated_ref(struct mr_node *n, struct mr_group *g, const struct mr_waiter *w,
+                          struct mr_session_ref *ref)
+{
+    ref->node = n->cfg.node_id;
+    ref->epoch = n->cfg.session_epoch;
+    ref->seq = w->gen_seq;
+    ref->floor = w->gen_seq;
+    /* Waiters stand in the order they were made (a re-armed one moves to the end
+     * with its new seq), so the first generated one of this node's is the lowest
+     * seq still waiting. */
+    for (const struct mr_waiter *o = g->waiters; o != NULL; o = o->next)
+        if (o->gen_seq != 0) {
+            ref->floor = o->gen_seq;
+            break;
+        }
+}
+
+static raft_index generated_bound(const struct mr_node *n, const struct mr_waiter *w)
+{
+    /* (saturated: a window as large as the index space never expires) */
+    return n->cfg.generated_id_window > UINT64_MAX - 1 - w->gen_from
+               ? UINT64_MAX - 1
+               : w->gen_from + n->cfg.generated_id_window;
+}
+
+/*
+ * A copy of w's command reached the log past its bound.  The bound counts from the
+ * commit index this node knew when the command was made, which trails the group's
+ * by as much as the node lags (just restarted after a long absence, or catching up
+ * after a partition): the command expired although nothing delayed it, and the
+ * caller was told so (found by a review).  It is proposed again instead, under a
+ * new seq and a bound from the commit index now, while its deadline lasts.
+ *
+ * Safe once this copy, of the waiter's current seq, is past the bound: no copy of
+ * that seq can apply any more — the ones before this one in the log did not (the
+ * waiter would have completed), the ones after land past the bound too — so the
+ * command still applies at most once.  The caller has ruled out a snapshot over
+ * the part of the log where one could have applied unseen (gen_from).
+ */
+bool mr_generated_rearm(struct mr_node *n, struct mr_group *g, struct mr_waiter *w,
+                        const struct mr_session_ref *copy)
+{
+    struct mr_session_ref ref;
+    if (w->gen_seq == 0 || w->data == NULL || copy->node != n->cfg.node_id ||
+        copy->epoch != n->cfg.session_epoch || copy->seq > w->gen_seq)
+        return false;
+    if (copy->seq < w->gen_seq)
+        return true; /* a late copy of a proposal re-armed since: the waiter stays */
+    if (w->deadline != 0 && n->now >= w->deadline)
+        return false;
+    mr_waiter_move_to_tail(g, w);
+    w->gen_seq = ++n->gen_seq;
+    w->gen_from = raft_get_commit(g->raft);
+    generated_ref(n, g, w, &ref);
+    mr_entry_set_generated(w->data, generated_bound(n, w), &ref);
+    w->state = MR_W_QUEUED;
+    mr_group_mark(n, g);
+    return true;
+}
+
+/*
  * Encode the entry a waiter proposes into w->data (its command id then stands at
  * w->cmd): of `kind`, or of kind 4 (a generated id) if `generated`.  On allocation
  * failure the waiter is unlinked and false returned.
@@ -62,25 +127,10 @@ static bool waiter_encode(struct mr_node *n, struct mr_group *g, struct mr_waite
         return false;
     }
     if (generated) {
-        /* The bound and the session's seq and floor are fixed here, for every
-         * copy this waiter will send (mr_session.c). */
         struct mr_session_ref ref;
-        ref.node = n->cfg.node_id;
-        ref.epoch = n->cfg.session_epoch;
-        ref.seq = w->gen_seq;
-        ref.floor = w->gen_seq;
-        /* Waiters stand in the order they were made, so the first generated one
-         * of this node's is the lowest seq still waiting. */
-        for (const struct mr_waiter *o = g->waiters; o != NULL; o = o->next)
-            if (o->gen_seq != 0) {
-                ref.floor = o->gen_seq;
-                break;
-            }
-        /* (saturated: a window as large as the index space never expires) */
-        mr_entry_encode_generated(n->cfg.generated_id_window > UINT64_MAX - 1 - w->gen_from
-                                      ? UINT64_MAX - 1
-                                      : w->gen_from + n->cfg.generated_id_window,
-                                  &ref, cmd, cmd_len, payload, payload_len, w->data);
+        generated_ref(n, g, w, &ref);
+        mr_entry_encode_generated(generated_bound(n, w), &ref, cmd, cmd_len, payload,
+                                  payload_len, w->data);
     } else {
         mr_entry_encode(kind, cmd, cmd_len, payload, payload_len, w->data);
     }

@@ -253,7 +253,7 @@ void mr_waiters_requeue(struct mr_node *n, struct mr_group *g)
 }
 
 void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,
-                        uint16_t cmd_len)
+                        uint16_t cmd_len, const struct mr_session_ref *copy)
 {
     struct mr_waiting_id *e = find_id(g, cmd, cmd_len);
     struct mr_waiter *w = e != NULL ? e->first : NULL, *next;
@@ -264,10 +264,32 @@ void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned ch
              * and completed the waiter — unless a snapshot skipped that part of the
              * log (and a record past its bound need not travel in snapshots): then
              * the outcome is unknown here (reported as a timeout). */
-            mr_complete(n, g, w, g->snap_index > w->gen_from ? MR_EUNKNOWN : MR_EEXPIRED, 0);
+            bool unknown = g->snap_index > w->gen_from;
+            if (!unknown && copy != NULL && mr_generated_rearm(n, g, w, copy))
+                continue;
+            mr_complete(n, g, w, unknown ? MR_EUNKNOWN : MR_EEXPIRED, 0);
             mr_waiter_unlink(n, g, w);
         }
     }
+}
+
+void mr_waiter_move_to_tail(struct mr_group *g, struct mr_waiter *w)
+{
+    struct mr_waiter *head = g->waiters;
+    if (w->next == NULL)
+        return; /* the tail already */
+    if (w == head) {
+        g->waiters = w->next;
+        w->next->prev = w->prev;
+        head = g->waiters;
+    } else {
+        w->prev->next = w->next;
+        w->next->prev = w->prev;
+    }
+    w->next = NULL;
+    w->prev = head->prev;
+    head->prev->next = w;
+    head->prev = w;
 }
 
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,

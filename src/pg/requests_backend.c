@@ -337,7 +337,7 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("multiraft.%s on group " INT64_FORMAT " timed out: its command expired before it committed",
 							request_name(req->type), req->group_id),
-					 errdetail("More than multiraft.generated_id_window entries committed in the group before it; it was not applied and never will be."),
+					 errdetail("It reached the log more than multiraft.generated_id_window entries after the commit index this node knew when it was proposed, at the end of the call's timeout; it was not applied and never will be."),
 					 errhint("Submit it again.")));
 			break;
 		case MR_RESULT_REMOVED:

@@ -372,11 +372,12 @@ static size_t run_seed(uint64_t seed, uint32_t nodes, mr_group_id groups, uint32
         }
         snprintf(err, err_len, "%s", r.violations ? r.first : "ok");
         printf("msim:   seed=%llu nodes=%u proposals=%zu acked=%zu crashes=%zu "
-               "(in a batch %zu, after an unflushed one %zu; unflushed batches lost %zu, with %zu events) expired=%zu partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu; raced %zu, refused %zu) "
+               "(in a batch %zu, after an unflushed one %zu; unflushed batches lost %zu, with %zu events) expired=%zu (copies past their bound %llu) partitions=%zu snapshots_installed=%zu duplicates=%llu reproposals=%llu admin=%zu moves=%zu (through a learner %zu, promoted %zu; raced %zu, refused %zu) "
                "zombies_cleared=%zu strays=%zu empty_strays=%zu reads=%zu/%zu transfers=%zu "
                "conflicts=%llu\n",
                (unsigned long long)seed, nodes, r.n_props, r.acked, r.crashes,
-               r.batch_crashes, r.unflushed_crashes, lost_batches, lost_events, r.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
+               r.batch_crashes, r.unflushed_crashes, lost_batches, lost_events, r.expired,
+               (unsigned long long)sum.expired, r.partitions, snaps, (unsigned long long)sum.duplicates,
                (unsigned long long)sum.reproposals, r.n_admin, r.moves, r.learner_moves, r.promoted, r.raced_moves, r.refused, r.zombies, r.strays, r.empties, r.reads_ok,
                r.n_reads, r.transfers, (unsigned long long)sum.conflicts);
     }
