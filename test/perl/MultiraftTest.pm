@@ -12,7 +12,8 @@ use IPC::Run ();
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_cluster start_cluster_with_group poll_until node_conf transport_counter mr_link);
+our @EXPORT = qw(start_cluster start_cluster_with_group poll_until node_conf transport_counter mr_link
+                 restart_after_crash);
 
 # Extra postgresql.conf lines for node $id; %opts may override settings.
 sub node_conf
@@ -114,6 +115,38 @@ sub mr_link
 	IPC::Run::run([ $tool, $conninfo, @args ], '>', \$out, '2>', \$err);
 	chomp $out;
 	return $out || "stderr: $err";
+}
+
+# Starts $node again after kill -9 (true once it runs).
+sub restart_after_crash
+{
+	my ($node) = @_;
+	# Orphaned backends of the killed postmaster release shared memory in a moment.
+	# A container's init may never reap the killed postmaster: a zombie keeps its
+	# pid "alive" for the lock file check, so a lock file of a dead or zombie
+	# process is removed first.
+	my $pidfile = $node->data_dir . '/postmaster.pid';
+	for (1 .. 60)
+	{
+		if (open(my $fh, '<', $pidfile))
+		{
+			my $pid = <$fh>;
+			close($fh);
+			chomp($pid) if defined $pid;
+			my $state = '';
+			if (defined $pid && open(my $st, '<', "/proc/$pid/stat"))
+			{
+				my $line = <$st>;
+				close($st);
+				$state = (split(' ', $line))[2] // '';
+			}
+			unlink($pidfile) if $state eq '' || $state eq 'Z';
+		}
+		$node->{_pid} = undef;
+		return 1 if $node->start(fail_ok => 1);
+		usleep(500_000);
+	}
+	return 0;
 }
 
 1;

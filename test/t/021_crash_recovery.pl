@@ -10,7 +10,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
-use Time::HiRes qw(usleep);
 use MultiraftTest;
 
 my ($node) = start_cluster(1);
@@ -53,36 +52,6 @@ sub submit_acked
 	}
 	eval { $s->quit; };
 	return @acked;
-}
-
-sub restart_after_crash
-{
-	# Orphaned backends of the killed postmaster release shared memory in a moment.
-	# A container's init may never reap the killed postmaster: a zombie keeps its
-	# pid "alive" for the lock file check, so a lock file of a dead or zombie
-	# process is removed first.
-	my $pidfile = $node->data_dir . '/postmaster.pid';
-	for (1 .. 60)
-	{
-		if (open(my $fh, '<', $pidfile))
-		{
-			my $pid = <$fh>;
-			close($fh);
-			chomp($pid) if defined $pid;
-			my $state = '';
-			if (defined $pid && open(my $st, '<', "/proc/$pid/stat"))
-			{
-				my $line = <$st>;
-				close($st);
-				$state = (split(' ', $line))[2] // '';
-			}
-			unlink($pidfile) if $state eq '' || $state eq 'Z';
-		}
-		$node->{_pid} = undef;
-		return 1 if $node->start(fail_ok => 1);
-		usleep(500_000);
-	}
-	return 0;
 }
 
 sub check_state
@@ -134,7 +103,7 @@ ok(poll_until($node, "SELECT count(*) > 50 FROM multiraft.events WHERE event_typ
 my @acked = submit_acked('k', 400, sub { $node->kill9; });
 cmp_ok(scalar(@acked), '>', 10, 'some submits were acknowledged before the crash');
 $load->kill_kill;
-ok(restart_after_crash(), 'restarted after kill -9');
+ok(restart_after_crash($node), 'restarted after kill -9');
 check_state('kill -9', @acked);
 
 # ---- round 2: immediate shutdown under load
@@ -160,7 +129,7 @@ cmp_ok(sql("SELECT s.applied_index - m.applied_index FROM multiraft.groups s
              JOIN multiraft.group_meta m USING (group_id) WHERE group_id = 5"), '>', 0,
 	'its meta row trails the applied index');
 $node->kill9;
-ok(restart_after_crash(), 'restarted after kill -9 right after consuming');
+ok(restart_after_crash($node), 'restarted after kill -9 right after consuming');
 ok(poll_until($node, "SELECT s.applied_index >= c.log_index
                         FROM multiraft.groups s JOIN multiraft.events_consumed c USING (group_id)
                        WHERE group_id = 5", 't'),
