@@ -168,6 +168,19 @@ static void test_snapshot_carries_the_sessions(void **state)
     mrc_free(c);
 }
 
+/* More than WINDOW commands ("k0", "k1", ...) committed through node 1, `ticks`
+ * apart. */
+static void commit_past_the_window(struct mrc_cluster *c, uint32_t ticks)
+{
+    char id[16];
+    for (int i = 0; i < WINDOW + 3; i++) {
+        snprintf(id, sizeof id, "k%d", i);
+        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 100 + (uint64_t)i, id, strlen(id),
+                                    "v", 1, 0), MR_OK);
+        mrc_run(c, ticks);
+    }
+}
+
 /* Node 3 proposes while cut off from the leader; more than WINDOW entries commit
  * without it; when it is back its copy lands past the bound: no node applies that
  * copy, and node 3, which applied the whole window itself (no copy can have
@@ -180,7 +193,6 @@ static void test_copy_past_its_bound_is_proposed_again(void **state)
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     struct mr_counters before, after;
-    char id[8];
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 40);
@@ -188,13 +200,7 @@ static void test_copy_past_its_bound_is_proposed_again(void **state)
     mrc_partition(c, 3, 1, true);
     assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 9, "late", 4, "x", 1, 0), MR_OK);
     mrc_run(c, 2);
-    for (int i = 0; i < WINDOW + 3; i++) {
-        id[0] = 'k';
-        id[1] = (char)('a' + i);
-        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 100 + (uint64_t)i, id, 2, "v", 1, 0),
-                         MR_OK);
-        mrc_run(c, 1);
-    }
+    commit_past_the_window(c, 1);
     /* Healed, node 3 catches up from the leader and resubmits its command after
      * proposal_retry_ticks: that copy lands past the bound, the next one not. */
     mr_get_counters(mrc_node(c, 3), &before);
@@ -231,11 +237,7 @@ static void test_commands_proposed_again_apply_once_under_faults(void **state)
                                                   strlen(id), "x", 1, 0), MR_OK);
             mrc_run(c, 1);
         }
-        for (int i = 0; i < WINDOW + 3; i++) {
-            snprintf(id, sizeof id, "k%d", i);
-            (void)mr_propose(mrc_node(c, 1), 1, 100 + (uint64_t)i, id, strlen(id), "v", 1, 0);
-            mrc_run(c, 2);
-        }
+        commit_past_the_window(c, 2);
         mrc_heal_all(c);
         mrc_set_faults(c, 10, 30, 4);
         mrc_run(c, 300);
@@ -264,19 +266,12 @@ static void test_copy_past_its_bound_and_deadline_applies_nowhere(void **state)
     struct mrc_cluster *c = cluster(62);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
-    char id[8];
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 40);
     mrc_partition(c, 3, 1, true);
     assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 9, "late", 4, "x", 1, 20), MR_OK);
-    for (int i = 0; i < WINDOW + 3; i++) {
-        id[0] = 'k';
-        id[1] = (char)('a' + i);
-        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 100 + (uint64_t)i, id, 2, "v", 1, 0),
-                         MR_OK);
-        mrc_run(c, 3);
-    }
+    commit_past_the_window(c, 3);
     assert_true(mrc_completion(c, 3, 9, &comp));
     assert_int_equal(comp.result, MR_ETIMEOUT);
     mrc_heal_all(c);
@@ -295,18 +290,12 @@ static void test_a_command_made_on_a_returning_node_applies(void **state)
     struct mrc_cluster *c = cluster(62);
     mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
-    char id[16];
     (void)state;
     assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
     mrc_run(c, 40);
     assert_int_equal(mrc_leader(c, 1, NULL), 1);
     mrc_crash(c, 3);
-    for (int i = 0; i < WINDOW + 4; i++) {
-        snprintf(id, sizeof id, "k%d", i);
-        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 100 + (uint64_t)i, id, strlen(id),
-                                    "v", 1, 0), MR_OK);
-        mrc_run(c, 1);
-    }
+    commit_past_the_window(c, 1);
     mrc_run(c, 10);
     assert_int_equal(mrc_restart(c, 3), MR_OK);
     assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 9, "fresh", 5, "x", 1, 0), MR_OK);
