@@ -246,6 +246,7 @@ struct mr_peer {
     struct mr_vec lagging;    /* mr_group_id: groups led here that quiesced while this
                                  node, dead, lagged behind: woken when it is heard
                                  again (mr_quiesce.c) */
+    size_t lagging_distinct;  /* lagging.len after its last removal of repeats */
     struct mr_peer_counters pc;
 };
 

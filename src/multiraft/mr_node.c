@@ -370,6 +370,11 @@ int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_repli
         return MR_EBUSY;
     if ((rc = mr_tomb_set(n, group, min_replica_id, applied, incarnation, false)) != MR_OK)
         return rc;
+    /* A dropped group's replica applied its removal last: the index it notices
+     * carry (restored as 0, a removal requested elsewhere failed as deleted when
+     * it had committed; found by a review). */
+    if (min_replica_id == UINT64_MAX && mr_tomb_find(n, group)->removed_at == 0)
+        mr_tomb_find(n, group)->removed_at = applied;
     /* Restored before its tombstone: a later replica (a node added again) learns
      * how far the earlier ones announced. */
     if (g != NULL && g->replica_id >= min_replica_id && applied > g->announced)

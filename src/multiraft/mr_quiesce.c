@@ -34,6 +34,8 @@
  *    firing at the same moment and splitting the vote (docs/sim-findings.md,
  *    finding 8).
  */
+#include <stdlib.h>
+
 #include "mr_internal.h"
 
 static void quiesce(struct mr_node *n, struct mr_group *g, bool lagging)
@@ -94,8 +96,37 @@ static bool lagging_dead(void *arg, raft_id id)
 
 static bool quorum_alive(const struct mr_node *n, const struct mr_group *g);
 
+static int cmp_group_id(const void *a, const void *b)
+{
+    mr_group_id x = *(const mr_group_id *)a, y = *(const mr_group_id *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * A group wakes and quiesces again as often as it is used while a member's node is
+ * down, and is noted anew each time (a wake clears MR_G_LAGGING, so that the next
+ * quiescence notes the nodes it then leaves behind): the list grew by one entry
+ * per cycle for as long as the node stayed down (200 entries for one group after
+ * 200 commands; found by a review).  Its repeats are removed whenever it doubles,
+ * which keeps it within twice the groups it names at O(log n) per entry.
+ */
+static void push_lagging(struct mr_node *n, struct mr_peer *p, mr_group_id id)
+{
+    mr_group_id *ids;
+    size_t k = 0;
+    if (mr_vec_push(n, &p->lagging, sizeof id, &id) == NULL ||
+        p->lagging.len < 2 * (p->lagging_distinct > 32 ? p->lagging_distinct : 32))
+        return;
+    ids = p->lagging.data;
+    qsort(ids, p->lagging.len, sizeof *ids, cmp_group_id);
+    for (size_t i = 0; i < p->lagging.len; i++)
+        if (k == 0 || ids[i] != ids[k - 1])
+            ids[k++] = ids[i];
+    p->lagging.len = p->lagging_distinct = k;
+}
+
 /* Remembers g on the peers of its lagging members (woken when they come back);
- * once until they do (MR_G_LAGGING). */
+ * once until they do or g wakes (MR_G_LAGGING). */
 static void note_lagging(struct mr_node *n, struct mr_group *g)
 {
     size_t np = raft_progress_count(g->raft);
@@ -109,7 +140,7 @@ static void note_lagging(struct mr_node *n, struct mr_group *g)
         if (raft_progress_at(g->raft, i, &pi) != RAFT_OK || pi.match == last)
             continue;
         if ((p = mr_peer_find(n, mr_map_node(g, pi.id))) != NULL)
-            (void)mr_vec_push(n, &p->lagging, sizeof g->id, &g->id);
+            push_lagging(n, p, g->id);
     }
 }
 

@@ -329,7 +329,7 @@ static void recv_resp(struct mr_node *n, mr_node_id from, const struct mr_heartb
         /* Only a replica that applied the removal sends this: it is committed.  A
          * removal requested here is done; everything else waiting fails. */
         struct mr_waiter *w, *next;
-        for (w = g->waiters; w != NULL && hb->commit != 0; w = next) {
+        for (w = g->waiters; w != NULL; w = next) {
             next = w->next;
             if (w->kind == MR_REQ_REMOVE) {
                 mr_complete(n, g, w, MR_OK, hb->commit);
@@ -402,6 +402,7 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
                 mr_catch_up_enqueue(n, g);
         }
         mr_vec_free(n, &p->lagging);
+        p->lagging_distinct = 0;
     }
     if (p != NULL) {
         p->heard = true;

@@ -437,7 +437,11 @@ int raft_step_heartbeat_resp(struct raft *r, const struct raft_message *m)
         if (++pr->snapshot_waits >= (patience < 3 ? 3 : patience))
             raft_progress_become_probe(r, pr);
     }
-    if (pr->match < raft_log_last_index(r)) {
+    /* Behind, or in probe state: a progress probed back (an unreachable report, a
+     * rejection) with the whole log learns it only from an APPEND's answer, and
+     * an idle group sends none — a caught-up learner then never counted as
+     * replicating, and its promotion waited for a write (found by a review). */
+    if (pr->match < raft_log_last_index(r) || pr->state == RAFT_PROGRESS_PROBE) {
         rc = raft_send_append(r, pr, true);
         if (rc < 0)
             return rc;

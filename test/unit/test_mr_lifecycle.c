@@ -376,6 +376,38 @@ static void test_new_leader_adds_the_creators_members(void **state)
     assert_true(tried >= 4);
 }
 
+/* Node 3 asks for a removal that commits while it is cut off, and the members
+ * that dropped the group restart before it is back: their restored tombstones
+ * knew no removal index, their notices carried 0, and node 3 failed its own
+ * committed removal as "raft group deleted" (found by a review). */
+static void test_a_removal_is_done_after_the_others_restarted(void **state)
+{
+    struct mrc_cluster *c = mrc_new_one_group(11);
+    struct mr_completion comp;
+    raft_id min;
+    (void)state;
+    mrc_block(c, 1, 3, true);
+    mrc_block(c, 2, 3, true);
+    assert_int_equal(mr_remove_group(mrc_node(c, 3), 1, 77, 0), MR_OK);
+    mrc_run(c, 150); /* past the ten election timeouts of notices */
+    assert_true(mrc_stored_tombstone(c, 1, 1, &min));
+    assert_true(mrc_stored_tombstone(c, 2, 1, &min));
+    assert_true(mrc_stored_group(c, 3, 1));
+    assert_false(mrc_completion(c, 3, 77, &comp));
+    for (mr_node_id n = 1; n <= 2; n++) {
+        mrc_crash(c, n);
+        assert_int_equal(mrc_restart(c, n), MR_OK);
+    }
+    mrc_heal_all(c);
+    mrc_run(c, 100);
+    assert_false(mrc_stored_group(c, 3, 1));
+    assert_true(mrc_completion(c, 3, 77, &comp));
+    assert_int_equal(comp.result, MR_OK);
+    assert_true(comp.index > 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_lazy_creation_and_refusals),
         cmocka_unit_test(test_remove_group),
         cmocka_unit_test(test_removal_reaches_a_briefly_cut_off_quiesced_member),
+        cmocka_unit_test(test_a_removal_is_done_after_the_others_restarted),
         cmocka_unit_test(test_membership_by_node_id),
         cmocka_unit_test(test_conf_changes_in_order_from_a_follower),
     };

@@ -148,12 +148,47 @@ static void test_a_promotion_that_cannot_wait_times_out(void **state)
     mrc_free(c);
 }
 
+/* A learner holding the whole log is promoted in an idle group after its node was
+ * reported unreachable once: the leader's progress for it went back to probe, and
+ * only an APPEND's answer brings it back to replicating, which an idle group sent
+ * none of — the promotion waited for a write until its deadline (found by a
+ * review). */
+static void test_a_caught_up_learner_is_promoted_after_an_unreachable_report(void **state)
+{
+    struct mrc_cluster *c = mrc_new_nodes(4, 51);
+    mr_node_id members[3] = {1, 2, 3};
+    struct mr_group_status st1, st4;
+    struct mr_completion done;
+    (void)state;
+    assert_int_equal(mr_create_group(mrc_node(c, 1), GROUP, members, 3, 1), MR_OK);
+    mrc_run(c, 60);
+    assert_int_equal(mrc_leader(c, GROUP, NULL), 1);
+    assert_int_equal(mrc_change(c, 1, GROUP, 2, MR_CHANGE_ADD_LEARNER, 4, "learn4", 30), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), GROUP, 3, "c1", 2, "v", 1, 0), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mr_group_status(mrc_node(c, 1), GROUP, &st1), MR_OK);
+    assert_int_equal(mr_group_status(mrc_node(c, 4), GROUP, &st4), MR_OK);
+    assert_int_equal(st4.last_index, st1.last_index);
+    /* Awake again (a read), then the connection to node 4 drops once. */
+    assert_int_equal(mr_read_index(mrc_node(c, 1), GROUP, 4, 0), MR_OK);
+    mrc_settle(c);
+    assert_int_equal(mr_report_unreachable(mrc_node(c, 1), 4), MR_OK);
+    assert_int_equal(mr_propose_conf_change(mrc_node(c, 1), GROUP, 7, MR_CHANGE_ADD_VOTER, 4,
+                                            "promote4", 8, false, NULL, 0, 200), MR_OK);
+    mrc_run(c, 220);
+    assert_true(mrc_completion(c, 1, 7, &done));
+    assert_int_equal(done.result, MR_OK);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_leader_promotes_a_learner_once_it_caught_up),
         cmocka_unit_test(test_a_promotion_forwarded_by_a_follower_waits_too),
         cmocka_unit_test(test_a_promotion_that_cannot_wait_times_out),
+        cmocka_unit_test(test_a_caught_up_learner_is_promoted_after_an_unreachable_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

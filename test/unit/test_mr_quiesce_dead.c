@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "mr_cluster.h"
+#include "mr_internal.h"
 
 #define E 10
 #define HB 2
@@ -114,11 +115,48 @@ static void test_no_quorum_no_quiescence(void **state)
     mrc_free(c);
 }
 
+/* A group used now and then while a member's node is down wakes and quiesces
+ * each time, and is noted on that node's lagging list each time: the list grew by
+ * one entry per cycle for as long as the node stayed down (found by a review).
+ * Repeats are removed as it grows: it stays within twice the groups it names. */
+static void test_the_lagging_list_stays_bounded(void **state)
+{
+    struct mrc_cluster *c = mrc_new_one_group(7);
+    struct mr_group_status st;
+    struct mr_peer *p;
+    bool named = false;
+    char cmd[32];
+    (void)state;
+    mrc_crash(c, 3);
+    mrc_run(c, 40); /* node 3 declared dead on node 1 */
+    for (int i = 0; i < 200; i++) {
+        snprintf(cmd, sizeof cmd, "c%d", i);
+        assert_int_equal(mr_propose(mrc_node(c, 1), 1, 1000 + (uint64_t)i, cmd, strlen(cmd),
+                                    "v", 1, 0), MR_OK);
+        mrc_run(c, 20);
+    }
+    assert_int_equal(mr_group_status(mrc_node(c, 1), 1, &st), MR_OK);
+    assert_true(st.quiesced);
+    p = mr_peer_find(mrc_node(c, 1), 3);
+    assert_non_null(p);
+    assert_true(p->lagging.len > 0 && p->lagging.len < 64);
+    for (size_t i = 0; i < p->lagging.len; i++)
+        named = named || ((const mr_group_id *)p->lagging.data)[i] == 1;
+    assert_true(named);
+    /* Back, node 3 is caught up by the group on the list. */
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mrc_run(c, 200);
+    assert_int_equal(mrc_command_events(c, 3, 1, "c199", 4), 1);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_groups_quiesce_with_a_member_down),
         cmocka_unit_test(test_no_quorum_no_quiescence),
+        cmocka_unit_test(test_the_lagging_list_stays_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
