@@ -152,6 +152,7 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 {
 	int			level;
 	int32		node_id;
+	uint64		epoch;
 	Datum		values[1];
 	Oid			types[1] = {INT4OID};
 
@@ -164,9 +165,13 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 	/*
 	 * Membership is read from the groups' published status, which is empty
 	 * until the worker has restored them: before that, every node would look
-	 * like a member of nothing.
+	 * like a member of nothing.  A rebuild of the node (a failed batch, a
+	 * reload of a setting it is built from) clears and publishes it again
+	 * while the worker is not serving: the check below ran against one run's
+	 * whole status only if the worker served the same run before and after
+	 * (found by a review: a member was removed while the worker rebuilt).
 	 */
-	multiraft_require_worker();
+	epoch = multiraft_require_worker();
 	level = spi_guard_connect(0);
 	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node_is_member($1) m WHERE m",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -183,6 +188,7 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("node %d is not registered", node_id)));
+	multiraft_require_same_worker(epoch);
 	spi_guard_finish(level);
 	multiraft_wake_worker();
 	PG_RETURN_VOID();

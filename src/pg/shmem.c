@@ -112,18 +112,34 @@ multiraft_wake_worker(void)
 	LWLockRelease(multiraft_shared->lock);
 }
 
-void
+static void
+processing_stopped(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("raft processing stopped"),
+			 errdetail("%s", detail),
+			 errhint("Check the server log; the worker restarts automatically after a failure.")));
+}
+
+uint64
 multiraft_require_worker(void)
 {
 	bool		serving;
+	uint64		epoch;
 
 	LWLockAcquire(multiraft_shared->lock, LW_SHARED);
 	serving = multiraft_shared->worker_pid != 0 && multiraft_shared->worker_serving;
+	epoch = multiraft_shared->serve_epoch;
 	LWLockRelease(multiraft_shared->lock);
 	if (!serving)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("raft processing stopped"),
-				 errdetail("The multiraft background worker is not running on this server."),
-				 errhint("Check the server log; the worker restarts automatically after a failure.")));
+		processing_stopped("The multiraft background worker is not running on this server.");
+	return epoch;
+}
+
+void
+multiraft_require_same_worker(uint64 epoch)
+{
+	if (multiraft_require_worker() != epoch)
+		processing_stopped("The multiraft worker rebuilt its node while this call read its groups; nothing was changed.");
 }

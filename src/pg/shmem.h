@@ -16,6 +16,9 @@ typedef struct MultiraftShared
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	Latch	   *worker_latch;	/* set it to wake the worker */
 	bool		worker_serving; /* extension found, node_id set: requests served */
+	uint64		serve_epoch;	/* incremented each time serving starts: the
+								 * published status read between two equal
+								 * epochs, serving at both, was one node's */
 	uint64		worker_starts;	/* incremented at each worker start */
 	uint32		connect_failures;	/* worker starts in a row that did not
 									 * get connected to multiraft.database */
@@ -56,7 +59,15 @@ extern void multiraft_shmem_install_hooks(void);
 /* Wake the worker, if one runs. */
 extern void multiraft_wake_worker(void);
 
-/* ERROR "raft processing stopped" unless the worker is serving requests. */
-extern void multiraft_require_worker(void);
+/*
+ * ERROR "raft processing stopped" unless the worker is serving requests; returns
+ * the serve epoch.  multiraft_require_same_worker(epoch) errors the same way
+ * unless the worker still serves the node it served then: a call that decides
+ * from the published status (which a rebuild of the node clears and publishes
+ * again) checks it after acting, so that an action taken on a status read in
+ * the middle of a rebuild is rolled back.
+ */
+extern uint64 multiraft_require_worker(void);
+extern void multiraft_require_same_worker(uint64 epoch);
 
 #endif

@@ -158,6 +158,8 @@ set_serving(bool serving)
 {
 	LWLockAcquire(multiraft_shared->lock, LW_EXCLUSIVE);
 	multiraft_shared->worker_serving = serving;
+	if (serving)
+		multiraft_shared->serve_epoch++;
 	LWLockRelease(multiraft_shared->lock);
 }
 
