@@ -738,6 +738,9 @@ void mr_lease_heard(struct mr_group *g, raft_id from);
 /* Puts a replica just restored to sleep until its turn (or wakes it now if it
  * must: entries to apply); `led`: it led its group before the restart. */
 void mr_restart_enqueue(struct mr_node *n, struct mr_group *g, bool led);
+/* An awake learner that has not heard a leader for an election timeout asks for
+ * one (each tick of its quiescence check). */
+void mr_learner_tick(struct mr_node *n, struct mr_group *g);
 /* Queues g, led here, to catch up a member on a peer heard again (its turn comes
  * after the replicas this node led before a restart). */
 void mr_catch_up_enqueue(struct mr_node *n, struct mr_group *g);
@@ -748,8 +751,9 @@ bool mr_restart_pending(const struct mr_node *n);
 /* ---------------------------------------------------------- mr_unreached.c */
 
 /* Whether g (in role `role`) is a follower no leader reached: no leader known, no
- * configuration. */
-bool mr_unreached(const struct mr_group *g, int role);
+ * configuration; or not in its configuration and not spoken to for an election
+ * timeout. */
+bool mr_unreached(const struct mr_node *n, const struct mr_group *g, int role);
 /* Such a replica falls asleep: it asks whether it was removed, and is scheduled to
  * ask again while it sleeps unreached. */
 void mr_unreached_sleep(struct mr_node *n, struct mr_group *g);

@@ -87,11 +87,16 @@ struct lag_ctx {
     const struct mr_group *g;
 };
 
-/* A member behind the leader may be ignored for quiescence when its node is down. */
+/* A member behind the leader may be ignored for quiescence when its node is down:
+ * declared down, or not heard since this node started dead_ticks ago — a node
+ * restarted while another was down never hears it, never declares it down, and
+ * its groups with a member there ticked and heartbeat for as long as it stayed
+ * down (found by a review; mr_receive serves the lagging list when it is first
+ * heard). */
 static bool lagging_dead(void *arg, raft_id id)
 {
     const struct lag_ctx *lc = arg;
-    return mr_replica_node_dead(lc->n, lc->g, id);
+    return mr_replica_node_unheard(lc->n, lc->g, id);
 }
 
 static bool quorum_alive(const struct mr_node *n, const struct mr_group *g);
@@ -171,7 +176,9 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
         quiesce(n, g, !full);
         return true;
     }
-    if (mr_unreached(g, role)) {
+    if (role == RAFT_FOLLOWER && raft_is_learner(g->raft, g->replica_id))
+        mr_learner_tick(n, g);
+    if (mr_unreached(n, g, role)) {
         /* Two election timeouts: time to vote in the election that created it and
          * to hear the winner (mr_unreached.c). */
         if (g->idle < UINT16_MAX)

@@ -388,9 +388,10 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
         return MR_OK;
     }
     p = mr_peer_get(n, env->from_node);
-    if (p != NULL && p->dead && p->lagging.len > 0) {
-        /* Back: the groups that quiesced with it behind catch it up, in turns
-         * (mr_restart.c), or at once when its replica asks. */
+    if (p != NULL && (p->dead || !p->heard) && p->lagging.len > 0) {
+        /* Back (or heard for the first time since this node started): the groups
+         * that quiesced with it behind catch it up, in turns (mr_restart.c), or at
+         * once when its replica asks. */
         const mr_group_id *ids = p->lagging.data;
         for (size_t i = 0; i < p->lagging.len; i++) {
             struct mr_group *g = mr_group_find(n, ids[i]);

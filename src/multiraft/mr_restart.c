@@ -38,12 +38,18 @@
 /* The queues, in the order they are served. */
 enum { Q_LED, Q_CATCH_UP, Q_RESTORED, N_QUEUES };
 
+static void ask_leader(struct mr_node *n, struct mr_group *g);
+
 void mr_restart_enqueue(struct mr_node *n, struct mr_group *g, bool led)
 {
     struct mr_vec *q = &n->wake_queue[led ? Q_LED : Q_RESTORED];
     if (raft_get_last_index(g->raft) > g->applied || g->n_boot > 0 ||
         mr_vec_push(n, q, sizeof g->id, &g->id) == NULL) {
         mr_group_wake(n, g); /* (out of memory: at once, as before) */
+        /* It needs the commit index now: a learner, which never campaigns, would
+         * otherwise wait for mr_learner_tick (found by a review). */
+        if (!led)
+            ask_leader(n, g);
         return;
     }
     g->flags |= MR_G_RESTORED;
@@ -82,18 +88,51 @@ static bool still_asleep(const struct mr_group *g, int k)
  * leader and every other follower to refuse it (mr_bench's restart_wake: 166,667
  * raft messages and 200,000 wake-ups on the other nodes for 100,000 groups).  Any
  * other answer, or none, leaves it on the path it took before. */
-static void ask_leader(struct mr_node *n, struct mr_group *g)
+static void ask(struct mr_node *n, struct mr_group *g, raft_id replica)
 {
     struct mr_heartbeat hb;
-    mr_node_id node;
-    if (g->x == NULL || g->x->lease_leader == RAFT_NONE ||
-        g->x->lease_term != raft_get_term(g->raft) ||
-        (node = mr_map_node(g, g->x->lease_leader)) == 0 || node == n->cfg.node_id)
+    mr_node_id node = mr_map_node(g, replica);
+    if (node == 0 || node == n->cfg.node_id)
         return;
-    mr_heartbeat_of(g, g->x->lease_leader, &hb);
+    mr_heartbeat_of(g, replica, &hb);
     hb.term = raft_get_term(g->raft);
     hb.flags = MR_HB_RESTARTED;
     mr_queue_heartbeat(n, node, &hb, true);
+}
+
+static void ask_leader(struct mr_node *n, struct mr_group *g)
+{
+    if (g->x == NULL || g->x->lease_leader == RAFT_NONE ||
+        g->x->lease_term != raft_get_term(g->raft))
+        return;
+    ask(n, g, g->x->lease_leader);
+}
+
+/*
+ * A learner never campaigns, so nothing of its own wakes a quiesced leader when it
+ * is awake without hearing one: woken at a restart with entries to apply, its one
+ * question lost, or woken when its leader's node was declared down and finding
+ * the leader asleep when the node is heard again.  It stayed awake, ticking, its
+ * commit index stale, for good (found by a review).  So, an election timeout
+ * after it last heard a leader, and every election timeout after (at a tick of
+ * its own, by group id, so that many learners spread out), it asks as a restarted
+ * follower does: its leader if it knows one, else every voter.  A leader asleep
+ * answers with the heartbeat that quiesces it, or wakes if the learner is behind.
+ */
+void mr_learner_tick(struct mr_node *n, struct mr_group *g)
+{
+    uint32_t e = n->cfg.election_ticks, elapsed = raft_get_election_elapsed(g->raft);
+    struct raft_conf_state cs;
+    raft_id leader = raft_get_leader(g->raft);
+    if (elapsed < e || (elapsed + g->id) % e != 0)
+        return;
+    if (leader != RAFT_NONE && leader != g->replica_id) {
+        ask(n, g, leader);
+        return;
+    }
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++)
+        ask(n, g, cs.voters[i]);
 }
 
 /* Drops the part of queue k already read: all of it once read to its end, the

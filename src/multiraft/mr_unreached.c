@@ -1,7 +1,8 @@
 /*
  * mr_unreached.c — replicas no leader reached: a follower that knows no leader and
  * no configuration (created by a vote request, or by a leader that then lost its
- * leadership or removed it).  It cannot campaign, so ticking it only costs
+ * leadership or removed it), or one outside its own configuration that no leader
+ * has spoken to for an election timeout.  It cannot campaign, so ticking it only costs
  * (CockroachDB #17609): it sleeps after two election timeouts (mr_quiesce_tick)
  * and asks the replicas it heard from whether it is still wanted.  One that removed
  * the group, or applied this replica's removal, answers so (mr_receive.c), and this
@@ -28,13 +29,22 @@ struct mr_reprobe {
     uint32_t interval; /* ticks */
 };
 
-bool mr_unreached(const struct mr_group *g, int role)
+bool mr_unreached(const struct mr_node *n, const struct mr_group *g, int role)
 {
     struct raft_conf_state cs;
-    if (role != RAFT_FOLLOWER || raft_get_leader(g->raft) != RAFT_NONE)
+    if (role != RAFT_FOLLOWER)
         return false;
     raft_get_conf_state(g->raft, &cs);
-    return cs.n_voters == 0 && cs.n_learners == 0;
+    if (raft_get_leader(g->raft) == RAFT_NONE && cs.n_voters == 0 && cs.n_learners == 0)
+        return true;
+    /* Not in its own configuration (removed while cut off, or added and removed
+     * again before it applied its addition), and no word from a leader for an
+     * election timeout: it cannot campaign, and no leader sends it anything, so
+     * it stayed awake for good (found by msim's check that every replica sleeps
+     * again after healing, seed 1060 with --groups 150 --ticks 600). */
+    return !raft_is_voter(g->raft, g->replica_id) &&
+           !raft_is_learner(g->raft, g->replica_id) &&
+           raft_get_election_elapsed(g->raft) >= n->cfg.election_ticks;
 }
 
 /* Asks every replica in g's map (the ones it heard from) whether it was removed. */
@@ -83,7 +93,7 @@ void mr_reprobe_tick(struct mr_node *n)
         }
         g = mr_group_find(n, e->group);
         if (g != NULL && g->replica_id == e->replica && !(g->flags & MR_G_GONE) &&
-            g->active_pos == MR_NOT_ACTIVE && mr_unreached(g, raft_get_role(g->raft))) {
+            g->active_pos == MR_NOT_ACTIVE && mr_unreached(n, g, raft_get_role(g->raft))) {
             probe(n, g);
             if (e->interval < REPROBE_MAX * n->cfg.election_ticks)
                 e->interval *= 2;

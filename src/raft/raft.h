@@ -614,6 +614,9 @@ raft_id raft_get_id(const struct raft *r);
 int raft_get_role(const struct raft *r);        /* enum raft_role */
 raft_term raft_get_term(const struct raft *r);
 raft_id raft_get_leader(const struct raft *r);
+/* Follower or learner: ticks since its election timer last restarted — since it
+ * last heard a leader, or voted (saturates). */
+uint32_t raft_get_election_elapsed(const struct raft *r);
 raft_index raft_get_commit(const struct raft *r);
 raft_index raft_get_applied(const struct raft *r);
 raft_index raft_get_first_index(const struct raft *r);

@@ -8,6 +8,7 @@ raft_id raft_get_id(const struct raft *r) { return r->id; }
 int raft_get_role(const struct raft *r) { return r->role; }
 raft_term raft_get_term(const struct raft *r) { return r->term; }
 raft_id raft_get_leader(const struct raft *r) { return r->leader; }
+uint32_t raft_get_election_elapsed(const struct raft *r) { return r->election_elapsed; }
 raft_index raft_get_commit(const struct raft *r) { return r->log.committed; }
 raft_index raft_get_applied(const struct raft *r) { return r->log.applied; }
 raft_id raft_get_transferee(const struct raft *r) { return r->transferee; }

@@ -151,12 +151,47 @@ static void test_the_lagging_list_stays_bounded(void **state)
     mrc_free(c);
 }
 
+/* A node restarted while another is down never hears that node, so it never
+ * declared it down: the groups it led with a member there ticked and heartbeat
+ * for as long as that node stayed down (found by a review).  A node not heard
+ * since the start counts as down after dead_ticks; when it is first heard, the
+ * groups that quiesced with it behind catch it up. */
+static void test_groups_quiesce_after_a_restart_while_a_member_is_down(void **state)
+{
+    struct mrc_cluster *c = cluster(91);
+    (void)state;
+    mrc_crash(c, 1);
+    mrc_run(c, 8 * E);
+    assert_true(mrc_all_led(c, GROUPS));
+    mrc_crash(c, 2);
+    assert_int_equal(mrc_restart(c, 2), MR_OK);
+    mrc_run(c, 40 * E);
+    assert_true(mrc_all_led(c, GROUPS));
+    assert_int_equal(mr_active_group_count(mrc_node(c, 2)), 0);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 0);
+    for (mr_group_id g = 1; g <= GROUPS; g++) {
+        mr_node_id l = mrc_leader(c, g, NULL);
+        assert_int_equal(mr_propose(mrc_node(c, l), g, 500 + g, "late", 4, "x", 1, 100), MR_OK);
+    }
+    mrc_run(c, 4 * E);
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 10 * E);
+    for (mr_group_id g = 1; g <= GROUPS; g++)
+        for (mr_node_id n = 1; n <= 3; n++)
+            assert_int_equal(mrc_command_events(c, n, g, "late", 4), 1);
+    for (mr_node_id n = 1; n <= 3; n++)
+        assert_int_equal(mr_active_group_count(mrc_node(c, n)), 0);
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_groups_quiesce_with_a_member_down),
         cmocka_unit_test(test_no_quorum_no_quiescence),
         cmocka_unit_test(test_the_lagging_list_stays_bounded),
+        cmocka_unit_test(test_groups_quiesce_after_a_restart_while_a_member_is_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
