@@ -3,6 +3,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -166,10 +168,19 @@ api_require_registered(int32 node_id)
 	Datum		values[1] = {Int32GetDatum(node_id)};
 	bool		found;
 
-	/* Callers are SECURITY DEFINER: multiraft.node is not readable by PUBLIC. */
+	/*
+	 * Callers are SECURITY DEFINER: multiraft.node is not readable by PUBLIC.
+	 * The row is locked (FOR KEY SHARE) until the caller's transaction ends, so
+	 * that a concurrent remove_node(), which locks it before it checks the
+	 * groups, cannot remove the node between this check and the group or change
+	 * this call makes (found by a review).  A read-only transaction takes no lock:
+	 * its request is refused anyway (requests_backend.c).
+	 */
 	level = spi_guard_connect(0);
-	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node WHERE node_id = $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(XactReadOnly
+							  ? "SELECT 1 FROM multiraft.node WHERE node_id = $1"
+							  : "SELECT 1 FROM multiraft.node WHERE node_id = $1 FOR KEY SHARE",
+							  1, types, values, NULL, XactReadOnly, 1) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not look up node %d", node_id);
 	found = SPI_processed > 0;
 	spi_guard_finish(level);

@@ -173,6 +173,15 @@ multiraft_remove_node(PG_FUNCTION_ARGS)
 	 */
 	epoch = multiraft_require_worker();
 	level = spi_guard_connect(0);
+
+	/*
+	 * The row first: a create_group() or change_membership() naming the node
+	 * holds it (FOR KEY SHARE, api_require_registered) until its transaction
+	 * ends, and the groups are checked after that.
+	 */
+	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node WHERE node_id = $1 FOR UPDATE",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "multiraft: could not lock node %d", node_id);
 	if (SPI_execute_with_args("SELECT 1 FROM multiraft.node_is_member($1) m WHERE m",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "multiraft: could not check the groups of node %d", node_id);

@@ -94,6 +94,26 @@ is($ret, 0, 'transfer_leadership to the leader itself') or diag($err);
 ($ret, $out, $err) = as('app_admin', "SELECT multiraft.change_membership(7, 'remove_voter', 2)");
 is($ret, 0, 'an admin removes node 2 from group 7') or diag($err);
 ok(poll_until($node, "SELECT multiraft.node_is_member(2)", 'f'), 'node 2 is no longer a member');
+
+# A transaction that names node 2 in a change holds its registry row until it
+# ends: remove_node waits for it, then finds the node a member (before, it checked
+# the groups at once and could remove the node under a change still being made)
+my $holder = $node->background_psql('postgres', on_error_stop => 0);
+$holder->query_safe("BEGIN; SET ROLE app_admin; "
+	  . "SELECT multiraft.change_membership(7, 'add_learner', 2, NULL, 'learner-2b')");
+my $remover = $node->background_psql('postgres', on_error_stop => 0);
+$remover->query_until(qr/started/, "\\echo started\nSET ROLE app_admin;\n"
+	  . "SELECT multiraft.remove_node(2);\n");
+ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+	  . "AND query LIKE '%remove_node%'", '1'), 'remove_node waits for the transaction naming node 2');
+$holder->query_safe("COMMIT");
+$holder->quit;
+ok(pump_until($remover->{run}, $remover->{timeout}, \$remover->{stderr},
+	qr/node 2 is still a member of a group on this node/), 'then finds node 2 a member');
+$remover->quit;
+($ret, $out, $err) = as('app_admin', "SELECT multiraft.change_membership(7, 'remove_voter', 2)");
+is($ret, 0, 'an admin removes node 2 from group 7 again') or diag($err);
+ok(poll_until($node, "SELECT multiraft.node_is_member(2)", 'f'), 'node 2 is no longer a member');
 ($ret, $out, $err) = as('app_admin', "SELECT multiraft.remove_node(2)");
 is($ret, 0, 'remove_node succeeds now') or diag($err);
 
