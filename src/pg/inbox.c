@@ -49,6 +49,7 @@ static const char *const counter_names[TC_COUNT_] = {
 	[TC_LINKS_ADOPTED] = "transport_links_adopted",
 	[TC_ADOPTED_CLOSED] = "transport_adopted_links_closed",
 	[TC_UNREGISTERED] = "transport_rejected_unregistered",
+	[TC_SPLIT_ENVELOPES] = "transport_envelopes_split",
 };
 
 /* ---------------------------------------------------------------- shmem */

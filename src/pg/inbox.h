@@ -45,6 +45,7 @@ typedef enum TransportCounter
 	TC_LINKS_ADOPTED,			/* incoming links the worker took over */
 	TC_ADOPTED_CLOSED,			/* adopted links closed (by either end) */
 	TC_UNREGISTERED,			/* of TC_REJECTED: from a node not in multiraft.node */
+	TC_SPLIT_ENVELOPES,			/* envelopes sent in parts: over half the limit */
 	TC_COUNT_
 } TransportCounter;
 

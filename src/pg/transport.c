@@ -34,6 +34,7 @@ static int	max_peers = 0;
 static uint64 loaded_generation = 0;
 static uint64 next_stream_id = 0;
 static MemoryContext SendContext = NULL;
+static MemoryContext EncodeContext = NULL;	/* one part's encoding (send_part) */
 static MemoryContext WaitContext = NULL;	/* transport_wait's own, reset by it */
 static bool initialized = false;
 
@@ -61,6 +62,8 @@ transport_init(void)
 											 ALLOCSET_DEFAULT_SIZES);
 	SendContext = AllocSetContextCreate(TransportContext, "multiraft transport send",
 										ALLOCSET_DEFAULT_SIZES);
+	EncodeContext = AllocSetContextCreate(TransportContext, "multiraft transport encode",
+										  ALLOCSET_DEFAULT_SIZES);
 	WaitContext = AllocSetContextCreate(TransportContext, "multiraft transport wait",
 										ALLOCSET_SMALL_SIZES);
 	transport_recv_init();
@@ -297,45 +300,24 @@ without_oversized_snapshots(const struct mr_envelope *env, struct mr_envelope *c
 	return copy;
 }
 
-void
-transport_send(const struct mr_envelope *env)
+/* Encodes env and queues its frames for p (dropped whole if the queue is full). */
+static void
+send_part(Peer *p, const struct mr_envelope *env)
 {
-	Peer	   *p;
-	WireFrames frames;
+	WireFrames	frames;
 	char	   *err = NULL;
-	MemoryContext old;
 	size_t		bytes = 0;
-	struct mr_envelope trimmed;
+	MemoryContext old = MemoryContextSwitchTo(EncodeContext);
 
-	if (!initialized)
-		return;
-	p = find_peer((int32) env->to_node);
-	if (p == NULL || p->state == PEER_LINK_BACKOFF)
-	{
-		/* Unknown or unreachable node: Raft copes with the loss. */
-		transport_counter_add(TC_SEND_DROPS, 1);
-		if (p)
-		{
-			p->stats.dropped++;
-			p->stats_dirty = true;
-			p->unreachable = true;
-			peer_publish(p);
-		}
-		return;
-	}
-
-	env = without_oversized_snapshots(env, &trimmed);
-	old = MemoryContextSwitchTo(SendContext);
 	if (!wire_encode(env, (uint64) multiraft_cluster_id, next_stream_id++, &frames, &err))
 	{
 		MemoryContextSwitchTo(old);
 		transport_counter_add(TC_ENCODE_FAILURES, 1);
 		ereport(WARNING, (errmsg("multiraft: dropping a message: %s", err)));
-		MemoryContextReset(SendContext);
+		MemoryContextReset(EncodeContext);
 		return;
 	}
 	MemoryContextSwitchTo(old);
-
 	for (int i = 0; i < frames.n; i++)
 		bytes += frames.len[i];
 	if (p->qlen + frames.n > MR_PEER_QUEUE_MAX_FRAMES ||
@@ -366,6 +348,91 @@ transport_send(const struct mr_envelope *env)
 		}
 		p->stats_dirty = true;
 	}
+	MemoryContextReset(EncodeContext);
+}
+
+/* A bound above a message's encoded size: its variable parts and room for the rest. */
+static size_t
+message_bytes(const struct mr_message *m)
+{
+	size_t		b = 128;
+
+	for (uint32 i = 0; i < m->msg.n_entries; i++)
+		b += m->msg.entries[i].len + 48;
+	if (m->msg.snapshot != NULL)
+		b += m->msg.snapshot->len + 64 +
+			sizeof(raft_id) * (m->msg.snapshot->conf.n_voters + m->msg.snapshot->conf.n_learners);
+	return b;
+}
+
+/*
+ * Sends env in envelopes each within half of wire_max_batch(): one envelope
+ * carries every group's messages to a node, and nothing else bounds its size —
+ * a node catching up in many groups at once, or a burst of large commands over
+ * many groups, made one over the limit, dropped whole and built again as large at
+ * each heartbeat, for good (found by a review: 0 of 80 groups caught up).  The
+ * receiver takes each part as an envelope of its own (mr_receive), the
+ * heartbeats ride in the first.  A single message always fits: an APPEND carries
+ * at most max_size_per_msg or one entry, a snapshot over the limit was left out.
+ */
+static void
+send_parts(Peer *p, const struct mr_envelope *env)
+{
+	size_t		limit = wire_max_batch() / 2;
+	size_t		first = 0;
+
+	for (;;)
+	{
+		struct mr_envelope part = *env;
+		size_t		bytes = 0,
+					end = first;
+
+		while (end < env->n_messages &&
+			   (end == first || bytes + message_bytes(&env->messages[end]) <= limit))
+			bytes += message_bytes(&env->messages[end++]);
+		part.messages = env->messages + first;
+		part.n_messages = end - first;
+		part.n_early_messages = env->n_early_messages > first
+			? Min(env->n_early_messages, end) - first : 0;
+		if (first > 0)
+		{
+			part.n_heartbeats = 0;
+			part.n_heartbeat_resps = 0;
+		}
+		else if (end < env->n_messages)
+			transport_counter_add(TC_SPLIT_ENVELOPES, 1);
+		send_part(p, &part);
+		if (end >= env->n_messages)
+			break;
+		first = end;
+	}
+}
+
+void
+transport_send(const struct mr_envelope *env)
+{
+	Peer	   *p;
+	struct mr_envelope trimmed;
+
+	if (!initialized)
+		return;
+	p = find_peer((int32) env->to_node);
+	if (p == NULL || p->state == PEER_LINK_BACKOFF)
+	{
+		/* Unknown or unreachable node: Raft copes with the loss. */
+		transport_counter_add(TC_SEND_DROPS, 1);
+		if (p)
+		{
+			p->stats.dropped++;
+			p->stats_dirty = true;
+			p->unreachable = true;
+			peer_publish(p);
+		}
+		return;
+	}
+
+	env = without_oversized_snapshots(env, &trimmed);
+	send_parts(p, env);
 	MemoryContextReset(SendContext);
 
 	/* Send at once when the link is up (never waits). */
