@@ -130,8 +130,12 @@ void mr_round_note(struct mr_node *n, struct mr_group *g)
  */
 bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_message *m)
 {
+    /* The core takes a PROPOSE only from a member (a removed replica that missed
+     * its removal may still forward): so must this, or whether a non-member's
+     * command commits would depend on the load (found by a review). */
     if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER ||
-        m->n_entries == 0 || !mr_round_in_flight(n))
+        m->n_entries == 0 || !mr_round_in_flight(n) ||
+        !(raft_is_voter(g->raft, m->from) || raft_is_learner(g->raft, m->from)))
         return false;
     for (uint32_t i = 0; i < m->n_entries; i++) {
         struct mr_entry_view v;

@@ -375,6 +375,12 @@ void mr_service_group(struct mr_node *n, struct mr_group *g)
                     mr_waiter_unlink(n, g, w);
                 }
             } else if (w->state == MR_W_QUEUED) {
+                /* Each attempt has a context of its own: a late answer to an
+                 * earlier one, from a leader deposed since, could name an index
+                 * that leader only appended, which never commits (found by a
+                 * review: the read waited for its deadline in a healthy group). */
+                if (resubmit)
+                    w->read_ctx = new_read_ctx(n);
                 rc = raft_read_index(g->raft, w->read_ctx);
                 if (rc == RAFT_OK || rc == RAFT_FORWARDED)
                     mr_request_sent(n, w, resubmit);

@@ -228,6 +228,13 @@ bool mr_waiters_tick(struct mr_node *n, struct mr_group *g)
             /* The leader may have dropped a forwarded proposal silently. */
             w->state = MR_W_QUEUED;
         }
+        /* A read index still above the commit index at the retry time may be one
+         * a leader only appended, which never commits (mr_waiters_requeue does the
+         * same at a leader change this node sees; this covers the change it did
+         * not see): asked again, under a new context. */
+        if (w->kind == MR_REQ_READ && w->state == MR_W_APPLY_WAIT &&
+            w->index > raft_get_commit(g->raft) && n->now >= w->retry_at)
+            w->state = MR_W_QUEUED;
         if (w->state == MR_W_QUEUED || w->kind == MR_REQ_TRANSFER)
             need = true;
     }
@@ -340,6 +347,7 @@ void mr_waiters_read_state(struct mr_node *n, struct mr_group *g,
             if (rs->status == RAFT_OK) {
                 w->state = MR_W_APPLY_WAIT;
                 w->index = rs->index;
+                w->retry_at = n->now + n->cfg.proposal_retry_ticks;
             }
             /* Refused by a replica that no longer leads: asked again when this
              * node learns another leader (mr_waiters_requeue) or at its retry
