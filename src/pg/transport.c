@@ -642,16 +642,20 @@ transport_peer_registered(int32 node_id)
  * up, so a link to it waiting out its backoff is opened now.  A peer restarted
  * quickly would otherwise be reached only after up to MR_BACKOFF_MAX_MS, and its
  * groups, restored without hearing their leader here, could elect another
- * meanwhile (TAP 035 caught two restarted followers doing so).
+ * meanwhile (TAP 035 caught two restarted followers doing so).  Once until the
+ * link is up again, and the backoff keeps growing: a peer that reaches this node
+ * while this node cannot reach it (a wrong port here, no pg_hba entry there, its
+ * connection slots full) was retried at every envelope it sent, up to ten times
+ * a second, each attempt a backend on it (found by a review).
  */
 void
 transport_peer_heard(int32 node_id)
 {
 	Peer	   *p = find_peer(node_id);
 
-	if (p != NULL && p->state == PEER_LINK_BACKOFF)
+	if (p != NULL && p->state == PEER_LINK_BACKOFF && !p->early_retry_used)
 	{
 		p->next_attempt = GetCurrentTimestamp();
-		p->backoff_ms = 0;
+		p->early_retry_used = true;
 	}
 }

@@ -373,6 +373,7 @@ static void
 stream_opened(Peer *p)
 {
 	p->opening = false;
+	p->early_retry_used = false;
 	p->stats.connects++;
 	transport_counter_add(TC_CONNECTS, 1);
 	if (p->logged_down)

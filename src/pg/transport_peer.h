@@ -45,6 +45,8 @@ typedef struct Peer
 	TimestampTz deadline;		/* CONNECTING, opening, want_write: give up then */
 	TimestampTz next_attempt;	/* BACKOFF: reconnect then */
 	int			backoff_ms;
+	bool		early_retry_used;	/* transport_peer_heard brought a retry
+									 * forward since the link was last up */
 	int			failures;		/* consecutive failed attempts, and links lost
 								 * before they were up MR_LINK_STABLE_MS */
 	TimestampTz opened_at;		/* when the stream last opened */
