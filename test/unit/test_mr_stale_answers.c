@@ -18,20 +18,11 @@
 #define E 10
 #define HB 2
 
+/* Group 1 on nodes 1..3 led by node 1 (default timing: E ticks, HB apart). */
 static struct mrc_cluster *cluster(uint64_t seed)
 {
-    struct mrc_options o;
-    mr_node_id members[3] = {1, 2, 3};
-    struct mrc_cluster *c;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
-    c = mrc_new(&o);
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    struct mrc_cluster *c = mrc_new_one_group(seed);
+    assert_non_null(c);
     return c;
 }
 
