@@ -345,9 +345,13 @@ int raft_step_append_resp(struct raft *r, const struct raft_message *m)
                  * corrupted message).  Raft assumes neither, but probing at
                  * match + 1 again at every rejection bounced between the two at
                  * network speed for good (docs/sim-findings.md, finding 17).
-                 * Believe the rejection: its log ends at reject_hint at most, and
-                 * it is repaired from there.  (The commit index never moves back.) */
-                pr->match = m->reject_hint < m->index ? m->reject_hint : m->index - 1;
+                 * Believe the rejection: its log ends at reject_hint at most (too
+                 * short), or holds an entry of another term from reject_hint on
+                 * (log_term set: it matches below it at most), and it is repaired
+                 * from there.  (The commit index never moves back.) */
+                raft_index held = m->log_term == 0 ? m->reject_hint
+                                  : m->reject_hint > 0 ? m->reject_hint - 1 : 0;
+                pr->match = held < m->index ? held : m->index - 1;
             }
         } else {
             return RAFT_OK;

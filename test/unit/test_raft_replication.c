@@ -245,6 +245,39 @@ static void test_follower_that_lost_acknowledged_entries_is_repaired(void **stat
     tc_destroy(&tc);
 }
 
+/* The same repair believes a rejection that names a conflicting term only below
+ * the first index of that term in the follower's log (reject_hint): the follower
+ * holds another entry there, and a match at the hint would let the next heartbeat
+ * commit that entry on it (found by a review; reachable with a lost disk or a
+ * forged answer only). */
+static void test_a_rejection_naming_a_term_matches_below_its_hint(void **state)
+{
+    struct test_cluster tc;
+    struct raft_message m;
+    struct raft_progress_info pi;
+    raft_index last;
+    (void)state;
+    assert_int_equal(tc_init(&tc, 3, NULL, 1), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(tc_propose(&tc, 0, "x", NULL), RAFT_OK);
+    tc_stabilize(&tc, 0);
+    last = raft_get_last_index(R(&tc, 0));
+    raft_report_unreachable(R(&tc, 0), 3); /* probe state, next = match + 1 */
+    msg_init(&m, RAFT_MSG_APPEND_RESP, 3, 1, raft_get_term(R(&tc, 0)));
+    m.reject = true;
+    m.index = last;
+    m.log_term = raft_get_term(R(&tc, 0)) + 7; /* a term the leader never had */
+    m.reject_hint = 3;
+    assert_int_equal(tc_step(&tc, 0, &m), RAFT_OK);
+    for (size_t i = 0; i < raft_progress_count(R(&tc, 0)); i++) {
+        assert_int_equal(raft_progress_at(R(&tc, 0), i, &pi), RAFT_OK);
+        if (pi.id == 3)
+            assert_int_equal(pi.match, 2);
+    }
+    tc_destroy(&tc);
+}
+
 /* A rejection of an index beyond the leader's log answers nothing it sent in its term
  * (a leader never shortens its own log): it is ignored.  Taken as a hint, it moved the
  * follower's next past the log, and every later send to that follower failed with
@@ -896,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_stale_append_does_not_truncate),
         cmocka_unit_test(test_impossible_entries_are_refused),
         cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_repaired),
+        cmocka_unit_test(test_a_rejection_naming_a_term_matches_below_its_hint),
         cmocka_unit_test(test_rejection_beyond_the_log_is_ignored),
         cmocka_unit_test(test_divergent_follower_is_repaired),
         cmocka_unit_test(test_fast_backtracking),
