@@ -138,6 +138,10 @@ struct mr_group_extra {
      * every heartbeat interval until campaign_until (mr_campaign_tick). */
     uint64_t campaign_at;
     uint64_t campaign_until;
+    /* Leader: stays awake until this tick (mr_quiesce_tick), so that CheckQuorum
+     * judges it — a voter asked for votes, or a peer died and it hears no quorum
+     * alive (mr_leader_stay_awake). */
+    uint64_t awake_until;
     raft_term campaign_term;
     raft_id campaign_from;
     /* The group's waiters by command id (mr_waiters.c): a group with waiters does
@@ -721,6 +725,10 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 void mr_quiesce_answer_restarted(struct mr_node *n, struct mr_group *g, raft_id from);
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
+/* A leader replica that may not reach a quorum (a voter asks for votes, or this
+ * node hears no quorum of its members alive) wakes and stays awake for two
+ * election timeouts, so that CheckQuorum judges it. */
+void mr_leader_stay_awake(struct mr_node *n, struct mr_group *g);
 /* Staggered campaign (if scheduled and due). */
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
 /* Before a vote request from replica `from` is stepped into g: restates the core's

@@ -157,6 +157,10 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g)
         g->idle = 0;
         return false;
     }
+    if (role == RAFT_LEADER && g->x != NULL && n->now < g->x->awake_until) {
+        g->idle = 0;
+        return false;
+    }
     if (role == RAFT_LEADER) {
         struct lag_ctx lc = {n, g};
         bool full = raft_is_fully_replicated(g->raft);
@@ -234,6 +238,29 @@ static bool quorum_alive(const struct mr_node *n, const struct mr_group *g)
     return alive >= cs.n_voters / 2 + 1;
 }
 
+/*
+ * A quiesced leader judges nothing: it quiesced because its followers' match
+ * covered its log, which stays true when their answers stop arriving, and
+ * CheckQuorum runs only in an election timeout awake.  Its followers meanwhile
+ * hold its lease on its node's liveness, which only says that they hear it.  So
+ * with one-way cuts a leader that could commit nothing kept its group: one cut
+ * off from its followers' answers for good, one heard by only one follower for
+ * 26 to 30 election timeouts, woken by each PreVote of the other and asleep again
+ * two ticks later (found by a review; test_mr_one_way_cuts.c).  Awake for two
+ * election timeouts, CheckQuorum deposes it unless a quorum answers, and its own
+ * PreVote then ends its followers' lease on it (mr_lease_before_vote).
+ */
+void mr_leader_stay_awake(struct mr_node *n, struct mr_group *g)
+{
+    if (raft_get_role(g->raft) != RAFT_LEADER || mr_group_extra(n, g) == NULL)
+        return;
+    g->x->awake_until = n->now + 2u * n->cfg.election_ticks;
+    if (g->active_pos == MR_NOT_ACTIVE && mr_group_wake(n, g)) {
+        mr_group_mark(n, g);
+        n->c.woken++;
+    }
+}
+
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
 {
     struct mr_group *g, *tmp;
@@ -241,6 +268,11 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
     HASH_ITER(hh, n->groups, g, tmp) {
         raft_id leader;
         bool asleep = g->active_pos == MR_NOT_ACTIVE;
+        if (!(g->flags & MR_G_GONE) && raft_get_role(g->raft) == RAFT_LEADER &&
+            !quorum_alive(n, g)) {
+            mr_leader_stay_awake(n, g); /* with the node down, no quorum heard */
+            continue;
+        }
         if ((g->flags & MR_G_GONE) || raft_get_role(g->raft) != RAFT_FOLLOWER)
             continue;
         leader = raft_get_leader(g->raft);

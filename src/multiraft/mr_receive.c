@@ -257,6 +257,8 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.dropped++;
         return;
     }
+    if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
+        mr_leader_stay_awake(n, g); /* a voter that may not hear it (mr_quiesce.c) */
     wake(n, g);
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */

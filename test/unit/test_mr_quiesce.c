@@ -478,9 +478,10 @@ static void test_quiesced_lease_follows_node_liveness(void **state)
     assert_int_equal(w.reject, 1);
     /* The refusal woke node 2's replica, and the refusal's answer node 3's, both
      * without their leader: they run on the leader's node liveness until they hear
-     * it, so node 2's own PreVote later is refused too, wakes the leader, and the
-     * group goes back to sleep — no election. */
-    mrc_run(c, 3 * E);
+     * it, so node 2's own PreVote later is refused too, wakes the leader (awake
+     * two election timeouts, for CheckQuorum to judge it: mr_leader_stay_awake),
+     * and the group goes back to sleep — no election. */
+    mrc_run(c, 5 * E);
     assert_int_equal(mrc_leader(c, w.group, &t1), 1);
     assert_true(t1 == t0);
     /* Leader's node silent for more than an election timeout: granted (its leader is
