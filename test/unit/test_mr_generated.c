@@ -18,14 +18,22 @@
 
 #define WINDOW 5
 
+/* Group 1 on nodes 1..3, created by node 1, which leads it; window WINDOW. */
 static struct mrc_cluster *cluster(uint64_t seed)
 {
     struct mrc_options o;
+    struct mrc_cluster *c;
+    mr_node_id members[3] = {1, 2, 3};
     memset(&o, 0, sizeof o);
     o.n_nodes = 3;
     o.seed = seed;
     o.base.generated_id_window = WINDOW;
-    return mrc_new(&o);
+    c = mrc_new(&o);
+    assert_non_null(c);
+    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
+    mrc_run(c, 40);
+    assert_int_equal(mrc_leader(c, 1, NULL), 1);
+    return c;
 }
 
 /* Every dedup record of any node. */
@@ -40,12 +48,9 @@ static void count_dedup(void *arg, mr_node_id node, const struct mr_batch *b)
 static void test_generated_command_keeps_no_record(void **state)
 {
     struct mrc_cluster *c = cluster(61);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     size_t dedup_records = 0;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
     mrc_set_batch_observer(c, count_dedup, &dedup_records);
     assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 7, "g1", 2, "x", 1, 0), MR_OK);
     assert_int_equal(mr_propose_generated(mrc_node(c, 2), 1, 8, "g2", 2, "y", 1, 0), MR_OK);
@@ -86,11 +91,7 @@ static void assert_applied_everywhere(struct mrc_cluster *c, const char *id, siz
 static void test_copies_apply_once_in_any_order(void **state)
 {
     struct mrc_cluster *c = cluster(63);
-    mr_node_id members[3] = {1, 2, 3};
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
     forward(c, 1, 1, "s1");
     forward(c, 1, 1, "s1");          /* a duplicate */
     forward(c, 3, 1, "s3");          /* 2 still in flight: above the floor */
@@ -190,13 +191,9 @@ static void commit_past_the_window(struct mrc_cluster *c, uint32_t ticks)
 static void test_copy_past_its_bound_is_proposed_again(void **state)
 {
     struct mrc_cluster *c = cluster(62);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     struct mr_counters before, after;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
     mrc_partition(c, 3, 1, true);
     assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 9, "late", 4, "x", 1, 0), MR_OK);
     mrc_run(c, 2);
@@ -226,10 +223,7 @@ static void test_commands_proposed_again_apply_once_under_faults(void **state)
     (void)state;
     for (uint64_t seed = 1; seed <= 24; seed++) {
         struct mrc_cluster *c = cluster(700 + seed);
-        mr_node_id members[3] = {1, 2, 3};
         char id[16];
-        assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-        mrc_run(c, 40);
         mrc_partition(c, 3, 1, true);
         for (int i = 0; i < 3; i++) {
             snprintf(id, sizeof id, "g%d", i);
@@ -264,11 +258,8 @@ static void test_commands_proposed_again_apply_once_under_faults(void **state)
 static void test_copy_past_its_bound_and_deadline_applies_nowhere(void **state)
 {
     struct mrc_cluster *c = cluster(62);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
     mrc_partition(c, 3, 1, true);
     assert_int_equal(mr_propose_generated(mrc_node(c, 3), 1, 9, "late", 4, "x", 1, 20), MR_OK);
     commit_past_the_window(c, 3);
@@ -288,12 +279,8 @@ static void test_copy_past_its_bound_and_deadline_applies_nowhere(void **state)
 static void test_a_command_made_on_a_returning_node_applies(void **state)
 {
     struct mrc_cluster *c = cluster(62);
-    mr_node_id members[3] = {1, 2, 3};
     struct mr_completion comp;
     (void)state;
-    assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 3, 1), MR_OK);
-    mrc_run(c, 40);
-    assert_int_equal(mrc_leader(c, 1, NULL), 1);
     mrc_crash(c, 3);
     commit_past_the_window(c, 1);
     mrc_run(c, 10);
