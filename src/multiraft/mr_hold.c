@@ -135,7 +135,7 @@ bool mr_hold_forwarded(struct mr_node *n, struct mr_group *g, const struct raft_
      * command commits would depend on the load (found by a review). */
     if (n->cfg.disable_batch_hold || raft_get_role(g->raft) != RAFT_LEADER ||
         m->n_entries == 0 || !mr_round_in_flight(n) ||
-        !(raft_is_voter(g->raft, m->from) || raft_is_learner(g->raft, m->from)))
+        !raft_is_member(g->raft, m->from))
         return false;
     for (uint32_t i = 0; i < m->n_entries; i++) {
         struct mr_entry_view v;

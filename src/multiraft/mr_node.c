@@ -365,6 +365,7 @@ int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_repli
                          raft_index applied, uint32_t incarnation)
 {
     struct mr_group *g = mr_group_find(n, group);
+    struct mr_tomb *t;
     int rc;
     if (n->busy)
         return MR_EBUSY;
@@ -373,8 +374,9 @@ int mr_restore_tombstone(struct mr_node *n, mr_group_id group, raft_id min_repli
     /* A dropped group's replica applied its removal last: the index it notices
      * carry (restored as 0, a removal requested elsewhere failed as deleted when
      * it had committed; found by a review). */
-    if (min_replica_id == UINT64_MAX && mr_tomb_find(n, group)->removed_at == 0)
-        mr_tomb_find(n, group)->removed_at = applied;
+    t = mr_tomb_find(n, group);
+    if (min_replica_id == UINT64_MAX && t->removed_at == 0)
+        t->removed_at = applied;
     /* Restored before its tombstone: a later replica (a node added again) learns
      * how far the earlier ones announced. */
     if (g != NULL && g->replica_id >= min_replica_id && applied > g->announced)

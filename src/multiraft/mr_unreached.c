@@ -42,8 +42,7 @@ bool mr_unreached(const struct mr_node *n, const struct mr_group *g, int role)
      * election timeout: it cannot campaign, and no leader sends it anything, so
      * it stayed awake for good (found by msim's check that every replica sleeps
      * again after healing, seed 1060 with --groups 150 --ticks 600). */
-    return !raft_is_voter(g->raft, g->replica_id) &&
-           !raft_is_learner(g->raft, g->replica_id) &&
+    return !raft_is_member(g->raft, g->replica_id) &&
            raft_get_election_elapsed(g->raft) >= n->cfg.election_ticks;
 }
 

@@ -130,10 +130,10 @@ static void waiter_free(struct mr_node *n, struct mr_waiter *w)
     mr_free(n, w);
 }
 
-void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+/* Takes w out of g->waiters (the head's prev is the tail). */
+static void detach(struct mr_group *g, struct mr_waiter *w)
 {
     struct mr_waiter *head = g->waiters;
-    unindex(n, g, w);
     if (w == head) {
         g->waiters = w->next;
         if (w->next != NULL)
@@ -145,6 +145,27 @@ void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w
         else
             head->prev = w->prev; /* w was the tail */
     }
+}
+
+/* Puts w at the end of g->waiters. */
+static void append(struct mr_group *g, struct mr_waiter *w)
+{
+    struct mr_waiter *head = g->waiters;
+    w->next = NULL;
+    if (head == NULL) {
+        g->waiters = w;
+        w->prev = w;
+    } else {
+        w->prev = head->prev;
+        head->prev->next = w;
+        head->prev = w;
+    }
+}
+
+void mr_waiter_unlink(struct mr_node *n, struct mr_group *g, struct mr_waiter *w)
+{
+    unindex(n, g, w);
+    detach(g, w);
     waiter_free(n, w);
 }
 
@@ -187,7 +208,7 @@ void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g)
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks)
 {
-    struct mr_waiter *w = mr_alloc(n, sizeof *w), *head = g->waiters;
+    struct mr_waiter *w = mr_alloc(n, sizeof *w);
     if (w == NULL)
         return NULL;
     memset(w, 0, sizeof *w);
@@ -196,14 +217,7 @@ struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t k
     w->deadline = deadline_ticks > 0 ? n->now + deadline_ticks : 0;
     w->queued_at = n->now;
     /* Appended at the tail: commands are proposed in the order they were made. */
-    if (head == NULL) {
-        g->waiters = w;
-        w->prev = w;
-    } else {
-        w->prev = head->prev;
-        head->prev->next = w;
-        head->prev = w;
-    }
+    append(g, w);
     return w;
 }
 
@@ -282,21 +296,8 @@ void mr_waiters_expired(struct mr_node *n, struct mr_group *g, const unsigned ch
 
 void mr_waiter_move_to_tail(struct mr_group *g, struct mr_waiter *w)
 {
-    struct mr_waiter *head = g->waiters;
-    if (w->next == NULL)
-        return; /* the tail already */
-    if (w == head) {
-        g->waiters = w->next;
-        w->next->prev = w->prev;
-        head = g->waiters;
-    } else {
-        w->prev->next = w->next;
-        w->next->prev = w->prev;
-    }
-    w->next = NULL;
-    w->prev = head->prev;
-    head->prev->next = w;
-    head->prev = w;
+    detach(g, w);
+    append(g, w);
 }
 
 void mr_waiters_applied(struct mr_node *n, struct mr_group *g, const unsigned char *cmd,

@@ -623,6 +623,7 @@ raft_index raft_get_first_index(const struct raft *r);
 raft_index raft_get_last_index(const struct raft *r);
 bool raft_is_voter(const struct raft *r, raft_id id);
 bool raft_is_learner(const struct raft *r, raft_id id);
+bool raft_is_member(const struct raft *r, raft_id id); /* voter or learner */
 /* Calls match on the entries of [lo, hi), from storage and the unstable log, in
  * index order, until it returns true (then *found).  RAFT_ECOMPACTED if lo is
  * below the first index, RAFT_EUNAVAILABLE if hi is past the last index + 1, or

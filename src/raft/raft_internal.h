@@ -322,7 +322,6 @@ void raft_conf_swap(struct raft *r, struct raft_conf_build *b);
 void raft_conf_discard(struct raft *r, struct raft_conf_build *b);
 int raft_conf_init(struct raft *r, const struct raft_conf_state *cs); /* prepare + swap */
 int raft_conf_apply(struct raft *r, const struct raft_conf_change *cc);
-bool raft_is_member(const struct raft *r, raft_id id);
 int raft_conf_validate(struct raft *r, const struct raft_conf_change *cc);
 
 /* read_index.c */
