@@ -84,6 +84,22 @@ reassembly_for(uint32 from_node)
 	return free_slot;			/* NULL: too many senders mid-stream */
 }
 
+/*
+ * Ends the reassemblies of senders no longer registered.  A node removed
+ * mid-stream sends nothing more, so nothing else would end its reassembly: it
+ * kept its buffer (up to wire_max_batch()) for good, and 64 such nodes took
+ * every slot, after which no chunked batch was taken from anyone (found by a
+ * review; TAP 049).
+ */
+static void
+reassembly_forget_unregistered(void)
+{
+	for (int i = 0; i < MR_MAX_REASSEMBLIES; i++)
+		if (reassemblies[i].from_node != 0 &&
+			!transport_peer_registered((int32) reassemblies[i].from_node))
+			reassembly_abandon(&reassemblies[i]);
+}
+
 typedef void (*EnvelopeFn) (const struct mr_envelope *env, void *arg);
 
 static void
@@ -256,6 +272,7 @@ transport_drain_inbox(void (*fn) (const struct mr_envelope *env, void *arg), voi
 		return;					/* transport_init() not called */
 	/* Judge the senders by the registry as committed now (add_node wakes us). */
 	transport_reload_if_needed();
+	reassembly_forget_unregistered();
 	CallerContext = CurrentMemoryContext;
 	old = MemoryContextSwitchTo(DrainContext);
 	for (uint32 i = 0; i < n; i++)
