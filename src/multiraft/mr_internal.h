@@ -142,8 +142,14 @@ struct mr_group_extra {
      * judges it — a voter asked for votes, or a peer died and it hears no quorum
      * alive (mr_leader_stay_awake). */
     uint64_t awake_until;
+    /* Since the leader replica campaign_from's node was declared down in term
+     * campaign_term (mr_wake_led_by): the voter this one holds its own timer back
+     * for (RAFT_NONE: none, or itself campaigns), and the highest voter id passed
+     * over for a log behind this replica's (mr_prevote_seen). */
     raft_term campaign_term;
     raft_id campaign_from;
+    raft_id held_for;
+    raft_id passed;
     /* The group's waiters by command id (mr_waiters.c): a group with waiters does
      * not quiesce, so this is here only while the group is active. */
     struct mr_waiting_id *waiting_ids; /* uthash */
@@ -737,6 +743,7 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
  * refused without stepping it (a PreVote to such a replica that timed out itself,
  * while its leader's node is heard). */
 bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote);
+void mr_prevote_seen(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
 /* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
  * was stepped into g: the group's own lease is fresh again. */
 void mr_lease_heard(struct mr_group *g, raft_id from);

@@ -260,6 +260,8 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
         mr_leader_stay_awake(n, g); /* a voter that may not hear it (mr_quiesce.c) */
     wake(n, g);
+    if (m->type == RAFT_MSG_PREVOTE)
+        mr_prevote_seen(n, g, m); /* a candidate that cannot win (mr_quiesce.c) */
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */
     (void)mr_core_step(n, raft_step(g->raft, m));

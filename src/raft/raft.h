@@ -624,6 +624,9 @@ raft_index raft_get_last_index(const struct raft *r);
 bool raft_is_voter(const struct raft *r, raft_id id);
 bool raft_is_learner(const struct raft *r, raft_id id);
 bool raft_is_member(const struct raft *r, raft_id id); /* voter or learner */
+/* Whether a log ending at (last_term, last_index) is at least as up to date as this
+ * replica's (§5.4.1): a vote request carrying it passes that test here. */
+bool raft_is_log_up_to_date(const struct raft *r, raft_term last_term, raft_index last_index);
 /* Calls match on the entries of [lo, hi), from storage and the unstable log, in
  * index order, until it returns true (then *found).  RAFT_ECOMPACTED if lo is
  * below the first index, RAFT_EUNAVAILABLE if hi is past the last index + 1, or

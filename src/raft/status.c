@@ -25,6 +25,11 @@ raft_index raft_get_last_index(const struct raft *r)
     return raft_log_last_index((struct raft *)r);
 }
 
+bool raft_is_log_up_to_date(const struct raft *r, raft_term last_term, raft_index last_index)
+{
+    return raft_log_up_to_date((struct raft *)r, last_term, last_index);
+}
+
 void raft_get_conf_state(const struct raft *r, struct raft_conf_state *out)
 {
     out->voters = r->conf_ids;
