@@ -223,7 +223,8 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 bool mr_group_wake(struct mr_node *n, struct mr_group *g)
 {
     g->idle = 0;
-    g->flags &= ~MR_G_LAGGING; /* noted again on the lists of its next quiescence */
+    /* noted again on the lists of its next quiescence */
+    g->flags &= ~(MR_G_LAGGING | MR_G_NO_QUORUM);
     if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE))
         return g->active_pos != MR_NOT_ACTIVE;
     if (n->n_active == n->cap_active) {
@@ -244,7 +245,7 @@ bool mr_group_wake(struct mr_node *n, struct mr_group *g)
             g->x->lease_at = n->now;
     }
     /* A follower leaving quiescence has heard nothing from its leader for as long
-     * as it slept: until it does, the leader's node liveness stands in (mr_quiesce.c,
+     * as it slept: until it does, the leader's node liveness stands in (mr_lease.c,
      * mr_lease_before_vote). */
     if (raft_get_role(g->raft) == RAFT_FOLLOWER && raft_get_leader(g->raft) != RAFT_NONE &&
         mr_group_extra(n, g) != NULL) {

@@ -106,6 +106,8 @@ struct mr_waiter {
                                    wakes (mr_restart.c) */
 #define MR_G_CATCH_UP  0x0800u  /* in node->wake_queue to catch up a peer heard
                                    again (mr_restart.c): queued once */
+#define MR_G_NO_QUORUM 0x1000u  /* asleep without a leader, no quorum of its voters
+                                   heard (mr_quiesce.c): woken when one of them is */
 
 /* A proposer's session in a group's replicated state (dissertation §6.3; the
  * commands with a generated id, mr_session.c).  Every seq below floor is decided —
@@ -254,8 +256,9 @@ struct mr_peer {
     struct mr_vec resps;      /* struct mr_heartbeat */
     struct mr_vec notices;    /* struct mr_notice: removal notices still repeated */
     struct mr_vec lagging;    /* mr_group_id: groups led here that quiesced while this
-                                 node, dead, lagged behind: woken when it is heard
-                                 again (mr_quiesce.c) */
+                                 node, dead, lagged behind, and replicas asleep
+                                 without a quorum: woken when it is heard again
+                                 (mr_quiesce.c) */
     size_t lagging_distinct;  /* lagging.len after its last removal of repeats */
     struct mr_peer_counters pc;
 };
@@ -537,6 +540,8 @@ struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id);   /* creates */
 struct mr_peer *mr_peer_find(const struct mr_node *n, mr_node_id id);
 /* Whether another node is alive here: heard from, and not silent for dead_ticks. */
 bool mr_node_alive(const struct mr_node *n, mr_node_id id);
+/* Whether a quorum of g's voters lives on nodes alive here (this one included). */
+bool mr_quorum_alive(const struct mr_node *n, const struct mr_group *g);
 /* Whether the node of replica `id` of g is declared down here (silent for
  * dead_ticks after it was heard). */
 bool mr_replica_node_dead(const struct mr_node *n, const struct mr_group *g, raft_id id);
@@ -729,6 +734,9 @@ bool mr_quiesce_tick(struct mr_node *n, struct mr_group *g);
 /* A restored follower `from` asked g's leader here (MR_HB_RESTARTED): a quiesced
  * leader whose log it matches sends it the quiesce heartbeat again. */
 void mr_quiesce_answer_restarted(struct mr_node *n, struct mr_group *g, raft_id from);
+
+/* ----------------------------------------------------------- mr_failover.c */
+
 /* Wakes the quiesced groups whose leader lives on a silent node. */
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 /* A leader replica that may not reach a quorum (a voter asks for votes, or this
@@ -737,13 +745,18 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead);
 void mr_leader_stay_awake(struct mr_node *n, struct mr_group *g);
 /* Staggered campaign (if scheduled and due). */
 void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
+/* A PreVote about to be stepped into g: a voter holding its timer for that
+ * candidate, whose log is behind this replica's, passes it over. */
+void mr_prevote_seen(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
+
+/* -------------------------------------------------------------- mr_lease.c */
+
 /* Before a vote request from replica `from` is stepped into g: restates the core's
  * leader lease from the leader's node liveness if g is quiesced or woke from
  * quiescence without hearing its leader since.  True if the request is to be
  * refused without stepping it (a PreVote to such a replica that timed out itself,
  * while its leader's node is heard). */
 bool mr_lease_before_vote(struct mr_node *n, struct mr_group *g, raft_id from, bool pre_vote);
-void mr_prevote_seen(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
 /* A message from replica `from` claiming leadership (append, heartbeat, snapshot)
  * was stepped into g: the group's own lease is fresh again. */
 void mr_lease_heard(struct mr_group *g, raft_id from);

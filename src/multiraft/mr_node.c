@@ -33,7 +33,7 @@ static void fill_defaults(struct mr_config *c)
      * then fail over within two election timeouts.  A process stalled longer than
      * that loses its leaderships once, like an active leader would; it never
      * ping-pongs, because the woken followers campaign through PreVote and the
-     * others' leases (mr_quiesce.c).  Operators on overloaded machines raise it
+     * others' leases (mr_failover.c, mr_lease.c).  Operators on overloaded machines raise it
      * (multiraft.dead_ticks).  Never below the election timeout: the lease rule for
      * quiesced groups relies on it. */
     if (c->dead_ticks < c->election_ticks)

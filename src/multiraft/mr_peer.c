@@ -37,6 +37,23 @@ bool mr_replica_node_unheard(const struct mr_node *n, const struct mr_group *g, 
     return p != NULL && p->heard ? p->dead : n->now >= n->cfg.dead_ticks;
 }
 
+/* Whether a quorum of the group's voters lives on nodes we hear from (ourselves
+ * included).  A node cut off from everyone must not force elections: when the
+ * partition heals, its inflated terms would depose healthy leaders (PreVote exists to
+ * prevent exactly that, dissertation §9.6, and the forced campaign bypasses it). */
+bool mr_quorum_alive(const struct mr_node *n, const struct mr_group *g)
+{
+    struct raft_conf_state cs;
+    uint32_t alive = 0;
+    raft_get_conf_state(g->raft, &cs);
+    for (uint32_t i = 0; i < cs.n_voters; i++) {
+        mr_node_id node = mr_map_node(g, cs.voters[i]);
+        if (node == n->cfg.node_id || mr_node_alive(n, node))
+            alive++;
+    }
+    return alive >= cs.n_voters / 2 + 1;
+}
+
 struct mr_peer *mr_peer_get(struct mr_node *n, mr_node_id id)
 {
     struct mr_peer *p = mr_peer_find(n, id);

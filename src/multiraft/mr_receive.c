@@ -258,10 +258,10 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         return;
     }
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
-        mr_leader_stay_awake(n, g); /* a voter that may not hear it (mr_quiesce.c) */
+        mr_leader_stay_awake(n, g); /* a voter that may not hear it (mr_failover.c) */
     wake(n, g);
     if (m->type == RAFT_MSG_PREVOTE)
-        mr_prevote_seen(n, g, m); /* a candidate that cannot win (mr_quiesce.c) */
+        mr_prevote_seen(n, g, m); /* a candidate that cannot win (mr_failover.c) */
     if (m->type == RAFT_MSG_PROPOSE && mr_hold_forwarded(n, g, m))
         return; /* joins this leader's next round (mr_hold.c) */
     (void)mr_core_step(n, raft_step(g->raft, m));
@@ -395,16 +395,24 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
     if (p != NULL && (p->dead || !p->heard) && p->lagging.len > 0) {
         /* Back (or heard for the first time since this node started): the groups
          * that quiesced with it behind catch it up, in turns (mr_restart.c), or at
-         * once when its replica asks. */
+         * once when its replica asks.  The replicas asleep for want of a quorum
+         * (mr_quiesce.c) wake at once: before they slept, they were all awake
+         * for as long as the peer was away, and their own randomized timers
+         * spread their PreVotes over an election timeout, as then. */
         const mr_group_id *ids = p->lagging.data;
         for (size_t i = 0; i < p->lagging.len; i++) {
             struct mr_group *g = mr_group_find(n, ids[i]);
             if (g == NULL)
                 continue;
             g->flags &= ~MR_G_LAGGING;
-            if (!(g->flags & MR_G_GONE) && g->active_pos == MR_NOT_ACTIVE &&
-                raft_get_role(g->raft) == RAFT_LEADER)
+            if ((g->flags & MR_G_GONE) || g->active_pos != MR_NOT_ACTIVE)
+                continue;
+            if (raft_get_role(g->raft) == RAFT_LEADER) {
                 mr_catch_up_enqueue(n, g);
+            } else if ((g->flags & MR_G_NO_QUORUM) && mr_group_wake(n, g)) {
+                mr_group_mark(n, g);
+                n->c.woken++;
+            }
         }
         mr_vec_free(n, &p->lagging);
         p->lagging_distinct = 0;

@@ -765,6 +765,8 @@ struct mr_counters {
     uint64_t malformed;     /* undecodable entries / contexts / snapshot state */
     uint64_t groups_refused; /* messages that would have made a replica past
                                 max_groups */
+    uint64_t slept_without_quorum; /* replicas put to sleep without a leader, no
+                                      quorum of their voters heard */
     uint64_t conflicts;     /* messages refused because they would replace a
                                replica whose map binds the sender's or the
                                addressed replica id to another node: another

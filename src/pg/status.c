@@ -63,6 +63,7 @@ static const char *const counter_names[MR_CTR_COUNT_] = {
 	[MR_CTR_DURABLE_NOTICES_SENT] = "durable_notices_sent",
 	[MR_CTR_PROPOSALS_FORWARDED] = "proposals_forwarded",
 	[MR_CTR_GROUPS_REFUSED] = "groups_refused",
+	[MR_CTR_GROUPS_SLEPT_WITHOUT_QUORUM] = "groups_slept_without_quorum",
 };
 
 static uint32

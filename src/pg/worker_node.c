@@ -512,6 +512,7 @@ static const struct
 	{offsetof(struct mr_counters, envelopes_received), MR_CTR_BATCHES_RECEIVED},
 	{offsetof(struct mr_counters, dropped), MR_CTR_MESSAGES_DROPPED},
 	{offsetof(struct mr_counters, groups_refused), MR_CTR_GROUPS_REFUSED},
+	{offsetof(struct mr_counters, slept_without_quorum), MR_CTR_GROUPS_SLEPT_WITHOUT_QUORUM},
 };
 
 static uint64

@@ -313,6 +313,18 @@ struct mrc_cluster *mrc_new(const struct mrc_options *o)
     return c;
 }
 
+struct mrc_options mrc_options_ticks(uint32_t n_nodes, uint64_t seed, uint32_t election,
+                                     uint32_t heartbeat)
+{
+    struct mrc_options o;
+    memset(&o, 0, sizeof o);
+    o.n_nodes = n_nodes;
+    o.seed = seed;
+    o.base.election_ticks = election;
+    o.base.heartbeat_ticks = heartbeat;
+    return o;
+}
+
 struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed)
 {
     struct mrc_options o;
@@ -353,6 +365,18 @@ fail:
     if (c != NULL)
         mrc_free(c);
     return NULL;
+}
+
+struct mrc_cluster *mrc_new_idle_groups(uint64_t seed, uint32_t election, uint32_t heartbeat,
+                                        mr_group_id groups)
+{
+    struct mrc_options o = mrc_options_ticks(3, seed, election, heartbeat);
+    struct mrc_cluster *c = mrc_new_groups(&o, groups);
+    if (c != NULL && (!mrc_all_led(c, groups) || mrc_active_groups(c) != 0)) {
+        mrc_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 size_t mrc_active_groups(struct mrc_cluster *c)

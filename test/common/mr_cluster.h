@@ -60,6 +60,10 @@ struct mrc_cluster;
 
 /* NULL if o->n_nodes exceeds MRC_MAX_NODES (0 means 3). */
 struct mrc_cluster *mrc_new(const struct mrc_options *o);
+/* Options for n_nodes nodes with these election and heartbeat timeouts (ticks),
+ * everything else by default. */
+struct mrc_options mrc_options_ticks(uint32_t n_nodes, uint64_t seed, uint32_t election,
+                                     uint32_t heartbeat);
 /* n_nodes nodes with default options. */
 struct mrc_cluster *mrc_new_nodes(uint32_t n_nodes, uint64_t seed);
 /* 3 nodes and group 1 (members 1, 2, 3) created by node 1 and led by it after 40
@@ -68,6 +72,10 @@ struct mrc_cluster *mrc_new_one_group(uint64_t seed);
 /* o's nodes (at least 3) and groups 1..groups (members 1, 2, 3), each created by
  * node 1 + g % 3, after 40 ticks; NULL if a creation failed. */
 struct mrc_cluster *mrc_new_groups(const struct mrc_options *o, mr_group_id groups);
+/* 3 nodes with these timeouts (mrc_options_ticks) and groups 1..groups as above;
+ * NULL unless every group then has a leader and every replica sleeps. */
+struct mrc_cluster *mrc_new_idle_groups(uint64_t seed, uint32_t election, uint32_t heartbeat,
+                                        mr_group_id groups);
 void mrc_free(struct mrc_cluster *c);
 /* Groups awake (not quiesced) on the live nodes, summed. */
 size_t mrc_active_groups(struct mrc_cluster *c);

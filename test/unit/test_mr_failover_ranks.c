@@ -33,13 +33,8 @@
 static struct mrc_cluster *cluster(uint64_t seed)
 {
     const mr_node_id members[5] = {1, 2, 3, 4, 5};
-    struct mrc_options o;
+    struct mrc_options o = mrc_options_ticks(5, seed, E, HB);
     struct mrc_cluster *c;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 5;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
     c = mrc_new(&o);
     assert_non_null(c);
     for (mr_group_id g = 1; g <= GROUPS; g++)

@@ -24,12 +24,7 @@
 
 static struct mrc_cluster *cluster_dead(uint64_t seed, uint32_t dead_ticks)
 {
-    struct mrc_options o;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
+    struct mrc_options o = mrc_options_ticks(3, seed, E, HB);
     o.base.dead_ticks = dead_ticks;
     return mrc_new(&o);
 }
@@ -174,7 +169,7 @@ static void test_visited_groups_keep_status_true(void **state)
 static void test_woken_learner_status_is_reported(void **state)
 {
     static struct status_mirror m;
-    struct mrc_options o;
+    struct mrc_options o = mrc_options_ticks(4, 22, E, HB);
     struct mr_counters before, now;
     struct mr_completion comp;
     mr_node_id members[3] = {1, 2, 3};
@@ -182,11 +177,6 @@ static void test_woken_learner_status_is_reported(void **state)
     raft_term term;
     uint64_t t0;
     (void)state;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 4;
-    o.seed = 22;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
     memset(&m, 0, sizeof m);
     m.c = mrc_new(&o);
     assert_int_equal(mr_create_group(mrc_node(m.c, 1), 1, members, 3, 1), MR_OK);
@@ -634,16 +624,11 @@ static void test_a_woken_followers_lease_for_a_removed_leader_ends(void **state)
 {
     (void)state;
     for (uint64_t seed = 1; seed <= 10; seed++) {
-        struct mrc_options o;
+        struct mrc_options o = mrc_options_ticks(5, seed, E, HB);
         struct mrc_cluster *c;
         mr_node_id members[5] = {1, 2, 3, 4, 5}, l, z1, z2, now;
         struct mr_group_status st;
         uint32_t t;
-        memset(&o, 0, sizeof o);
-        o.n_nodes = 5;
-        o.seed = seed;
-        o.base.election_ticks = E;
-        o.base.heartbeat_ticks = HB;
         c = mrc_new(&o);
         assert_int_equal(mr_create_group(mrc_node(c, 1), 1, members, 5, 1), MR_OK);
         mrc_run(c, 120);

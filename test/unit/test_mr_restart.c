@@ -28,12 +28,7 @@
 
 static struct mrc_options options(uint64_t seed, uint32_t wakes)
 {
-    struct mrc_options o;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = seed;
-    o.base.election_ticks = E;
-    o.base.heartbeat_ticks = HB;
+    struct mrc_options o = mrc_options_ticks(3, seed, E, HB);
     o.base.restart_wakes_per_tick = wakes;
     return o;
 }
