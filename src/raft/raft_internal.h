@@ -136,7 +136,8 @@ struct raft_progress {
     bool learner;
     bool recent_active;
     bool probe_sent;           /* probe: an APPEND is out, wait for an answer */
-    uint16_t snapshot_waits;   /* snapshot: heartbeat answers since it was sent */
+    uint32_t snapshot_waits;   /* snapshot: heartbeat answers since it was sent (32
+                                  bits: election_tick / heartbeat_tick may pass 65,535) */
 };
 
 struct raft_progress *raft_progress_find(struct raft *r, raft_id id);

@@ -353,7 +353,8 @@ bool tc_deliver_one(struct test_cluster *tc)
         (tc->filter != NULL && !tc->filter(tc->filter_arg, &m.m))) {
         tc->dropped++;
         /* The transport tells the leader a snapshot did not make it. */
-        if (m.m.type == RAFT_MSG_SNAPSHOT && src >= 0 && tc->nodes[src].up)
+        if (m.m.type == RAFT_MSG_SNAPSHOT && src >= 0 && tc->nodes[src].up &&
+            !tc->unreported_snapshot_drops)
             raft_report_snapshot(tc->nodes[src].r, m.m.to, false);
     } else {
         int rc = raft_step(tc->nodes[dst].r, &m.m);

@@ -86,6 +86,7 @@ struct test_cluster {
     /* Dropped SNAPSHOT messages are always reported (raft_report_snapshot(false));
      * delivered ones are reported as successful only if this is set. */
     bool report_snapshot_success;
+    bool unreported_snapshot_drops; /* a host that reports no outcome at all */
     uint64_t delivered, dropped;
     /* Every (term, leader) observed, to check election safety over time. */
     struct tc_term_leader { raft_term term; raft_id id; } *leaders;

@@ -101,6 +101,45 @@ static bool drop_snapshots(void *arg, const struct raft_message *m)
     return true;
 }
 
+/* The first snapshot is lost and nobody reports the outcome: the leader probes
+ * again after an election timeout's worth of heartbeat answers, and sends it
+ * again.  That count was 16 bits: with election_tick / heartbeat_tick above
+ * 65,535 (multiraft.election_ticks goes to 100,000 with heartbeat_ticks 1) it
+ * wrapped, and the follower never got a snapshot. */
+static void test_lost_snapshot_with_a_long_timeout(void **state)
+{
+    enum { ELECTION = 70000 };
+    struct test_cluster tc;
+    struct raft_config cfg;
+    struct raft_progress_info pi;
+    int dropped = 0;
+    (void)state;
+    tc_default_config(&cfg);
+    cfg.election_tick = ELECTION;
+    assert_int_equal(tc_init(&tc, 3, &cfg, 5), 0);
+    assert_int_equal(tc_elect(&tc, 0), 0);
+    tc_crash(&tc, 2);
+    for (int k = 0; k < 5; k++)
+        tc_propose(&tc, 0, "x", NULL);
+    tc_stabilize(&tc, 0);
+    snapshot_and_compact(&tc, 0, "img");
+    tc.filter = drop_snapshots;
+    tc.filter_arg = &dropped;
+    tc.unreported_snapshot_drops = true;
+    assert_int_equal(tc_restart(&tc, 2), 0);
+    tc_tick_stabilize(&tc, 2);
+    assert_int_equal(dropped, 1);
+    tc.filter = NULL;
+    assert_int_equal(raft_progress_get(R(&tc, 0), 3, &pi), RAFT_OK);
+    assert_int_equal(pi.state, RAFT_PROGRESS_SNAPSHOT);
+    tc_tick_stabilize(&tc, ELECTION + 10);
+    assert_int_equal(tc.nodes[2].snapshots_installed, 1);
+    assert_int_equal(raft_progress_get(R(&tc, 0), 3, &pi), RAFT_OK);
+    assert_int_equal(pi.state, RAFT_PROGRESS_REPLICATE);
+    assert_int_equal(pi.match, raft_get_last_index(R(&tc, 0)));
+    tc_destroy(&tc);
+}
+
 /* The leader stays in snapshot state until the follower answers or the caller reports;
  * a failure report makes it send the snapshot again later. */
 static void test_snapshot_failure_report(void **state)
@@ -347,6 +386,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lagging_follower_gets_snapshot),
         cmocka_unit_test(test_snapshot_failure_report),
+        cmocka_unit_test(test_lost_snapshot_with_a_long_timeout),
         cmocka_unit_test(test_stale_snapshot_ignored),
         cmocka_unit_test(test_snapshot_carries_configuration),
         cmocka_unit_test(test_restart_after_compaction),
