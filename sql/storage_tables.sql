@@ -18,7 +18,7 @@ SELECT t, p, has_table_privilege('public', t, p) AS public_has
        unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p
  WHERE has_table_privilege('public', t, p);
 SELECT has_sequence_privilege('public', 'multiraft.events_event_id_seq', 'USAGE') AS public_seq;
--- pg_dump keeps the tables' rows and the events' identity with the extension
+-- pg_dump keeps the tables' rows (the node registry's too) and the events' identity with the extension
 SELECT c::regclass AS dumped FROM pg_extension, unnest(extconfig) c
  WHERE extname = 'multiraft' ORDER BY c::regclass::text;
 CREATE ROLE mr_storage_nobody;

@@ -6,6 +6,9 @@ CREATE TABLE multiraft.node (
     dbname  text CHECK (dbname <> '')
 );
 REVOKE ALL ON multiraft.node FROM PUBLIC;
+-- pg_dump keeps the registry with the raft state (sql/ext/20_storage.sql): a node
+-- restored without it could reach none of its peers, and nothing said so.
+SELECT pg_catalog.pg_extension_config_dump('multiraft.node', '');
 
 CREATE FUNCTION multiraft.add_node(node_id int, host text, port int DEFAULT 5432,
                                    dbname text DEFAULT NULL) RETURNS void

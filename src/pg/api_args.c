@@ -11,6 +11,7 @@
 
 #include "api_args.h"
 #include "guc.h"
+#include "shmem.h"
 #include "spi_guard.h"
 
 void
@@ -194,10 +195,14 @@ api_require_registered(int32 node_id)
 void
 api_require_group(int64 group_id, MultiraftGroupStatus *out)
 {
-	if (!status_lookup(group_id, out))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("group " INT64_FORMAT " does not exist", group_id),
-				 errdetail("Node %d has no replica of group " INT64_FORMAT ".",
-						   multiraft_node_id, group_id)));
+	if (status_lookup(group_id, out))
+		return;
+	/* The worker publishes the status and clears it when it exits: none is the
+	 * SPEC's "raft processing stopped", not an unknown group. */
+	(void) multiraft_require_worker();
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("group " INT64_FORMAT " does not exist", group_id),
+			 errdetail("Node %d has no replica of group " INT64_FORMAT ".",
+					   multiraft_node_id, group_id)));
 }

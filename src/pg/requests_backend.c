@@ -16,6 +16,7 @@
 
 #include "guc.h"
 #include "requests_slots.h"
+#include "status.h"
 
 /* The slot this backend is using, for the error-cleanup callback. */
 static int	my_slot = -1;
@@ -291,6 +292,20 @@ report_timed_out(const MultiraftRequest *req, const char *detail)
 			 : errhint("The command may still commit.")));
 }
 
+/* Whether node is a learner of group_id, as the worker last published it. */
+static bool
+is_learner(int64 group_id, int32 node)
+{
+	MultiraftGroupStatus st;
+
+	if (!status_lookup(group_id, &st))
+		return false;
+	for (int i = 0; i < st.nlearners; i++)
+		if (st.learners[i] == node)
+			return true;
+	return false;
+}
+
 /* Turn a non-OK outcome into the SPEC error. */
 static void
 report_result(const MultiraftRequest *req, MultiraftResult result, const char *detail)
@@ -352,6 +367,15 @@ report_result(const MultiraftRequest *req, MultiraftResult result, const char *d
 					 : errhint("It may still commit: on a member of the group, a call with the same command_id returns its outcome.")));
 			break;
 		case MR_RESULT_NOT_MEMBER:
+			/* The layer refuses a learner as a transfer's target like a stranger;
+			 * status() lists it among the learners, and remove_node() calls it a
+			 * member (found by a review). */
+			if (req->type == MR_REQ_TRANSFER_LEADERSHIP && is_learner(req->group_id, node))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("node %d is a learner of group " INT64_FORMAT ", not a voter",
+								node, req->group_id),
+						 errhint("Only a voter can lead: make it one with multiraft.change_membership(group_id, 'add_voter', node_id) first.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("node %d is not a member of group " INT64_FORMAT,

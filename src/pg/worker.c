@@ -47,6 +47,7 @@
 
 #include "guc.h"
 #include "shmem.h"
+#include "status.h"
 #include "storage.h"
 #include "transport.h"
 #include "worker_internal.h"
@@ -74,6 +75,10 @@ worker_detach(int code, Datum arg)
 	multiraft_shared->worker_latch = NULL;
 	multiraft_shared->worker_serving = false;
 	LWLockRelease(multiraft_shared->lock);
+	/* What it published stops being true (a worker that errors out, or is
+	 * terminated, left every group's last status showing, a leader among them,
+	 * while stats said it did not serve; found by a review). */
+	status_clear();
 	/* Backends waiting for completions must notice that nobody will answer. */
 	ConditionVariableBroadcast(&multiraft_shared->done_cv);
 }

@@ -288,6 +288,9 @@ sql(0, "SELECT multiraft.change_membership(3, 'add_learner', 3, NULL, 'learner-3
 ok(poll_until($n[2], "SELECT role FROM multiraft.status(3)", 'learner'), 'node3 is a learner of group 3');
 is(sql(2, "SELECT array_to_string(voters, ',') || '|' || array_to_string(learners, ',') FROM multiraft.status(3)"),
 	'1,2|3', 'learner listed apart from voters');
+my ($tret, $tout, $terr) = $n[0]->psql('postgres', 'SELECT multiraft.transfer_leadership(3, 3)');
+like($terr, qr/node 3 is a learner of group 3, not a voter/,
+	'a transfer to the learner says it is a learner (not "not a member")');
 sql(1, "SELECT multiraft.submit(3, '\\x03'::bytea, 'g3-a')");
 ok(events_agree(3, 2, @n), 'the learner records the same events');
 
