@@ -223,18 +223,19 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 bool mr_group_wake(struct mr_node *n, struct mr_group *g)
 {
     g->idle = 0;
+    if (g->active_pos == MR_NOT_ACTIVE && !(g->flags & MR_G_GONE) &&
+        n->n_active == n->cap_active) {
+        uint32_t cap = n->cap_active == 0 ? 64 : n->cap_active * 2;
+        void *p = mr_realloc(n, n->active, cap * sizeof *n->active);
+        if (p == NULL)
+            return false; /* stays quiesced, flags kept; a later wake retries */
+        n->active = p;
+        n->cap_active = cap;
+    }
     /* noted again on the lists of its next quiescence */
     g->flags &= ~(MR_G_LAGGING | MR_G_NO_QUORUM);
     if (g->active_pos != MR_NOT_ACTIVE || (g->flags & MR_G_GONE))
         return g->active_pos != MR_NOT_ACTIVE;
-    if (n->n_active == n->cap_active) {
-        uint32_t cap = n->cap_active == 0 ? 64 : n->cap_active * 2;
-        void *p = mr_realloc(n, n->active, cap * sizeof *n->active);
-        if (p == NULL)
-            return false; /* stays quiesced; a later wake retries */
-        n->active = p;
-        n->cap_active = cap;
-    }
     g->active_pos = n->n_active;
     n->active[n->n_active++] = g;
     if (g->flags & MR_G_RESTORED) {

@@ -152,6 +152,7 @@ struct mr_group_extra {
     raft_id campaign_from;
     raft_id held_for;
     raft_id passed;
+    uint64_t held_until;      /* tick the campaign of held_for may last until */
     /* The group's waiters by command id (mr_waiters.c): a group with waiters does
      * not quiesce, so this is here only while the group is active. */
     struct mr_waiting_id *waiting_ids; /* uthash */
@@ -748,6 +749,9 @@ void mr_campaign_tick(struct mr_node *n, struct mr_group *g);
 /* A PreVote about to be stepped into g: a voter holding its timer for that
  * candidate, whose log is behind this replica's, passes it over. */
 void mr_prevote_seen(struct mr_node *n, struct mr_group *g, const struct raft_message *m);
+/* Whether a PreVote from replica `from` is refused without stepping it: g holds its
+ * timer for another candidate that it still hears, whose campaign may still run. */
+bool mr_hold_refuses(const struct mr_node *n, const struct mr_group *g, raft_id from);
 
 /* -------------------------------------------------------------- mr_lease.c */
 

@@ -238,6 +238,10 @@ static void recv_message(struct mr_node *n, mr_node_id from, const struct mr_mes
         n->c.dropped++; /* nothing to step: the core ignores non-members' requests */
         return;
     }
+    if (m->type == RAFT_MSG_PREVOTE && m->context != 1 && mr_hold_refuses(n, g, m->from)) {
+        n->c.dropped++; /* another candidate's turn (mr_failover.c) */
+        return;
+    }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) && m->context != 1 &&
         mr_lease_before_vote(n, g, m->from, m->type == RAFT_MSG_PREVOTE)) {
         n->c.dropped++; /* refused: the requester's PreVote round times out */
@@ -409,9 +413,15 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
                 continue;
             if (raft_get_role(g->raft) == RAFT_LEADER) {
                 mr_catch_up_enqueue(n, g);
-            } else if ((g->flags & MR_G_NO_QUORUM) && mr_group_wake(n, g)) {
-                mr_group_mark(n, g);
-                n->c.woken++;
+            } else if (g->flags & MR_G_NO_QUORUM) {
+                if (mr_group_wake(n, g)) {
+                    mr_group_mark(n, g);
+                    n->c.woken++;
+                } else {
+                    /* Out of memory: on no list now, so in the turns, which try
+                     * a failed wake again at the next tick (mr_restart.c). */
+                    mr_catch_up_enqueue(n, g);
+                }
             }
         }
         mr_vec_free(n, &p->lagging);

@@ -76,8 +76,9 @@ static bool still_asleep(const struct mr_group *g, int k)
     if (g == NULL || (g->flags & MR_G_GONE) || g->active_pos != MR_NOT_ACTIVE)
         return false;
     /* (a restored replica: not woken and asleep since, nor replaced by another;
-     * a catch-up: still leads, asleep) */
-    return k == Q_CATCH_UP ? raft_get_role(g->raft) == RAFT_LEADER
+     * a catch-up: still leads, asleep, or still asleep without a quorum after its
+     * wake failed, mr_receive) */
+    return k == Q_CATCH_UP ? raft_get_role(g->raft) == RAFT_LEADER || (g->flags & MR_G_NO_QUORUM)
                            : (g->flags & MR_G_RESTORED) != 0;
 }
 

@@ -77,6 +77,17 @@ struct mrc_cluster *mrc_new_groups(const struct mrc_options *o, mr_group_id grou
 struct mrc_cluster *mrc_new_idle_groups(uint64_t seed, uint32_t election, uint32_t heartbeat,
                                         mr_group_id groups);
 void mrc_free(struct mrc_cluster *c);
+
+/* An allocator failing, once when armed, the growth of node `node`'s set of awake
+ * groups (mr_cluster_fail_active.c): set f->c once the cluster exists. */
+struct mrc_fail_active {
+    struct mrc_cluster *c;
+    mr_node_id node;
+    bool armed;
+    int failures;
+};
+void mrc_fail_active_allocator(struct mrc_fail_active *f, mr_node_id node,
+                               struct raft_allocator *out);
 /* Groups awake (not quiesced) on the live nodes, summed. */
 size_t mrc_active_groups(struct mrc_cluster *c);
 /* Whether each of groups 1..groups has a leader on a live node (mrc_leader). */

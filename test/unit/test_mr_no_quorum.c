@@ -130,12 +130,49 @@ static void test_a_node_restarted_alone(void **state)
     }
 }
 
+/* A replica asleep without a quorum whose wake fails when its peer is heard again
+ * (out of memory growing the set of awake groups) lost its flag and its place on
+ * the peer's list: only a message of its group woke it (found by a review).  It
+ * now takes a turn, tried again at the next tick.  Node 3 restarts alone and
+ * wakes its groups one per tick, so that its set of awake groups stays small;
+ * when node 1 is heard, growing it fails once. */
+static void test_a_failed_wake_is_tried_again(void **state)
+{
+    enum { G = 70 };
+    struct mrc_fail_active f;
+    struct raft_allocator a;
+    struct mrc_options o = mrc_options_ticks(3, 31, E, HB);
+    struct mrc_cluster *c;
+    (void)state;
+    mrc_fail_active_allocator(&f, 3, &a);
+    o.base.allocator = &a;
+    o.base.restart_wakes_per_tick = 1;
+    c = f.c = mrc_new_groups(&o, G);
+    assert_non_null(c);
+    mrc_crash(c, 1);
+    mrc_crash(c, 2);
+    mrc_crash(c, 3);
+    assert_int_equal(mrc_restart(c, 3), MR_OK);
+    mrc_run(c, G + 4 * E);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), 0);
+    f.armed = true;
+    assert_int_equal(mrc_restart(c, 1), MR_OK);
+    mrc_run(c, 2);
+    assert_int_equal(f.failures, 1);
+    assert_int_equal(mr_active_group_count(mrc_node(c, 3)), G);
+    mrc_run(c, 20 * E);
+    assert_true(mrc_all_led(c, G));
+    assert_int_equal(mrc_check(c, NULL, 0), 0);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_isolated_node_sleeps),
         cmocka_unit_test(test_groups_wake_when_a_quorum_is_heard_again),
         cmocka_unit_test(test_a_node_restarted_alone),
+        cmocka_unit_test(test_a_failed_wake_is_tried_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

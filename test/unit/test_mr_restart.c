@@ -393,37 +393,6 @@ static void test_catch_up_queue_stays_bounded_under_a_flapping_peer(void **state
     mrc_free(c);
 }
 
-/* Fails, once when armed, the growth of node 3's set of awake groups. */
-struct fail_active {
-    struct mrc_cluster *c;
-    bool armed;
-    int failures;
-};
-
-static void *fa_malloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return malloc(size);
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-
-static void *fa_realloc(void *ctx, void *p, size_t size)
-{
-    struct fail_active *f = ctx;
-    struct mr_node *n = f->c != NULL && mrc_is_up(f->c, 3) ? mrc_node(f->c, 3) : NULL;
-    if (f->armed && n != NULL && p != NULL && p == (void *)n->active) {
-        f->armed = false;
-        f->failures++;
-        return NULL;
-    }
-    return realloc(p, size);
-}
-
 /* A replica whose turn-wake failed (out of memory growing the set of awake
  * groups) stayed asleep out of every queue; one whose stored leader was removed
  * then refused the other voter's PreVotes for good (review of this change: a
@@ -432,12 +401,12 @@ static void *fa_realloc(void *ctx, void *p, size_t size)
 static void test_a_failed_turn_wake_is_tried_again(void **state)
 {
     enum { G = 70 };
-    struct fail_active f;
-    struct raft_allocator a = {&f, fa_malloc, fa_realloc, fa_free};
+    struct mrc_fail_active f;
+    struct raft_allocator a;
     struct mrc_options o = options(911, 64);
     struct mrc_cluster *c;
     (void)state;
-    memset(&f, 0, sizeof f);
+    mrc_fail_active_allocator(&f, 3, &a);
     o.base.allocator = &a;
     c = f.c = mrc_new_groups(&o, G);
     assert_non_null(c);
