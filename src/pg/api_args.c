@@ -195,11 +195,18 @@ api_require_registered(int32 node_id)
 void
 api_require_group(int64 group_id, MultiraftGroupStatus *out)
 {
+	/*
+	 * The worker publishes the status, clears it when it exits and publishes it
+	 * again when it rebuilds its node: no status while none serves, or across a
+	 * rebuild (a lookup in its cleared window, then a serving worker, called an
+	 * existing group unknown; found by a review), is the SPEC's "raft processing
+	 * stopped", not an unknown group.
+	 */
+	uint64		epoch = multiraft_require_worker();
+
 	if (status_lookup(group_id, out))
 		return;
-	/* The worker publishes the status and clears it when it exits: none is the
-	 * SPEC's "raft processing stopped", not an unknown group. */
-	(void) multiraft_require_worker();
+	multiraft_require_same_worker(epoch);
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("group " INT64_FORMAT " does not exist", group_id),

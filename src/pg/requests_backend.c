@@ -112,6 +112,29 @@ release_slot(int slot_no, MultiraftResult *result, uint64 *index, char *detail)
 	return done;
 }
 
+/*
+ * Frees our slot if the worker has not taken its request yet, which then never
+ * happens (the error cleanup below has nothing left to do).  True if it did.
+ */
+static bool
+withdraw_if_pending(int slot_no)
+{
+	RequestSlot *s = &rshared()->slots[slot_no];
+	dsm_handle	h = DSM_HANDLE_INVALID;
+	bool		withdrawn = false;
+
+	LWLockAcquire(rlock(), LW_EXCLUSIVE);
+	if (s->state == SLOT_PENDING)
+	{
+		h = requests_free_slot_locked(s);
+		withdrawn = true;
+		my_slot = -1;
+	}
+	LWLockRelease(rlock());
+	requests_unpin_payload(h);
+	return withdrawn;
+}
+
 /* Error / exit cleanup while a request is in flight: leak nothing. */
 static void
 abandon_request(int code, Datum arg)
@@ -214,8 +237,15 @@ wait_for_slot(int slot_no, TimestampTz deadline)
 				break;
 			}
 			ConditionVariableCancelSleep();
+			/*
+			 * Class 40 tells a client that a retry is safe, which holds only for
+			 * a request the worker never took: one it took may commit (found by
+			 * a review: a retry loop applied a command twice), and fails as a
+			 * timeout does.
+			 */
 			ereport(ERROR,
-					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+					(errcode(withdraw_if_pending(slot_no) ? ERRCODE_T_R_DEADLOCK_DETECTED
+							 : ERRCODE_QUERY_CANCELED),
 					 errmsg("deadlock with the multiraft worker"),
 					 errdetail("The worker waits for a lock this transaction holds (or one that another session waits for behind it), while this transaction waits for the worker."),
 					 errhint("Call multiraft functions outside transactions that hold locks on multiraft's tables (consume_events takes one), or commit before the call.")));
@@ -412,7 +442,10 @@ waiting_context(void *arg)
 
 	if (req->type == MR_REQ_READ_INDEX)
 		return;
-	if (req->type == MR_REQ_TRANSFER_LEADERSHIP)
+	if (my_slot < 0)			/* withdrawn before the worker took it */
+		errcontext("multiraft.%s on group " INT64_FORMAT " was withdrawn before the worker took it; it will not happen",
+				   request_name(req->type), req->group_id);
+	else if (req->type == MR_REQ_TRANSFER_LEADERSHIP)
 		errcontext("multiraft.transfer_leadership on group " INT64_FORMAT " was waiting; the transfer may still happen",
 				   req->group_id);
 	else if (req->type == MR_REQ_CREATE_GROUP)

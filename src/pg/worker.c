@@ -158,6 +158,23 @@ pause_ms(long ms)
 }
 
 
+/* Sleep the whole ms whatever sets the latch meanwhile (a peer's frame wakes the
+ * worker every heartbeat when its links stay with receive backends). */
+static void
+pause_full_ms(long ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= end)
+			break;
+		pause_ms((long) ((end - now + 999) / 1000));
+	}
+}
+
 static void
 set_serving(bool serving)
 {
@@ -467,7 +484,7 @@ multiraft_worker_main(Datum arg)
 		}
 		if (!start_node())
 		{
-			pause_ms(RECOVERY_BACKOFF_MS);
+			pause_full_ms(RECOVERY_BACKOFF_MS);
 			continue;
 		}
 
@@ -492,7 +509,7 @@ multiraft_worker_main(Datum arg)
 		{
 			worker_node_stop(MR_RESULT_STOPPED,
 							 "the worker restarts its raft state after a storage error; the command may still commit");
-			pause_ms(RECOVERY_BACKOFF_MS);
+			pause_full_ms(RECOVERY_BACKOFF_MS);
 		}
 	}
 }

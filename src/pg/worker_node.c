@@ -30,6 +30,7 @@ static struct raft_allocator node_allocator;
 typedef struct InFlight
 {
 	uint64		token;			/* hash key */
+	TimestampTz deadline;		/* when its backend stops waiting */
 } InFlight;
 static HTAB *in_flight = NULL;
 
@@ -380,7 +381,11 @@ worker_handle_request(MultiraftRequest *req, void *arg)
 	}
 
 	if (rc == MR_OK)
-		(void) hash_search(in_flight, &req->token, HASH_ENTER, NULL);
+	{
+		InFlight   *f = hash_search(in_flight, &req->token, HASH_ENTER, NULL);
+
+		f->deadline = req->deadline;
+	}
 	else
 		(void) requests_complete(req->token, requests_result_from_mr(rc), 0,
 								 detail_of(rc));
@@ -391,7 +396,16 @@ worker_complete(const struct mr_completion *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 	{
+		bool		found;
+		InFlight   *f = hash_search(in_flight, &c[i].token, HASH_FIND, &found);
+		bool		early = found && c[i].result == MR_ETIMEOUT &&
+			GetCurrentTimestamp() < f->deadline;
+
 		(void) hash_search(in_flight, &c[i].token, HASH_REMOVE, NULL);
+		/* The layer counts the deadline in ticks, which a reload may have made
+		 * shorter: the backend times out by its own clock instead. */
+		if (early)
+			continue;
 		(void) requests_complete(c[i].token,
 								 requests_result_from_mr(c[i].result),
 								 c[i].index, detail_of(c[i].result));

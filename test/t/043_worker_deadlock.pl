@@ -22,6 +22,7 @@ ok(poll_until($node, "SELECT role FROM multiraft.groups WHERE group_id = 1", 'le
 ok(poll_until($node, "SELECT role FROM multiraft.groups WHERE group_id = 2", 'leader'), 'group 2 led here');
 
 my $consumer = $node->background_psql('postgres', on_error_stop => 0);
+$consumer->query_safe("\\set VERBOSITY verbose");
 $consumer->query_safe("BEGIN");
 $consumer->query_safe("SELECT count(*) FROM multiraft.consume_events()");
 my $ddl = $node->background_psql('postgres', on_error_stop => 0);
@@ -38,6 +39,11 @@ ok(pump_until($consumer->{run}, IPC::Run::timer($PostgreSQL::Test::Utils::timeou
 	'the submit in the consumer\'s transaction ends');
 like($consumer->{stderr}, qr/deadlock with the multiraft worker/, 'with a deadlock error');
 like($consumer->{stderr}, qr/it may still commit/, 'which says the command may still commit');
+# Not class 40 (40P01), which tells clients that a retry is safe: the worker had
+# taken the command, which may commit, and a retry without command_id applied it
+# twice (found by a review).
+like($consumer->{stderr}, qr/ERROR:  57014: deadlock with the multiraft worker/,
+	'with the SQLSTATE of a timeout, not of a transaction rollback');
 
 # Its transaction aborted: the DDL and then the worker go on.
 $consumer->query("ROLLBACK");
