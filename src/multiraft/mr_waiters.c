@@ -205,6 +205,26 @@ void mr_fail_waiters_removed(struct mr_node *n, struct mr_group *g)
     }
 }
 
+void mr_rescale_deadlines(struct mr_node *n, uint32_t old_len, uint32_t new_len)
+{
+    struct mr_group *g, *tmp;
+    if (old_len == 0 || new_len == 0 || old_len == new_len)
+        return;
+    HASH_ITER(hh, n->groups, g, tmp) {
+        for (struct mr_waiter *w = g->waiters; w != NULL; w = w->next) {
+            uint64_t r, left;
+            if (w->deadline == 0 || w->deadline <= n->now)
+                continue;
+            r = w->deadline - n->now;
+            left = r > UINT64_MAX / old_len ? r / new_len * old_len
+                                            : (r * old_len + new_len - 1) / new_len;
+            if (left > UINT64_MAX - n->now)
+                left = UINT64_MAX - n->now;
+            w->deadline = n->now + (left > 0 ? left : 1);
+        }
+    }
+}
+
 struct mr_waiter *mr_waiter_new(struct mr_node *n, struct mr_group *g, uint8_t kind,
                                  uint64_t token, uint32_t deadline_ticks)
 {

@@ -785,6 +785,10 @@ void mr_set_log_retention_bytes(struct mr_node *n, uint64_t per_group, uint64_t 
 /* Changes restart_wakes_per_tick (0: the default) of a running node: the turns
  * still to come go at the new pace. */
 void mr_set_restart_wakes_per_tick(struct mr_node *n, uint32_t per_tick);
+/* The host's tick now lasts new_len where it lasted old_len (any unit, both > 0):
+ * the requests' deadlines keep their time, each one's remaining ticks scaled by
+ * old_len / new_len (rounded up). */
+void mr_rescale_deadlines(struct mr_node *n, uint32_t old_len, uint32_t new_len);
 /* The counters as (name, value) rows for a stats view: i in [0, mr_counter_count()). */
 size_t mr_counter_count(void);
 const char *mr_counter_name(size_t i);

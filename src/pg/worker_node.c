@@ -30,7 +30,6 @@ static struct raft_allocator node_allocator;
 typedef struct InFlight
 {
 	uint64		token;			/* hash key */
-	TimestampTz deadline;		/* when its backend stops waiting */
 } InFlight;
 static HTAB *in_flight = NULL;
 
@@ -107,11 +106,15 @@ node_settings(struct mr_config *cfg)
 	cfg->restart_wakes_per_tick = (uint32) multiraft_restart_wakes_per_tick;
 }
 
+/* The tick length the layer's request deadlines are counted in (deadline_ticks). */
+static int	deadline_tick_ms = 0;
+
 /* Applies the settings a running node takes without a rebuild (after a reload). */
 void
 worker_node_apply_live_settings(void)
 {
 	struct mr_config now;
+	int			tick_ms = Max(multiraft_tick_interval_ms, 1);
 
 	if (worker_node == NULL)
 		return;
@@ -120,6 +123,15 @@ worker_node_apply_live_settings(void)
 	mr_set_log_retention_bytes(worker_node, now.log_retention_bytes,
 							   now.log_retention_bytes_total);
 	mr_set_restart_wakes_per_tick(worker_node, now.restart_wakes_per_tick);
+	/*
+	 * A request's deadline went to the layer in ticks of the interval then: a
+	 * shorter one made it pass early, and the call failed "timed out after N
+	 * ms" long before N ms, although its command could still commit (found by
+	 * a review; TAP 052).
+	 */
+	if (deadline_tick_ms > 0 && tick_ms != deadline_tick_ms)
+		mr_rescale_deadlines(worker_node, (uint32) deadline_tick_ms, (uint32) tick_ms);
+	deadline_tick_ms = tick_ms;
 }
 
 bool
@@ -225,6 +237,7 @@ worker_node_start(void)
 		return false;
 	}
 	mr_get_counters(worker_node, &last_counters);
+	deadline_tick_ms = Max(multiraft_tick_interval_ms, 1);
 	status_clear();
 	worker_publish_all_groups();
 	ereport(LOG, (errmsg("multiraft worker restored %d groups and %d tombstones",
@@ -381,11 +394,7 @@ worker_handle_request(MultiraftRequest *req, void *arg)
 	}
 
 	if (rc == MR_OK)
-	{
-		InFlight   *f = hash_search(in_flight, &req->token, HASH_ENTER, NULL);
-
-		f->deadline = req->deadline;
-	}
+		(void) hash_search(in_flight, &req->token, HASH_ENTER, NULL);
 	else
 		(void) requests_complete(req->token, requests_result_from_mr(rc), 0,
 								 detail_of(rc));
@@ -396,16 +405,7 @@ worker_complete(const struct mr_completion *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 	{
-		bool		found;
-		InFlight   *f = hash_search(in_flight, &c[i].token, HASH_FIND, &found);
-		bool		early = found && c[i].result == MR_ETIMEOUT &&
-			GetCurrentTimestamp() < f->deadline;
-
 		(void) hash_search(in_flight, &c[i].token, HASH_REMOVE, NULL);
-		/* The layer counts the deadline in ticks, which a reload may have made
-		 * shorter: the backend times out by its own clock instead. */
-		if (early)
-			continue;
 		(void) requests_complete(c[i].token,
 								 requests_result_from_mr(c[i].result),
 								 c[i].index, detail_of(c[i].result));

@@ -205,6 +205,44 @@ static void test_a_removal_is_not_completed_by_a_command_under_its_id(void **sta
     mrc_free(c);
 }
 
+/* Ticks from now until request `token` on node 1 completes (at most `bound`). */
+static uint32_t until_completed(struct mrc_cluster *c, uint64_t token, uint32_t bound)
+{
+    uint32_t t = 0;
+    while (!mrc_completion(c, 1, token, NULL) && t < bound) {
+        mrc_tick(c);
+        t++;
+    }
+    return t;
+}
+
+/* The host's tick changes length (a reload of multiraft.tick_interval): the
+ * deadlines keep their time, counted again in the new ticks.  Counted in the old
+ * ones, a tick 100 times shorter timed a call out 100 times too early, although
+ * its command could still commit (found by a review). */
+static void test_deadlines_keep_their_time_when_the_tick_changes(void **state)
+{
+    struct mrc_cluster *c = mrc_new_one_group(5);
+    struct mr_completion done;
+    (void)state;
+    assert_non_null(c);
+    mrc_partition(c, 1, 2, true);
+    mrc_partition(c, 1, 3, true); /* nothing commits on node 1 */
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 7001, "shorter", 7, "v", 1, 10), MR_OK);
+    assert_int_equal(mr_propose(mrc_node(c, 1), 1, 7002, "longer", 6, "v", 1, 100), MR_OK);
+    mrc_run(c, 2); /* 8 and 98 ticks left */
+    mr_rescale_deadlines(mrc_node(c, 1), 10, 1); /* ticks ten times shorter */
+    mr_rescale_deadlines(mrc_node(c, 1), 1, 1);  /* (no change) */
+    assert_int_equal(until_completed(c, 7001, 200), 80);
+    assert_true(mrc_completion(c, 1, 7001, &done));
+    assert_int_equal(done.result, MR_ETIMEOUT);
+    mr_rescale_deadlines(mrc_node(c, 1), 1, 10); /* ten times longer: 898 -> 90 */
+    assert_int_equal(until_completed(c, 7002, 2000), 90);
+    assert_true(mrc_completion(c, 1, 7002, &done));
+    assert_int_equal(done.result, MR_ETIMEOUT);
+    mrc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_a_change_and_a_command_share_an_id),
         cmocka_unit_test(test_a_command_under_the_removal_id_is_not_the_removal),
         cmocka_unit_test(test_a_removal_is_not_completed_by_a_command_under_its_id),
+        cmocka_unit_test(test_deadlines_keep_their_time_when_the_tick_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
