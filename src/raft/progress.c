@@ -43,6 +43,7 @@ void raft_progress_reset_all(struct raft *r)
         reset_state(r, pr, RAFT_PROGRESS_PROBE);
         pr->next = last + 1;
         pr->match = 0;
+        pr->snapshot_sent = 0;
         pr->read_ack = 0;
         pr->commit_sent = 0;
         pr->durable_sent = 0;
@@ -73,6 +74,7 @@ void raft_progress_become_snapshot(struct raft *r, struct raft_progress *pr,
 {
     reset_state(r, pr, RAFT_PROGRESS_SNAPSHOT);
     pr->pending_snapshot = snap_index;
+    pr->snapshot_sent = snap_index;
 }
 
 bool raft_progress_paused(struct raft *r, const struct raft_progress *pr)

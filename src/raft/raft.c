@@ -600,7 +600,7 @@ void raft_report_snapshot(struct raft *r, raft_id peer, bool ok)
      * from just after the snapshot.  Either way wait for the next heartbeat
      * response before sending (probe_sent). */
     if (!ok)
-        pr->pending_snapshot = 0;
+        pr->pending_snapshot = pr->snapshot_sent = 0;
     raft_progress_become_probe(r, pr);
     pr->probe_sent = true;
 }

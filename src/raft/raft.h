@@ -675,6 +675,8 @@ struct raft_progress_info {
     bool is_learner;
     uint32_t inflight;           /* APPENDs in flight */
     raft_index pending_snapshot; /* snapshot index being sent (state SNAPSHOT) */
+    raft_index snapshot_sent;    /* the last snapshot sent, while above match (0 else):
+                                    the member resumes after it once installed */
 };
 /* Number of tracked peers (voters + learners, self included).  Meaningful on the
  * leader; on followers the entries exist but match/next are stale. */

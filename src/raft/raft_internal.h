@@ -124,6 +124,8 @@ struct raft_progress {
     raft_index match;
     raft_index next;
     raft_index pending_snapshot;
+    raft_index snapshot_sent;  /* last snapshot index sent (raft_progress_info shows
+                                  it while above match) */
     uint64_t read_ack;         /* highest read-index round acknowledged */
     raft_index commit_sent;    /* highest commit index sent in an APPEND */
     raft_index durable_sent;   /* highest index announced in a DURABLE (raft.h) */

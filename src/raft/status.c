@@ -78,6 +78,7 @@ static void fill_progress(const struct raft_progress *pr, struct raft_progress_i
     out->is_learner = pr->learner;
     out->inflight = pr->infl_count;
     out->pending_snapshot = pr->pending_snapshot;
+    out->snapshot_sent = pr->snapshot_sent > pr->match ? pr->snapshot_sent : 0;
 }
 
 int raft_progress_at(const struct raft *r, size_t i, struct raft_progress_info *out)
