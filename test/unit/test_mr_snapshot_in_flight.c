@@ -53,16 +53,13 @@ static void load(struct mrc_cluster *c, uint64_t *token)
 
 static void test_one_snapshot_under_load(void **state)
 {
-    struct mrc_options o;
+    struct mrc_options o = mrc_options_ticks(3, 7, 0, 0); /* default timeouts */
     struct mrc_cluster *c;
     mr_node_id members[3] = {1, 2, 3};
     struct slow_install s;
     struct mr_group_status leader, member;
     uint64_t token = 1;
     (void)state;
-    memset(&o, 0, sizeof o);
-    o.n_nodes = 3;
-    o.seed = 7;
     o.base.compact_threshold = 8;
     o.base.log_retention = 16;
     c = mrc_new(&o);
