@@ -18,6 +18,8 @@ ok(poll_until($node, 'SELECT role FROM multiraft.status(1)', 'leader'), 'node 1 
 # The postmaster is stopped, so that no worker starts again while we look.
 my $bg = $node->background_psql('postgres', on_error_stop => 0);
 my $postmaster = $node->{_pid};
+# (a test that dies while the postmaster is stopped must not hang the teardown)
+END { kill 'CONT', $postmaster if defined $postmaster; }
 kill 'STOP', $postmaster;
 $bg->query_safe("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'multiraft worker'");
 my $gone = 0;
