@@ -249,6 +249,33 @@ class CheckerTest(unittest.TestCase):
                           "node": 1, "attempt": 1})
         self.assertEqual(self.failing(s), [])
 
+    def test_members_disagree_on_a_generated_id(self):
+        # Index 6 holds c on every node under different stored ids: attributed to c
+        # by its payload everywhere, but SPEC wants the same command_id on each.
+        s = Scenario()
+        for node, rows in s.events.items():
+            for e in rows:
+                if e["log_index"] == 6:
+                    e["command_id"] = f"{node}-41-{'0' * 16}"
+        self.assertEqual(self.failing(s), ["agreement"])
+
+    def test_a_command_without_command_id(self):
+        s = Scenario()
+        for rows in s.events.values():
+            for e in rows:
+                if e["log_index"] == 9:
+                    e["command_id"] = None
+        self.assertIn("agreement", self.failing(s))
+
+    def test_a_run_with_nothing_to_check_fails(self):
+        # Every client failed: only client errors in the history, no events read.
+        s = Scenario()
+        s.history = [{"type": "client-error", "error": "boom"}]
+        s.events = {n: [] for n in s.events}
+        failing = self.failing(s)
+        for name in ("agreement", "acked-present", "read-index", "realtime-order"):
+            self.assertIn(name, failing)
+
     def test_retry_committed_twice(self):
         s = Scenario()
         s.history.append({"type": "submit", "group": 1, "cmd": "b", "payload": pl("b"),

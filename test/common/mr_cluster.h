@@ -174,6 +174,9 @@ const struct mrc_event *mrc_event_at(const struct mrc_cluster *c, mr_node_id nod
 size_t mrc_type_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                        int type);
 /* Occurrences of a COMMAND event with this command id in group on node. */
+/* The log index of the first command event with that id on node (0: none). */
+raft_index mrc_command_index(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                             const void *cmd, size_t cmd_len);
 size_t mrc_command_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                           const void *cmd, size_t cmd_len);
 /* The same, counting membership_change events too (they share a group's ids). */

@@ -80,6 +80,19 @@ static size_t id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_i
     return id_events_in(s->events, s->n_events, group, cmd, cmd_len, changes);
 }
 
+raft_index mrc_command_index(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
+                             const void *cmd, size_t cmd_len)
+{
+    const struct mrc_nodeslot *s = &c->nodes[node];
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct mrc_event *e = &s->events[i];
+        if (e->type == MR_EVENT_COMMAND && e->group == group && e->cmd_len == cmd_len &&
+            memcmp(e->cmd, cmd, cmd_len) == 0)
+            return e->index;
+    }
+    return 0;
+}
+
 size_t mrc_lost_id_events(const struct mrc_cluster *c, mr_node_id node, mr_group_id group,
                           const void *cmd, size_t cmd_len)
 {

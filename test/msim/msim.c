@@ -203,6 +203,19 @@ static void check_acked(struct run *r)
         for (uint32_t k = 0; k < nv; k++) {
             mr_node_id n = voters[k];
             size_t ev = mrc_command_events(r->c, n, p->group, p->cmd, strlen(p->cmd));
+            raft_index at;
+            if (ev == 1 &&
+                (at = mrc_command_index(r->c, n, p->group, p->cmd, strlen(p->cmd))) != comp.index) {
+                /* The SPEC's submit returns the command's log index (a repeat: the
+                 * first one's); an index off by anything went unnoticed here
+                 * (found by a review of the checks). */
+                snprintf(msg, sizeof msg,
+                         "group %llu: command %s acknowledged at index %llu, applied at %llu on node %u",
+                         (unsigned long long)p->group, p->cmd, (unsigned long long)comp.index,
+                         (unsigned long long)at, n);
+                fail(r, msg);
+                continue;
+            }
             if (ev == 1)
                 continue;
             /* (A generated id has no record: its session stands for it.) */
