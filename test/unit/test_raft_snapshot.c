@@ -29,6 +29,18 @@ static void snapshot_and_compact(struct test_cluster *tc, int i, const char *dat
     assert_int_equal(raft_get_first_index(R(tc, i)), a + 1);
 }
 
+/* Node 0 leads; node 2, down, misses five entries, which node 0 compacts away:
+ * node 2 can only catch up by a snapshot. */
+static void behind_a_snapshot(struct test_cluster *tc)
+{
+    assert_int_equal(tc_elect(tc, 0), 0);
+    tc_crash(tc, 2);
+    for (int k = 0; k < 5; k++)
+        tc_propose(tc, 0, "x", NULL);
+    tc_stabilize(tc, 0);
+    snapshot_and_compact(tc, 0, "img");
+}
+
 struct snap_watch {
     int slot;
     raft_index index;
@@ -117,12 +129,7 @@ static void test_lost_snapshot_with_a_long_timeout(void **state)
     tc_default_config(&cfg);
     cfg.election_tick = ELECTION;
     assert_int_equal(tc_init(&tc, 3, &cfg, 5), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
-    tc_crash(&tc, 2);
-    for (int k = 0; k < 5; k++)
-        tc_propose(&tc, 0, "x", NULL);
-    tc_stabilize(&tc, 0);
-    snapshot_and_compact(&tc, 0, "img");
+    behind_a_snapshot(&tc);
     tc.filter = drop_snapshots;
     tc.filter_arg = &dropped;
     tc.unreported_snapshot_drops = true;
@@ -149,12 +156,7 @@ static void test_snapshot_failure_report(void **state)
     int dropped = 0;
     (void)state;
     assert_int_equal(tc_init(&tc, 3, NULL, 2), 0);
-    assert_int_equal(tc_elect(&tc, 0), 0);
-    tc_crash(&tc, 2);
-    for (int k = 0; k < 5; k++)
-        tc_propose(&tc, 0, "x", NULL);
-    tc_stabilize(&tc, 0);
-    snapshot_and_compact(&tc, 0, "img");
+    behind_a_snapshot(&tc);
     assert_int_equal(tc_restart(&tc, 2), 0);
     /* snapshots are lost (and reported as failed by tc): the leader keeps trying */
     tc.filter = drop_snapshots;
