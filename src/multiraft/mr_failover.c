@@ -132,10 +132,7 @@ void mr_leader_stay_awake(struct mr_node *n, struct mr_group *g)
     if (raft_get_role(g->raft) != RAFT_LEADER || mr_group_extra(n, g) == NULL)
         return;
     g->x->awake_until = n->now + 2u * n->cfg.election_ticks;
-    if (g->active_pos == MR_NOT_ACTIVE && mr_group_wake(n, g)) {
-        mr_group_mark(n, g);
-        n->c.woken++;
-    }
+    (void)mr_group_wake_marked(n, g);
 }
 
 void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
@@ -165,10 +162,7 @@ void mr_wake_led_by(struct mr_node *n, mr_node_id dead)
              * leader's node is down: its turn is now.  It knows no leader in the
              * core, so it campaigns on its own timeout, not as the designated
              * candidate below. */
-            if (mr_group_wake(n, g)) { /* (else its turn wakes it: mr_restart.c) */
-                mr_group_mark(n, g);
-                n->c.woken++;
-            }
+            (void)mr_group_wake_marked(n, g); /* (else its turn wakes it: mr_restart.c) */
             continue;
         }
         if (leader == RAFT_NONE || mr_map_node(g, leader) != dead)

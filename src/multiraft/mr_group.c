@@ -257,6 +257,17 @@ bool mr_group_wake(struct mr_node *n, struct mr_group *g)
     return true;
 }
 
+bool mr_group_wake_marked(struct mr_node *n, struct mr_group *g)
+{
+    if (g->active_pos != MR_NOT_ACTIVE)
+        return true;
+    if (!mr_group_wake(n, g))
+        return false;
+    mr_group_mark(n, g);
+    n->c.woken++;
+    return true;
+}
+
 void mr_group_sleep(struct mr_node *n, struct mr_group *g)
 {
     uint32_t pos = g->active_pos;

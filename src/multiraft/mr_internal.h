@@ -504,6 +504,10 @@ raft_id mr_member_replica(const struct mr_group *g, mr_node_id node, bool *is_le
 /* false if g stays asleep (out of memory growing the active set; a later wake
  * retries) */
 bool mr_group_wake(struct mr_node *n, struct mr_group *g);
+/* Wakes g if it sleeps, counted as woken and marked for the next batch's report (its
+ * status changed).  True if g is awake now; false if it stays asleep (gone, or out
+ * of memory). */
+bool mr_group_wake_marked(struct mr_node *n, struct mr_group *g);
 void mr_group_sleep(struct mr_node *n, struct mr_group *g);
 void mr_group_mark(struct mr_node *n, struct mr_group *g);
 /* g->x, allocated if needed (NULL on ENOMEM); released by mr_group_extra_release()

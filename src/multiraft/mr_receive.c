@@ -413,15 +413,10 @@ int mr_receive(struct mr_node *n, const struct mr_envelope *env)
                 continue;
             if (raft_get_role(g->raft) == RAFT_LEADER) {
                 mr_catch_up_enqueue(n, g);
-            } else if (g->flags & MR_G_NO_QUORUM) {
-                if (mr_group_wake(n, g)) {
-                    mr_group_mark(n, g);
-                    n->c.woken++;
-                } else {
-                    /* Out of memory: on no list now, so in the turns, which try
-                     * a failed wake again at the next tick (mr_restart.c). */
-                    mr_catch_up_enqueue(n, g);
-                }
+            } else if ((g->flags & MR_G_NO_QUORUM) && !mr_group_wake_marked(n, g)) {
+                /* Out of memory: on no list now, so in the turns, which try a
+                 * failed wake again at the next tick (mr_restart.c). */
+                mr_catch_up_enqueue(n, g);
             }
         }
         mr_vec_free(n, &p->lagging);

@@ -167,7 +167,7 @@ void mr_restart_tick(struct mr_node *n)
                 n->wake_pos[k]++;
                 continue;
             }
-            if (!mr_group_wake(n, g)) {
+            if (!mr_group_wake_marked(n, g)) { /* (reported visited by the next batch) */
                 /* Out of memory: its turn stays, tried again at the next tick
                  * (a restored replica left asleep would refuse PreVotes for
                  * good while its stored leader's node is heard). */
@@ -177,8 +177,6 @@ void mr_restart_tick(struct mr_node *n)
                 break;
             }
             n->wake_pos[k]++;
-            n->c.woken++;
-            mr_group_mark(n, g); /* awake now: reported visited by the next batch */
             if (k == Q_RESTORED)
                 ask_leader(n, g);
             budget--;
