@@ -145,15 +145,6 @@ change_type_arg(FunctionCallInfo fcinfo, int n)
 	return 0;					/* keep compiler quiet */
 }
 
-static bool
-in_list(int32 id, const int32 *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (list[i] == id)
-			return true;
-	return false;
-}
-
 /* change_membership(group_id, change_type, node_id, payload, command_id, timeout_ms) */
 Datum
 multiraft_change_membership(PG_FUNCTION_ARGS)
@@ -181,8 +172,8 @@ multiraft_change_membership(PG_FUNCTION_ARGS)
 	 */
 	if (req.command_id_generated &&
 		req.change_type != MR_CHANGE_REMOVE_VOTER &&
-		!in_list(req.node_id, st.voters, st.nvoters) &&
-		!in_list(req.node_id, st.learners, st.nlearners) &&
+		!status_list_has(st.voters, st.nvoters, req.node_id) &&
+		!status_list_has(st.learners, st.nlearners, req.node_id) &&
 		st.nvoters + st.nlearners >= MULTIRAFT_MAX_MEMBERS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

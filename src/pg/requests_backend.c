@@ -328,12 +328,7 @@ is_learner(int64 group_id, int32 node)
 {
 	MultiraftGroupStatus st;
 
-	if (!status_lookup(group_id, &st))
-		return false;
-	for (int i = 0; i < st.nlearners; i++)
-		if (st.learners[i] == node)
-			return true;
-	return false;
+	return status_lookup(group_id, &st) && status_list_has(st.learners, st.nlearners, node);
 }
 
 /* Turn a non-OK outcome into the SPEC error. */

@@ -305,6 +305,15 @@ status_lookup(int64 group_id, MultiraftGroupStatus *out)
 }
 
 bool
+status_list_has(const int32 *list, int n, int32 node_id)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] == node_id)
+			return true;
+	return false;
+}
+
+bool
 status_node_is_member(int32 node_id)
 {
 	StatusShared *sh = shared();
@@ -313,12 +322,8 @@ status_node_is_member(int32 node_id)
 
 	LWLockAcquire(multiraft_lock(MR_LOCK_STATUS), LW_SHARED);
 	for (int g = 0; g < sh->count && !member; g++)
-	{
-		for (int v = 0; v < r[g].nvoters; v++)
-			member |= r[g].voters[v] == node_id;
-		for (int l = 0; l < r[g].nlearners; l++)
-			member |= r[g].learners[l] == node_id;
-	}
+		member = status_list_has(r[g].voters, r[g].nvoters, node_id) ||
+			status_list_has(r[g].learners, r[g].nlearners, node_id);
 	LWLockRelease(multiraft_lock(MR_LOCK_STATUS));
 	return member;
 }

@@ -109,6 +109,8 @@ extern void status_retained_set(uint64 bytes);
 
 /* Copy the row of group_id into *out; false if there is none. */
 extern bool status_lookup(int64 group_id, MultiraftGroupStatus *out);
+/* Whether node_id is in a row's list of n voters or learners. */
+extern bool status_list_has(const int32 *list, int n, int32 node_id);
 /* Whether node_id is a voter or learner of any group published here. */
 extern bool status_node_is_member(int32 node_id);
 extern int	status_group_count(void);
